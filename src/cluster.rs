@@ -1,0 +1,248 @@
+//! Cluster: which documents are copies of which, and which copy is kept?
+//!
+//! Confirmed pairs are joined into connected components. A component can chain
+//! unrelated documents through a series of borderline links (A≈B, B≈C, but A≠C), so
+//! membership is decided again inside each component: members are visited in keep
+//! order (first in input, or longest), and each becomes a duplicate of the first
+//! kept document it is similar to, or is kept itself. Every dropped document is thus
+//! directly similar (≥ threshold) to the document it is a duplicate of.
+
+use rayon::prelude::*;
+
+use crate::lsh::{DocId, Edge};
+
+/// Which copy of a cluster is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeepPolicy {
+    /// The first in input order.
+    First,
+    /// The longest text (ties: the first in input order).
+    Longest,
+}
+
+impl KeepPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeepPolicy::First => "first",
+            KeepPolicy::Longest => "longest",
+        }
+    }
+}
+
+/// Union-find over document ids with path halving and union by size.
+pub struct UnionFind {
+    parent: Vec<DocId>,
+    size: Vec<u32>,
+}
+
+impl UnionFind {
+    pub fn new(n: usize) -> Self {
+        UnionFind {
+            parent: (0..n as DocId).collect(),
+            size: vec![1; n],
+        }
+    }
+
+    pub fn find(&mut self, mut x: DocId) -> DocId {
+        while self.parent[x as usize] != x {
+            let p = self.parent[x as usize];
+            self.parent[x as usize] = self.parent[p as usize];
+            x = p;
+        }
+        x
+    }
+
+    pub fn union(&mut self, a: DocId, b: DocId) {
+        let (mut ra, mut rb) = (self.find(a), self.find(b));
+        if ra == rb {
+            return;
+        }
+        if self.size[ra as usize] < self.size[rb as usize] {
+            std::mem::swap(&mut ra, &mut rb);
+        }
+        self.parent[rb as usize] = ra;
+        self.size[ra as usize] += self.size[rb as usize];
+    }
+}
+
+/// Connected components of the edge graph with two or more members, each sorted by
+/// document id, the list sorted by first member.
+pub fn components(n_docs: usize, edges: &[Edge]) -> Vec<Vec<DocId>> {
+    let mut uf = UnionFind::new(n_docs);
+    for e in edges {
+        uf.union(e.a, e.b);
+    }
+    let mut involved: Vec<DocId> = edges.iter().flat_map(|e| [e.a, e.b]).collect();
+    involved.sort_unstable();
+    involved.dedup();
+    let mut by_root: Vec<(DocId, DocId)> = involved.iter().map(|&d| (uf.find(d), d)).collect();
+    by_root.sort_unstable();
+    let mut comps: Vec<Vec<DocId>> = Vec::new();
+    let mut i = 0;
+    while i < by_root.len() {
+        let root = by_root[i].0;
+        let mut members = Vec::new();
+        while i < by_root.len() && by_root[i].0 == root {
+            members.push(by_root[i].1);
+            i += 1;
+        }
+        comps.push(members);
+    }
+    comps.sort_unstable_by_key(|c| c[0]);
+    comps
+}
+
+/// The decision for one duplicate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Duplicate {
+    pub doc: DocId,
+    /// The kept document it copies.
+    pub of: DocId,
+    pub similarity: f64,
+}
+
+/// A kept document and its duplicates (at least one).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cluster {
+    pub keep: DocId,
+    /// Sorted by document id.
+    pub duplicates: Vec<Duplicate>,
+}
+
+/// What assigning members inside components did.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct AssignStats {
+    /// Components of two or more documents (before splitting).
+    pub components: u64,
+    pub largest_component: u64,
+    /// Similarity checks made while assigning members to kept documents.
+    pub checks: u64,
+    /// Checks that fell below the threshold.
+    pub rejected: u64,
+    /// Components that had to be split because not every member was similar enough to
+    /// one kept document (the chaining guard at work).
+    pub split_components: u64,
+}
+
+/// Assign the members of every component to kept documents. `rank` orders members
+/// for keeping (smaller first); `similar` returns the similarity of two documents, or
+/// `None` when below the threshold. Clusters come out sorted by kept document.
+pub fn assign<R, S>(comps: &[Vec<DocId>], rank: R, similar: S) -> (Vec<Cluster>, AssignStats)
+where
+    R: Fn(DocId) -> (u64, DocId) + Sync,
+    S: Fn(DocId, DocId) -> Option<f64> + Sync,
+{
+    let per: Vec<(Vec<Cluster>, u64, u64, bool)> = comps
+        .par_iter()
+        .map(|members| assign_one(members, &rank, &similar))
+        .collect();
+    let mut stats = AssignStats {
+        components: comps.len() as u64,
+        largest_component: comps.iter().map(|c| c.len() as u64).max().unwrap_or(0),
+        ..Default::default()
+    };
+    let mut clusters = Vec::new();
+    for (cs, checks, rejected, split) in per {
+        clusters.extend(cs);
+        stats.checks += checks;
+        stats.rejected += rejected;
+        stats.split_components += split as u64;
+    }
+    clusters.sort_unstable_by_key(|c| c.keep);
+    (clusters, stats)
+}
+
+fn assign_one<R, S>(members: &[DocId], rank: &R, similar: &S) -> (Vec<Cluster>, u64, u64, bool)
+where
+    R: Fn(DocId) -> (u64, DocId),
+    S: Fn(DocId, DocId) -> Option<f64>,
+{
+    let mut order: Vec<DocId> = members.to_vec();
+    order.sort_unstable_by_key(|&d| rank(d));
+    let mut kept: Vec<Cluster> = Vec::new();
+    let (mut checks, mut rejected) = (0u64, 0u64);
+    for &d in &order {
+        let mut best: Option<(usize, f64)> = None;
+        for (i, c) in kept.iter().enumerate() {
+            checks += 1;
+            match similar(c.keep, d) {
+                Some(s) if best.is_none_or(|(_, b)| s > b) => best = Some((i, s)),
+                Some(_) => {}
+                None => rejected += 1,
+            }
+        }
+        match best {
+            Some((i, s)) => {
+                let keep = kept[i].keep;
+                kept[i].duplicates.push(Duplicate {
+                    doc: d,
+                    of: keep,
+                    similarity: s,
+                });
+            }
+            None => kept.push(Cluster {
+                keep: d,
+                duplicates: Vec::new(),
+            }),
+        }
+    }
+    let split = kept.len() > 1;
+    kept.retain(|c| !c.duplicates.is_empty());
+    for c in &mut kept {
+        c.duplicates.sort_unstable_by_key(|x| x.doc);
+    }
+    (kept, checks, rejected, split)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn edge(a: DocId, b: DocId) -> Edge {
+        Edge {
+            a,
+            b,
+            similarity: 0.9,
+        }
+    }
+
+    #[test]
+    fn components_are_sorted() {
+        let comps = components(10, &[edge(5, 7), edge(1, 2), edge(2, 9)]);
+        assert_eq!(comps, vec![vec![1, 2, 9], vec![5, 7]]);
+    }
+
+    #[test]
+    fn chain_is_split() {
+        // 0≈1 and 1≈2, but 0 and 2 are not similar: 2 must not be dropped as a copy of 0.
+        let comps = components(3, &[edge(0, 1), edge(1, 2)]);
+        let sim = |a: DocId, b: DocId| {
+            let (a, b) = (a.min(b), a.max(b));
+            match (a, b) {
+                (0, 1) | (1, 2) => Some(0.85),
+                _ => None,
+            }
+        };
+        let (clusters, stats) = assign(&comps, |d| (0, d), sim);
+        assert_eq!(clusters.len(), 1);
+        assert_eq!(clusters[0].keep, 0);
+        assert_eq!(clusters[0].duplicates.len(), 1);
+        assert_eq!(clusters[0].duplicates[0].doc, 1);
+        assert_eq!(stats.split_components, 1);
+    }
+
+    #[test]
+    fn longest_is_kept() {
+        let comps = components(3, &[edge(0, 1), edge(0, 2)]);
+        let lens = [10u64, 30, 20];
+        let (clusters, _) = assign(
+            &comps,
+            |d| (u64::MAX - lens[d as usize], d),
+            |_, _| Some(0.9),
+        );
+        assert_eq!(clusters[0].keep, 1);
+        let dups: Vec<DocId> = clusters[0].duplicates.iter().map(|d| d.doc).collect();
+        assert_eq!(dups, vec![0, 2]);
+    }
+}

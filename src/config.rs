@@ -1,0 +1,243 @@
+//! Config: what exactly will a run do? Options are checked here, once, before any
+//! input is read; library code below this point never sees command-line types.
+
+use std::path::PathBuf;
+
+use crate::cluster::KeepPolicy;
+use crate::corpus::ReadOptions;
+use crate::lsh::{self, LshParams};
+use crate::minhash::Scheme;
+use crate::normalize::NormalizeOptions;
+use crate::shingle::{ShingleKind, ShingleParams};
+
+/// What happens to duplicates in the output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Write only the records that are not duplicates.
+    Drop,
+    /// Write every record with a `dupstrip` field added.
+    Annotate,
+}
+
+/// How candidate pairs are confirmed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verify {
+    /// By the signature estimate of Jaccard similarity.
+    Estimate,
+    /// By the estimate where it is clear, by exact Jaccard where the estimate lies
+    /// within three standard errors of the threshold.
+    Auto,
+    /// By exact Jaccard similarity of the shingle sets (re-read from the input).
+    Exact,
+}
+
+/// Options as the user gave them, before validation.
+#[derive(Clone, Debug)]
+pub struct DedupOptions {
+    pub threshold: f64,
+    pub shingle: ShingleKind,
+    pub ngram: usize,
+    pub char_ngram: usize,
+    pub num_perm: usize,
+    pub scheme: Scheme,
+    pub bands: Option<usize>,
+    pub rows: Option<usize>,
+    pub seed: u64,
+    pub verify: Verify,
+    pub keep: KeepPolicy,
+    pub mode: Mode,
+    pub normalize: NormalizeOptions,
+    pub read: ReadOptions,
+    pub skip_bad_records: bool,
+    pub threads: Option<usize>,
+}
+
+impl Default for DedupOptions {
+    fn default() -> Self {
+        DedupOptions {
+            threshold: 0.8,
+            shingle: ShingleKind::Word,
+            ngram: 5,
+            char_ngram: 5,
+            num_perm: 128,
+            scheme: Scheme::Oph,
+            bands: None,
+            rows: None,
+            seed: 42,
+            verify: Verify::Auto,
+            keep: KeepPolicy::First,
+            mode: Mode::Drop,
+            normalize: NormalizeOptions::default(),
+            read: ReadOptions::default(),
+            skip_bad_records: false,
+            threads: None,
+        }
+    }
+}
+
+/// A checked configuration: every combination in it is valid.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DedupConfig {
+    pub threshold: f64,
+    pub shingle: ShingleParams,
+    pub num_perm: usize,
+    pub scheme: Scheme,
+    pub lsh: LshParams,
+    pub seed: u64,
+    pub verify: Verify,
+    pub keep: KeepPolicy,
+    pub mode: Mode,
+    pub normalize: NormalizeOptions,
+    #[serde(skip)]
+    pub read: ReadOptions,
+    pub text_field: String,
+    pub id_field: String,
+    pub skip_bad_records: bool,
+    #[serde(skip)]
+    pub threads: Option<usize>,
+}
+
+/// An option value that cannot work, named as on the command line.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("--threshold must be in (0, 1], got {0}")]
+    Threshold(f64),
+    #[error("--num-perm must be between 1 and 4096, got {0}")]
+    NumPerm(usize),
+    #[error("--ngram must be at least 1, got {0}")]
+    Ngram(usize),
+    #[error("--bands and --rows go together: give both or neither")]
+    BandsWithoutRows,
+    #[error("--bands {bands} × --rows {rows} = {product} exceeds --num-perm {num_perm}")]
+    BandsTimesRows {
+        bands: usize,
+        rows: usize,
+        product: usize,
+        num_perm: usize,
+    },
+    #[error("--bands and --rows must be at least 1")]
+    ZeroBands,
+    #[error("-j/--threads must be at least 1, got 0")]
+    Threads,
+    #[error("--text-field must not be empty")]
+    EmptyTextField,
+    #[error("--text-field and --id-field must differ (both are \"{0}\")")]
+    SameFields(String),
+}
+
+impl DedupOptions {
+    /// Check every option and every combination; derive bands × rows from the
+    /// threshold when not given.
+    pub fn validate(self) -> Result<DedupConfig, ConfigError> {
+        if !(self.threshold > 0.0 && self.threshold <= 1.0) {
+            return Err(ConfigError::Threshold(self.threshold));
+        }
+        if !(1..=4096).contains(&self.num_perm) {
+            return Err(ConfigError::NumPerm(self.num_perm));
+        }
+        let n = match self.shingle {
+            ShingleKind::Word => self.ngram,
+            ShingleKind::Char => self.char_ngram,
+        };
+        if n == 0 {
+            return Err(ConfigError::Ngram(n));
+        }
+        if self.threads == Some(0) {
+            return Err(ConfigError::Threads);
+        }
+        if self.read.text_field.is_empty() {
+            return Err(ConfigError::EmptyTextField);
+        }
+        if self.read.text_field == self.read.id_field {
+            return Err(ConfigError::SameFields(self.read.text_field.clone()));
+        }
+        let lsh = match (self.bands, self.rows) {
+            (None, None) => lsh::optimal_params(self.threshold, self.num_perm),
+            (Some(bands), Some(rows)) => {
+                if bands == 0 || rows == 0 {
+                    return Err(ConfigError::ZeroBands);
+                }
+                if bands * rows > self.num_perm {
+                    return Err(ConfigError::BandsTimesRows {
+                        bands,
+                        rows,
+                        product: bands * rows,
+                        num_perm: self.num_perm,
+                    });
+                }
+                LshParams { bands, rows }
+            }
+            _ => return Err(ConfigError::BandsWithoutRows),
+        };
+        Ok(DedupConfig {
+            threshold: self.threshold,
+            shingle: ShingleParams {
+                kind: self.shingle,
+                n,
+                seed: self.seed,
+            },
+            num_perm: self.num_perm,
+            scheme: self.scheme,
+            lsh,
+            seed: self.seed,
+            verify: self.verify,
+            keep: self.keep,
+            mode: self.mode,
+            normalize: self.normalize,
+            text_field: self.read.text_field.clone(),
+            id_field: self.read.id_field.clone(),
+            read: self.read,
+            skip_bad_records: self.skip_bad_records,
+            threads: self.threads,
+        })
+    }
+}
+
+/// Where the results of a run go.
+#[derive(Clone, Debug)]
+pub struct OutputPaths {
+    /// `-` is standard output.
+    pub output: PathBuf,
+    pub clusters: Option<PathBuf>,
+    pub report: Option<PathBuf>,
+    pub rejects: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = DedupOptions::default().validate().unwrap();
+        assert!(c.lsh.bands * c.lsh.rows <= 128);
+    }
+
+    #[test]
+    fn bad_combinations_are_refused() {
+        let bad = |f: fn(&mut DedupOptions)| {
+            let mut o = DedupOptions::default();
+            f(&mut o);
+            o.validate().unwrap_err()
+        };
+        assert_eq!(bad(|o| o.threshold = 0.0), ConfigError::Threshold(0.0));
+        assert_eq!(bad(|o| o.threshold = 1.5), ConfigError::Threshold(1.5));
+        assert!(matches!(
+            bad(|o| o.threshold = f64::NAN),
+            ConfigError::Threshold(_)
+        ));
+        assert_eq!(bad(|o| o.threads = Some(0)), ConfigError::Threads);
+        assert_eq!(bad(|o| o.bands = Some(4)), ConfigError::BandsWithoutRows);
+        assert!(matches!(
+            bad(|o| {
+                o.bands = Some(20);
+                o.rows = Some(10);
+            }),
+            ConfigError::BandsTimesRows { product: 200, .. }
+        ));
+        assert_eq!(bad(|o| o.ngram = 0), ConfigError::Ngram(0));
+        assert_eq!(bad(|o| o.num_perm = 0), ConfigError::NumPerm(0));
+    }
+}

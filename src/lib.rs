@@ -1,0 +1,21 @@
+//! dupstrip: near-duplicate detection and boilerplate stripping for large text
+//! corpora.
+//!
+//! The modules follow the data: [`corpus`] reads records, [`normalize`] folds text,
+//! [`shingle`] cuts it into hashed n-grams, [`minhash`] sketches each document,
+//! [`lsh`] finds candidate pairs, [`cluster`] decides which copies are kept, and
+//! [`output`] and [`report`] write the results. [`pipeline`] runs the stages in order;
+//! [`config`] checks options before anything runs. [`synth`] writes test corpora with
+//! planted duplicates. See ARCHITECTURE.md.
+
+pub mod cluster;
+pub mod config;
+pub mod corpus;
+pub mod lsh;
+pub mod minhash;
+pub mod normalize;
+pub mod output;
+pub mod pipeline;
+pub mod report;
+pub mod shingle;
+pub mod synth;

@@ -1,0 +1,25 @@
+//! The `dupstrip` binary: parse options (src/cli.rs), run the library, map the
+//! outcome to an exit code (0 success, 2 error, 0 on a closed output pipe).
+
+mod cli;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match cli::run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if e.chain().any(|c| {
+                c.downcast_ref::<dupstrip::pipeline::RunError>()
+                    .is_some_and(|r| r.is_broken_pipe())
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("dupstrip: error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! Output: how do results reach disk without ever leaving a half-written file?
+//!
+//! Every file dupstrip writes goes to a temporary file in the target directory and is
+//! renamed over the final name only when complete. `-` is standard output. A name
+//! ending in `.gz` or `.zst` is compressed.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// Where output goes.
+pub enum Sink {
+    Stdout(BufWriter<io::Stdout>),
+    File {
+        writer: Box<dyn FinishWrite>,
+        tmp: tempfile::TempPath,
+        dest: PathBuf,
+    },
+}
+
+/// A writer that must be finished (compression trailers flushed) before it is closed.
+pub trait FinishWrite: Write + Send {
+    fn finish(self: Box<Self>) -> io::Result<File>;
+}
+
+impl FinishWrite for BufWriter<File> {
+    fn finish(self: Box<Self>) -> io::Result<File> {
+        self.into_inner().map_err(|e| e.into_error())
+    }
+}
+
+impl FinishWrite for flate2::write::GzEncoder<BufWriter<File>> {
+    fn finish(self: Box<Self>) -> io::Result<File> {
+        (*self).finish()?.into_inner().map_err(|e| e.into_error())
+    }
+}
+
+impl FinishWrite for zstd::stream::write::Encoder<'static, BufWriter<File>> {
+    fn finish(self: Box<Self>) -> io::Result<File> {
+        (*self).finish()?.into_inner().map_err(|e| e.into_error())
+    }
+}
+
+impl Sink {
+    /// Open `dest` (`-` for standard output) for writing.
+    pub fn create(dest: &Path) -> io::Result<Sink> {
+        if dest.as_os_str() == "-" {
+            return Ok(Sink::Stdout(BufWriter::with_capacity(
+                1 << 20,
+                io::stdout(),
+            )));
+        }
+        let dir = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let name = dest.file_name().unwrap_or_default().to_string_lossy();
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".tmp")
+            .tempfile_in(dir)?;
+        let (file, tmp) = tmp.into_parts();
+        let buf = BufWriter::with_capacity(1 << 20, file);
+        let writer: Box<dyn FinishWrite> = if name.ends_with(".gz") {
+            Box::new(flate2::write::GzEncoder::new(
+                buf,
+                flate2::Compression::default(),
+            ))
+        } else if name.ends_with(".zst") {
+            Box::new(zstd::stream::write::Encoder::new(buf, 3)?)
+        } else {
+            Box::new(buf)
+        };
+        Ok(Sink::File {
+            writer,
+            tmp,
+            dest: dest.to_path_buf(),
+        })
+    }
+
+    /// Flush everything, sync it to disk and move it into place.
+    pub fn commit(self) -> io::Result<()> {
+        match self {
+            Sink::Stdout(mut w) => w.flush(),
+            Sink::File { writer, tmp, dest } => {
+                let file = writer.finish()?;
+                file.sync_all()?;
+                drop(file);
+                tmp.persist(&dest).map_err(|e| e.error)?;
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Stdout(w) => w.write(buf),
+            Sink::File { writer, .. } => writer.write(buf),
+        }
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            Sink::Stdout(w) => w.write_all(buf),
+            Sink::File { writer, .. } => writer.write_all(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Stdout(w) => w.flush(),
+            Sink::File { writer, .. } => writer.flush(),
+        }
+    }
+}
+
+/// Write a whole file atomically from a closure.
+pub fn write_atomic(dest: &Path, f: impl FnOnce(&mut Sink) -> io::Result<()>) -> io::Result<()> {
+    let mut sink = Sink::create(dest)?;
+    f(&mut sink)?;
+    sink.commit()
+}
+
+/// Append `,"<field>":<value>` inside a JSON object given as raw bytes, keeping every
+/// other byte as it was. `value` must be valid JSON. Returns `None` if `record` does
+/// not end in `}`.
+pub fn inject_field(record: &[u8], field: &str, value: &str, out: &mut Vec<u8>) -> Option<()> {
+    let end = record.iter().rposition(|b| !b.is_ascii_whitespace())?;
+    if record[end] != b'}' {
+        return None;
+    }
+    let start = record.iter().position(|b| !b.is_ascii_whitespace())?;
+    let inner_empty = record[start + 1..end]
+        .iter()
+        .all(|b| b.is_ascii_whitespace());
+    out.extend_from_slice(&record[..end]);
+    if !inner_empty {
+        out.push(b',');
+    }
+    out.push(b'"');
+    out.extend_from_slice(field.as_bytes());
+    out.extend_from_slice(b"\":");
+    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(&record[end..]);
+    Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inject_keeps_bytes() {
+        let mut out = Vec::new();
+        inject_field(br#"{"a": 1 }  "#, "d", "null", &mut out).unwrap();
+        assert_eq!(out, br#"{"a": 1 ,"d":null}  "#);
+        out.clear();
+        inject_field(b"{ }", "d", "1", &mut out).unwrap();
+        assert_eq!(out, br#"{ "d":1}"#);
+        assert!(inject_field(b"[1]", "d", "1", &mut out).is_none());
+    }
+
+    #[test]
+    fn atomic_write_replaces_whole_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("out.txt");
+        std::fs::write(&p, "old").unwrap();
+        let r = write_atomic(&p, |w| {
+            w.write_all(b"partial")?;
+            Err(io::Error::other("boom"))
+        });
+        assert!(r.is_err());
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "old");
+        write_atomic(&p, |w| w.write_all(b"new")).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "new");
+        // No temporaries are left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,788 @@
+//! Pipeline: how do the stages run together for `dupstrip dedup`?
+//!
+//! 1. sketch — one parallel pass over the corpus: parse, normalize, shingle, sign.
+//!    Only small per-document values stay in memory (id, text length, signature).
+//! 2. candidates — LSH banding and bucket confirmation ([`crate::lsh`]).
+//! 3. cluster — components and keep/duplicate decisions ([`crate::cluster`]); with
+//!    `--verify exact`, the shingle sets of the documents involved are rebuilt by a
+//!    second read of the corpus.
+//! 4. write — a last read of the corpus writes the records, unchanged, in input order.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use bitvec::prelude::*;
+use rayon::prelude::*;
+
+use crate::cluster::{self, Cluster, KeepPolicy};
+use crate::config::{DedupConfig, Mode, OutputPaths, Verify};
+use crate::corpus::{self, Chunk, Corpus, Format, InputError, Record, RecordError};
+use crate::lsh::{self, DocId, Signatures};
+use crate::minhash::{self, Sketcher};
+use crate::normalize::Normalizer;
+use crate::output::{self, Sink};
+use crate::report::{self, Bytes, Counts, InputReport, LshReport, Report, Timings};
+use crate::shingle::{self, Shingler};
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("{path}: cannot write: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{0}: the output would overwrite an input")]
+    OutputIsInput(String),
+    #[error("too many records: at most {} documents per run", u32::MAX)]
+    TooManyDocuments,
+}
+
+impl RunError {
+    /// True when the error is a closed standard output (`| head`): not a failure.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, RunError::Write { source, .. } if source.kind() == io::ErrorKind::BrokenPipe)
+    }
+}
+
+fn write_err(path: &Path) -> impl FnOnce(io::Error) -> RunError + '_ {
+    move |source| RunError::Write {
+        path: if path.as_os_str() == "-" {
+            "<stdout>".into()
+        } else {
+            path.display().to_string()
+        },
+        source,
+    }
+}
+
+/// A record that could not be read, kept for the rejects file.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Reject {
+    pub input: String,
+    pub line: u64,
+    pub reason: String,
+    /// The record as read (invalid UTF-8 replaced by U+FFFD).
+    pub record: String,
+}
+
+/// Per-document values kept between passes.
+pub struct DocTable {
+    ids: Vec<u8>,
+    id_ends: Vec<u64>,
+    pub text_bytes: Vec<u64>,
+    /// Documents with a signature (not empty, not rejected).
+    pub active: BitVec,
+    pub rejected: BitVec,
+    pub sigs: Vec<u32>,
+    pub k: usize,
+    pub records_per_input: Vec<u64>,
+    pub rejects: Vec<Reject>,
+}
+
+impl DocTable {
+    pub fn len(&self) -> usize {
+        self.text_bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.text_bytes.is_empty()
+    }
+
+    pub fn id(&self, d: DocId) -> &str {
+        let d = d as usize;
+        let start = if d == 0 {
+            0
+        } else {
+            self.id_ends[d - 1] as usize
+        };
+        // Ids are copied from valid UTF-8 strings only.
+        std::str::from_utf8(&self.ids[start..self.id_ends[d] as usize]).unwrap_or("")
+    }
+
+    pub fn signatures(&self) -> Signatures<'_> {
+        Signatures {
+            k: self.k,
+            slots: &self.sigs,
+            active: &self.active,
+        }
+    }
+}
+
+/// The per-thread machinery that turns text into a signature.
+#[derive(Clone)]
+pub struct Sketch {
+    pub normalizer: Normalizer,
+    pub shingler: Shingler,
+    pub sketcher: Sketcher,
+}
+
+/// Reusable buffers for [`Sketch`].
+#[derive(Default)]
+pub struct Buffers {
+    pub normalized: String,
+    pub tokens: Vec<u64>,
+    pub shingles: Vec<u64>,
+}
+
+impl Sketch {
+    pub fn new(cfg: &DedupConfig) -> Self {
+        Sketch {
+            normalizer: Normalizer::new(cfg.normalize),
+            shingler: Shingler::new(cfg.shingle),
+            sketcher: Sketcher::new(cfg.scheme, cfg.num_perm, cfg.seed),
+        }
+    }
+
+    /// Shingle `text` into `buf.shingles`.
+    pub fn shingle(&self, text: &str, buf: &mut Buffers) {
+        self.normalizer.normalize_into(text, &mut buf.normalized);
+        self.shingler
+            .shingles_into(&buf.normalized, &mut buf.tokens, &mut buf.shingles);
+    }
+
+    /// Signature of `text` into `out`; `false` when the text has no shingles.
+    pub fn sign(&self, text: &str, buf: &mut Buffers, out: &mut [u32]) -> bool {
+        self.shingle(text, buf);
+        self.sketcher.sketch_into(&buf.shingles, out)
+    }
+
+    /// Sorted, distinct shingle set of `text`.
+    pub fn shingle_set(&self, text: &str, buf: &mut Buffers) -> Vec<u64> {
+        self.shingle(text, buf);
+        let mut set = buf.shingles.clone();
+        set.sort_unstable();
+        set.dedup();
+        set
+    }
+}
+
+/// What one chunk contributed to the document table.
+#[derive(Default)]
+struct ChunkOut {
+    ids: Vec<u8>,
+    id_lens: Vec<u32>,
+    text_bytes: Vec<u64>,
+    active: Vec<bool>,
+    rejected: Vec<bool>,
+    sigs: Vec<u32>,
+    rejects: Vec<Reject>,
+    error: Option<InputError>,
+}
+
+fn record_error(corpus: &Corpus, rec: &Record<'_>, reason: RecordError) -> InputError {
+    let input = &corpus.inputs()[rec.source];
+    let line = match (&reason, input.format) {
+        (RecordError::InvalidUtf8(off), Format::Text) => corpus::line_of_offset(rec.bytes, *off),
+        _ => rec.line,
+    };
+    InputError::Record {
+        path: input.name.clone(),
+        line,
+        reason,
+    }
+}
+
+fn default_id(corpus: &Corpus, rec: &Record<'_>) -> String {
+    let input = &corpus.inputs()[rec.source];
+    match input.format {
+        Format::Text => input.name.clone(),
+        Format::Jsonl => format!("{}:{}", input.name, rec.line),
+    }
+}
+
+fn sketch_chunk(corpus: &Corpus, cfg: &DedupConfig, sk: &Sketch, chunk: &Chunk<'_>) -> ChunkOut {
+    let mut out = ChunkOut::default();
+    let mut buf = Buffers::default();
+    let k = cfg.num_perm;
+    let format = corpus.inputs()[chunk.source].format;
+    for rec in chunk.records() {
+        match corpus::parse(&rec, format, corpus.options()) {
+            Ok(doc) => {
+                let id = doc
+                    .id
+                    .map_or_else(|| default_id(corpus, &rec), |c| c.into_owned());
+                out.ids.extend_from_slice(id.as_bytes());
+                out.id_lens.push(id.len() as u32);
+                out.text_bytes.push(doc.text.len() as u64);
+                let start = out.sigs.len();
+                out.sigs.resize(start + k, minhash::EMPTY_SLOT);
+                let ok = sk.sign(&doc.text, &mut buf, &mut out.sigs[start..]);
+                out.active.push(ok);
+                out.rejected.push(false);
+            }
+            Err(reason) => {
+                let err = record_error(corpus, &rec, reason);
+                if !cfg.skip_bad_records {
+                    out.error = Some(err);
+                    return out;
+                }
+                let (input, line, reason) = match err {
+                    InputError::Record { path, line, reason } => (path, line, reason.to_string()),
+                    other => (String::new(), rec.line, other.to_string()),
+                };
+                out.rejects.push(Reject {
+                    input,
+                    line,
+                    reason,
+                    record: String::from_utf8_lossy(rec.bytes).into_owned(),
+                });
+                let id = default_id(corpus, &rec);
+                out.ids.extend_from_slice(id.as_bytes());
+                out.id_lens.push(id.len() as u32);
+                out.text_bytes.push(0);
+                out.sigs.resize(out.sigs.len() + k, minhash::EMPTY_SLOT);
+                out.active.push(false);
+                out.rejected.push(true);
+            }
+        }
+    }
+    out
+}
+
+/// Stage 1: read, normalize, shingle and sign every document.
+pub fn sketch_corpus(
+    corpus: &Corpus,
+    cfg: &DedupConfig,
+    progress: &indicatif::ProgressBar,
+) -> Result<DocTable, RunError> {
+    let sk = Sketch::new(cfg);
+    let mut t = DocTable {
+        ids: Vec::new(),
+        id_ends: Vec::new(),
+        text_bytes: Vec::new(),
+        active: BitVec::new(),
+        rejected: BitVec::new(),
+        sigs: Vec::new(),
+        k: cfg.num_perm,
+        records_per_input: vec![0; corpus.inputs().len()],
+        rejects: Vec::new(),
+    };
+    corpus.for_each_group(|chunks| -> Result<(), RunError> {
+        let outs: Vec<ChunkOut> = chunks
+            .par_iter()
+            .map(|c| sketch_chunk(corpus, cfg, &sk, c))
+            .collect();
+        for (c, o) in chunks.iter().zip(outs) {
+            if let Some(e) = o.error {
+                return Err(e.into());
+            }
+            t.records_per_input[c.source] += o.text_bytes.len() as u64;
+            let mut end = t.ids.len() as u64;
+            for l in o.id_lens {
+                end += l as u64;
+                t.id_ends.push(end);
+            }
+            t.ids.extend_from_slice(&o.ids);
+            t.text_bytes.extend_from_slice(&o.text_bytes);
+            t.active.extend(o.active);
+            t.rejected.extend(o.rejected);
+            t.sigs.extend_from_slice(&o.sigs);
+            t.rejects.extend(o.rejects);
+            progress.inc(c.data.len() as u64);
+        }
+        if t.text_bytes.len() > u32::MAX as usize {
+            return Err(RunError::TooManyDocuments);
+        }
+        Ok(())
+    })?;
+    Ok(t)
+}
+
+/// Number of records in each chunk, and the id of each chunk's first document.
+fn chunk_bases(chunks: &[Chunk<'_>], first: u64) -> Vec<u64> {
+    let counts: Vec<u64> = chunks
+        .par_iter()
+        .map(|c| c.records().count() as u64)
+        .collect();
+    let mut bases = Vec::with_capacity(counts.len() + 1);
+    let mut next = first;
+    for n in counts {
+        bases.push(next);
+        next += n;
+    }
+    bases.push(next);
+    bases
+}
+
+/// Rebuild the shingle sets of the documents marked in `needed` (for exact
+/// verification) by reading the corpus again.
+pub fn collect_sets(
+    corpus: &Corpus,
+    cfg: &DedupConfig,
+    needed: &BitVec,
+) -> Result<HashMap<DocId, Vec<u64>>, RunError> {
+    let sk = Sketch::new(cfg);
+    let mut sets = HashMap::new();
+    let mut next = 0u64;
+    corpus.for_each_group(|chunks| -> Result<(), RunError> {
+        let bases = chunk_bases(chunks, next);
+        next = bases[bases.len() - 1];
+        let found: Vec<Vec<(DocId, Vec<u64>)>> = chunks
+            .par_iter()
+            .zip(&bases[..chunks.len()])
+            .map(|(c, &base)| {
+                let mut buf = Buffers::default();
+                let format = corpus.inputs()[c.source].format;
+                c.records()
+                    .enumerate()
+                    .filter(|(i, _)| needed.get(base as usize + i).is_some_and(|b| *b))
+                    .filter_map(|(i, rec)| {
+                        let doc = corpus::parse(&rec, format, corpus.options()).ok()?;
+                        Some((
+                            (base as usize + i) as DocId,
+                            sk.shingle_set(&doc.text, &mut buf),
+                        ))
+                    })
+                    .collect()
+            })
+            .collect();
+        sets.extend(found.into_iter().flatten());
+        Ok(())
+    })?;
+    Ok(sets)
+}
+
+/// The role of every document after clustering.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Role {
+    Unique,
+    Keep {
+        cluster: u32,
+    },
+    Duplicate {
+        cluster: u32,
+        of: DocId,
+        similarity: f64,
+    },
+    Rejected,
+}
+
+/// Stages 2 and 3: candidates, components, keep/duplicate decisions.
+pub struct Clustering {
+    pub clusters: Vec<Cluster>,
+    pub roles: Vec<Role>,
+    pub candidates: lsh::CandidateStats,
+    pub assign: cluster::AssignStats,
+    pub verification: VerifyStats,
+}
+
+/// Rounds of re-reading the corpus for borderline pairs under `--verify auto`.
+const MAX_VERIFY_ROUNDS: u32 = 4;
+
+/// What exact verification did.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct VerifyStats {
+    /// Assignment rounds (more than one when `auto` had to fetch shingle sets).
+    pub rounds: u32,
+    /// Shingle sets rebuilt from the input.
+    pub shingle_sets: u64,
+    /// Pairs whose similarity was computed exactly (in the final round).
+    pub exact_checks: u64,
+    /// Documents of borderline pairs left to the estimate after the last round.
+    pub decided_by_estimate: u64,
+}
+
+/// How far below the threshold a signature estimate may fall and still be checked
+/// exactly: three standard errors at the threshold.
+pub fn exact_slack(threshold: f64, k: usize) -> f64 {
+    3.0 * minhash::standard_error(threshold, k)
+}
+
+pub fn cluster_docs(
+    corpus: &Corpus,
+    cfg: &DedupConfig,
+    table: &DocTable,
+    timings: &mut Timings,
+) -> Result<Clustering, RunError> {
+    let t0 = Instant::now();
+    let sigs = table.signatures();
+    let slack = exact_slack(cfg.threshold, cfg.num_perm);
+    let floor = match cfg.verify {
+        Verify::Estimate => cfg.threshold,
+        Verify::Auto | Verify::Exact => (cfg.threshold - slack).max(0.0),
+    };
+    let (edges, cand_stats) = lsh::candidates(&sigs, cfg.lsh, cfg.seed, floor);
+    timings.candidates = report::secs(t0.elapsed());
+
+    let t1 = Instant::now();
+    let comps = cluster::components(table.len(), &edges);
+    drop(edges);
+    let rank = |d: DocId| match cfg.keep {
+        KeepPolicy::First => (0, d),
+        KeepPolicy::Longest => (u64::MAX - table.text_bytes[d as usize], d),
+    };
+    let mut sets: HashMap<DocId, Vec<u64>> = HashMap::new();
+    if cfg.verify == Verify::Exact {
+        let mut needed = bitvec![0; table.len()];
+        for d in comps.iter().flatten() {
+            needed.set(*d as usize, true);
+        }
+        sets = collect_sets(corpus, cfg, &needed)?;
+    }
+    let exact_checks = AtomicU64::new(0);
+    let mut verification = VerifyStats::default();
+    // With `auto`, the shingle sets of borderline pairs are not known in advance: each
+    // round records the documents it lacked, a read of the corpus fetches them, and
+    // the assignment runs again. Sets only grow, so this settles in a round or two.
+    let (clusters, assign_stats) = loop {
+        verification.rounds += 1;
+        let missing: Mutex<Vec<DocId>> = Mutex::new(Vec::new());
+        exact_checks.store(0, Ordering::Relaxed);
+        let result = cluster::assign(&comps, rank, |a, b| {
+            let est = minhash::estimate(sigs.get(a), sigs.get(b));
+            match cfg.verify {
+                Verify::Estimate => return (est >= cfg.threshold).then_some(est),
+                _ if est < floor => return None,
+                Verify::Auto if est >= cfg.threshold + slack => return Some(est),
+                _ => {}
+            }
+            match (sets.get(&a), sets.get(&b)) {
+                (Some(x), Some(y)) => {
+                    exact_checks.fetch_add(1, Ordering::Relaxed);
+                    let s = shingle::jaccard(x, y);
+                    (s >= cfg.threshold).then_some(s)
+                }
+                _ => {
+                    if let Ok(mut m) = missing.lock() {
+                        m.extend([a, b]);
+                    }
+                    (est >= cfg.threshold).then_some(est)
+                }
+            }
+        });
+        let mut missing = missing.into_inner().unwrap_or_default();
+        missing.retain(|d| !sets.contains_key(d));
+        if missing.is_empty() || verification.rounds >= MAX_VERIFY_ROUNDS {
+            verification.decided_by_estimate = missing.len() as u64;
+            break result;
+        }
+        let mut needed = bitvec![0; table.len()];
+        for d in missing {
+            needed.set(d as usize, true);
+        }
+        sets.extend(collect_sets(corpus, cfg, &needed)?);
+    };
+    verification.exact_checks = exact_checks.load(Ordering::Relaxed);
+    verification.shingle_sets = sets.len() as u64;
+    let mut roles = vec![Role::Unique; table.len()];
+    for d in table.rejected.iter_ones() {
+        roles[d] = Role::Rejected;
+    }
+    for (n, c) in clusters.iter().enumerate() {
+        let cluster = n as u32;
+        roles[c.keep as usize] = Role::Keep { cluster };
+        for dup in &c.duplicates {
+            roles[dup.doc as usize] = Role::Duplicate {
+                cluster,
+                of: dup.of,
+                similarity: dup.similarity,
+            };
+        }
+    }
+    timings.cluster = report::secs(t1.elapsed());
+    Ok(Clustering {
+        clusters,
+        roles,
+        candidates: cand_stats,
+        assign: assign_stats,
+        verification,
+    })
+}
+
+/// Text of a record of a text input as a JSON object with `id` and `text`.
+fn text_record_json(id: &str, text: &str) -> String {
+    let mut m = serde_json::Map::new();
+    m.insert("id".into(), id.into());
+    m.insert("text".into(), text.into());
+    serde_json::Value::Object(m).to_string()
+}
+
+fn annotation(role: Role, table: &DocTable) -> String {
+    let v = match role {
+        Role::Unique | Role::Rejected => serde_json::json!({
+            "cluster": null, "duplicate_of": null, "similarity": null
+        }),
+        Role::Keep { cluster } => serde_json::json!({
+            "cluster": cluster, "duplicate_of": null, "similarity": null
+        }),
+        Role::Duplicate {
+            cluster,
+            of,
+            similarity,
+        } => serde_json::json!({
+            "cluster": cluster, "duplicate_of": table.id(of), "similarity": similarity
+        }),
+    };
+    v.to_string()
+}
+
+/// What the write stage produced.
+#[derive(Default)]
+struct Written {
+    records: u64,
+    text_bytes: u64,
+    bytes: u64,
+    records_per_input: Vec<u64>,
+}
+
+fn render_chunk(
+    corpus: &Corpus,
+    cfg: &DedupConfig,
+    table: &DocTable,
+    roles: &[Role],
+    chunk: &Chunk<'_>,
+    base: u64,
+) -> (Vec<u8>, u64, u64, u64) {
+    let mut out = Vec::with_capacity(chunk.data.len());
+    let (mut written, mut text_bytes, mut seen) = (0u64, 0u64, 0u64);
+    let format = corpus.inputs()[chunk.source].format;
+    for (i, rec) in chunk.records().enumerate() {
+        seen += 1;
+        let d = base as usize + i;
+        let Some(&role) = roles.get(d) else { break };
+        let keep = match (role, cfg.mode) {
+            (Role::Rejected, _) => false,
+            (Role::Duplicate { .. }, Mode::Drop) => false,
+            _ => true,
+        };
+        if !keep {
+            continue;
+        }
+        written += 1;
+        text_bytes += table.text_bytes[d];
+        match (format, cfg.mode) {
+            (Format::Jsonl, Mode::Drop) => out.extend_from_slice(rec.bytes),
+            (Format::Jsonl, Mode::Annotate) => {
+                let note = annotation(role, table);
+                if output::inject_field(rec.bytes, "dupstrip", &note, &mut out).is_none() {
+                    out.extend_from_slice(rec.bytes);
+                }
+            }
+            (Format::Text, mode) => {
+                let text = corpus::parse(&rec, format, corpus.options())
+                    .map(|d| d.text.into_owned())
+                    .unwrap_or_default();
+                let obj = text_record_json(table.id(d as DocId), &text);
+                if mode == Mode::Annotate {
+                    let note = annotation(role, table);
+                    output::inject_field(obj.as_bytes(), "dupstrip", &note, &mut out);
+                } else {
+                    out.extend_from_slice(obj.as_bytes());
+                }
+            }
+        }
+        out.push(b'\n');
+    }
+    (out, written, text_bytes, seen)
+}
+
+fn write_records(
+    corpus: &Corpus,
+    cfg: &DedupConfig,
+    table: &DocTable,
+    roles: &[Role],
+    sink: &mut Sink,
+    dest: &Path,
+) -> Result<Written, RunError> {
+    let mut w = Written {
+        records_per_input: vec![0; corpus.inputs().len()],
+        ..Default::default()
+    };
+    let mut next = 0u64;
+    corpus.for_each_group(|chunks| -> Result<(), RunError> {
+        let bases = chunk_bases(chunks, next);
+        next = bases[bases.len() - 1];
+        let rendered: Vec<(Vec<u8>, u64, u64, u64)> = chunks
+            .par_iter()
+            .zip(&bases[..chunks.len()])
+            .map(|(c, &base)| render_chunk(corpus, cfg, table, roles, c, base))
+            .collect();
+        for (c, (bytes, n, tb, seen)) in chunks.iter().zip(rendered) {
+            sink.write_all(&bytes).map_err(write_err(dest))?;
+            w.records += n;
+            w.text_bytes += tb;
+            w.bytes += bytes.len() as u64;
+            w.records_per_input[c.source] += seen;
+        }
+        Ok(())
+    })?;
+    for (i, (&before, &after)) in table
+        .records_per_input
+        .iter()
+        .zip(&w.records_per_input)
+        .enumerate()
+    {
+        if before != after {
+            return Err(InputError::Changed {
+                path: corpus.inputs()[i].name.clone(),
+                before,
+                after,
+            }
+            .into());
+        }
+    }
+    Ok(w)
+}
+
+fn write_clusters(path: &Path, table: &DocTable, clusters: &[Cluster]) -> Result<(), RunError> {
+    output::write_atomic(path, |w| {
+        for (n, c) in clusters.iter().enumerate() {
+            let mut members: Vec<(DocId, f64)> = vec![(c.keep, 1.0)];
+            members.extend(c.duplicates.iter().map(|d| (d.doc, d.similarity)));
+            members.sort_unstable_by_key(|m| m.0);
+            let members: Vec<serde_json::Value> = members
+                .iter()
+                .map(|&(d, s)| serde_json::json!({"id": table.id(d), "similarity": s}))
+                .collect();
+            let line = serde_json::json!({
+                "cluster": n, "keep": table.id(c.keep), "members": members
+            });
+            writeln!(w, "{line}")?;
+        }
+        Ok(())
+    })
+    .map_err(write_err(path))
+}
+
+fn write_rejects(path: &Path, rejects: &[Reject]) -> Result<(), RunError> {
+    output::write_atomic(path, |w| {
+        for r in rejects {
+            let line = serde_json::to_string(r).map_err(io::Error::other)?;
+            writeln!(w, "{line}")?;
+        }
+        Ok(())
+    })
+    .map_err(write_err(path))
+}
+
+/// Refuse an output path that names one of the inputs.
+pub fn check_outputs(corpus: &Corpus, paths: &OutputPaths) -> Result<(), RunError> {
+    let outs: Vec<&PathBuf> = std::iter::once(&paths.output)
+        .chain(&paths.clusters)
+        .chain(&paths.report)
+        .chain(&paths.rejects)
+        .filter(|p| p.as_os_str() != "-")
+        .collect();
+    for spec in corpus.inputs() {
+        let Some(input) = spec.path.as_ref().and_then(|p| p.canonicalize().ok()) else {
+            continue;
+        };
+        for out in &outs {
+            if out.canonicalize().ok().as_ref() == Some(&input) {
+                return Err(RunError::OutputIsInput(out.display().to_string()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Run `dedup` end to end.
+pub fn run_dedup(
+    corpus: &Corpus,
+    cfg: &DedupConfig,
+    paths: &OutputPaths,
+    skipped_files: Vec<String>,
+    progress: &indicatif::ProgressBar,
+) -> Result<Report, RunError> {
+    let start = Instant::now();
+    check_outputs(corpus, paths)?;
+    let mut timings = Timings::default();
+
+    let t = Instant::now();
+    let table = sketch_corpus(corpus, cfg, progress)?;
+    timings.sketch = report::secs(t.elapsed());
+    progress.finish_and_clear();
+
+    let clustering = cluster_docs(corpus, cfg, &table, &mut timings)?;
+
+    let t = Instant::now();
+    let mut sink = Sink::create(&paths.output).map_err(write_err(&paths.output))?;
+    let written = write_records(
+        corpus,
+        cfg,
+        &table,
+        &clustering.roles,
+        &mut sink,
+        &paths.output,
+    )?;
+    sink.commit().map_err(write_err(&paths.output))?;
+    if let Some(p) = &paths.clusters {
+        write_clusters(p, &table, &clustering.clusters)?;
+    }
+    if let Some(p) = &paths.rejects {
+        write_rejects(p, &table.rejects)?;
+    }
+    timings.write = report::secs(t.elapsed());
+
+    let duplicates = clustering
+        .roles
+        .iter()
+        .filter(|r| matches!(r, Role::Duplicate { .. }))
+        .count() as u64;
+    let rejected = table.rejected.count_ones() as u64;
+    let read = table.len() as u64;
+    let documents = Counts {
+        read,
+        written: written.records,
+        dropped: match cfg.mode {
+            Mode::Drop => duplicates,
+            Mode::Annotate => 0,
+        },
+        duplicates,
+        rejected,
+        empty: read - rejected - table.active.count_ones() as u64,
+        clusters: clustering.clusters.len() as u64,
+    };
+    debug_assert_eq!(
+        documents.read,
+        documents.written + documents.dropped + documents.rejected
+    );
+    timings.total = report::secs(start.elapsed());
+    Ok(Report {
+        schema_version: report::REPORT_SCHEMA_VERSION,
+        tool: "dupstrip",
+        version: env!("CARGO_PKG_VERSION"),
+        command: "dedup",
+        inputs: corpus
+            .inputs()
+            .iter()
+            .zip(&table.records_per_input)
+            .map(|(spec, &records)| InputReport {
+                spec: spec.clone(),
+                records,
+            })
+            .collect(),
+        skipped_files,
+        documents,
+        bytes: Bytes {
+            input: corpus.inputs().iter().map(|i| i.bytes).sum(),
+            text_in: table.text_bytes.iter().sum(),
+            text_out: written.text_bytes,
+            output: written.bytes,
+        },
+        parameters: cfg.clone(),
+        lsh: LshReport::new(cfg.lsh),
+        candidates: clustering.candidates,
+        clustering: clustering.assign,
+        verification: clustering.verification,
+        threads: rayon::current_num_threads(),
+        timings,
+    })
+}
+
+/// Write the report as pretty JSON.
+pub fn write_report(path: &Path, report: &Report) -> Result<(), RunError> {
+    output::write_atomic(path, |w| {
+        serde_json::to_writer_pretty(&mut *w, report).map_err(io::Error::other)?;
+        w.write_all(b"\n")
+    })
+    .map_err(write_err(path))
+}

@@ -1,0 +1,149 @@
+//! Report: what did a run do? A JSON document (schema below, versioned) for machines,
+//! and a short summary on stderr for people.
+
+use std::time::Duration;
+
+use crate::cluster::AssignStats;
+use crate::config::DedupConfig;
+use crate::corpus::InputSpec;
+use crate::lsh::{self, CandidateStats};
+
+/// Version of the report's JSON layout. Bumped when a field changes meaning or is
+/// removed; new fields may appear without a bump.
+pub const REPORT_SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct InputReport {
+    #[serde(flatten)]
+    pub spec: InputSpec,
+    /// Records read from it (blank lines are not records).
+    pub records: u64,
+}
+
+/// Document counts. Always: `read = written + dropped + rejected`.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Counts {
+    pub read: u64,
+    pub written: u64,
+    /// Records left out of the output as duplicates (`--mode drop`), else 0.
+    pub dropped: u64,
+    /// Documents found to be near-duplicates of a kept document.
+    pub duplicates: u64,
+    /// Records that could not be read (`--skip-bad-records`).
+    pub rejected: u64,
+    /// Documents whose normalized text is empty; they are never duplicates.
+    pub empty: u64,
+    /// Clusters of two or more documents.
+    pub clusters: u64,
+}
+
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Bytes {
+    /// Size of the inputs as stored (compressed size for compressed inputs).
+    pub input: u64,
+    /// Bytes of text read (the text field of every record).
+    pub text_in: u64,
+    /// Bytes of text in the records written.
+    pub text_out: u64,
+    /// Bytes written to the output (before compression).
+    pub output: u64,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CurvePoint {
+    pub similarity: f64,
+    pub probability: f64,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LshReport {
+    pub bands: usize,
+    pub rows: usize,
+    /// Probability that a pair at each similarity becomes a candidate.
+    pub s_curve: Vec<CurvePoint>,
+}
+
+impl LshReport {
+    pub fn new(p: lsh::LshParams) -> Self {
+        LshReport {
+            bands: p.bands,
+            rows: p.rows,
+            s_curve: lsh::s_curve(p)
+                .into_iter()
+                .map(|(similarity, probability)| CurvePoint {
+                    similarity,
+                    probability,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Seconds spent in each stage.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Timings {
+    /// Reading, normalizing, shingling and sketching every document.
+    pub sketch: f64,
+    /// Banding, bucket grouping and candidate confirmation.
+    pub candidates: f64,
+    /// Components and assignment of duplicates to kept documents (with exact
+    /// verification: re-reading the shingle sets).
+    pub cluster: f64,
+    /// Writing output, clusters and rejects.
+    pub write: f64,
+    pub total: f64,
+}
+
+pub fn secs(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0).round() / 1000.0
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub tool: &'static str,
+    pub version: &'static str,
+    pub command: &'static str,
+    pub inputs: Vec<InputReport>,
+    /// Files inside input directories that were not read (unknown extension).
+    pub skipped_files: Vec<String>,
+    pub documents: Counts,
+    pub bytes: Bytes,
+    pub parameters: DedupConfig,
+    pub lsh: LshReport,
+    pub candidates: CandidateStats,
+    pub clustering: AssignStats,
+    pub verification: crate::pipeline::VerifyStats,
+    pub threads: usize,
+    pub timings: Timings,
+}
+
+impl Report {
+    /// A few lines for people, written to stderr.
+    pub fn summary(&self) -> String {
+        let d = &self.documents;
+        let mb = self.bytes.text_in as f64 / 1e6;
+        let t = self.timings.total.max(1e-9);
+        let mut s = format!(
+            "dupstrip: read {} documents ({:.1} MB of text) from {} input(s) in {:.2} s ({:.1} MB/s, {:.0} docs/s)\n",
+            d.read,
+            mb,
+            self.inputs.len(),
+            self.timings.total,
+            mb / t,
+            d.read as f64 / t
+        );
+        s += &format!(
+            "dupstrip: {} near-duplicates in {} clusters; {} written, {} dropped, {} rejected, {} empty\n",
+            d.duplicates, d.clusters, d.written, d.dropped, d.rejected, d.empty
+        );
+        s += &format!(
+            "dupstrip: LSH {} bands × {} rows; {} candidate comparisons, {} confirmed pairs\n",
+            self.lsh.bands,
+            self.lsh.rows,
+            self.candidates.comparisons,
+            self.candidates.confirmed_pairs
+        );
+        s
+    }
+}

@@ -1,0 +1,211 @@
+//! Shingle: which overlapping pieces of a normalized document are compared?
+//!
+//! Word n-grams (default) or character n-grams (for scripts written without spaces).
+//! Every token is hashed once with seeded xxh3; an n-gram's hash is combined from its
+//! tokens' hashes, never re-hashed from the text.
+
+use unicode_segmentation::UnicodeSegmentation;
+use xxhash_rust::xxh3::xxh3_64_with_seed;
+
+/// What a token is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShingleKind {
+    /// Unicode words (UAX #29 word boundaries).
+    Word,
+    /// Unicode scalar values, spaces included.
+    Char,
+}
+
+impl ShingleKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShingleKind::Word => "word",
+            ShingleKind::Char => "char",
+        }
+    }
+}
+
+/// The parameters that shape a shingle set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ShingleParams {
+    pub kind: ShingleKind,
+    /// Tokens per shingle.
+    pub n: usize,
+    pub seed: u64,
+}
+
+/// Final avalanche of a 64-bit value (the finalizer of MurmurHash3, public domain
+/// constants). Used to mix combined n-gram hashes and character codes.
+#[inline]
+pub fn mix64(mut x: u64) -> u64 {
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^ (x >> 33)
+}
+
+/// Turns normalized text into shingle hashes. Holds no buffers; callers pass their own
+/// so one allocation serves many documents.
+#[derive(Clone, Copy, Debug)]
+pub struct Shingler {
+    params: ShingleParams,
+}
+
+impl Shingler {
+    pub fn new(params: ShingleParams) -> Self {
+        assert!(params.n >= 1, "shingle size must be at least 1");
+        Shingler { params }
+    }
+
+    pub fn params(&self) -> &ShingleParams {
+        &self.params
+    }
+
+    /// Hash the tokens of `normalized` into `tokens` (cleared first).
+    pub fn tokens_into(&self, normalized: &str, tokens: &mut Vec<u64>) {
+        tokens.clear();
+        let seed = self.params.seed;
+        match self.params.kind {
+            ShingleKind::Word => {
+                tokens.extend(
+                    normalized
+                        .unicode_words()
+                        .map(|w| xxh3_64_with_seed(w.as_bytes(), seed)),
+                );
+            }
+            ShingleKind::Char => {
+                tokens.extend(normalized.chars().map(|c| mix64(c as u64 ^ seed)));
+            }
+        }
+    }
+
+    /// The shingle hashes of `normalized` into `out` (cleared first; repeats kept,
+    /// order of occurrence). A document with fewer than n tokens (but at least one)
+    /// gives one shingle of all its tokens; an empty document gives none.
+    pub fn shingles_into(&self, normalized: &str, tokens: &mut Vec<u64>, out: &mut Vec<u64>) {
+        self.tokens_into(normalized, tokens);
+        out.clear();
+        let n = self.params.n;
+        if tokens.is_empty() {
+            return;
+        }
+        if tokens.len() < n {
+            out.push(combine(tokens));
+            return;
+        }
+        out.extend(tokens.windows(n).map(combine));
+    }
+
+    /// The sorted, de-duplicated shingle set of `normalized`: what exact Jaccard is
+    /// computed on.
+    pub fn shingle_set(&self, normalized: &str) -> Vec<u64> {
+        let mut tokens = Vec::new();
+        let mut out = Vec::new();
+        self.shingles_into(normalized, &mut tokens, &mut out);
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
+/// Order-sensitive combination of token hashes into one n-gram hash.
+#[inline]
+fn combine(window: &[u64]) -> u64 {
+    let mut h: u64 = 0x9e37_79b9_7f4a_7c15;
+    for &t in window {
+        h = (h.rotate_left(27) ^ t).wrapping_mul(0x0000_0100_0000_01b3 | 1);
+    }
+    mix64(h)
+}
+
+/// Exact Jaccard similarity of two sorted, de-duplicated sets.
+pub fn jaccard(a: &[u64], b: &[u64]) -> f64 {
+    let (inter, union) = intersection_union(a, b);
+    if union == 0 {
+        return 1.0;
+    }
+    inter as f64 / union as f64
+}
+
+/// Containment of `a` in `b`: |a ∩ b| / |a|.
+pub fn containment(a: &[u64], b: &[u64]) -> f64 {
+    if a.is_empty() {
+        return 0.0;
+    }
+    let (inter, _) = intersection_union(a, b);
+    inter as f64 / a.len() as f64
+}
+
+fn intersection_union(a: &[u64], b: &[u64]) -> (usize, usize) {
+    let (mut i, mut j, mut inter) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                inter += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    (inter, a.len() + b.len() - inter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn word(n: usize) -> Shingler {
+        Shingler::new(ShingleParams {
+            kind: ShingleKind::Word,
+            n,
+            seed: 7,
+        })
+    }
+
+    #[test]
+    fn counts_and_short_docs() {
+        let s = word(3);
+        let (mut t, mut o) = (Vec::new(), Vec::new());
+        s.shingles_into("a b c d e", &mut t, &mut o);
+        assert_eq!(o.len(), 3);
+        s.shingles_into("a b", &mut t, &mut o);
+        assert_eq!(o.len(), 1);
+        s.shingles_into("", &mut t, &mut o);
+        assert!(o.is_empty());
+    }
+
+    #[test]
+    fn order_matters_and_seed_matters() {
+        let s = word(2);
+        assert_ne!(s.shingle_set("a b"), s.shingle_set("b a"));
+        let other = Shingler::new(ShingleParams {
+            seed: 8,
+            ..*s.params()
+        });
+        assert_ne!(s.shingle_set("a b"), other.shingle_set("a b"));
+    }
+
+    #[test]
+    fn jaccard_of_sets() {
+        let s = word(1);
+        let a = s.shingle_set("a b c d");
+        let b = s.shingle_set("c d e f");
+        assert!((jaccard(&a, &b) - 2.0 / 6.0).abs() < 1e-12);
+        assert!((containment(&a, &b) - 0.5).abs() < 1e-12);
+        assert_eq!(jaccard(&[], &[]), 1.0);
+    }
+
+    #[test]
+    fn char_shingles() {
+        let s = Shingler::new(ShingleParams {
+            kind: ShingleKind::Char,
+            n: 2,
+            seed: 1,
+        });
+        assert_eq!(s.shingle_set("abab").len(), 2);
+    }
+}

@@ -1,0 +1,735 @@
+//! Synth: a reproducible corpus with planted near-duplicates, for tests and
+//! benchmarks (`dupstrip synth`).
+//!
+//! Documents are news-like paragraphs in Arabic or English, drawn from a Zipf-like
+//! vocabulary of real and made-up words. A share of stories is republished in 1–4
+//! copies, each copy with one or two edits: a few words changed (light or medium), a
+//! sentence dropped or added, punctuation noise, or Arabic spelling variants
+//! (hamza forms, Persian ی/ک, harakat, tatweel). A few "partial" copies share only half
+//! of a story: they are hard negatives. The truth file names each document's story
+//! (`family`) and the edits applied; ground truth for a threshold is the exact Jaccard
+//! similarity of pairs within a family.
+
+use std::io::{self, Write};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+const ARABIC_WORDS: &[&str] = &[
+    "الحكومة",
+    "الوزير",
+    "المدينة",
+    "الاقتصاد",
+    "الرئيس",
+    "البرلمان",
+    "الشركة",
+    "السوق",
+    "المواطنين",
+    "الجامعة",
+    "المستشفى",
+    "الطاقة",
+    "المياه",
+    "الزراعة",
+    "الأسعار",
+    "النفط",
+    "التجارة",
+    "الاستثمار",
+    "المشروع",
+    "القرار",
+    "الاجتماع",
+    "المؤتمر",
+    "الدولة",
+    "العاصمة",
+    "المنطقة",
+    "الشرطة",
+    "المحكمة",
+    "الانتخابات",
+    "الحزب",
+    "المعارضة",
+    "الاتفاق",
+    "الحوار",
+    "السلام",
+    "الأمن",
+    "الجيش",
+    "الحدود",
+    "التعليم",
+    "الطلاب",
+    "المدارس",
+    "الصحة",
+    "الدواء",
+    "الطقس",
+    "الأمطار",
+    "الحرارة",
+    "الرياح",
+    "الفريق",
+    "المباراة",
+    "الملعب",
+    "البطولة",
+    "اللاعب",
+    "المدرب",
+    "الهدف",
+    "الجمهور",
+    "الموسم",
+    "الفيلم",
+    "المهرجان",
+    "الكتاب",
+    "المعرض",
+    "الثقافة",
+    "الفنان",
+    "التكنولوجيا",
+    "الهاتف",
+    "الإنترنت",
+    "البيانات",
+    "الذكاء",
+    "الشبكة",
+    "قال",
+    "أعلن",
+    "أكد",
+    "أشار",
+    "أضاف",
+    "أوضح",
+    "ذكر",
+    "كشف",
+    "بحث",
+    "ناقش",
+    "افتتح",
+    "وقع",
+    "زار",
+    "استقبل",
+    "شارك",
+    "نظم",
+    "في",
+    "من",
+    "إلى",
+    "على",
+    "عن",
+    "مع",
+    "بعد",
+    "قبل",
+    "خلال",
+    "بين",
+    "حول",
+    "ضد",
+    "عند",
+    "منذ",
+    "حتى",
+    "أن",
+    "التي",
+    "الذي",
+    "هذا",
+    "هذه",
+    "كل",
+    "بعض",
+    "عدد",
+    "أكثر",
+    "أقل",
+    "جديد",
+    "جديدة",
+    "كبير",
+    "كبيرة",
+    "أول",
+    "آخر",
+    "اليوم",
+    "أمس",
+    "غدا",
+    "الأسبوع",
+    "الشهر",
+    "العام",
+    "صباح",
+    "مساء",
+    "مليون",
+    "مليار",
+    "دولار",
+    "نسبة",
+    "زيادة",
+    "انخفاض",
+    "ارتفاع",
+    "تراجع",
+    "نمو",
+    "خطة",
+    "برنامج",
+    "تقرير",
+    "دراسة",
+    "بيان",
+    "مصدر",
+    "مسؤول",
+    "رسمي",
+    "محلي",
+    "دولي",
+    "عربي",
+    "إقليمي",
+    "وطني",
+    "اقتصادي",
+    "سياسي",
+    "اجتماعي",
+    "مستشفى",
+    "طريق",
+    "جسر",
+    "مطار",
+    "ميناء",
+    "قطار",
+    "سيارة",
+    "مصنع",
+    "مزرعة",
+    "سفينة",
+    "مكتبة",
+    "مسجد",
+    "سوق",
+];
+
+const ENGLISH_WORDS: &[&str] = &[
+    "the",
+    "government",
+    "minister",
+    "city",
+    "economy",
+    "president",
+    "parliament",
+    "company",
+    "market",
+    "citizens",
+    "university",
+    "hospital",
+    "energy",
+    "water",
+    "farming",
+    "prices",
+    "oil",
+    "trade",
+    "investment",
+    "project",
+    "decision",
+    "meeting",
+    "conference",
+    "state",
+    "capital",
+    "region",
+    "police",
+    "court",
+    "election",
+    "party",
+    "opposition",
+    "agreement",
+    "talks",
+    "peace",
+    "security",
+    "army",
+    "border",
+    "schools",
+    "students",
+    "health",
+    "medicine",
+    "weather",
+    "rain",
+    "heat",
+    "wind",
+    "team",
+    "match",
+    "stadium",
+    "league",
+    "player",
+    "coach",
+    "goal",
+    "fans",
+    "season",
+    "film",
+    "festival",
+    "book",
+    "exhibition",
+    "culture",
+    "artist",
+    "technology",
+    "phone",
+    "internet",
+    "data",
+    "network",
+    "said",
+    "announced",
+    "confirmed",
+    "noted",
+    "added",
+    "explained",
+    "reported",
+    "revealed",
+    "discussed",
+    "opened",
+    "signed",
+    "visited",
+    "received",
+    "joined",
+    "organised",
+    "in",
+    "of",
+    "to",
+    "on",
+    "about",
+    "with",
+    "after",
+    "before",
+    "during",
+    "between",
+    "around",
+    "against",
+    "at",
+    "since",
+    "until",
+    "that",
+    "which",
+    "this",
+    "these",
+    "every",
+    "some",
+    "number",
+    "more",
+    "less",
+    "new",
+    "large",
+    "first",
+    "last",
+    "today",
+    "yesterday",
+    "tomorrow",
+    "week",
+    "month",
+    "year",
+    "morning",
+    "evening",
+    "million",
+    "billion",
+    "dollars",
+    "percent",
+    "increase",
+    "decline",
+    "rise",
+    "fall",
+    "growth",
+    "plan",
+    "programme",
+    "report",
+    "study",
+    "statement",
+    "source",
+    "official",
+    "local",
+    "international",
+    "regional",
+    "national",
+    "economic",
+    "political",
+    "social",
+    "road",
+    "bridge",
+    "airport",
+    "port",
+    "train",
+    "car",
+    "factory",
+    "farm",
+    "ship",
+    "library",
+    "a",
+    "and",
+    "for",
+    "was",
+];
+
+const ARABIC_LETTERS: &[char] = &[
+    'ب', 'ت', 'ث', 'ج', 'ح', 'خ', 'د', 'ر', 'ز', 'س', 'ش', 'ص', 'ط', 'ع', 'غ', 'ف', 'ق', 'ل', 'م',
+    'ن', 'و', 'ي', 'ا', 'ك', 'ه',
+];
+
+/// What to generate.
+#[derive(Clone, Debug)]
+pub struct SynthOptions {
+    /// Documents in all (originals, copies and unrelated stories).
+    pub docs: usize,
+    pub seed: u64,
+    /// Share of documents that are copies of another.
+    pub dup_share: f64,
+    /// Share of stories in Arabic (the rest in English).
+    pub arabic_share: f64,
+    /// Sentences per story, inclusive range.
+    pub sentences: (usize, usize),
+}
+
+impl Default for SynthOptions {
+    fn default() -> Self {
+        SynthOptions {
+            docs: 1000,
+            seed: 1,
+            dup_share: 0.3,
+            arabic_share: 0.6,
+            sentences: (8, 24),
+        }
+    }
+}
+
+/// One generated document and what was done to it.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct TruthRow {
+    pub id: String,
+    /// The story it tells; copies share the family of their original.
+    pub family: u64,
+    /// Edits applied to the original (empty for originals).
+    pub edits: Vec<String>,
+}
+
+struct Vocab {
+    arabic: Vec<String>,
+    english: Vec<String>,
+}
+
+impl Vocab {
+    fn new(rng: &mut ChaCha8Rng) -> Self {
+        let mut arabic: Vec<String> = ARABIC_WORDS.iter().map(|s| s.to_string()).collect();
+        while arabic.len() < 6000 {
+            let len = rng.random_range(3..=7);
+            let w: String = (0..len)
+                .map(|_| ARABIC_LETTERS[rng.random_range(0..ARABIC_LETTERS.len())])
+                .collect();
+            arabic.push(w);
+        }
+        let mut english: Vec<String> = ENGLISH_WORDS.iter().map(|s| s.to_string()).collect();
+        const SYL: &[&str] = &[
+            "ka", "lo", "mi", "ter", "an", "sel", "vo", "ri", "den", "tra", "po", "ush", "el",
+            "gar", "ni", "mon", "ble", "cor", "fi", "zen",
+        ];
+        while english.len() < 6000 {
+            let n = rng.random_range(2..=4);
+            let w: String = (0..n)
+                .map(|_| SYL[rng.random_range(0..SYL.len())])
+                .collect();
+            english.push(w);
+        }
+        Vocab { arabic, english }
+    }
+
+    /// A word with a Zipf-like rank distribution: frequent words dominate, the tail is
+    /// long enough that unrelated stories share almost no 5-gram.
+    fn word<'a>(&'a self, rng: &mut ChaCha8Rng, arabic: bool) -> &'a str {
+        let list = if arabic { &self.arabic } else { &self.english };
+        let u: f64 = rng.random();
+        let idx = ((list.len() as f64).powf(u) - 1.0) as usize;
+        &list[idx.min(list.len() - 1)]
+    }
+}
+
+struct Story {
+    arabic: bool,
+    /// Paragraphs of sentences of words.
+    sentences: Vec<Vec<String>>,
+}
+
+impl Story {
+    fn new(v: &Vocab, rng: &mut ChaCha8Rng, arabic: bool, range: (usize, usize)) -> Self {
+        let n = rng.random_range(range.0..=range.1);
+        let sentences = (0..n)
+            .map(|_| {
+                let len = rng.random_range(8..=22);
+                (0..len).map(|_| v.word(rng, arabic).to_string()).collect()
+            })
+            .collect();
+        Story { arabic, sentences }
+    }
+
+    fn render(&self, punct: &Punct) -> String {
+        let mut out = String::new();
+        for (i, s) in self.sentences.iter().enumerate() {
+            if i > 0 {
+                out.push_str(if i % 3 == 0 { "\n" } else { " " });
+            }
+            for (j, w) in s.iter().enumerate() {
+                if j > 0 {
+                    out.push(' ');
+                }
+                out.push_str(w);
+                if j == s.len() / 2 && punct.mid_comma {
+                    out.push_str(if self.arabic { "،" } else { "," });
+                }
+            }
+            out.push_str(punct.stop);
+        }
+        out
+    }
+}
+
+struct Punct {
+    stop: &'static str,
+    mid_comma: bool,
+}
+
+const PLAIN: Punct = Punct {
+    stop: ".",
+    mid_comma: false,
+};
+
+fn words_mut(s: &mut Story) -> Vec<(usize, usize)> {
+    s.sentences
+        .iter()
+        .enumerate()
+        .flat_map(|(i, sent)| (0..sent.len()).map(move |j| (i, j)))
+        .collect()
+}
+
+fn replace_words(s: &mut Story, v: &Vocab, rng: &mut ChaCha8Rng, share: f64) {
+    let slots = words_mut(s);
+    let n = ((slots.len() as f64 * share).round() as usize).max(1);
+    for _ in 0..n {
+        let (i, j) = slots[rng.random_range(0..slots.len())];
+        s.sentences[i][j] = v.word(rng, s.arabic).to_string();
+    }
+}
+
+/// Spelling variants that normalization must fold away.
+fn arabic_variants(text: &str, rng: &mut ChaCha8Rng) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    for c in text.chars() {
+        let r: f64 = rng.random();
+        match c {
+            'ي' if r < 0.3 => out.push('ی'),
+            'ك' if r < 0.5 => out.push('ک'),
+            'ا' if r < 0.1 => out.push('أ'),
+            'ه' if r < 0.1 => out.push('ة'),
+            _ => out.push(c),
+        }
+        if c.is_alphabetic() && !c.is_ascii() {
+            let r: f64 = rng.random();
+            if r < 0.03 {
+                out.push('\u{064E}'); // fatha
+            } else if r < 0.04 {
+                out.push('\u{0640}'); // tatweel
+            }
+        }
+    }
+    out
+}
+
+/// Write a corpus of `opts.docs` JSON lines to `corpus` and one truth row per
+/// document to `truth`.
+pub fn generate(
+    opts: &SynthOptions,
+    corpus: &mut dyn Write,
+    truth: &mut dyn Write,
+) -> io::Result<()> {
+    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+    let vocab = Vocab::new(&mut rng);
+    let mut written = 0usize;
+    let mut family = 0u64;
+    while written < opts.docs {
+        let arabic = rng.random_bool(opts.arabic_share);
+        let story = Story::new(&vocab, &mut rng, arabic, opts.sentences);
+        let lang = if arabic { "ar" } else { "en" };
+        let mut emit = |text: String, edits: Vec<String>, written: &mut usize| -> io::Result<()> {
+            let id = format!("doc-{:07}", *written);
+            let line = serde_json::json!({"id": id, "lang": lang, "text": text});
+            writeln!(corpus, "{line}")?;
+            let row = TruthRow { id, family, edits };
+            writeln!(
+                truth,
+                "{}",
+                serde_json::to_string(&row).map_err(io::Error::other)?
+            )?;
+            *written += 1;
+            Ok(())
+        };
+        emit(story.render(&PLAIN), Vec::new(), &mut written)?;
+        // Copies: the expected number per story gives the requested duplicate share.
+        // A story gets 2.5 copies on average when it gets any, so a story has copies
+        // with probability d / (2.5 (1 - d)) for a duplicate share d.
+        let d = opts.dup_share.clamp(0.0, 0.7);
+        let copies = if rng.random_bool((d / (2.5 * (1.0 - d))).min(1.0)) {
+            rng.random_range(1..=4)
+        } else {
+            0
+        };
+        for _ in 0..copies {
+            if written >= opts.docs {
+                break;
+            }
+            let mut copy = Story {
+                arabic,
+                sentences: story.sentences.clone(),
+            };
+            let mut edits = Vec::new();
+            let mut punct = PLAIN;
+            let n_edits = rng.random_range(1..=2);
+            for _ in 0..n_edits {
+                match rng.random_range(0..7) {
+                    0 => edits.push("exact".to_string()),
+                    1 => {
+                        replace_words(&mut copy, &vocab, &mut rng, 0.01);
+                        edits.push("light_words".into());
+                    }
+                    2 => {
+                        replace_words(&mut copy, &vocab, &mut rng, 0.02);
+                        edits.push("medium_words".into());
+                    }
+                    3 if copy.sentences.len() > 4 => {
+                        let i = rng.random_range(0..copy.sentences.len());
+                        copy.sentences.remove(i);
+                        edits.push("drop_sentence".into());
+                    }
+                    4 => {
+                        let i = rng.random_range(0..=copy.sentences.len());
+                        let len = rng.random_range(8..=18);
+                        let s = (0..len)
+                            .map(|_| vocab.word(&mut rng, arabic).to_string())
+                            .collect();
+                        copy.sentences.insert(i, s);
+                        edits.push("add_sentence".into());
+                    }
+                    5 => {
+                        punct = Punct {
+                            stop: if rng.random_bool(0.5) { "!" } else { "..." },
+                            mid_comma: true,
+                        };
+                        edits.push("punctuation".into());
+                    }
+                    _ => edits.push("spelling".into()),
+                }
+            }
+            let mut text = copy.render(&punct);
+            if arabic && edits.iter().any(|e| e == "spelling") {
+                text = arabic_variants(&text, &mut rng);
+            }
+            emit(text, edits, &mut written)?;
+        }
+        // Now and then a hard negative: the first half of the story with a new second
+        // half. It shares a third of its shingles at most and must not be merged.
+        if written < opts.docs && rng.random_bool(0.03) {
+            let half = story.sentences.len() / 2;
+            let mut partial = Story {
+                arabic,
+                sentences: story.sentences[..half].to_vec(),
+            };
+            let fresh = Story::new(&vocab, &mut rng, arabic, (half.max(1), half.max(1)));
+            partial.sentences.extend(fresh.sentences);
+            emit(partial.render(&PLAIN), vec!["partial".into()], &mut written)?;
+        }
+        family += 1;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deterministic_and_sized() {
+        let run = || {
+            let (mut c, mut t) = (Vec::new(), Vec::new());
+            generate(
+                &SynthOptions {
+                    docs: 200,
+                    ..Default::default()
+                },
+                &mut c,
+                &mut t,
+            )
+            .unwrap();
+            (c, t)
+        };
+        let (c1, t1) = run();
+        let (c2, t2) = run();
+        assert_eq!(c1, c2);
+        assert_eq!(t1, t2);
+        assert_eq!(c1.iter().filter(|&&b| b == b'\n').count(), 200);
+        let rows: Vec<TruthRow> = t1
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect();
+        let copies = rows.iter().filter(|r| !r.edits.is_empty()).count();
+        assert!(copies > 20, "only {copies} copies");
+    }
+}
+
+/// Pair precision and recall of a clustering against exact-Jaccard ground truth.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct PairScore {
+    /// Pairs whose exact Jaccard is at or above the threshold (searched within each
+    /// planted family; unrelated stories share no text).
+    pub true_pairs: u64,
+    /// Duplicate decisions: (member, kept document) pairs.
+    pub decisions: u64,
+    /// Decisions whose exact Jaccard reaches the threshold.
+    pub correct_decisions: u64,
+    /// correct_decisions / decisions: how often a dropped document really is a
+    /// near-duplicate of the document kept in its place.
+    pub precision: f64,
+    /// Share of true pairs whose two documents end in one cluster.
+    pub recall: f64,
+    /// Share of all pairs inside clusters (member with member too) that are true
+    /// pairs: stricter than `precision`, since two copies edited differently can both
+    /// be similar to the original yet not to each other.
+    pub all_pairs_precision: f64,
+}
+
+/// Score clusters (kept id, member ids) against a generated corpus: ground truth is
+/// every pair within one family whose exact Jaccard similarity, computed with `sketch`
+/// (the run's normalizer and shingler), is at least `threshold`.
+pub fn score_pairs(
+    texts: &std::collections::HashMap<String, String>,
+    truth: &[TruthRow],
+    clusters: &[(String, Vec<String>)],
+    sketch: &crate::pipeline::Sketch,
+    threshold: f64,
+) -> PairScore {
+    use std::collections::{HashMap, HashSet};
+    let mut buf = crate::pipeline::Buffers::default();
+    let mut sets: HashMap<&str, Vec<u64>> = HashMap::new();
+    for (id, text) in texts {
+        sets.insert(id, sketch.shingle_set(text, &mut buf));
+    }
+    let similar = |a: &str, b: &str| match (sets.get(a), sets.get(b)) {
+        (Some(x), Some(y)) => crate::shingle::jaccard(x, y) >= threshold,
+        _ => false,
+    };
+    let key = |a: &str, b: &str| {
+        if a < b {
+            (a.to_string(), b.to_string())
+        } else {
+            (b.to_string(), a.to_string())
+        }
+    };
+    let mut families: HashMap<u64, Vec<&str>> = HashMap::new();
+    for r in truth {
+        families.entry(r.family).or_default().push(&r.id);
+    }
+    let mut true_pairs: HashSet<(String, String)> = HashSet::new();
+    for members in families.values() {
+        for (i, a) in members.iter().enumerate() {
+            for b in &members[i + 1..] {
+                if similar(a, b) {
+                    true_pairs.insert(key(a, b));
+                }
+            }
+        }
+    }
+    let (mut decisions, mut correct) = (0u64, 0u64);
+    let (mut all_pairs, mut all_correct, mut found) = (0u64, 0u64, 0u64);
+    for (keep, members) in clusters {
+        for m in members.iter().filter(|m| *m != keep) {
+            decisions += 1;
+            correct += similar(m, keep) as u64;
+        }
+        for (i, a) in members.iter().enumerate() {
+            for b in &members[i + 1..] {
+                all_pairs += 1;
+                let t = true_pairs.contains(&key(a, b));
+                found += t as u64;
+                all_correct += (t || similar(a, b)) as u64;
+            }
+        }
+    }
+    let ratio = |a: u64, b: u64| if b == 0 { 1.0 } else { a as f64 / b as f64 };
+    PairScore {
+        true_pairs: true_pairs.len() as u64,
+        decisions,
+        correct_decisions: correct,
+        precision: ratio(correct, decisions),
+        recall: ratio(found, true_pairs.len() as u64),
+        all_pairs_precision: ratio(all_correct, all_pairs),
+    }
+}
