@@ -41,7 +41,7 @@ struct Cli {
 enum Command {
     /// Find near-duplicate documents (shingles, MinHash, LSH) and drop or annotate them.
     #[command(after_help = DEDUP_EXAMPLES)]
-    Dedup(DedupArgs),
+    Dedup(Box<DedupArgs>),
     /// Write a synthetic corpus with planted near-duplicates (for tests and benchmarks).
     #[command(
         after_help = "Example:\n  dupstrip synth --docs 100000 --seed 7 -o corpus.jsonl --truth truth.jsonl"
@@ -254,7 +254,7 @@ struct SynthArgs {
 pub fn run() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Dedup(args) => dedup(args),
+        Command::Dedup(args) => dedup(*args),
         Command::Synth(args) => synth_cmd(args),
     }
 }

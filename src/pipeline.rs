@@ -548,11 +548,10 @@ fn render_chunk(
         seen += 1;
         let d = base as usize + i;
         let Some(&role) = roles.get(d) else { break };
-        let keep = match (role, cfg.mode) {
-            (Role::Rejected, _) => false,
-            (Role::Duplicate { .. }, Mode::Drop) => false,
-            _ => true,
-        };
+        let keep = !matches!(
+            (role, cfg.mode),
+            (Role::Rejected, _) | (Role::Duplicate { .. }, Mode::Drop)
+        );
         if !keep {
             continue;
         }

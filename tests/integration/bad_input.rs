@@ -77,7 +77,7 @@ fn text_field_of_wrong_type() {
 #[test]
 fn invalid_utf8_in_text_file_names_the_line() {
     let env = Env::new();
-    env.write("d/a.txt", b"line one\nline two \xff\xfe\n".to_vec());
+    env.write("d/a.txt", b"line one\nline two \xff\xfe\n");
     fails_with(
         &env.run(&["dedup", "d", "-o", "o.jsonl"]),
         "a.txt:2: invalid UTF-8",
