@@ -75,7 +75,10 @@ fn stages(c: &mut Criterion) {
             };
             let mut n = 0usize;
             for r in chunk.records() {
-                n += corpus::parse(&r, Format::Jsonl, &opts).expect("parse").text.len();
+                n += corpus::parse(&r, Format::Jsonl, &opts)
+                    .expect("parse")
+                    .text
+                    .len();
             }
             black_box(n)
         })
