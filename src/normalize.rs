@@ -144,7 +144,16 @@ impl Normalizer {
         // since the last written character; it is written only before the next one.
         let mut pending_space = false;
         for c in chars {
-            if self.opts.lowercase && !c.is_ascii_lowercase() && c.is_uppercase() {
+            if c.is_ascii() {
+                let c = if self.opts.lowercase {
+                    c.to_ascii_lowercase()
+                } else {
+                    c
+                };
+                self.push(self.fold(c), out, &mut pending_space);
+            } else if self.opts.lowercase && !is_arabic_block(c) {
+                // The Arabic block has no case; elsewhere `to_lowercase` yields the
+                // character itself when it has no mapping.
                 for l in c.to_lowercase() {
                     self.push(self.fold(l), out, &mut pending_space);
                 }
@@ -207,16 +216,22 @@ impl Normalizer {
                 }
             };
         }
-        if o.arabic {
-            match c {
-                '\u{064B}'..='\u{065F}' | '\u{0670}' | '\u{0640}' => return Folded::Drop,
-                '\u{0623}' | '\u{0625}' | '\u{0622}' | '\u{0671}' => {
-                    return Folded::Char('\u{0627}');
+        if is_arabic_block(c) {
+            if o.arabic {
+                match c {
+                    '\u{064B}'..='\u{065F}' | '\u{0670}' | '\u{0640}' => return Folded::Drop,
+                    '\u{0623}' | '\u{0625}' | '\u{0622}' | '\u{0671}' => {
+                        return Folded::Char('\u{0627}');
+                    }
+                    '\u{0649}' | '\u{06CC}' => return Folded::Char('\u{064A}'),
+                    '\u{0629}' => return Folded::Char('\u{0647}'),
+                    '\u{06A9}' => return Folded::Char('\u{0643}'),
+                    _ => {}
                 }
-                '\u{0649}' | '\u{06CC}' => return Folded::Char('\u{064A}'),
-                '\u{0629}' => return Folded::Char('\u{0647}'),
-                '\u{06A9}' => return Folded::Char('\u{0643}'),
-                _ => {}
+            }
+            // The basic Arabic letters (category Lo) skip the category lookup.
+            if matches!(c, '\u{0621}'..='\u{063A}' | '\u{0641}'..='\u{064A}') {
+                return Folded::Char(c);
             }
         }
         use GeneralCategory as G;
@@ -252,6 +267,11 @@ impl Normalizer {
             _ => Folded::Char(c),
         }
     }
+}
+
+#[inline]
+fn is_arabic_block(c: char) -> bool {
+    ('\u{0600}'..='\u{06FF}').contains(&c)
 }
 
 #[cfg(test)]

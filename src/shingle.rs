@@ -69,11 +69,22 @@ impl Shingler {
         let seed = self.params.seed;
         match self.params.kind {
             ShingleKind::Word => {
-                tokens.extend(
-                    normalized
-                        .unicode_words()
-                        .map(|w| xxh3_64_with_seed(w.as_bytes(), seed)),
-                );
+                // UAX #29 never joins across whitespace, so the text is split on
+                // whitespace first; a piece made only of letters and digits of common
+                // alphabets is one word as it stands, anything else goes through the
+                // full word-boundary rules. Same tokens, without the segmenter's cost
+                // on ordinary text.
+                let hash = |w: &str| xxh3_64_with_seed(w.as_bytes(), seed);
+                for piece in normalized.split(char::is_whitespace) {
+                    if piece.is_empty() {
+                        continue;
+                    }
+                    if piece.chars().all(is_plain_word_char) {
+                        tokens.push(hash(piece));
+                    } else {
+                        tokens.extend(piece.unicode_words().map(hash));
+                    }
+                }
             }
             ShingleKind::Char => {
                 tokens.extend(normalized.chars().map(|c| mix64(c as u64 ^ seed)));
@@ -108,6 +119,19 @@ impl Shingler {
         out.dedup();
         out
     }
+}
+
+/// Letters and digits that UAX #29 always keeps inside one word with their neighbours
+/// of the same kind: ASCII, Latin-1 and Latin Extended letters, basic Cyrillic, and the
+/// Arabic-script letters.
+#[inline]
+fn is_plain_word_char(c: char) -> bool {
+    c.is_ascii_alphanumeric()
+        || matches!(c,
+            '\u{00C0}'..='\u{00D6}' | '\u{00D8}'..='\u{00F6}' | '\u{00F8}'..='\u{024F}'
+            | '\u{0400}'..='\u{0481}' | '\u{048A}'..='\u{04FF}'
+            | '\u{0621}'..='\u{063A}' | '\u{0641}'..='\u{064A}'
+            | '\u{0671}'..='\u{0673}' | '\u{0675}'..='\u{06D3}')
 }
 
 /// Order-sensitive combination of token hashes into one n-gram hash.
@@ -197,6 +221,29 @@ mod tests {
         assert!((jaccard(&a, &b) - 2.0 / 6.0).abs() < 1e-12);
         assert!((containment(&a, &b) - 0.5).abs() < 1e-12);
         assert_eq!(jaccard(&[], &[]), 1.0);
+    }
+
+    #[test]
+    fn fast_split_matches_word_boundaries() {
+        let s = word(1);
+        let texts = [
+            "hello world ça va",
+            "مرحبا بالعالم كيف الحال",
+            "mixed العربية and latin 000",
+            "can't stop-me now",
+            "日本語のテキスト and ไทย",
+            "\u{0345}abc de\u{0301}f",
+            "привет мир",
+        ];
+        for t in texts {
+            let mut fast = Vec::new();
+            s.tokens_into(t, &mut fast);
+            let slow: Vec<u64> = t
+                .unicode_words()
+                .map(|w| xxh3_64_with_seed(w.as_bytes(), 7))
+                .collect();
+            assert_eq!(fast, slow, "{t}");
+        }
     }
 
     #[test]
