@@ -159,11 +159,12 @@ impl DedupOptions {
                 if bands == 0 || rows == 0 {
                     return Err(ConfigError::ZeroBands);
                 }
-                if bands * rows > self.num_perm {
+                let product = bands.checked_mul(rows).unwrap_or(usize::MAX);
+                if product > self.num_perm {
                     return Err(ConfigError::BandsTimesRows {
                         bands,
                         rows,
-                        product: bands * rows,
+                        product,
                         num_perm: self.num_perm,
                     });
                 }

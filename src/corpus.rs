@@ -58,6 +58,10 @@ pub struct InputSpec {
     pub compression: Compression,
     /// Size on disk (compressed size for compressed inputs).
     pub bytes: u64,
+    /// Read once into a temporary file before use (standard input, pipes, devices):
+    /// such inputs cannot be opened twice.
+    #[serde(skip)]
+    pub spool: bool,
 }
 
 /// Why a single record could not be used.
@@ -144,13 +148,23 @@ impl Default for ReadOptions {
     }
 }
 
-fn is_known_extension(name: &str) -> bool {
+/// The file name without a compression suffix, lower-cased.
+fn base_name(name: &str) -> String {
+    let name = name.to_lowercase();
     let base = name
         .strip_suffix(".gz")
         .or_else(|| name.strip_suffix(".zst"))
-        .unwrap_or(name);
-    [".jsonl", ".ndjson", ".json", ".txt"]
+        .unwrap_or(&name);
+    base.to_string()
+}
+
+const TEXT_EXTENSIONS: [&str; 3] = [".txt", ".text", ".md"];
+
+fn is_known_extension(name: &str) -> bool {
+    let base = base_name(name);
+    [".jsonl", ".ndjson", ".json"]
         .iter()
+        .chain(&TEXT_EXTENSIONS)
         .any(|e| base.ends_with(e))
 }
 
@@ -158,11 +172,8 @@ fn format_of(name: &str, forced: Option<Format>) -> Format {
     if let Some(f) = forced {
         return f;
     }
-    let base = name
-        .strip_suffix(".gz")
-        .or_else(|| name.strip_suffix(".zst"))
-        .unwrap_or(name);
-    if base.ends_with(".txt") || base.ends_with(".text") || base.ends_with(".md") {
+    let base = base_name(name);
+    if TEXT_EXTENSIONS.iter().any(|e| base.ends_with(e)) {
         Format::Text
     } else {
         Format::Jsonl
@@ -232,7 +243,7 @@ pub fn discover(args: &[PathBuf], forced: Option<Format>) -> Result<Discovered, 
             let mut ancestors = Vec::new();
             walk(a, forced, &mut ancestors, &mut out)?;
         } else {
-            out.inputs.push(file_spec(a, forced, meta.len())?);
+            out.inputs.push(file_spec(a, forced, &meta)?);
         }
     }
     Ok(out)
@@ -245,17 +256,29 @@ fn stdin_spec(forced: Option<Format>) -> InputSpec {
         format: forced.unwrap_or(Format::Jsonl),
         compression: Compression::None,
         bytes: 0,
+        spool: true,
     }
 }
 
-fn file_spec(path: &Path, forced: Option<Format>, bytes: u64) -> Result<InputSpec, InputError> {
+fn file_spec(
+    path: &Path,
+    forced: Option<Format>,
+    meta: &std::fs::Metadata,
+) -> Result<InputSpec, InputError> {
     let name = path.display().to_string();
+    let regular = meta.is_file();
     Ok(InputSpec {
         format: format_of(&name, forced),
-        compression: sniff(path)?,
+        // A pipe would lose the bytes read to sniff it; it is sniffed once spooled.
+        compression: if regular {
+            sniff(path)?
+        } else {
+            Compression::None
+        },
         name,
         path: Some(path.to_path_buf()),
-        bytes,
+        bytes: meta.len(),
+        spool: !regular,
     })
 }
 
@@ -283,7 +306,7 @@ fn walk(
         if meta.is_dir() {
             walk(&p, forced, ancestors, out)?;
         } else if is_known_extension(&p.file_name().unwrap_or_default().to_string_lossy()) {
-            out.inputs.push(file_spec(&p, forced, meta.len())?);
+            out.inputs.push(file_spec(&p, forced, &meta)?);
         } else {
             out.skipped.push(p.display().to_string());
         }
@@ -432,9 +455,9 @@ impl Corpus {
         let mut files = Vec::with_capacity(inputs.len());
         for spec in &mut inputs {
             match &spec.path {
-                Some(p) => files.push(p.clone()),
-                None => {
-                    let spool = spool_stdin(opts.tmp_dir.as_deref())?;
+                Some(p) if !spec.spool => files.push(p.clone()),
+                _ => {
+                    let spool = spool_input(spec, opts.tmp_dir.as_deref())?;
                     spec.compression = sniff(spool.path())?;
                     spec.bytes = spool
                         .as_file()
@@ -556,7 +579,8 @@ impl Corpus {
                         }
                     }
                 })?;
-                if batch.is_empty() {
+                // An empty text file is still one (empty) document, as when mapped.
+                if batch.is_empty() && !(format == Format::Text && first) {
                     break;
                 }
                 let data = if first { strip_bom(&batch) } else { &batch[..] };
@@ -564,6 +588,9 @@ impl Corpus {
                 let chunks = line_chunks(i, format, data, line);
                 line += memchr::memchr_iter(b'\n', data).count() as u64;
                 on_group(&chunks)?;
+                if format == Format::Text {
+                    break;
+                }
             }
             Ok(())
         })
@@ -630,22 +657,57 @@ fn flush_mapped<E>(
         // A text input is always one chunk, so an empty text file is one empty document.
         chunks.extend(line_chunks(*i, format, strip_bom(data), 1));
     }
-    let r = on_group(&chunks);
+    // One big file is handed over in groups of about GROUP_BYTES too, so what a
+    // caller holds per group (rendered output, say) stays bounded.
+    let mut r = Ok(());
+    let mut start = 0;
+    let mut bytes = 0usize;
+    for i in 0..chunks.len() {
+        bytes += chunks[i].data.len();
+        if bytes >= GROUP_BYTES || i + 1 == chunks.len() {
+            r = on_group(&chunks[start..=i]);
+            if r.is_err() {
+                break;
+            }
+            start = i + 1;
+            bytes = 0;
+        }
+    }
     pending.clear();
     r
 }
 
-fn spool_stdin(dir: Option<&Path>) -> Result<tempfile::NamedTempFile, InputError> {
-    let stdin_err = |source| InputError::Io {
-        path: "<stdin>".into(),
-        source,
-    };
+/// Copy standard input or a pipe into a temporary file.
+fn spool_input(
+    spec: &InputSpec,
+    dir: Option<&Path>,
+) -> Result<tempfile::NamedTempFile, InputError> {
     let mut spool = match dir {
         Some(d) => tempfile::NamedTempFile::new_in(d),
         None => tempfile::NamedTempFile::new(),
     }
-    .map_err(stdin_err)?;
-    io::copy(&mut io::stdin().lock(), spool.as_file_mut()).map_err(stdin_err)?;
+    .map_err(|source| InputError::Io {
+        path: format!(
+            "{} (temporary directory for spooling {})",
+            dir.map_or_else(
+                || std::env::temp_dir().display().to_string(),
+                |d| d.display().to_string()
+            ),
+            spec.name
+        ),
+        source,
+    })?;
+    let read_err = |source| InputError::Io {
+        path: spec.name.clone(),
+        source,
+    };
+    match &spec.path {
+        None => io::copy(&mut io::stdin().lock(), spool.as_file_mut()).map_err(read_err)?,
+        Some(p) => {
+            let mut f = File::open(p).map_err(read_err)?;
+            io::copy(&mut f, spool.as_file_mut()).map_err(read_err)?
+        }
+    };
     Ok(spool)
 }
 
@@ -694,9 +756,8 @@ fn parse_json<'a>(bytes: &'a [u8], opts: &ReadOptions) -> Result<Doc<'a>, Record
         id_field: &opts.id_field,
     }
     .deserialize(&mut de)
-    .map_err(|e| RecordError::InvalidJson(e.to_string()))?;
-    de.end()
-        .map_err(|e| RecordError::InvalidJson(e.to_string()))?;
+    .map_err(json_error)?;
+    de.end().map_err(json_error)?;
     let picked = picked?;
     let text = match picked.text {
         None => return Err(RecordError::MissingText(opts.text_field.clone())),
@@ -720,6 +781,16 @@ fn parse_json<'a>(bytes: &'a [u8], opts: &ReadOptions) -> Result<Doc<'a>, Record
         }
     };
     Ok(Doc { id, text })
+}
+
+/// serde_json's message without its "line 1": the record's line is named by the caller.
+fn json_error(e: serde_json::Error) -> RecordError {
+    let msg = e.to_string();
+    let msg = match msg.find(" at line ") {
+        Some(i) => format!("{} at column {}", &msg[..i], e.column()),
+        None => msg,
+    };
+    RecordError::InvalidJson(msg)
 }
 
 /// A field value, kept only as far as the reader needs it.

@@ -114,13 +114,12 @@ impl Sketcher {
     fn oph(&self, shingles: &[u64], out: &mut [u32]) {
         let k = self.k as u64;
         // One pass: each shingle's hash picks a bin (high bits, by multiply-range) and
-        // competes for that bin's minimum with its low 32 bits. EMPTY_SLOT is the
-        // largest u32, so a real value equal to it is indistinguishable from "empty";
-        // the chance is 2^-32 per bin and only means one extra borrowed slot.
+        // competes for that bin's minimum with its low 32 bits.
         for &s in shingles {
             let h = mix64(s ^ self.seed);
             let bin = ((h as u128 * k as u128) >> 64) as usize;
-            let v = h as u32;
+            // EMPTY_SLOT marks an empty bin, so real values stop one below it.
+            let v = (h as u32).min(EMPTY_SLOT - 1);
             if v < out[bin] {
                 out[bin] = v;
             }

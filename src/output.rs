@@ -60,6 +60,16 @@ impl Sink {
             .suffix(".tmp")
             .tempfile_in(dir)?;
         let (file, tmp) = tmp.into_parts();
+        // Temporary files are created private (0600); the result should have the
+        // permissions of the file it replaces, or the usual 0644.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let perms = std::fs::metadata(dest)
+                .map(|m| m.permissions())
+                .unwrap_or_else(|_| std::fs::Permissions::from_mode(0o644));
+            file.set_permissions(perms)?;
+        }
         let buf = BufWriter::with_capacity(1 << 20, file);
         let writer: Box<dyn FinishWrite> = if name.ends_with(".gz") {
             Box::new(flate2::write::GzEncoder::new(

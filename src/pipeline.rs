@@ -41,6 +41,8 @@ pub enum RunError {
     },
     #[error("{0}: the output would overwrite an input")]
     OutputIsInput(String),
+    #[error("{0}")]
+    Outputs(String),
     #[error("too many records: at most {} documents per run", u32::MAX)]
     TooManyDocuments,
 }
@@ -440,7 +442,7 @@ pub fn cluster_docs(
             let est = minhash::estimate(sigs.get(a), sigs.get(b));
             match cfg.verify {
                 Verify::Estimate => return (est >= cfg.threshold).then_some(est),
-                _ if est < floor => return None,
+                Verify::Auto if est < floor => return None,
                 Verify::Auto if est >= cfg.threshold + slack => return Some(est),
                 _ => {}
             }
@@ -662,14 +664,38 @@ fn write_rejects(path: &Path, rejects: &[Reject]) -> Result<(), RunError> {
     .map_err(write_err(path))
 }
 
-/// Refuse an output path that names one of the inputs.
+/// Check output paths before any work: none names an input or another output, at
+/// most one is standard output, and each one's directory exists.
 pub fn check_outputs(corpus: &Corpus, paths: &OutputPaths) -> Result<(), RunError> {
-    let outs: Vec<&PathBuf> = std::iter::once(&paths.output)
+    let all: Vec<&PathBuf> = std::iter::once(&paths.output)
         .chain(&paths.clusters)
         .chain(&paths.report)
         .chain(&paths.rejects)
-        .filter(|p| p.as_os_str() != "-")
         .collect();
+    if all.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+        return Err(RunError::Outputs(
+            "only one of -o, --clusters, --report, --rejects can be - (standard output)".into(),
+        ));
+    }
+    let outs: Vec<&PathBuf> = all.into_iter().filter(|p| p.as_os_str() != "-").collect();
+    for (i, a) in outs.iter().enumerate() {
+        if outs[i + 1..].contains(a) {
+            return Err(RunError::Outputs(format!(
+                "{} is named as two different outputs",
+                a.display()
+            )));
+        }
+        let dir = match a.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        if !dir.is_dir() {
+            return Err(RunError::Write {
+                path: a.display().to_string(),
+                source: io::Error::new(io::ErrorKind::NotFound, "its directory does not exist"),
+            });
+        }
+    }
     for spec in corpus.inputs() {
         let Some(input) = spec.path.as_ref().and_then(|p| p.canonicalize().ok()) else {
             continue;
@@ -712,13 +738,15 @@ pub fn run_dedup(
         &mut sink,
         &paths.output,
     )?;
-    sink.commit().map_err(write_err(&paths.output))?;
+    // The side files go into place first and the output last, so a run that fails
+    // writing them leaves the previous output untouched.
     if let Some(p) = &paths.clusters {
         write_clusters(p, &table, &clustering.clusters)?;
     }
     if let Some(p) = &paths.rejects {
         write_rejects(p, &table.rejects)?;
     }
+    sink.commit().map_err(write_err(&paths.output))?;
     timings.write = report::secs(t.elapsed());
 
     let duplicates = clustering

@@ -205,3 +205,41 @@ fn crlf_bom_and_numeric_ids() {
     assert_eq!(c[0]["keep"], "7");
     assert_eq!(c[0]["members"][1]["id"], "8");
 }
+
+#[test]
+fn outputs_must_be_distinct() {
+    let env = Env::new();
+    env.write("in.jsonl", good("a"));
+    fails_with(
+        &env.run(&["dedup", "in.jsonl", "-o", "-", "--report", "-"]),
+        "only one of -o, --clusters, --report, --rejects can be -",
+    );
+    fails_with(
+        &env.run(&["dedup", "in.jsonl", "-o", "x.jsonl", "--clusters", "x.jsonl"]),
+        "x.jsonl is named as two different outputs",
+    );
+    fails_with(
+        &env.run(&["dedup", "in.jsonl", "-o", "x.jsonl", "--report", "nodir/r.json"]),
+        "nodir/r.json: cannot write",
+    );
+    assert!(!env.path("x.jsonl").exists());
+}
+
+#[test]
+fn huge_band_product_is_refused_not_overflowed() {
+    let env = Env::new();
+    env.write("in.jsonl", good("a"));
+    fails_with(
+        &env.run(&[
+            "dedup",
+            "in.jsonl",
+            "-o",
+            "o.jsonl",
+            "--bands",
+            "9223372036854775809",
+            "--rows",
+            "2",
+        ]),
+        "exceeds --num-perm",
+    );
+}

@@ -140,3 +140,43 @@ fn custom_text_and_id_fields() {
     let cl = env.json_lines("cl.jsonl");
     assert_eq!(cl[0]["keep"], "1");
 }
+
+/// A named pipe is read once and spooled, like standard input.
+#[cfg(unix)]
+#[test]
+fn named_pipe_input() {
+    let env = Env::new();
+    let a = words(0..80);
+    let body = format!(
+        "{}\n{}\n",
+        serde_json::json!({"id": "p", "text": a}),
+        serde_json::json!({"id": "q", "text": a})
+    );
+    let fifo = env.path("pipe.jsonl");
+    let st = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(st.success());
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::write(fifo, body).unwrap())
+    };
+    ok(&env.run(&["dedup", "pipe.jsonl", "-o", "out.jsonl"]));
+    writer.join().unwrap();
+    let out = env.json_lines("out.jsonl");
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0]["id"], "p");
+}
+
+#[test]
+fn empty_text_file_counts_the_same_streamed_or_mapped() {
+    let env = Env::new();
+    env.write("d/empty.txt", "");
+    env.write("d/full.txt", words(0..50));
+    for extra in [&[][..], &["--no-mmap"][..]] {
+        let mut args = vec!["dedup", "d", "-o", "o.jsonl", "--report", "r.json"];
+        args.extend_from_slice(extra);
+        ok(&env.run(&args));
+        let r = env.json("r.json");
+        assert_eq!(r["documents"]["read"], 2, "{extra:?}");
+        assert_eq!(r["documents"]["empty"], 1, "{extra:?}");
+    }
+}
