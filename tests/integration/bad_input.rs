@@ -215,11 +215,25 @@ fn outputs_must_be_distinct() {
         "only one of -o, --clusters, --report, --rejects can be -",
     );
     fails_with(
-        &env.run(&["dedup", "in.jsonl", "-o", "x.jsonl", "--clusters", "x.jsonl"]),
+        &env.run(&[
+            "dedup",
+            "in.jsonl",
+            "-o",
+            "x.jsonl",
+            "--clusters",
+            "x.jsonl",
+        ]),
         "x.jsonl is named as two different outputs",
     );
     fails_with(
-        &env.run(&["dedup", "in.jsonl", "-o", "x.jsonl", "--report", "nodir/r.json"]),
+        &env.run(&[
+            "dedup",
+            "in.jsonl",
+            "-o",
+            "x.jsonl",
+            "--report",
+            "nodir/r.json",
+        ]),
         "nodir/r.json: cannot write",
     );
     assert!(!env.path("x.jsonl").exists());

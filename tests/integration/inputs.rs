@@ -153,7 +153,10 @@ fn named_pipe_input() {
         serde_json::json!({"id": "q", "text": a})
     );
     let fifo = env.path("pipe.jsonl");
-    let st = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    let st = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
     assert!(st.success());
     let writer = {
         let fifo = fifo.clone();
