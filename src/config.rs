@@ -159,7 +159,7 @@ impl DedupOptions {
                 if bands == 0 || rows == 0 {
                     return Err(ConfigError::ZeroBands);
                 }
-                let product = bands.checked_mul(rows).unwrap_or(usize::MAX);
+                let product = bands.saturating_mul(rows);
                 if product > self.num_perm {
                     return Err(ConfigError::BandsTimesRows {
                         bands,

@@ -750,6 +750,67 @@ pub fn line_of_offset(bytes: &[u8], offset: usize) -> u64 {
 }
 
 fn parse_json<'a>(bytes: &'a [u8], opts: &ReadOptions) -> Result<Doc<'a>, RecordError> {
+    match parse_json_strict(bytes, opts) {
+        Err(RecordError::InvalidJson(msg)) => {
+            // Crawls written by Python often hold lone UTF-16 surrogate escapes, which
+            // serde_json refuses; they become U+FFFD, as Python's tools would read them.
+            if let Some(fixed) = replace_lone_surrogates(bytes)
+                && let Ok(doc) = parse_json_strict(&fixed, opts)
+            {
+                return Ok(Doc {
+                    id: doc.id.map(|c| Cow::Owned(c.into_owned())),
+                    text: Cow::Owned(doc.text.into_owned()),
+                });
+            }
+            Err(RecordError::InvalidJson(msg))
+        }
+        other => other,
+    }
+}
+
+/// `bytes` with every `\uXXXX` escape of an unpaired surrogate replaced by `\ufffd`, or
+/// `None` when there is none.
+fn replace_lone_surrogates(b: &[u8]) -> Option<Vec<u8>> {
+    let hex = |s: &[u8]| {
+        std::str::from_utf8(s)
+            .ok()
+            .and_then(|h| u16::from_str_radix(h, 16).ok())
+    };
+    let escape_at = |j: usize| {
+        (j + 6 <= b.len() && b[j] == b'\\' && b[j + 1] == b'u')
+            .then(|| hex(&b[j + 2..j + 6]))
+            .flatten()
+    };
+    let mut out = Vec::with_capacity(b.len());
+    let mut changed = false;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'\\' {
+            out.push(b[i]);
+            i += 1;
+            continue;
+        }
+        match escape_at(i) {
+            Some(0xD800..=0xDBFF) if matches!(escape_at(i + 6), Some(0xDC00..=0xDFFF)) => {
+                out.extend_from_slice(&b[i..i + 12]);
+                i += 12;
+            }
+            Some(0xD800..=0xDFFF) => {
+                out.extend_from_slice(b"\\ufffd");
+                changed = true;
+                i += 6;
+            }
+            _ => {
+                let end = (i + 2).min(b.len());
+                out.extend_from_slice(&b[i..end]);
+                i = end;
+            }
+        }
+    }
+    changed.then_some(out)
+}
+
+fn parse_json_strict<'a>(bytes: &'a [u8], opts: &ReadOptions) -> Result<Doc<'a>, RecordError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let picked = FieldPicker {
         text_field: &opts.text_field,
@@ -987,6 +1048,19 @@ mod tests {
         ));
         assert!(matches!(
             p(br#"{"text": "a"} x"#),
+            Err(RecordError::InvalidJson(_))
+        ));
+    }
+
+    #[test]
+    fn lone_surrogates_become_replacement_characters() {
+        let d = p(br#"{"text": "a \ud800 b \udc00 c \ud83d\ude00"}"#).unwrap();
+        assert_eq!(d.text, "a \u{fffd} b \u{fffd} c \u{1F600}");
+        // An escaped backslash before "u" is not an escape.
+        let d = p(br#"{"text": "x \\ud800"}"#).unwrap();
+        assert_eq!(d.text, "x \\ud800");
+        assert!(matches!(
+            p(br#"{"text": "\ud800"#),
             Err(RecordError::InvalidJson(_))
         ));
     }
