@@ -7,6 +7,19 @@
 //! [`output`] and [`report`] write the results. [`pipeline`] runs the stages in order;
 //! [`config`] checks options before anything runs. [`synth`] writes test corpora with
 //! planted duplicates. See ARCHITECTURE.md.
+//!
+//! Two spellings of one headline normalize to the same shingles:
+//!
+//! ```
+//! use dupstrip::normalize::Normalizer;
+//! use dupstrip::shingle::{ShingleKind, ShingleParams, Shingler, jaccard};
+//!
+//! let norm = Normalizer::default();
+//! let shingler = Shingler::new(ShingleParams { kind: ShingleKind::Word, n: 2, seed: 1 });
+//! let a = shingler.shingle_set(&norm.normalize("Breaking: «الأخبار» today, 2023"));
+//! let b = shingler.shingle_set(&norm.normalize("BREAKING الاخبـار today 1999!"));
+//! assert_eq!(jaccard(&a, &b), 1.0);
+//! ```
 
 pub mod cluster;
 pub mod config;
