@@ -8,10 +8,14 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use dupstrip::cluster::KeepPolicy;
-use dupstrip::config::{DedupOptions, Mode, OutputPaths, Verify};
+use std::sync::Arc;
+
+use dupstrip::boilerplate::{LearnOptions, Rules, Stripper};
+use dupstrip::config::{DedupConfig, DedupOptions, EmptyPolicy, Mode, OutputPaths, Verify};
 use dupstrip::corpus::{self, Corpus, Format, ReadOptions};
 use dupstrip::minhash::Scheme;
 use dupstrip::normalize::NormalizeOptions;
+use dupstrip::report::Report;
 use dupstrip::shingle::ShingleKind;
 use dupstrip::{pipeline, synth};
 
@@ -42,11 +46,87 @@ enum Command {
     /// Find near-duplicate documents (shingles, MinHash, LSH) and drop or annotate them.
     #[command(after_help = DEDUP_EXAMPLES)]
     Dedup(Box<DedupArgs>),
+    /// The main job: strip boilerplate (learned from the input, or --rules), then drop
+    /// near-duplicates found on the stripped text; write the stripped text of the kept
+    /// documents.
+    #[command(after_help = CLEAN_EXAMPLES)]
+    Clean(Box<CleanArgs>),
+    /// Learn boilerplate rules, or apply them.
+    #[command(subcommand)]
+    Boilerplate(BoilerplateCmd),
     /// Write a synthetic corpus with planted near-duplicates (for tests and benchmarks).
     #[command(
         after_help = "Example:\n  dupstrip synth --docs 100000 --seed 7 -o corpus.jsonl --truth truth.jsonl"
     )]
     Synth(SynthArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum BoilerplateCmd {
+    /// Learn recurring lines, templates and markers; write them as a rules file (-o).
+    #[command(
+        after_help = "Example:\n  dupstrip boilerplate learn crawl.jsonl -o rules.json --min-docs 10"
+    )]
+    Learn(Box<CleanArgs>),
+    /// Apply a rules file: write every document with its boilerplate removed.
+    #[command(
+        after_help = "Example:\n  dupstrip boilerplate strip day.jsonl --rules rules.json -o stripped.jsonl"
+    )]
+    Strip(Box<CleanArgs>),
+}
+
+const CLEAN_EXAMPLES: &str = "\
+Defaults differ from dedup: word 3-grams (--ngram 3) and --threshold 0.5 with exact
+verification of borderline pairs, measured to find syndicated copies whose words were
+edited in many sentences once boilerplate is gone (ARCHITECTURE.md).
+
+Examples:
+  # Learn boilerplate from the dump itself, strip it, drop near-duplicates
+  dupstrip clean crawl.jsonl -o clean.jsonl --report report.json --save-rules rules.json
+
+  # Nightly: reuse reviewed rules instead of relearning
+  dupstrip clean day.jsonl.zst --rules rules.json -o day.clean.jsonl.zst
+
+  # Keep text, mark boilerplate byte ranges and duplicates
+  dupstrip clean crawl.jsonl -o annotated.jsonl --mode annotate";
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum EmptyArg {
+    /// Write it with its (empty) stripped text.
+    Keep,
+    /// Leave it out; counted as emptied_dropped in the report.
+    Drop,
+}
+
+#[derive(Args, Debug)]
+struct CleanArgs {
+    #[command(flatten)]
+    common: DedupArgs,
+
+    /// Boilerplate rules file to apply instead of learning (clean, strip).
+    #[arg(long, value_name = "FILE", help_heading = "Boilerplate")]
+    rules: Option<PathBuf>,
+
+    /// Also write the rules learned by this run (clean).
+    #[arg(long, value_name = "FILE", help_heading = "Boilerplate")]
+    save_rules: Option<PathBuf>,
+
+    /// A line is boilerplate when it recurs in at least this many distinct stories
+    /// (copies of one syndicated story count once).
+    #[arg(long, default_value_t = 5, help_heading = "Boilerplate")]
+    min_docs: u64,
+
+    /// …and in at least this share of all stories (0: off).
+    #[arg(long, default_value_t = 0.0, help_heading = "Boilerplate")]
+    min_fraction: f64,
+
+    /// Stripped texts shorter than this many characters count as emptied.
+    #[arg(long, default_value_t = 1, help_heading = "Boilerplate")]
+    min_chars: usize,
+
+    /// What to do with a document that stripping leaves empty (or under --min-chars).
+    #[arg(long, value_enum, default_value_t = EmptyArg::Drop, help_heading = "Boilerplate")]
+    on_empty: EmptyArg,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -124,17 +204,17 @@ struct DedupArgs {
     #[arg(short, long, value_name = "OUTPUT")]
     output: PathBuf,
 
-    /// Similarity at or above which two documents are duplicates.
-    #[arg(long, default_value_t = 0.8, help_heading = "Similarity")]
-    threshold: f64,
+    /// Similarity at or above which two documents are duplicates [default: 0.8; clean: see --help of clean].
+    #[arg(long, help_heading = "Similarity")]
+    threshold: Option<f64>,
 
     /// What a token is.
     #[arg(long, value_enum, default_value_t = ShingleArg::Word, help_heading = "Similarity")]
     shingle: ShingleArg,
 
-    /// Words per shingle (with --shingle word).
-    #[arg(long, default_value_t = 5, help_heading = "Similarity")]
-    ngram: usize,
+    /// Words per shingle, with --shingle word [default: 5; clean: see --help of clean].
+    #[arg(long, help_heading = "Similarity")]
+    ngram: Option<usize>,
 
     /// Characters per shingle (with --shingle char).
     #[arg(long, default_value_t = 5, help_heading = "Similarity")]
@@ -249,12 +329,20 @@ struct SynthArgs {
     /// Truth output: one line per document with its story ("family") and edits.
     #[arg(long)]
     truth: PathBuf,
+    /// Wrap every article in its outlet's boilerplate (date, source, tag, app-follow,
+    /// ad and copyright lines, "Read also:" with an appended article) and syndicate
+    /// stories to 3–5 outlets; the truth marks boilerplate lines.
+    #[arg(long)]
+    boilerplate: bool,
 }
 
 pub fn run() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Dedup(args) => dedup(*args),
+        Command::Clean(args) => clean(*args, Action::Clean),
+        Command::Boilerplate(BoilerplateCmd::Learn(args)) => clean(*args, Action::Learn),
+        Command::Boilerplate(BoilerplateCmd::Strip(args)) => clean(*args, Action::Strip),
         Command::Synth(args) => synth_cmd(args),
     }
 }
@@ -274,14 +362,116 @@ fn normalize_options(off: &[StepArg]) -> NormalizeOptions {
     o
 }
 
+/// Per-command defaults of the similarity options.
+struct Defaults {
+    threshold: f64,
+    ngram: usize,
+}
+
+const DEDUP_DEFAULTS: Defaults = Defaults {
+    threshold: 0.8,
+    ngram: 5,
+};
+
+/// `clean` defaults, chosen by measurement on the generated news corpus
+/// (ARCHITECTURE.md, "clean defaults").
+const CLEAN_DEFAULTS: Defaults = Defaults {
+    threshold: 0.5,
+    ngram: 3,
+};
+
 fn dedup(a: DedupArgs) -> Result<()> {
+    let (cfg, paths, corpus, skipped, progress, quiet) = prepare(a, &DEDUP_DEFAULTS)?;
+    let report = pipeline::run_dedup(&corpus, &cfg, &paths, skipped, &progress)?;
+    finish(&report, &paths, quiet)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Action {
+    Clean,
+    Learn,
+    Strip,
+}
+
+fn clean(a: CleanArgs, action: Action) -> Result<()> {
+    let learn = LearnOptions {
+        min_docs: a.min_docs,
+        min_fraction: a.min_fraction,
+    };
+    if action == Action::Strip && a.rules.is_none() {
+        anyhow::bail!(
+            "boilerplate strip needs --rules FILE (learn one with `dupstrip boilerplate learn`)"
+        );
+    }
+    let (mut cfg, paths, corpus, skipped, progress, quiet) = prepare(a.common, &CLEAN_DEFAULTS)?;
+    cfg.min_chars = a.min_chars;
+    cfg.on_empty = match a.on_empty {
+        EmptyArg::Keep => EmptyPolicy::Keep,
+        EmptyArg::Drop => EmptyPolicy::Drop,
+    };
+    if action == Action::Strip {
+        cfg.on_empty = EmptyPolicy::Keep;
+    }
+    let (rules, source) = match &a.rules {
+        Some(p) => (Rules::load(p)?, p.display().to_string()),
+        None => {
+            pipeline::check_outputs(&corpus, &paths)?;
+            (
+                pipeline::learn_rules(&corpus, &cfg, &learn, &progress)?,
+                "learned".to_string(),
+            )
+        }
+    };
+    if action == Action::Learn {
+        pipeline::write_rules(&paths.output, &rules)?;
+        if !quiet {
+            let from = rules.learned_from.clone().unwrap_or_default();
+            eprintln!(
+                "dupstrip: learned {} line, {} template and {} marker rules from {} documents ({} stories; a rule needs {} stories)",
+                rules.lines.len(),
+                rules.templates.len(),
+                rules.markers.len(),
+                from.documents,
+                from.stories,
+                from.required_stories
+            );
+        }
+        return Ok(());
+    }
+    if let Some(p) = &a.save_rules {
+        pipeline::write_rules(p, &rules)?;
+    }
+    let job = pipeline::Job {
+        command: if action == Action::Strip {
+            "strip"
+        } else {
+            "clean"
+        },
+        stripper: Some(Arc::new(Stripper::new(rules))),
+        dedup: action == Action::Clean,
+        rules_source: Some(source),
+    };
+    let report = pipeline::run(&corpus, &cfg, &paths, skipped, &progress, job)?;
+    finish(&report, &paths, quiet)
+}
+
+type Prepared = (
+    DedupConfig,
+    OutputPaths,
+    Corpus,
+    Vec<String>,
+    indicatif::ProgressBar,
+    bool,
+);
+
+fn prepare(a: DedupArgs, defaults: &Defaults) -> Result<Prepared> {
     let opts = DedupOptions {
-        threshold: a.threshold,
+        threshold: a.threshold.unwrap_or(defaults.threshold),
         shingle: match a.shingle {
             ShingleArg::Word => ShingleKind::Word,
             ShingleArg::Char => ShingleKind::Char,
         },
-        ngram: a.ngram,
+        ngram: a.ngram.unwrap_or(defaults.ngram),
         char_ngram: a.char_ngram,
         num_perm: a.num_perm,
         scheme: match a.scheme {
@@ -319,6 +509,7 @@ fn dedup(a: DedupArgs) -> Result<()> {
         },
         skip_bad_records: a.skip_bad_records,
         threads: a.threads,
+        ..Default::default()
     };
     let cfg = opts.validate()?;
     if let Some(n) = cfg.threads {
@@ -353,11 +544,14 @@ fn dedup(a: DedupArgs) -> Result<()> {
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let report = pipeline::run_dedup(&corpus, &cfg, &paths, found.skipped, &progress)?;
+    Ok((cfg, paths, corpus, found.skipped, progress, a.quiet))
+}
+
+fn finish(report: &Report, paths: &OutputPaths, quiet: bool) -> Result<()> {
     if let Some(p) = &paths.report {
-        pipeline::write_report(p, &report)?;
+        pipeline::write_report(p, report)?;
     }
-    if !a.quiet {
+    if !quiet {
         eprint!("{}", report.summary());
         if report.documents.rejected > 0 {
             eprintln!(
@@ -388,7 +582,13 @@ fn synth_cmd(a: SynthArgs) -> Result<()> {
         };
     // Generate once into memory for the truth, stream the corpus to its sink.
     let mut truth = Vec::new();
-    write(&a.output, &mut |w| synth::generate(&opts, w, &mut truth))?;
+    write(&a.output, &mut |w| {
+        if a.boilerplate {
+            synth::generate_news(&opts, w, &mut truth)
+        } else {
+            synth::generate(&opts, w, &mut truth)
+        }
+    })?;
     write(&a.truth, &mut |w| w.write_all(&truth))?;
     Ok(())
 }

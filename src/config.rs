@@ -20,6 +20,16 @@ pub enum Mode {
     Annotate,
 }
 
+/// What happens to a document that stripping leaves empty (or under --min-chars).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmptyPolicy {
+    /// Write it (with its stripped, empty text).
+    Keep,
+    /// Leave it out; counted as `emptied_dropped`.
+    Drop,
+}
+
 /// How candidate pairs are confirmed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -52,6 +62,9 @@ pub struct DedupOptions {
     pub read: ReadOptions,
     pub skip_bad_records: bool,
     pub threads: Option<usize>,
+    /// Stripped texts shorter than this many characters count as emptied.
+    pub min_chars: usize,
+    pub on_empty: EmptyPolicy,
 }
 
 impl Default for DedupOptions {
@@ -73,6 +86,8 @@ impl Default for DedupOptions {
             read: ReadOptions::default(),
             skip_bad_records: false,
             threads: None,
+            min_chars: 0,
+            on_empty: EmptyPolicy::Drop,
         }
     }
 }
@@ -97,6 +112,8 @@ pub struct DedupConfig {
     pub skip_bad_records: bool,
     #[serde(skip)]
     pub threads: Option<usize>,
+    pub min_chars: usize,
+    pub on_empty: EmptyPolicy,
 }
 
 /// An option value that cannot work, named as on the command line.
@@ -192,6 +209,8 @@ impl DedupOptions {
             read: self.read,
             skip_bad_records: self.skip_bad_records,
             threads: self.threads,
+            min_chars: self.min_chars,
+            on_empty: self.on_empty,
         })
     }
 }

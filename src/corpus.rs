@@ -717,6 +717,10 @@ pub struct Doc<'a> {
     /// `None` when the record has no id field; callers use `<input>:<line>`.
     pub id: Option<Cow<'a, str>>,
     pub text: Cow<'a, str>,
+    /// Byte range of the text's JSON string (quotes included) inside the record, so a
+    /// rewritten text can replace it and leave every other byte as it was. `None` for
+    /// text files and for records read after repairing lone surrogates.
+    pub text_span: Option<std::ops::Range<usize>>,
 }
 
 /// Parse one record of `format` with the configured field names.
@@ -738,6 +742,7 @@ pub fn parse<'a>(
             Ok(Doc {
                 id: None,
                 text: Cow::Borrowed(text),
+                text_span: None,
             })
         }
         Format::Jsonl => parse_json(rec.bytes, opts),
@@ -760,6 +765,7 @@ fn parse_json<'a>(bytes: &'a [u8], opts: &ReadOptions) -> Result<Doc<'a>, Record
                 return Ok(Doc {
                     id: doc.id.map(|c| Cow::Owned(c.into_owned())),
                     text: Cow::Owned(doc.text.into_owned()),
+                    text_span: None,
                 });
             }
             Err(RecordError::InvalidJson(msg))
@@ -820,10 +826,17 @@ fn parse_json_strict<'a>(bytes: &'a [u8], opts: &ReadOptions) -> Result<Doc<'a>,
     .map_err(json_error)?;
     de.end().map_err(json_error)?;
     let picked = picked?;
-    let text = match picked.text {
-        None => return Err(RecordError::MissingText(opts.text_field.clone())),
-        Some(Value::Str(s)) => s,
-        Some(other) => {
+    let Some(raw) = picked.text else {
+        return Err(RecordError::MissingText(opts.text_field.clone()));
+    };
+    let raw = raw.get();
+    let start = raw.as_ptr() as usize - bytes.as_ptr() as usize;
+    let text = match ValueVisitor
+        .deserialize(&mut serde_json::Deserializer::from_str(raw))
+        .map_err(json_error)?
+    {
+        Value::Str(s) => s,
+        other => {
             return Err(RecordError::TextNotString {
                 field: opts.text_field.clone(),
                 found: other.kind(),
@@ -841,7 +854,11 @@ fn parse_json_strict<'a>(bytes: &'a [u8], opts: &ReadOptions) -> Result<Doc<'a>,
             });
         }
     };
-    Ok(Doc { id, text })
+    Ok(Doc {
+        id,
+        text,
+        text_span: Some(start..start + raw.len()),
+    })
 }
 
 /// serde_json's message without its "line 1": the record's line is named by the caller.
@@ -933,7 +950,7 @@ struct FieldPicker<'f> {
 }
 
 struct Picked<'a> {
-    text: Option<Value<'a>>,
+    text: Option<&'a serde_json::value::RawValue>,
     id: Option<Value<'a>>,
 }
 
@@ -958,7 +975,7 @@ impl<'de> Visitor<'de> for FieldPicker<'_> {
         };
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             if key == self.text_field {
-                picked.text = Some(map.next_value_seed(ValueVisitor)?);
+                picked.text = Some(map.next_value()?);
             } else if key == self.id_field {
                 picked.id = Some(map.next_value_seed(ValueVisitor)?);
             } else {
@@ -1015,9 +1032,11 @@ mod tests {
         let d = p(br#"{"id": "a", "meta": {"x": [1, 2]}, "text": "hello"}"#).unwrap();
         assert_eq!(d.id.as_deref(), Some("a"));
         assert!(matches!(d.text, Cow::Borrowed("hello")));
-        let d = p(br#"{"id": 17, "text": "a\nb"}"#).unwrap();
+        let line = br#"{"id": 17, "text": "a\nb", "x": 1}"#;
+        let d = p(line).unwrap();
         assert_eq!(d.id.as_deref(), Some("17"));
         assert_eq!(d.text, "a\nb");
+        assert_eq!(&line[d.text_span.unwrap()], br#""a\nb""#);
     }
 
     #[test]

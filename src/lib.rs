@@ -21,6 +21,7 @@
 //! assert_eq!(jaccard(&a, &b), 1.0);
 //! ```
 
+pub mod boilerplate;
 pub mod cluster;
 pub mod config;
 pub mod corpus;

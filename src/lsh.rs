@@ -156,6 +156,23 @@ pub fn candidates(
     seed: u64,
     floor: f64,
 ) -> (Vec<Edge>, CandidateStats) {
+    candidates_with(sigs, params, seed, |a, b| {
+        let s = minhash::estimate(sigs.get(a), sigs.get(b));
+        (s >= floor).then_some(s)
+    })
+}
+
+/// [`candidates`] with a caller's confirmation: `confirm(rep, member)` returns the
+/// pair's similarity when it is confirmed.
+pub fn candidates_with<F>(
+    sigs: &Signatures<'_>,
+    params: LshParams,
+    seed: u64,
+    confirm: F,
+) -> (Vec<Edge>, CandidateStats)
+where
+    F: Fn(DocId, DocId) -> Option<f64> + Sync,
+{
     let mut stats = CandidateStats::default();
     let mut edges: Vec<Edge> = Vec::new();
     let active: Vec<DocId> = sigs.active.iter_ones().map(|d| d as DocId).collect();
@@ -176,7 +193,7 @@ pub fn candidates(
             .max(runs.iter().map(|r| (r.1 - r.0) as u64).max().unwrap_or(0));
         let per_bucket: Vec<(Vec<Edge>, u64, u64)> = runs
             .par_iter()
-            .map(|&(lo, hi)| confirm_bucket(sigs, &keys[lo..hi], floor))
+            .map(|&(lo, hi)| confirm_bucket(&keys[lo..hi], &confirm))
             .collect();
         for (e, cmp, rej) in per_bucket {
             edges.extend(e);
@@ -207,11 +224,10 @@ fn bucket_runs(keys: &[(BandKey, DocId)]) -> Vec<(usize, usize)> {
 /// Members arrive in document order. Each is compared with the bucket's
 /// representatives in order until one confirms it; an unconfirmed member becomes a
 /// representative while there is room.
-fn confirm_bucket(
-    sigs: &Signatures<'_>,
-    bucket: &[(BandKey, DocId)],
-    floor: f64,
-) -> (Vec<Edge>, u64, u64) {
+fn confirm_bucket<F>(bucket: &[(BandKey, DocId)], confirm: &F) -> (Vec<Edge>, u64, u64)
+where
+    F: Fn(DocId, DocId) -> Option<f64>,
+{
     let mut reps: Vec<DocId> = Vec::with_capacity(MAX_BUCKET_REPS);
     let mut edges = Vec::new();
     let (mut comparisons, mut rejected) = (0u64, 0u64);
@@ -219,8 +235,7 @@ fn confirm_bucket(
         let mut linked = false;
         for &r in &reps {
             comparisons += 1;
-            let s = minhash::estimate(sigs.get(r), sigs.get(d));
-            if s >= floor {
+            if let Some(s) = confirm(r, d) {
                 edges.push(Edge {
                     a: r.min(d),
                     b: r.max(d),

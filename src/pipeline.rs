@@ -8,9 +8,11 @@
 //!    second read of the corpus.
 //! 4. write — a last read of the corpus writes the records, unchanged, in input order.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -18,8 +20,9 @@ use std::time::Instant;
 use bitvec::prelude::*;
 use rayon::prelude::*;
 
+use crate::boilerplate::{self, LearnDoc, LearnOptions, Learned, Rules, Stripped, Stripper};
 use crate::cluster::{self, Cluster, KeepPolicy};
-use crate::config::{DedupConfig, Mode, OutputPaths, Verify};
+use crate::config::{DedupConfig, EmptyPolicy, Mode, OutputPaths, Verify};
 use crate::corpus::{self, Chunk, Corpus, Format, InputError, Record, RecordError};
 use crate::lsh::{self, DocId, Signatures};
 use crate::minhash::{self, Sketcher};
@@ -83,10 +86,15 @@ pub struct DocTable {
     /// Documents with a signature (not empty, not rejected).
     pub active: BitVec,
     pub rejected: BitVec,
+    /// Documents that stripping left empty (or under --min-chars).
+    pub emptied: BitVec,
     pub sigs: Vec<u32>,
     pub k: usize,
     pub records_per_input: Vec<u64>,
     pub rejects: Vec<Reject>,
+    pub strip: StripStats,
+    /// Bytes of text read, before stripping.
+    pub text_in: u64,
 }
 
 impl DocTable {
@@ -124,6 +132,12 @@ pub struct Sketch {
     pub normalizer: Normalizer,
     pub shingler: Shingler,
     pub sketcher: Sketcher,
+    /// Boilerplate rules applied before anything else (`clean`).
+    pub stripper: Option<Arc<Stripper>>,
+    /// Texts shorter than this after stripping (in characters) count as emptied.
+    pub min_chars: usize,
+    /// Compute signatures (off for `boilerplate strip`, which only strips).
+    pub signatures: bool,
 }
 
 /// Reusable buffers for [`Sketch`].
@@ -140,7 +154,33 @@ impl Sketch {
             normalizer: Normalizer::new(cfg.normalize),
             shingler: Shingler::new(cfg.shingle),
             sketcher: Sketcher::new(cfg.scheme, cfg.num_perm, cfg.seed),
+            stripper: None,
+            min_chars: cfg.min_chars,
+            signatures: true,
         }
+    }
+
+    pub fn with_stripper(mut self, stripper: Option<Arc<Stripper>>) -> Self {
+        self.stripper = stripper;
+        self
+    }
+
+    /// The text the rest of the pipeline sees: `text` without its boilerplate, and
+    /// what was removed.
+    pub fn prepare<'t>(&self, text: &'t str, buf: &mut Buffers) -> (Cow<'t, str>, Stripped) {
+        match &self.stripper {
+            None => (Cow::Borrowed(text), Stripped::default()),
+            Some(s) => {
+                let st = s.strip(text, &mut buf.normalized);
+                (st.apply(text), st)
+            }
+        }
+    }
+
+    /// True when stripping left too little of a text to keep.
+    pub fn is_emptied(&self, prepared: &str, stripped: &Stripped) -> bool {
+        !stripped.ranges.is_empty()
+            && (prepared.trim().is_empty() || prepared.chars().count() < self.min_chars)
     }
 
     /// Shingle `text` into `buf.shingles`.
@@ -174,9 +214,32 @@ struct ChunkOut {
     text_bytes: Vec<u64>,
     active: Vec<bool>,
     rejected: Vec<bool>,
+    emptied: Vec<bool>,
     sigs: Vec<u32>,
     rejects: Vec<Reject>,
+    strip: StripStats,
+    text_in: u64,
     error: Option<InputError>,
+}
+
+/// What boilerplate stripping removed over a run.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct StripStats {
+    /// Documents with at least one line removed.
+    pub documents_stripped: u64,
+    pub lines_removed: u64,
+    pub bytes_removed: u64,
+    /// Documents left empty (or under --min-chars) by stripping.
+    pub emptied: u64,
+}
+
+impl StripStats {
+    fn add(&mut self, o: &StripStats) {
+        self.documents_stripped += o.documents_stripped;
+        self.lines_removed += o.lines_removed;
+        self.bytes_removed += o.bytes_removed;
+        self.emptied += o.emptied;
+    }
 }
 
 fn record_error(corpus: &Corpus, rec: &Record<'_>, reason: RecordError) -> InputError {
@@ -213,12 +276,23 @@ fn sketch_chunk(corpus: &Corpus, cfg: &DedupConfig, sk: &Sketch, chunk: &Chunk<'
                     .map_or_else(|| default_id(corpus, &rec), |c| c.into_owned());
                 out.ids.extend_from_slice(id.as_bytes());
                 out.id_lens.push(id.len() as u32);
-                out.text_bytes.push(doc.text.len() as u64);
+                let (text, stripped) = sk.prepare(&doc.text, &mut buf);
+                let emptied = sk.is_emptied(&text, &stripped);
+                if !stripped.ranges.is_empty() {
+                    out.strip.documents_stripped += 1;
+                    out.strip.lines_removed += stripped.lines_removed;
+                    out.strip.bytes_removed += stripped.bytes_removed();
+                    out.strip.emptied += emptied as u64;
+                }
+                out.text_bytes.push(text.len() as u64);
+                out.text_in += doc.text.len() as u64;
                 let start = out.sigs.len();
                 out.sigs.resize(start + k, minhash::EMPTY_SLOT);
-                let ok = sk.sign(&doc.text, &mut buf, &mut out.sigs[start..]);
+                let ok =
+                    !emptied && sk.signatures && sk.sign(&text, &mut buf, &mut out.sigs[start..]);
                 out.active.push(ok);
                 out.rejected.push(false);
+                out.emptied.push(emptied);
             }
             Err(reason) => {
                 let err = record_error(corpus, &rec, reason);
@@ -243,6 +317,7 @@ fn sketch_chunk(corpus: &Corpus, cfg: &DedupConfig, sk: &Sketch, chunk: &Chunk<'
                 out.sigs.resize(out.sigs.len() + k, minhash::EMPTY_SLOT);
                 out.active.push(false);
                 out.rejected.push(true);
+                out.emptied.push(false);
             }
         }
     }
@@ -253,24 +328,27 @@ fn sketch_chunk(corpus: &Corpus, cfg: &DedupConfig, sk: &Sketch, chunk: &Chunk<'
 pub fn sketch_corpus(
     corpus: &Corpus,
     cfg: &DedupConfig,
+    sk: &Sketch,
     progress: &indicatif::ProgressBar,
 ) -> Result<DocTable, RunError> {
-    let sk = Sketch::new(cfg);
     let mut t = DocTable {
         ids: Vec::new(),
         id_ends: Vec::new(),
         text_bytes: Vec::new(),
         active: BitVec::new(),
         rejected: BitVec::new(),
+        emptied: BitVec::new(),
         sigs: Vec::new(),
         k: cfg.num_perm,
         records_per_input: vec![0; corpus.inputs().len()],
         rejects: Vec::new(),
+        strip: StripStats::default(),
+        text_in: 0,
     };
     corpus.for_each_group(|chunks| -> Result<(), RunError> {
         let outs: Vec<ChunkOut> = chunks
             .par_iter()
-            .map(|c| sketch_chunk(corpus, cfg, &sk, c))
+            .map(|c| sketch_chunk(corpus, cfg, sk, c))
             .collect();
         for (c, o) in chunks.iter().zip(outs) {
             if let Some(e) = o.error {
@@ -286,6 +364,9 @@ pub fn sketch_corpus(
             t.text_bytes.extend_from_slice(&o.text_bytes);
             t.active.extend(o.active);
             t.rejected.extend(o.rejected);
+            t.emptied.extend(o.emptied);
+            t.strip.add(&o.strip);
+            t.text_in += o.text_in;
             t.sigs.extend_from_slice(&o.sigs);
             t.rejects.extend(o.rejects);
             progress.inc(c.data.len() as u64);
@@ -318,10 +399,9 @@ fn chunk_bases(chunks: &[Chunk<'_>], first: u64) -> Vec<u64> {
 /// verification) by reading the corpus again.
 pub fn collect_sets(
     corpus: &Corpus,
-    cfg: &DedupConfig,
+    sk: &Sketch,
     needed: &BitVec,
 ) -> Result<HashMap<DocId, Vec<u64>>, RunError> {
-    let sk = Sketch::new(cfg);
     let mut sets = HashMap::new();
     let mut next = 0u64;
     corpus.for_each_group(|chunks| -> Result<(), RunError> {
@@ -338,9 +418,10 @@ pub fn collect_sets(
                     .filter(|(i, _)| needed.get(base as usize + i).is_some_and(|b| *b))
                     .filter_map(|(i, rec)| {
                         let doc = corpus::parse(&rec, format, corpus.options()).ok()?;
+                        let (text, _) = sk.prepare(&doc.text, &mut buf);
                         Some((
                             (base as usize + i) as DocId,
-                            sk.shingle_set(&doc.text, &mut buf),
+                            sk.shingle_set(&text, &mut buf),
                         ))
                     })
                     .collect()
@@ -365,6 +446,8 @@ pub enum Role {
         similarity: f64,
     },
     Rejected,
+    /// Stripping left it empty (or under --min-chars).
+    Emptied,
 }
 
 /// Stages 2 and 3: candidates, components, keep/duplicate decisions.
@@ -401,6 +484,7 @@ pub fn exact_slack(threshold: f64, k: usize) -> f64 {
 pub fn cluster_docs(
     corpus: &Corpus,
     cfg: &DedupConfig,
+    sk: &Sketch,
     table: &DocTable,
     timings: &mut Timings,
 ) -> Result<Clustering, RunError> {
@@ -427,7 +511,7 @@ pub fn cluster_docs(
         for d in comps.iter().flatten() {
             needed.set(*d as usize, true);
         }
-        sets = collect_sets(corpus, cfg, &needed)?;
+        sets = collect_sets(corpus, sk, &needed)?;
     }
     let exact_checks = AtomicU64::new(0);
     let mut verification = VerifyStats::default();
@@ -470,13 +554,16 @@ pub fn cluster_docs(
         for d in missing {
             needed.set(d as usize, true);
         }
-        sets.extend(collect_sets(corpus, cfg, &needed)?);
+        sets.extend(collect_sets(corpus, sk, &needed)?);
     };
     verification.exact_checks = exact_checks.load(Ordering::Relaxed);
     verification.shingle_sets = sets.len() as u64;
     let mut roles = vec![Role::Unique; table.len()];
     for d in table.rejected.iter_ones() {
         roles[d] = Role::Rejected;
+    }
+    for d in table.emptied.iter_ones() {
+        roles[d] = Role::Emptied;
     }
     for (n, c) in clusters.iter().enumerate() {
         let cluster = n as u32;
@@ -507,9 +594,9 @@ fn text_record_json(id: &str, text: &str) -> String {
     serde_json::Value::Object(m).to_string()
 }
 
-fn annotation(role: Role, table: &DocTable) -> String {
-    let v = match role {
-        Role::Unique | Role::Rejected => serde_json::json!({
+fn annotation(role: Role, table: &DocTable, boilerplate: Option<&[(usize, usize)]>) -> String {
+    let mut v = match role {
+        Role::Unique | Role::Rejected | Role::Emptied => serde_json::json!({
             "cluster": null, "duplicate_of": null, "similarity": null
         }),
         Role::Keep { cluster } => serde_json::json!({
@@ -523,6 +610,10 @@ fn annotation(role: Role, table: &DocTable) -> String {
             "cluster": cluster, "duplicate_of": table.id(of), "similarity": similarity
         }),
     };
+    if let (Some(ranges), Some(o)) = (boilerplate, v.as_object_mut()) {
+        let ranges: Vec<[usize; 2]> = ranges.iter().map(|&(a, b)| [a, b]).collect();
+        o.insert("boilerplate".into(), serde_json::json!(ranges));
+    }
     v.to_string()
 }
 
@@ -538,6 +629,7 @@ struct Written {
 fn render_chunk(
     corpus: &Corpus,
     cfg: &DedupConfig,
+    sk: &Sketch,
     table: &DocTable,
     roles: &[Role],
     chunk: &Chunk<'_>,
@@ -546,48 +638,110 @@ fn render_chunk(
     let mut out = Vec::with_capacity(chunk.data.len());
     let (mut written, mut text_bytes, mut seen) = (0u64, 0u64, 0u64);
     let format = corpus.inputs()[chunk.source].format;
+    let mut buf = Buffers::default();
     for (i, rec) in chunk.records().enumerate() {
         seen += 1;
         let d = base as usize + i;
         let Some(&role) = roles.get(d) else { break };
-        let keep = !matches!(
-            (role, cfg.mode),
-            (Role::Rejected, _) | (Role::Duplicate { .. }, Mode::Drop)
-        );
+        let keep = match role {
+            Role::Rejected => false,
+            Role::Duplicate { .. } => cfg.mode == Mode::Annotate,
+            Role::Emptied => cfg.mode == Mode::Annotate || cfg.on_empty == EmptyPolicy::Keep,
+            Role::Unique | Role::Keep { .. } => true,
+        };
         if !keep {
             continue;
         }
         written += 1;
         text_bytes += table.text_bytes[d];
-        match (format, cfg.mode) {
-            (Format::Jsonl, Mode::Drop) => out.extend_from_slice(rec.bytes),
-            (Format::Jsonl, Mode::Annotate) => {
-                let note = annotation(role, table);
-                if output::inject_field(rec.bytes, "dupstrip", &note, &mut out).is_none() {
-                    out.extend_from_slice(rec.bytes);
-                }
-            }
-            (Format::Text, mode) => {
-                let text = corpus::parse(&rec, format, corpus.options())
-                    .map(|d| d.text.into_owned())
-                    .unwrap_or_default();
-                let obj = text_record_json(table.id(d as DocId), &text);
-                if mode == Mode::Annotate {
-                    let note = annotation(role, table);
-                    output::inject_field(obj.as_bytes(), "dupstrip", &note, &mut out);
-                } else {
-                    out.extend_from_slice(obj.as_bytes());
-                }
-            }
-        }
+        write_record(
+            &mut out, corpus, cfg, sk, table, role, &rec, d as DocId, format, &mut buf,
+        );
         out.push(b'\n');
     }
     (out, written, text_bytes, seen)
 }
 
+/// Write one record: unchanged, with its text stripped (`clean`, `strip`), or
+/// annotated.
+#[allow(clippy::too_many_arguments)]
+fn write_record(
+    out: &mut Vec<u8>,
+    corpus: &Corpus,
+    cfg: &DedupConfig,
+    sk: &Sketch,
+    table: &DocTable,
+    role: Role,
+    rec: &Record<'_>,
+    d: DocId,
+    format: Format,
+    buf: &mut Buffers,
+) {
+    let needs_text = format == Format::Text || sk.stripper.is_some();
+    let doc = if needs_text {
+        corpus::parse(rec, format, corpus.options()).ok()
+    } else {
+        None
+    };
+    let (stripped_text, ranges) = match (&doc, &sk.stripper) {
+        (Some(doc), Some(_)) => {
+            let (t, st) = sk.prepare(&doc.text, buf);
+            (Some(t.into_owned()), st.ranges)
+        }
+        _ => (None, Vec::new()),
+    };
+    let id = table.id(d);
+    if cfg.mode == Mode::Annotate {
+        let note = annotation(role, table, sk.stripper.is_some().then_some(&ranges[..]));
+        let base: Cow<'_, [u8]> = match (format, &doc) {
+            (Format::Text, Some(doc)) => Cow::Owned(text_record_json(id, &doc.text).into_bytes()),
+            _ => Cow::Borrowed(rec.bytes),
+        };
+        if output::inject_field(&base, "dupstrip", &note, out).is_none() {
+            out.extend_from_slice(&base);
+        }
+        return;
+    }
+    match (format, &doc, stripped_text) {
+        (Format::Text, Some(doc), stripped) => {
+            let text = stripped.unwrap_or_else(|| doc.text.to_string());
+            out.extend_from_slice(text_record_json(id, &text).as_bytes());
+        }
+        (Format::Jsonl, Some(doc), Some(text)) if !ranges.is_empty() => {
+            let encoded = serde_json::Value::String(text).to_string();
+            match &doc.text_span {
+                Some(span) => {
+                    out.extend_from_slice(&rec.bytes[..span.start]);
+                    out.extend_from_slice(encoded.as_bytes());
+                    out.extend_from_slice(&rec.bytes[span.end..]);
+                }
+                None => {
+                    // Only records repaired on reading lack a span: write the object
+                    // again with the new text.
+                    let mut v: serde_json::Value = serde_json::from_slice(
+                        &String::from_utf8_lossy(rec.bytes).into_owned().into_bytes(),
+                    )
+                    .unwrap_or(serde_json::Value::Null);
+                    if let Some(o) = v.as_object_mut() {
+                        o.insert(
+                            cfg.text_field.clone(),
+                            serde_json::from_str(&encoded).unwrap_or_default(),
+                        );
+                        out.extend_from_slice(v.to_string().as_bytes());
+                    } else {
+                        out.extend_from_slice(rec.bytes);
+                    }
+                }
+            }
+        }
+        _ => out.extend_from_slice(rec.bytes),
+    }
+}
+
 fn write_records(
     corpus: &Corpus,
     cfg: &DedupConfig,
+    sk: &Sketch,
     table: &DocTable,
     roles: &[Role],
     sink: &mut Sink,
@@ -604,7 +758,7 @@ fn write_records(
         let rendered: Vec<(Vec<u8>, u64, u64, u64)> = chunks
             .par_iter()
             .zip(&bases[..chunks.len()])
-            .map(|(c, &base)| render_chunk(corpus, cfg, table, roles, c, base))
+            .map(|(c, &base)| render_chunk(corpus, cfg, sk, table, roles, c, base))
             .collect();
         for (c, (bytes, n, tb, seen)) in chunks.iter().zip(rendered) {
             sink.write_all(&bytes).map_err(write_err(dest))?;
@@ -709,30 +863,72 @@ pub fn check_outputs(corpus: &Corpus, paths: &OutputPaths) -> Result<(), RunErro
     Ok(())
 }
 
-/// Run `dedup` end to end.
-pub fn run_dedup(
+/// What a run does beyond reading: which command it is, the boilerplate rules
+/// applied before anything else, and whether near-duplicates are searched.
+pub struct Job {
+    pub command: &'static str,
+    pub stripper: Option<Arc<Stripper>>,
+    pub dedup: bool,
+    /// Rules summary for the report (where the rules came from).
+    pub rules_source: Option<String>,
+}
+
+impl Job {
+    pub fn dedup() -> Job {
+        Job {
+            command: "dedup",
+            stripper: None,
+            dedup: true,
+            rules_source: None,
+        }
+    }
+}
+
+/// Run `dedup`, `clean` or `boilerplate strip` end to end.
+pub fn run(
     corpus: &Corpus,
     cfg: &DedupConfig,
     paths: &OutputPaths,
     skipped_files: Vec<String>,
     progress: &indicatif::ProgressBar,
+    job: Job,
 ) -> Result<Report, RunError> {
     let start = Instant::now();
     check_outputs(corpus, paths)?;
     let mut timings = Timings::default();
+    let mut sk = Sketch::new(cfg).with_stripper(job.stripper.clone());
+    sk.signatures = job.dedup;
 
     let t = Instant::now();
-    let table = sketch_corpus(corpus, cfg, progress)?;
+    let table = sketch_corpus(corpus, cfg, &sk, progress)?;
     timings.sketch = report::secs(t.elapsed());
     progress.finish_and_clear();
 
-    let clustering = cluster_docs(corpus, cfg, &table, &mut timings)?;
+    let clustering = if job.dedup {
+        cluster_docs(corpus, cfg, &sk, &table, &mut timings)?
+    } else {
+        let mut roles = vec![Role::Unique; table.len()];
+        for d in table.rejected.iter_ones() {
+            roles[d] = Role::Rejected;
+        }
+        for d in table.emptied.iter_ones() {
+            roles[d] = Role::Emptied;
+        }
+        Clustering {
+            clusters: Vec::new(),
+            roles,
+            candidates: Default::default(),
+            assign: Default::default(),
+            verification: Default::default(),
+        }
+    };
 
     let t = Instant::now();
     let mut sink = Sink::create(&paths.output).map_err(write_err(&paths.output))?;
     let written = write_records(
         corpus,
         cfg,
+        &sk,
         &table,
         &clustering.roles,
         &mut sink,
@@ -755,29 +951,41 @@ pub fn run_dedup(
         .filter(|r| matches!(r, Role::Duplicate { .. }))
         .count() as u64;
     let rejected = table.rejected.count_ones() as u64;
+    let emptied = table.emptied.count_ones() as u64;
     let read = table.len() as u64;
+    let annotate = cfg.mode == Mode::Annotate;
     let documents = Counts {
         read,
         written: written.records,
-        dropped: match cfg.mode {
-            Mode::Drop => duplicates,
-            Mode::Annotate => 0,
-        },
+        dropped: if annotate { 0 } else { duplicates },
         duplicates,
         rejected,
-        empty: read - rejected - table.active.count_ones() as u64,
+        empty: if job.dedup {
+            read - rejected - emptied - table.active.count_ones() as u64
+        } else {
+            0
+        },
         clusters: clustering.clusters.len() as u64,
+        emptied,
+        emptied_dropped: if annotate || cfg.on_empty == EmptyPolicy::Keep {
+            0
+        } else {
+            emptied
+        },
     };
     debug_assert_eq!(
         documents.read,
-        documents.written + documents.dropped + documents.rejected
+        documents.written + documents.dropped + documents.rejected + documents.emptied_dropped
     );
+    let boilerplate = job.stripper.as_ref().map(|s| {
+        report::BoilerplateReport::new(&s.rules, job.rules_source.clone(), table.strip.clone())
+    });
     timings.total = report::secs(start.elapsed());
     Ok(Report {
         schema_version: report::REPORT_SCHEMA_VERSION,
         tool: "dupstrip",
         version: env!("CARGO_PKG_VERSION"),
-        command: "dedup",
+        command: job.command,
         inputs: corpus
             .inputs()
             .iter()
@@ -791,7 +999,7 @@ pub fn run_dedup(
         documents,
         bytes: Bytes {
             input: corpus.inputs().iter().map(|i| i.bytes).sum(),
-            text_in: table.text_bytes.iter().sum(),
+            text_in: table.text_in,
             text_out: written.text_bytes,
             output: written.bytes,
         },
@@ -800,9 +1008,127 @@ pub fn run_dedup(
         candidates: clustering.candidates,
         clustering: clustering.assign,
         verification: clustering.verification,
+        boilerplate,
         threads: rayon::current_num_threads(),
         timings,
     })
+}
+
+/// Run `dedup` end to end.
+pub fn run_dedup(
+    corpus: &Corpus,
+    cfg: &DedupConfig,
+    paths: &OutputPaths,
+    skipped_files: Vec<String>,
+    progress: &indicatif::ProgressBar,
+) -> Result<Report, RunError> {
+    run(corpus, cfg, paths, skipped_files, progress, Job::dedup())
+}
+
+/// While learning boilerplate, two raw pages are copies of one story when at least
+/// this share of the smaller page's shingles is in the other (estimated containment).
+/// Outlet wrappers and appended articles pull the Jaccard similarity of true copies
+/// far down, but not their containment; unrelated pages of one outlet share only their
+/// boilerplate, a small part of each.
+pub const STORY_CONTAINMENT: f64 = 0.5;
+/// Jaccard similarity the banding for story grouping is tuned to: a pair at
+/// containment 0.5 with a page twice the other's size has Jaccard 0.25.
+pub const STORY_JACCARD: f64 = 0.25;
+
+/// Learn boilerplate rules from the corpus: group raw pages into stories, count lines
+/// per story, then collect examples.
+pub fn learn_rules(
+    corpus: &Corpus,
+    cfg: &DedupConfig,
+    learn: &LearnOptions,
+    progress: &indicatif::ProgressBar,
+) -> Result<Rules, RunError> {
+    // 1. Stories: components of raw pages whose estimated containment reaches
+    // STORY_CONTAINMENT.
+    let story_cfg = DedupConfig {
+        threshold: STORY_JACCARD,
+        lsh: lsh::optimal_params(STORY_JACCARD, cfg.num_perm),
+        ..cfg.clone()
+    };
+    let sk = Sketch::new(&story_cfg);
+    let table = sketch_corpus(corpus, &story_cfg, &sk, progress)?;
+    progress.finish_and_clear();
+    let sigs = table.signatures();
+    // Text length stands in for the shingle-set size (they grow together).
+    let (edges, _) = lsh::candidates_with(&sigs, story_cfg.lsh, cfg.seed, |a, b| {
+        let j = minhash::estimate(sigs.get(a), sigs.get(b));
+        let (la, lb) = (
+            table.text_bytes[a as usize] as f64,
+            table.text_bytes[b as usize] as f64,
+        );
+        let smaller = la.min(lb).max(1.0);
+        let containment = (j * (la + lb) / ((1.0 + j) * smaller)).min(1.0);
+        (containment >= STORY_CONTAINMENT).then_some(containment)
+    });
+    let mut story: Vec<DocId> = (0..table.len() as DocId).collect();
+    let comps = cluster::components(table.len(), &edges);
+    for c in &comps {
+        for &m in c {
+            story[m as usize] = c[0];
+        }
+    }
+    let stories = (table.len() - comps.iter().map(|c| c.len() - 1).sum::<usize>()) as u64;
+
+    // 2. Counts of (line key, story).
+    let normalizer = Normalizer::new(cfg.normalize);
+    let mut counts = boilerplate::Counts::default();
+    let mut next = 0u64;
+    corpus.for_each_group(|chunks| -> Result<(), RunError> {
+        let bases = chunk_bases(chunks, next);
+        next = bases[bases.len() - 1];
+        let texts: Vec<Vec<(DocId, Cow<'_, str>)>> = chunks
+            .par_iter()
+            .zip(&bases[..chunks.len()])
+            .map(|(c, &base)| {
+                let format = corpus.inputs()[c.source].format;
+                c.records()
+                    .enumerate()
+                    .filter_map(|(i, rec)| {
+                        let d = base as usize + i;
+                        let doc = corpus::parse(&rec, format, corpus.options()).ok()?;
+                        Some((story[d], doc.text))
+                    })
+                    .collect()
+            })
+            .collect();
+        let docs: Vec<LearnDoc<'_>> = texts
+            .iter()
+            .flatten()
+            .map(|(s, t)| LearnDoc { story: *s, text: t })
+            .collect();
+        counts.add(&normalizer, &docs);
+        Ok(())
+    })?;
+    let mut learned = Learned::new(cfg.normalize, counts, learn, table.len() as u64, stories);
+
+    // 3. Examples, in input order.
+    let mut buf = String::new();
+    corpus.for_each_group(|chunks| -> Result<(), RunError> {
+        for c in chunks {
+            let format = corpus.inputs()[c.source].format;
+            for rec in c.records() {
+                if let Ok(doc) = corpus::parse(&rec, format, corpus.options()) {
+                    learned.add_examples(&doc.text, &mut buf);
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok(learned.into_rules())
+}
+
+/// Write a rules file atomically.
+pub fn write_rules(path: &Path, rules: &Rules) -> Result<(), RunError> {
+    output::write_atomic(path, |w| {
+        w.write_all(rules.to_json().as_bytes())?;
+        w.write_all(b"\n")
+    })
+    .map_err(write_err(path))
 }
 
 /// Write the report as pretty JSON.

@@ -20,7 +20,7 @@ pub struct InputReport {
     pub records: u64,
 }
 
-/// Document counts. Always: `read = written + dropped + rejected`.
+/// Document counts. Always: `read = written + dropped + rejected + emptied_dropped`.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Counts {
     pub read: u64,
@@ -35,6 +35,10 @@ pub struct Counts {
     pub empty: u64,
     /// Clusters of two or more documents.
     pub clusters: u64,
+    /// Documents that boilerplate stripping left empty (or under --min-chars).
+    pub emptied: u64,
+    /// Of those, the ones left out of the output (`--on-empty drop`).
+    pub emptied_dropped: u64,
 }
 
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -114,6 +118,9 @@ pub struct Report {
     pub candidates: CandidateStats,
     pub clustering: AssignStats,
     pub verification: crate::pipeline::VerifyStats,
+    /// Boilerplate rules and what stripping removed (`clean`, `boilerplate strip`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boilerplate: Option<BoilerplateReport>,
     pub threads: usize,
     pub timings: Timings,
 }
@@ -137,6 +144,18 @@ impl Report {
             "dupstrip: {} near-duplicates in {} clusters; {} written, {} dropped, {} rejected, {} empty\n",
             d.duplicates, d.clusters, d.written, d.dropped, d.rejected, d.empty
         );
+        if let Some(b) = &self.boilerplate {
+            s += &format!(
+                "dupstrip: boilerplate: {} line, {} template, {} marker rules; {} lines ({:.1} MB) removed from {} documents, {} emptied\n",
+                b.lines,
+                b.templates,
+                b.markers,
+                b.removed.lines_removed,
+                b.removed.bytes_removed as f64 / 1e6,
+                b.removed.documents_stripped,
+                b.removed.emptied
+            );
+        }
         s += &format!(
             "dupstrip: LSH {} bands × {} rows; {} candidate comparisons, {} confirmed pairs\n",
             self.lsh.bands,
@@ -145,5 +164,41 @@ impl Report {
             self.candidates.confirmed_pairs
         );
         s
+    }
+}
+
+/// Rules in force and what they removed.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BoilerplateReport {
+    /// `learned` or the rules file's path.
+    pub rules_source: Option<String>,
+    pub learned_from: Option<crate::boilerplate::LearnedFrom>,
+    pub lines: usize,
+    pub templates: usize,
+    pub markers: usize,
+    /// The most frequent rules of each kind (at most 20), with their story counts.
+    pub top_lines: Vec<crate::boilerplate::LineRule>,
+    pub top_templates: Vec<crate::boilerplate::TemplateRule>,
+    pub top_markers: Vec<crate::boilerplate::MarkerRule>,
+    pub removed: crate::pipeline::StripStats,
+}
+
+impl BoilerplateReport {
+    pub fn new(
+        rules: &crate::boilerplate::Rules,
+        rules_source: Option<String>,
+        removed: crate::pipeline::StripStats,
+    ) -> Self {
+        BoilerplateReport {
+            rules_source,
+            learned_from: rules.learned_from.clone(),
+            lines: rules.lines.len(),
+            templates: rules.templates.len(),
+            markers: rules.markers.len(),
+            top_lines: rules.lines.iter().take(20).cloned().collect(),
+            top_templates: rules.templates.iter().take(20).cloned().collect(),
+            top_markers: rules.markers.iter().take(20).cloned().collect(),
+            removed,
+        }
     }
 }

@@ -372,6 +372,10 @@ pub struct TruthRow {
     pub family: u64,
     /// Edits applied to the original (empty for originals).
     pub edits: Vec<String>,
+    /// Corpora with outlet boilerplate (`--boilerplate`): indexes of the lines of
+    /// `text` (split on `\n`) that are boilerplate or belong to an appended article.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub boilerplate_lines: Vec<usize>,
 }
 
 struct Vocab {
@@ -523,7 +527,12 @@ pub fn generate(
             let id = format!("doc-{:07}", *written);
             let line = serde_json::json!({"id": id, "lang": lang, "text": text});
             writeln!(corpus, "{line}")?;
-            let row = TruthRow { id, family, edits };
+            let row = TruthRow {
+                id,
+                family,
+                edits,
+                boilerplate_lines: Vec::new(),
+            };
             writeln!(
                 truth,
                 "{}",
@@ -731,5 +740,429 @@ pub fn score_pairs(
         precision: ratio(correct, decisions),
         recall: ratio(found, true_pairs.len() as u64),
         all_pairs_precision: ratio(all_correct, all_pairs),
+    }
+}
+
+/// One outlet's page layout: the boilerplate it wraps every article in.
+struct Outlet {
+    arabic: bool,
+    name: String,
+    /// Lines before the body; `{date}` is replaced per article.
+    header: Vec<String>,
+    /// Lines after the body; `{tags}` and `{date}` are replaced per article.
+    footer: Vec<String>,
+    /// A line inserted after the second paragraph.
+    ad: Option<String>,
+    /// Marker line introducing an appended unrelated article.
+    read_also: Option<String>,
+}
+
+const AR_MONTHS: [&str; 12] = [
+    "يناير",
+    "فبراير",
+    "مارس",
+    "أبريل",
+    "مايو",
+    "يونيو",
+    "يوليو",
+    "أغسطس",
+    "سبتمبر",
+    "أكتوبر",
+    "نوفمبر",
+    "ديسمبر",
+];
+const EN_MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+fn outlets(rng: &mut ChaCha8Rng, v: &Vocab, n: usize) -> Vec<Outlet> {
+    (0..n)
+        .map(|i| {
+            let arabic = i % 3 != 2;
+            let name: String = (0..2)
+                .map(|_| v.word(rng, arabic))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let (mut header, mut footer) = (Vec::new(), Vec::new());
+            if arabic {
+                header.push(match i % 4 {
+                    0 => "تاريخ النشر: {date}".to_string(),
+                    1 => "نشر بتاريخ {date}".to_string(),
+                    _ => "آخر تحديث: {date}".to_string(),
+                });
+                if i % 2 == 0 {
+                    header.push("تابع أحدث الأخبار عبر تطبيق".to_string());
+                }
+                footer.push(format!("المصدر: {name}"));
+                footer.push("كلمات دلالية: {tags}".to_string());
+                if i % 3 == 0 {
+                    footer.push(format!("جميع الحقوق محفوظة لموقع {name} © 2024"));
+                }
+            } else {
+                header.push(if i % 2 == 0 {
+                    "Published: {date}".to_string()
+                } else {
+                    "Updated {date} GMT".to_string()
+                });
+                footer.push("Follow us on WhatsApp for the latest news".to_string());
+                footer.push(format!("Source: {name}"));
+                footer.push("Tags: {tags}".to_string());
+            }
+            let ad = (i % 2 == 1).then(|| {
+                if arabic {
+                    "إعلان"
+                } else {
+                    "Advertisement"
+                }
+                .to_string()
+            });
+            let read_also = (i % 3 != 1).then(|| {
+                if arabic {
+                    "إقرأ أيضاً:"
+                } else {
+                    "Read also:"
+                }
+                .to_string()
+            });
+            Outlet {
+                arabic,
+                name,
+                header,
+                footer,
+                ad,
+                read_also,
+            }
+        })
+        .collect()
+}
+
+fn date(rng: &mut ChaCha8Rng, arabic: bool) -> String {
+    let d = rng.random_range(1..=28);
+    let m = rng.random_range(0..12);
+    let y = rng.random_range(2019..=2025);
+    if arabic {
+        if rng.random_bool(0.5) {
+            format!("{d}th, {} {y} GMT", EN_MONTHS[m])
+        } else {
+            format!("{d} {} {y}", AR_MONTHS[m])
+        }
+    } else {
+        format!(
+            "{} {d}, {y} {:02}:{:02}",
+            EN_MONTHS[m],
+            rng.random_range(0..24),
+            rng.random_range(0..60)
+        )
+    }
+}
+
+/// Paragraphs of a story body: sentences grouped three by three.
+fn paragraphs(story: &Story) -> Vec<String> {
+    let stop = ".";
+    story
+        .sentences
+        .chunks(3)
+        .map(|ch| {
+            ch.iter()
+                .map(|s| format!("{}{stop}", s.join(" ")))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+/// Write a news corpus in which every article is wrapped in its outlet's boilerplate:
+/// date and app-follow lines, ads, source, tag and copyright lines, and for some
+/// outlets a "Read also:" marker followed by a whole unrelated article. A share of
+/// stories is republished by 3–5 outlets; each copy may change a word in some
+/// sentences, be truncated, or carry its outlet's appended article. The truth marks
+/// every boilerplate line and the family of every story.
+pub fn generate_news(
+    opts: &SynthOptions,
+    corpus: &mut dyn Write,
+    truth: &mut dyn Write,
+) -> io::Result<()> {
+    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed ^ 0xb0b0);
+    let vocab = Vocab::new(&mut rng);
+    let outlets = outlets(&mut rng, &vocab, 12);
+    // Articles appended after "Read also:" come from a pool, as sites append their own
+    // recent articles: the same appended article recurs in several pages.
+    let pool: Vec<(bool, Vec<String>)> = (0..40)
+        .map(|i| {
+            let arabic = i % 3 != 2;
+            let s = Story::new(&vocab, &mut rng, arabic, (4, 9));
+            let mut lines = vec![
+                (0..6)
+                    .map(|_| vocab.word(&mut rng, arabic))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ];
+            lines.extend(paragraphs(&s));
+            (arabic, lines)
+        })
+        .collect();
+    let mut written = 0usize;
+    let mut family = 0u64;
+    while written < opts.docs {
+        let arabic = rng.random_bool(opts.arabic_share);
+        let story = Story::new(&vocab, &mut rng, arabic, (9, 24));
+        let title: String = (0..8)
+            .map(|_| vocab.word(&mut rng, arabic))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let tags: Vec<String> = (0..6)
+            .map(|_| vocab.word(&mut rng, arabic).to_string())
+            .collect();
+        let same_script: Vec<usize> = (0..outlets.len())
+            .filter(|&i| outlets[i].arabic == arabic)
+            .collect();
+        let d = opts.dup_share.clamp(0.0, 0.8);
+        // Syndicated stories get 3–5 copies (4 on average).
+        let copies = if rng.random_bool((d / (4.0 * (1.0 - d))).min(1.0)) {
+            rng.random_range(3..=5)
+        } else {
+            1
+        };
+        let mut chosen: Vec<usize> = Vec::new();
+        for c in 0..copies {
+            if written >= opts.docs {
+                break;
+            }
+            // Each copy from a different outlet of the story's script.
+            let mut o = same_script[rng.random_range(0..same_script.len())];
+            for _ in 0..8 {
+                if !chosen.contains(&o) {
+                    break;
+                }
+                o = same_script[rng.random_range(0..same_script.len())];
+            }
+            chosen.push(o);
+            let outlet = &outlets[o];
+            let mut body = Story {
+                arabic,
+                sentences: story.sentences.clone(),
+            };
+            let mut edits = Vec::new();
+            if c > 0 {
+                match rng.random_range(0..4) {
+                    0 => {
+                        // A few words changed: one word in about half the sentences.
+                        for s in body.sentences.iter_mut() {
+                            if rng.random_bool(0.5) {
+                                let j = rng.random_range(0..s.len());
+                                s[j] = vocab.word(&mut rng, arabic).to_string();
+                            }
+                        }
+                        edits.push("words_per_sentence".to_string());
+                    }
+                    1 => {
+                        let keep = (body.sentences.len() * 3).div_ceil(5);
+                        body.sentences.truncate(keep.max(3));
+                        edits.push("truncated".into());
+                    }
+                    2 => {
+                        let i = rng.random_range(0..body.sentences.len());
+                        body.sentences.remove(i);
+                        edits.push("drop_sentence".into());
+                    }
+                    _ => edits.push("outlet_only".into()),
+                }
+            }
+            let mut lines: Vec<String> = Vec::new();
+            let mut bp: Vec<usize> = Vec::new();
+            lines.push(title.clone());
+            let dt = date(&mut rng, arabic);
+            for h in &outlet.header {
+                bp.push(lines.len());
+                lines.push(h.replace("{date}", &dt));
+            }
+            for (i, p) in paragraphs(&body).into_iter().enumerate() {
+                if i == 2
+                    && let Some(ad) = &outlet.ad
+                {
+                    bp.push(lines.len());
+                    lines.push(ad.clone());
+                }
+                lines.push(p);
+            }
+            let mut t = tags.clone();
+            let r = rng.random_range(0..t.len());
+            t.rotate_left(r);
+            t.truncate(rng.random_range(3..=6));
+            for f in &outlet.footer {
+                bp.push(lines.len());
+                let sep = if arabic { " " } else { ", " };
+                lines.push(f.replace("{tags}", &t.join(sep)));
+            }
+            if let Some(marker) = &outlet.read_also {
+                let candidates: Vec<&(bool, Vec<String>)> =
+                    pool.iter().filter(|a| a.0 == arabic).collect();
+                let (_, article) = candidates[rng.random_range(0..candidates.len())];
+                bp.push(lines.len());
+                lines.push(marker.clone());
+                for l in article {
+                    bp.push(lines.len());
+                    lines.push(l.clone());
+                }
+            }
+            let id = format!("news-{written:07}");
+            let rec = serde_json::json!({
+                "id": id, "lang": if arabic { "ar" } else { "en" }, "outlet": outlet.name,
+                "text": lines.join("\n"),
+            });
+            writeln!(corpus, "{rec}")?;
+            let row = TruthRow {
+                id,
+                family,
+                edits,
+                boilerplate_lines: bp,
+            };
+            writeln!(
+                truth,
+                "{}",
+                serde_json::to_string(&row).map_err(io::Error::other)?
+            )?;
+            written += 1;
+        }
+        family += 1;
+    }
+    Ok(())
+}
+
+/// How well `clean` did on a `--boilerplate` corpus.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct CleanScore {
+    pub boilerplate_line_precision: f64,
+    pub boilerplate_line_recall: f64,
+    pub boilerplate_lines_true: u64,
+    /// Lines of syndicated stories (families of two or more) stripped although they
+    /// are not boilerplate.
+    pub syndicated_body_lines_stripped: u64,
+    pub pair_precision: f64,
+    pub pair_recall: f64,
+    pub pair_f1: f64,
+    pub true_pairs: u64,
+    pub predicted_pairs: u64,
+}
+
+/// Score `clean --mode annotate` records against the truth of [`generate_news`]:
+/// boilerplate lines against `dupstrip.boilerplate` ranges, and pairs of one family
+/// against pairs of one `dupstrip.cluster`.
+pub fn score_clean(truth: &[TruthRow], annotated: &[serde_json::Value]) -> CleanScore {
+    use std::collections::{HashMap, HashSet};
+    let truth: HashMap<String, &TruthRow> = truth.iter().map(|r| (r.id.clone(), r)).collect();
+    let family_size: HashMap<u64, usize> = truth.values().fold(HashMap::new(), |mut m, r| {
+        *m.entry(r.family).or_default() += 1;
+        m
+    });
+    let (mut tp, mut fp, mut fn_, mut body_stripped) = (0u64, 0u64, 0u64, 0u64);
+    let mut cluster_of: HashMap<String, i64> = HashMap::new();
+    for rec in annotated {
+        let id = rec["id"].as_str().expect("id").to_string();
+        let text = rec["text"].as_str().expect("text");
+        let Some(t) = truth.get(&id) else { continue };
+        let ranges: Vec<(usize, usize)> = rec["dupstrip"]["boilerplate"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|r| {
+                        (
+                            r[0].as_u64().unwrap() as usize,
+                            r[1].as_u64().unwrap() as usize,
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let truth_lines: HashSet<usize> = t.boilerplate_lines.iter().copied().collect();
+        let mut pos = 0;
+        for (i, line) in text.split('\n').enumerate() {
+            let start = pos;
+            pos += line.len() + 1;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let stripped = ranges.iter().any(|&(a, b)| start >= a && start < b);
+            match (stripped, truth_lines.contains(&i)) {
+                (true, true) => tp += 1,
+                (true, false) => {
+                    fp += 1;
+                    if family_size[&t.family] > 1 {
+                        body_stripped += 1;
+                    }
+                }
+                (false, true) => fn_ += 1,
+                _ => {}
+            }
+        }
+        let c = rec["dupstrip"]["cluster"].as_i64().unwrap_or(-1);
+        cluster_of.insert(id, c);
+    }
+    // Pairs: same family (truth) vs same cluster (prediction).
+    let ids: Vec<&String> = cluster_of.keys().collect();
+    let mut by_family: HashMap<u64, Vec<&String>> = HashMap::new();
+    for id in &ids {
+        by_family
+            .entry(truth[id.as_str()].family)
+            .or_default()
+            .push(id);
+    }
+    let mut by_cluster: HashMap<u64, Vec<&String>> = HashMap::new();
+    for (id, &c) in &cluster_of {
+        if c >= 0 {
+            by_cluster.entry(c as u64).or_default().push(id);
+        }
+    }
+    let pairs = |groups: &HashMap<_, Vec<&String>>| -> HashSet<(String, String)> {
+        let mut out = HashSet::new();
+        for g in groups.values() {
+            for (i, a) in g.iter().enumerate() {
+                for b in &g[i + 1..] {
+                    let (x, y) = if a < b { (a, b) } else { (b, a) };
+                    out.insert((x.to_string(), y.to_string()));
+                }
+            }
+        }
+        out
+    };
+    let true_pairs = pairs(&by_family);
+    let pred_pairs = pairs(&by_cluster);
+    let correct = pred_pairs.intersection(&true_pairs).count() as f64;
+    let p = if pred_pairs.is_empty() {
+        1.0
+    } else {
+        correct / pred_pairs.len() as f64
+    };
+    let r = if true_pairs.is_empty() {
+        1.0
+    } else {
+        correct / true_pairs.len() as f64
+    };
+    let f1 = if p + r == 0.0 {
+        0.0
+    } else {
+        2.0 * p * r / (p + r)
+    };
+    CleanScore {
+        boilerplate_line_precision: tp as f64 / (tp + fp).max(1) as f64,
+        boilerplate_line_recall: tp as f64 / (tp + fn_).max(1) as f64,
+        boilerplate_lines_true: tp + fn_,
+        syndicated_body_lines_stripped: body_stripped,
+        pair_precision: p,
+        pair_recall: r,
+        pair_f1: f1,
+        true_pairs: true_pairs.len() as u64,
+        predicted_pairs: pred_pairs.len() as u64,
     }
 }

@@ -1,6 +1,7 @@
 //! Integration tests: the real `dupstrip` binary on real files.
 
 mod bad_input;
+mod clean;
 mod dedup;
 mod inputs;
 mod normalize_cases;

@@ -105,7 +105,7 @@ pub fn check_accounting(report: &serde_json::Value) {
     let n = |k: &str| d[k].as_u64().unwrap_or_else(|| panic!("documents.{k}"));
     assert_eq!(
         n("read"),
-        n("written") + n("dropped") + n("rejected"),
+        n("written") + n("dropped") + n("rejected") + n("emptied_dropped"),
         "accounting: {d}"
     );
 }

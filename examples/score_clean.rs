@@ -1,0 +1,34 @@
+//! Score `dupstrip clean --mode annotate` output against a `dupstrip synth
+//! --boilerplate` corpus.
+//!
+//!     cargo run --release --example score_clean -- TRUTH ANNOTATED
+//!
+//! Prints boilerplate line precision and recall, the number of story-body lines of
+//! syndicated stories that were stripped, and near-duplicate pair precision, recall
+//! and F1 against the planted story families, as JSON.
+
+use std::io::BufRead;
+
+use dupstrip::synth::{TruthRow, score_clean};
+
+fn lines(path: &str) -> Vec<serde_json::Value> {
+    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    std::io::BufReader::new(f)
+        .lines()
+        .map(|l| serde_json::from_str(&l.expect("read")).expect("json"))
+        .collect()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 3 {
+        eprintln!("usage: score_clean TRUTH ANNOTATED");
+        std::process::exit(2);
+    }
+    let truth: Vec<TruthRow> = lines(&args[1])
+        .into_iter()
+        .map(|v| serde_json::from_value(v).expect("truth row"))
+        .collect();
+    let s = score_clean(&truth, &lines(&args[2]));
+    println!("{}", serde_json::to_string_pretty(&s).expect("json"));
+}

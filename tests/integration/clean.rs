@@ -1,0 +1,217 @@
+//! `dupstrip clean` and `dupstrip boilerplate learn|strip` end to end.
+
+use dupstrip::synth::{TruthRow, score_clean};
+
+use crate::util::*;
+
+/// On a generated news corpus (12 outlets with their own layouts, templated date,
+/// source and tag lines, appended "Read also" articles, stories syndicated to 3–5
+/// outlets with edits, Arabic and English): boilerplate line precision ≥ 0.98 and
+/// recall ≥ 0.95, no line of a syndicated story stripped, pair F1 ≥ 0.95.
+#[test]
+fn clean_strips_boilerplate_and_finds_syndicated_copies() {
+    let env = Env::new();
+    let out = env.run(&[
+        "synth",
+        "--boilerplate",
+        "--docs",
+        "1500",
+        "--seed",
+        "21",
+        "-o",
+        "news.jsonl",
+        "--truth",
+        "truth.jsonl",
+    ]);
+    ok(&out);
+    ok(&env.run(&[
+        "clean",
+        "news.jsonl",
+        "-o",
+        "annotated.jsonl",
+        "--mode",
+        "annotate",
+        "--report",
+        "r.json",
+    ]));
+    let truth: Vec<TruthRow> = env
+        .json_lines("truth.jsonl")
+        .into_iter()
+        .map(|v| serde_json::from_value(v).unwrap())
+        .collect();
+    let s = score_clean(&truth, &env.json_lines("annotated.jsonl"));
+    assert!(s.boilerplate_lines_true > 5000, "{s:?}");
+    assert!(s.boilerplate_line_precision >= 0.98, "{s:?}");
+    assert!(s.boilerplate_line_recall >= 0.95, "{s:?}");
+    assert_eq!(s.syndicated_body_lines_stripped, 0, "{s:?}");
+    assert!(s.pair_f1 >= 0.95, "{s:?}");
+    let r = env.json("r.json");
+    check_accounting(&r);
+    assert_eq!(r["command"], "clean");
+    assert!(r["boilerplate"]["top_lines"].as_array().unwrap().len() > 2);
+    assert!(
+        r["boilerplate"]["removed"]["lines_removed"]
+            .as_u64()
+            .unwrap()
+            > 5000
+    );
+
+    // Drop mode writes the stripped text of the kept documents, other fields intact.
+    ok(&env.run(&["clean", "news.jsonl", "-o", "clean.jsonl"]));
+    let cleaned = env.json_lines("clean.jsonl");
+    let input = env.json_lines("news.jsonl");
+    assert!(cleaned.len() < input.len());
+    for doc in &cleaned {
+        let text = doc["text"].as_str().unwrap();
+        assert!(!text.contains("Read also:") && !text.contains("إقرأ أيضاً:"));
+        assert!(!text.contains("Source:") && !text.contains("المصدر:"));
+        assert!(doc["outlet"].is_string() && doc["lang"].is_string());
+    }
+}
+
+#[test]
+fn learn_then_strip_with_an_edited_rules_file() {
+    let env = Env::new();
+    ok(&env.run(&[
+        "synth",
+        "--boilerplate",
+        "--docs",
+        "400",
+        "--seed",
+        "3",
+        "-o",
+        "news.jsonl",
+        "--truth",
+        "truth.jsonl",
+    ]));
+    let out = env.run(&["boilerplate", "learn", "news.jsonl", "-o", "rules.json"]);
+    ok(&out);
+    assert!(stderr(&out).contains("learned"));
+    let mut rules = env.json("rules.json");
+    assert_eq!(rules["format"], "dupstrip-rules");
+    assert_eq!(rules["version"], 1);
+    assert!(!rules["markers"].as_array().unwrap().is_empty());
+    // A person adds a line of their own.
+    rules["lines"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"line": "A line we never want"}));
+    env.write("rules.json", serde_json::to_string_pretty(&rules).unwrap());
+    env.write(
+        "extra.jsonl",
+        format!(
+            "{}\n",
+            serde_json::json!({"id": "x", "keep": [1, 2], "text": "first line\nA LINE we never want\nlast line"})
+        ),
+    );
+    ok(&env.run(&[
+        "boilerplate",
+        "strip",
+        "news.jsonl",
+        "extra.jsonl",
+        "--rules",
+        "rules.json",
+        "-o",
+        "stripped.jsonl",
+        "--report",
+        "r.json",
+    ]));
+    let out = env.json_lines("stripped.jsonl");
+    assert_eq!(out.len(), 401, "strip writes every document");
+    let last = out.last().unwrap();
+    assert_eq!(last["text"], "first line\nlast line");
+    assert_eq!(last["keep"], serde_json::json!([1, 2]));
+    let r = env.json("r.json");
+    check_accounting(&r);
+    assert_eq!(r["command"], "strip");
+}
+
+#[test]
+fn bad_rules_files_are_refused() {
+    let env = Env::new();
+    env.write(
+        "in.jsonl",
+        format!("{}\n", serde_json::json!({"text": "a"})),
+    );
+    env.write("v2.json", r#"{"format": "dupstrip-rules", "version": 2}"#);
+    env.write("junk.json", "not json");
+    fails_with(
+        &env.run(&["clean", "in.jsonl", "--rules", "v2.json", "-o", "o.jsonl"]),
+        "v2.json: rules file version 2",
+    );
+    fails_with(
+        &env.run(&["clean", "in.jsonl", "--rules", "junk.json", "-o", "o.jsonl"]),
+        "junk.json: not a rules file",
+    );
+    fails_with(
+        &env.run(&["boilerplate", "strip", "in.jsonl", "-o", "o.jsonl"]),
+        "needs --rules",
+    );
+}
+
+#[test]
+fn documents_stripped_to_nothing_are_counted() {
+    let env = Env::new();
+    env.write(
+        "rules.json",
+        r#"{"format": "dupstrip-rules", "version": 1, "lines": [{"line": "Advertisement"}]}"#,
+    );
+    env.write(
+        "in.jsonl",
+        format!(
+            "{}\n{}\n",
+            serde_json::json!({"id": "a", "text": "Advertisement"}),
+            serde_json::json!({"id": "b", "text": words(0..30)})
+        ),
+    );
+    for (policy, written) in [("drop", 1), ("keep", 2)] {
+        ok(&env.run(&[
+            "clean",
+            "in.jsonl",
+            "--rules",
+            "rules.json",
+            "-o",
+            "o.jsonl",
+            "--report",
+            "r.json",
+            "--on-empty",
+            policy,
+        ]));
+        let r = env.json("r.json");
+        check_accounting(&r);
+        assert_eq!(r["documents"]["emptied"], 1);
+        assert_eq!(r["documents"]["written"], written, "{policy}");
+    }
+}
+
+#[test]
+fn samples_quick_start_clean() {
+    let env = Env::new();
+    let samples = repo("samples/news.jsonl");
+    let out = env.run(&[
+        "clean",
+        samples.to_str().unwrap(),
+        "--min-docs",
+        "3",
+        "-o",
+        "clean.jsonl",
+        "--report",
+        "r.json",
+    ]);
+    ok(&out);
+    assert!(stderr(&out).contains("boilerplate:"));
+    let r = env.json("r.json");
+    check_accounting(&r);
+    // 6 syndicated stories in 23 copies (17 duplicates) and 3 exact copies.
+    assert!(
+        r["documents"]["duplicates"].as_u64().unwrap() >= 18,
+        "{}",
+        r["documents"]
+    );
+    assert!(
+        r["boilerplate"]["removed"]["lines_removed"]
+            .as_u64()
+            .unwrap()
+            > 50
+    );
+}
