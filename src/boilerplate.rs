@@ -270,6 +270,33 @@ fn label_of(line: &str) -> Option<(&str, &str)> {
     Some((label, value))
 }
 
+/// Templates apply only near the edges of a page, where outlets put their date,
+/// source and tag lines: among the first [`EDGE_HEAD`] or last [`EDGE_TAIL`] non-empty
+/// lines (before any marker). A quote such as "He added: …" inside the article body
+/// is never taken for a template.
+const EDGE_HEAD: usize = 4;
+const EDGE_TAIL: usize = 6;
+
+fn is_edge(i: usize, n: usize) -> bool {
+    i < EDGE_HEAD || i + EDGE_TAIL >= n
+}
+
+/// Hash of the normalized label of a `LABEL: value` line whose value is short enough
+/// to be a field. Labels made of digits (clock times), URLs (`https:`) or no letters
+/// are not labels.
+fn label_key(normalizer: &Normalizer, line: &str) -> Option<u64> {
+    let (label, value) = label_of(line)?;
+    if value.split_whitespace().count() > MAX_VALUE_WORDS {
+        return None;
+    }
+    let nl = normalizer.normalize(label);
+    let ok = !nl.is_empty()
+        && !nl.bytes().any(|b| b.is_ascii_digit())
+        && nl.chars().any(char::is_alphabetic)
+        && !matches!(nl.as_str(), "http" | "https" | "ftp" | "mailto");
+    ok.then(|| xxh3_64(nl.as_bytes()))
+}
+
 fn mask_digits(normalized: &str) -> Option<String> {
     let words: Vec<&str> = normalized.split(' ').collect();
     if words.len() > MAX_MASKED_WORDS {
@@ -347,9 +374,22 @@ impl Stripper {
         for t in &rules.templates {
             match t.kind {
                 TemplateKind::Label => labels.insert(h(&t.pattern)),
-                // The pattern is already normalized and masked; '#' survives only
-                // because it is stored, not normalized again.
-                TemplateKind::Masked => masked.insert(xxh3_64(t.pattern.as_bytes())),
+                // Each word but `#` is normalized, so a hand-written pattern matches
+                // like a learned one.
+                TemplateKind::Masked => {
+                    let words: Vec<String> = t
+                        .pattern
+                        .split_whitespace()
+                        .map(|w| {
+                            if w == "#" {
+                                w.to_string()
+                            } else {
+                                normalizer.normalize(w)
+                            }
+                        })
+                        .collect();
+                    masked.insert(xxh3_64(words.join(" ").as_bytes()))
+                }
             };
         }
         Stripper {
@@ -375,6 +415,10 @@ impl Stripper {
         if self.is_empty() {
             return out;
         }
+        // Normalize every line once; find the first marker (a line ending in a colon
+        // whose normalized form is a marker rule).
+        let mut info: Vec<(LineSpan, u64)> = Vec::new();
+        let mut marker = None;
         for l in lines(text) {
             let line = &text[l.start..l.end];
             self.normalizer.normalize_into(line, buf);
@@ -382,26 +426,35 @@ impl Stripper {
                 continue;
             }
             let hash = xxh3_64(buf.as_bytes());
-            if self.markers.contains(&hash) {
-                out.ranges.push((l.start, text.len()));
-                out.lines_removed += 1 + text[l.next..].lines().count() as u64;
+            if self.markers.contains(&hash) && ends_with_colon(line) {
+                marker = Some(l);
                 break;
             }
+            info.push((l, hash));
+        }
+        let n = info.len();
+        for (i, &(l, hash)) in info.iter().enumerate() {
+            let line = &text[l.start..l.end];
+            let edge = is_edge(i, n);
             let hit = self.lines.contains(&hash)
-                || (!self.labels.is_empty()
-                    && label_of(line).is_some_and(|(label, value)| {
-                        value.split_whitespace().count() <= MAX_VALUE_WORDS
-                            && self
-                                .labels
-                                .contains(&xxh3_64(self.normalizer.normalize(label).as_bytes()))
-                    }))
-                || (!self.masked.is_empty()
-                    && mask_digits(buf)
-                        .is_some_and(|m| self.masked.contains(&xxh3_64(m.as_bytes()))));
+                || (edge
+                    && !self.labels.is_empty()
+                    && label_key(&self.normalizer, line).is_some_and(|k| self.labels.contains(&k)))
+                || (edge && !self.masked.is_empty() && {
+                    self.normalizer.normalize_into(line, buf);
+                    mask_digits(buf).is_some_and(|m| self.masked.contains(&xxh3_64(m.as_bytes())))
+                });
             if hit {
                 out.ranges.push((l.start, l.next));
                 out.lines_removed += 1;
             }
+        }
+        if let Some(m) = marker {
+            out.ranges.push((m.start, text.len()));
+            out.lines_removed += 1 + text[m.next..]
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .count() as u64;
         }
         // Merge adjacent ranges.
         let mut merged: Vec<(usize, usize)> = Vec::with_capacity(out.ranges.len());
@@ -421,36 +474,49 @@ const KIND_LINE: u8 = 0;
 const KIND_LABEL: u8 = 1;
 const KIND_MASKED: u8 = 2;
 const KIND_MARKER: u8 = 3;
+/// A label anywhere on the page (edge or not): the denominator of the edge share.
+const KIND_LABEL_ANYWHERE: u8 = 4;
+/// A label must sit at a page edge in at least this share of the stories it occurs
+/// in. Outlet fields ("Source:", "Tags:") always do; a quote ("He added: …") sits
+/// wherever the article puts it.
+const LABEL_EDGE_SHARE: f64 = 0.9;
 
 /// Keys of one document's lines: (kind, hash) with the line's text for examples.
 fn line_keys(normalizer: &Normalizer, text: &str, buf: &mut String, out: &mut Vec<(u8, u64)>) {
-    let spans: Vec<LineSpan> = lines(text).collect();
-    for (i, l) in spans.iter().enumerate() {
+    // Non-empty lines with their normalized hashes.
+    let mut info: Vec<(LineSpan, u64, usize)> = Vec::new();
+    for l in lines(text) {
+        normalizer.normalize_into(&text[l.start..l.end], buf);
+        if !buf.is_empty() {
+            info.push((l, xxh3_64(buf.as_bytes()), buf.split(' ').count()));
+        }
+    }
+    // The first marker candidate: a short line ending in a colon with at least two
+    // lines after it. What follows it is probably another document and is not
+    // counted, so an appended article never turns into line rules.
+    let marker = info.iter().enumerate().position(|(i, &(l, _, words))| {
+        words <= MAX_MARKER_WORDS && ends_with_colon(&text[l.start..l.end]) && info.len() - i > 2
+    });
+    if let Some(m) = marker {
+        out.push((KIND_LINE, info[m].1));
+        out.push((KIND_MARKER, info[m].1));
+    }
+    let body = &info[..marker.unwrap_or(info.len())];
+    let n = body.len();
+    for (i, &(l, hash, _)) in body.iter().enumerate() {
         let line = &text[l.start..l.end];
-        normalizer.normalize_into(line, buf);
-        if buf.is_empty() {
+        out.push((KIND_LINE, hash));
+        let label = label_key(normalizer, line);
+        if let Some(k) = label {
+            out.push((KIND_LABEL_ANYWHERE, k));
+        }
+        if !is_edge(i, n) {
             continue;
         }
-        let hash = xxh3_64(buf.as_bytes());
-        out.push((KIND_LINE, hash));
-        let words = buf.split(' ').count();
-        if words <= MAX_MARKER_WORDS && ends_with_colon(line) {
-            let after = spans[i + 1..]
-                .iter()
-                .filter(|s| !text[s.start..s.end].trim().is_empty())
-                .count();
-            if after >= 2 {
-                out.push((KIND_MARKER, hash));
-            }
+        if let Some(k) = label {
+            out.push((KIND_LABEL, k));
         }
-        if let Some((label, value)) = label_of(line)
-            && value.split_whitespace().count() <= MAX_VALUE_WORDS
-        {
-            let nl = normalizer.normalize(label);
-            if !nl.is_empty() {
-                out.push((KIND_LABEL, xxh3_64(nl.as_bytes())));
-            }
-        }
+        normalizer.normalize_into(line, buf);
         if let Some(m) = mask_digits(buf) {
             out.push((KIND_MASKED, xxh3_64(m.as_bytes())));
         }
@@ -492,7 +558,24 @@ impl Counts {
     }
 
     /// Keys seen in at least `required` stories, with their story counts.
-    fn frequent(mut self, required: u64) -> HashMap<(u8, u64), u64> {
+    fn frequent(self, required: u64) -> HashMap<(u8, u64), u64> {
+        let mut all = self.story_counts(required);
+        let anywhere: HashMap<u64, u64> = all
+            .iter()
+            .filter(|((k, _), _)| *k == KIND_LABEL_ANYWHERE)
+            .map(|(&(_, h), &n)| (h, n))
+            .collect();
+        all.retain(|&(k, h), &mut n| match k {
+            KIND_LABEL_ANYWHERE => false,
+            KIND_LABEL => {
+                n as f64 >= LABEL_EDGE_SHARE * anywhere.get(&h).copied().unwrap_or(n) as f64
+            }
+            _ => true,
+        });
+        all
+    }
+
+    fn story_counts(mut self, required: u64) -> HashMap<(u8, u64), u64> {
         self.keys.par_sort_unstable();
         self.keys.dedup();
         let mut out = HashMap::new();
@@ -558,10 +641,19 @@ impl Learned {
         }
     }
 
-    /// Collect examples from a document (call for every document, in input order).
-    pub fn add_examples(&mut self, text: &str, buf: &mut String) {
+    /// True once every rule has at least one example: the example pass can stop.
+    pub fn has_all_examples(&self) -> bool {
+        self.frequent
+            .keys()
+            .all(|k| self.examples.get(k).is_some_and(|e| !e.is_empty()))
+    }
+
+    /// The lines of `text` that match a rule, with the rule's key. Pure, so documents
+    /// can be searched in parallel; [`Learned::add_examples`] keeps them in order.
+    pub fn find_examples(&self, text: &str, buf: &mut String) -> Vec<((u8, u64), String)> {
+        let mut found = Vec::new();
         if self.frequent.is_empty() {
-            return;
+            return found;
         }
         for l in lines(text) {
             let line = &text[l.start..l.end];
@@ -571,22 +663,27 @@ impl Learned {
             }
             let hash = xxh3_64(buf.as_bytes());
             let mut keys = vec![(KIND_LINE, hash), (KIND_MARKER, hash)];
-            if let Some((label, _)) = label_of(line) {
-                keys.push((
-                    KIND_LABEL,
-                    xxh3_64(self.normalizer.normalize(label).as_bytes()),
-                ));
+            if let Some(k) = label_key(&self.normalizer, line) {
+                keys.push((KIND_LABEL, k));
             }
             if let Some(m) = mask_digits(buf) {
                 keys.push((KIND_MASKED, xxh3_64(m.as_bytes())));
             }
             for k in keys {
                 if self.frequent.contains_key(&k) {
-                    let ex = self.examples.entry(k).or_default();
-                    if ex.len() < EXAMPLES && !ex.iter().any(|e| e == line.trim()) {
-                        ex.push(line.trim().to_string());
-                    }
+                    found.push((k, line.trim().to_string()));
                 }
+            }
+        }
+        found
+    }
+
+    /// Keep found examples (in input order), at most [`EXAMPLES`] distinct per rule.
+    pub fn add_examples(&mut self, found: impl IntoIterator<Item = ((u8, u64), String)>) {
+        for (k, line) in found {
+            let ex = self.examples.entry(k).or_default();
+            if ex.len() < EXAMPLES && !ex.contains(&line) {
+                ex.push(line);
             }
         }
     }
@@ -698,7 +795,8 @@ mod tests {
         );
         let mut buf = String::new();
         for d in docs {
-            learned.add_examples(d.1, &mut buf);
+            let found = learned.find_examples(d.1, &mut buf);
+            learned.add_examples(found);
         }
         learned.into_rules()
     }
@@ -729,11 +827,8 @@ mod tests {
         let rules = learn(&docs, 5);
         let lines: Vec<&str> = rules.lines.iter().map(|r| r.line.as_str()).collect();
         // The dated line is covered by its label template, not kept as a line too.
-        assert_eq!(
-            lines,
-            ["Follow us on WhatsApp", "more of the appended article"],
-            "{rules:#?}"
-        );
+        // Lines after the marker belong to the appended article and are not counted.
+        assert_eq!(lines, ["Follow us on WhatsApp"], "{rules:#?}");
         assert_eq!(rules.markers.len(), 1);
         assert_eq!(rules.markers[0].line, "Read also:");
         let labels: Vec<&str> = rules
@@ -756,6 +851,54 @@ mod tests {
             "Title storya\nstorya first paragraph is long enough here."
         );
         assert_eq!(st.lines_removed, 6);
+    }
+
+    #[test]
+    fn quotes_inside_articles_are_not_templates() {
+        // Six unrelated stories, each quoting someone mid-article with "He added:".
+        let pages: Vec<String> = (0..6)
+            .map(|i| {
+                let body: Vec<String> = (0..20)
+                    .map(|j| format!("story {i} paragraph {j} text"))
+                    .collect();
+                format!(
+                    "{}\nHe added: words of quote number {i}\n{}",
+                    body[..9].join("\n"),
+                    body[9..].join("\n")
+                )
+                .replace(char::is_numeric, "x")
+            })
+            .collect();
+        let docs: Vec<(DocId, &str)> = pages
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (i as DocId, p.as_str()))
+            .collect();
+        let rules = learn(&docs, 5);
+        assert!(rules.templates.is_empty(), "{rules:#?}");
+        // And a hand-written label rule does not strip the quote in the body either.
+        let mut r = Rules::empty();
+        r.templates.push(TemplateRule {
+            kind: TemplateKind::Label,
+            pattern: "He added".into(),
+            stories: 0,
+            examples: vec![],
+        });
+        let mut buf = String::new();
+        assert!(
+            Stripper::new(r)
+                .strip(&pages[0], &mut buf)
+                .ranges
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn clock_times_and_urls_are_not_labels() {
+        let n = Normalizer::default();
+        assert!(label_key(&n, "10:30 The minister arrived").is_none());
+        assert!(label_key(&n, "https://example.com/a").is_none());
+        assert!(label_key(&n, "Source: Reuters").is_some());
     }
 
     #[test]

@@ -124,7 +124,8 @@ struct CleanArgs {
     #[arg(long, default_value_t = 1, help_heading = "Boilerplate")]
     min_chars: usize,
 
-    /// What to do with a document that stripping leaves empty (or under --min-chars).
+    /// What to do with a document that stripping leaves empty (or under --min-chars)
+    /// (clean; `boilerplate strip` always keeps every document).
     #[arg(long, value_enum, default_value_t = EmptyArg::Drop, help_heading = "Boilerplate")]
     on_empty: EmptyArg,
 }
@@ -398,6 +399,15 @@ fn clean(a: CleanArgs, action: Action) -> Result<()> {
         min_docs: a.min_docs,
         min_fraction: a.min_fraction,
     };
+    if !(0.0..=1.0).contains(&a.min_fraction) {
+        anyhow::bail!(
+            "--min-fraction must be between 0 and 1, got {}",
+            a.min_fraction
+        );
+    }
+    if a.min_docs < 2 {
+        anyhow::bail!("--min-docs must be at least 2, got {}", a.min_docs);
+    }
     if action == Action::Strip && a.rules.is_none() {
         anyhow::bail!(
             "boilerplate strip needs --rules FILE (learn one with `dupstrip boilerplate learn`)"

@@ -697,6 +697,7 @@ fn spool_input(
         ),
         source,
     })?;
+    crate::output::register_temporary(spool.path());
     let read_err = |source| InputError::Io {
         path: spec.name.clone(),
         source,
@@ -776,6 +777,15 @@ fn parse_json<'a>(bytes: &'a [u8], opts: &ReadOptions) -> Result<Doc<'a>, Record
 
 /// `bytes` with every `\uXXXX` escape of an unpaired surrogate replaced by `\ufffd`, or
 /// `None` when there is none.
+pub fn repair_surrogates(bytes: &[u8]) -> Option<Vec<u8>> {
+    replace_lone_surrogates(bytes)
+}
+
+/// Byte range of the text field's JSON string in a well-formed record.
+pub fn text_span(bytes: &[u8], opts: &ReadOptions) -> Option<std::ops::Range<usize>> {
+    parse_json_strict(bytes, opts).ok()?.text_span
+}
+
 fn replace_lone_surrogates(b: &[u8]) -> Option<Vec<u8>> {
     let hex = |s: &[u8]| {
         std::str::from_utf8(s)

@@ -1,11 +1,19 @@
 //! The `dupstrip` binary: parse options (src/cli.rs), run the library, map the
-//! outcome to an exit code (0 success, 2 error, 0 on a closed output pipe).
+//! outcome to an exit code (0 success, 2 error, 0 on a closed output pipe, 130 on
+//! Ctrl-C).
 
 mod cli;
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Ctrl-C: remove the temporary files of unfinished outputs, exit 130. Finished
+    // outputs are already in place; nothing is left half-written under a final name.
+    let _ = ctrlc::set_handler(|| {
+        dupstrip::output::remove_temporaries();
+        eprintln!("dupstrip: interrupted");
+        std::process::exit(130);
+    });
     match cli::run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -8,6 +8,27 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+/// Temporary files created by this process (outputs being written, spooled input).
+/// They are removed by [`remove_temporaries`] when the run is interrupted; a path that
+/// was already renamed into place or deleted is simply gone.
+static TEMPORARIES: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Remember a temporary file so an interrupt can remove it.
+pub fn register_temporary(path: &Path) {
+    if let Ok(mut t) = TEMPORARIES.lock() {
+        t.push(path.to_path_buf());
+    }
+}
+
+/// Remove every temporary file still present (called on Ctrl-C).
+pub fn remove_temporaries() {
+    if let Ok(t) = TEMPORARIES.lock() {
+        for p in t.iter() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
 /// Where output goes.
 pub enum Sink {
     Stdout(BufWriter<io::Stdout>),
@@ -60,6 +81,7 @@ impl Sink {
             .suffix(".tmp")
             .tempfile_in(dir)?;
         let (file, tmp) = tmp.into_parts();
+        register_temporary(&tmp);
         // Temporary files are created private (0600); the result should have the
         // permissions of the file it replaces, or the usual 0644.
         #[cfg(unix)]

@@ -596,8 +596,11 @@ fn text_record_json(id: &str, text: &str) -> String {
 
 fn annotation(role: Role, table: &DocTable, boilerplate: Option<&[(usize, usize)]>) -> String {
     let mut v = match role {
-        Role::Unique | Role::Rejected | Role::Emptied => serde_json::json!({
+        Role::Unique | Role::Rejected => serde_json::json!({
             "cluster": null, "duplicate_of": null, "similarity": null
+        }),
+        Role::Emptied => serde_json::json!({
+            "cluster": null, "duplicate_of": null, "similarity": null, "emptied": true
         }),
         Role::Keep { cluster } => serde_json::json!({
             "cluster": cluster, "duplicate_of": null, "similarity": null
@@ -716,21 +719,17 @@ fn write_record(
                     out.extend_from_slice(&rec.bytes[span.end..]);
                 }
                 None => {
-                    // Only records repaired on reading lack a span: write the object
-                    // again with the new text.
-                    let mut v: serde_json::Value = serde_json::from_slice(
-                        &String::from_utf8_lossy(rec.bytes).into_owned().into_bytes(),
-                    )
-                    .unwrap_or(serde_json::Value::Null);
-                    if let Some(o) = v.as_object_mut() {
-                        o.insert(
-                            cfg.text_field.clone(),
-                            serde_json::from_str(&encoded).unwrap_or_default(),
-                        );
-                        out.extend_from_slice(v.to_string().as_bytes());
-                    } else {
-                        out.extend_from_slice(rec.bytes);
-                    }
+                    // Only records with lone surrogates lack a span: splice into the
+                    // repaired record (its lone surrogates become \ufffd).
+                    let repaired = corpus::repair_surrogates(rec.bytes);
+                    let spliced = repaired.as_deref().and_then(|fixed| {
+                        let span = corpus::text_span(fixed, corpus.options())?;
+                        let mut v = fixed[..span.start].to_vec();
+                        v.extend_from_slice(encoded.as_bytes());
+                        v.extend_from_slice(&fixed[span.end..]);
+                        Some(v)
+                    });
+                    out.extend_from_slice(spliced.as_deref().unwrap_or(rec.bytes));
                 }
             }
         }
@@ -1073,6 +1072,9 @@ pub fn learn_rules(
         }
     }
     let stories = (table.len() - comps.iter().map(|c| c.len() - 1).sum::<usize>()) as u64;
+    let documents = table.len() as u64;
+    // Signatures are not needed any more; free them before counting.
+    drop(table);
 
     // 2. Counts of (line key, story).
     let normalizer = Normalizer::new(cfg.normalize);
@@ -1091,7 +1093,9 @@ pub fn learn_rules(
                     .filter_map(|(i, rec)| {
                         let d = base as usize + i;
                         let doc = corpus::parse(&rec, format, corpus.options()).ok()?;
-                        Some((story[d], doc.text))
+                        // A document beyond the first read (the input grew) is its own
+                        // story; the write stage reports the change.
+                        Some((story.get(d).copied().unwrap_or(d as DocId), doc.text))
                     })
                     .collect()
             })
@@ -1104,19 +1108,28 @@ pub fn learn_rules(
         counts.add(&normalizer, &docs);
         Ok(())
     })?;
-    let mut learned = Learned::new(cfg.normalize, counts, learn, table.len() as u64, stories);
+    let mut learned = Learned::new(cfg.normalize, counts, learn, documents, stories);
 
-    // 3. Examples, in input order.
-    let mut buf = String::new();
+    // 3. Examples: searched in parallel, kept in input order; the read stops early
+    // once every rule has its examples.
+    let mut done = learned.has_all_examples();
     corpus.for_each_group(|chunks| -> Result<(), RunError> {
-        for c in chunks {
-            let format = corpus.inputs()[c.source].format;
-            for rec in c.records() {
-                if let Ok(doc) = corpus::parse(&rec, format, corpus.options()) {
-                    learned.add_examples(&doc.text, &mut buf);
-                }
-            }
+        if done {
+            return Ok(());
         }
+        let found: Vec<Vec<((u8, u64), String)>> = chunks
+            .par_iter()
+            .map(|c| {
+                let mut buf = String::new();
+                let format = corpus.inputs()[c.source].format;
+                c.records()
+                    .filter_map(|rec| corpus::parse(&rec, format, corpus.options()).ok())
+                    .flat_map(|doc| learned.find_examples(&doc.text, &mut buf))
+                    .collect()
+            })
+            .collect();
+        learned.add_examples(found.into_iter().flatten());
+        done = learned.has_all_examples();
         Ok(())
     })?;
     Ok(learned.into_rules())

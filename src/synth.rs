@@ -924,6 +924,18 @@ pub fn generate_news(
         let tags: Vec<String> = (0..6)
             .map(|_| vocab.word(&mut rng, arabic).to_string())
             .collect();
+        let quote = rng.random_bool(0.4).then(|| {
+            let n = rng.random_range(6..=14);
+            let said: String = (0..n)
+                .map(|_| vocab.word(&mut rng, arabic))
+                .collect::<Vec<_>>()
+                .join(" ");
+            if arabic {
+                format!("وأضاف: «{said}»")
+            } else {
+                format!("He added: \"{said}\"")
+            }
+        });
         let same_script: Vec<usize> = (0..outlets.len())
             .filter(|&i| outlets[i].arabic == arabic)
             .collect();
@@ -987,14 +999,22 @@ pub fn generate_news(
                 bp.push(lines.len());
                 lines.push(h.replace("{date}", &dt));
             }
-            for (i, p) in paragraphs(&body).into_iter().enumerate() {
+            let paras = paragraphs(&body);
+            for (i, p) in paras.iter().enumerate() {
                 if i == 2
                     && let Some(ad) = &outlet.ad
                 {
                     bp.push(lines.len());
                     lines.push(ad.clone());
                 }
-                lines.push(p);
+                // A quoted statement in the article body: it starts with a label and a
+                // colon like an outlet field, but it is content.
+                if i == paras.len() / 2
+                    && let Some(q) = &quote
+                {
+                    lines.push(q.clone());
+                }
+                lines.push(p.clone());
             }
             let mut t = tags.clone();
             let r = rng.random_range(0..t.len());

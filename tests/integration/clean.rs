@@ -215,3 +215,104 @@ fn samples_quick_start_clean() {
             > 50
     );
 }
+
+#[test]
+fn clean_is_identical_at_any_thread_count_and_ranges_match_the_text() {
+    let env = Env::new();
+    ok(&env.run(&[
+        "synth",
+        "--boilerplate",
+        "--docs",
+        "800",
+        "--seed",
+        "8",
+        "-o",
+        "news.jsonl",
+        "--truth",
+        "truth.jsonl",
+    ]));
+    let mut prev: Option<(String, String, String)> = None;
+    for j in ["1", "2", "4"] {
+        for mode in ["annotate", "drop"] {
+            let out = format!("{mode}{j}.jsonl");
+            ok(&env.run(&[
+                "clean",
+                "news.jsonl",
+                "-o",
+                &out,
+                "--mode",
+                mode,
+                "--save-rules",
+                &format!("rules{j}.json"),
+                "-j",
+                j,
+            ]));
+        }
+        let now = (
+            env.read(&format!("annotate{j}.jsonl")),
+            env.read(&format!("drop{j}.jsonl")),
+            env.read(&format!("rules{j}.json")),
+        );
+        if let Some(p) = &prev {
+            assert!(p == &now, "output differs at -j {j}");
+        }
+        prev = Some(now);
+    }
+    // Removing the annotated ranges from the original text gives the text that drop
+    // mode writes (for documents kept in both).
+    let dropped: std::collections::HashMap<String, String> = env
+        .json_lines("drop1.jsonl")
+        .into_iter()
+        .map(|v| {
+            (
+                v["id"].as_str().unwrap().into(),
+                v["text"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let mut checked = 0;
+    for v in env.json_lines("annotate1.jsonl") {
+        let Some(stripped) = dropped.get(v["id"].as_str().unwrap()) else {
+            continue;
+        };
+        let text = v["text"].as_str().unwrap();
+        let mut rebuilt = String::new();
+        let mut pos = 0;
+        for r in v["dupstrip"]["boilerplate"].as_array().unwrap() {
+            let (a, b) = (
+                r[0].as_u64().unwrap() as usize,
+                r[1].as_u64().unwrap() as usize,
+            );
+            rebuilt.push_str(&text[pos..a]);
+            pos = b;
+        }
+        rebuilt.push_str(&text[pos..]);
+        assert_eq!(rebuilt.trim_end(), stripped, "{}", v["id"]);
+        checked += 1;
+    }
+    assert!(checked > 400);
+}
+
+#[test]
+fn record_with_lone_surrogate_is_stripped_too() {
+    let env = Env::new();
+    env.write(
+        "rules.json",
+        r#"{"format": "dupstrip-rules", "version": 1, "lines": [{"line": "Advertisement"}]}"#,
+    );
+    env.write(
+        "in.jsonl",
+        "{\"id\": \"s\", \"text\": \"keep \\ud800 this\\nAdvertisement\\nand this\", \"n\": 1}\n",
+    );
+    ok(&env.run(&[
+        "clean",
+        "in.jsonl",
+        "--rules",
+        "rules.json",
+        "-o",
+        "o.jsonl",
+    ]));
+    let out = env.json_lines("o.jsonl");
+    assert_eq!(out[0]["text"], "keep \u{fffd} this\nand this");
+    assert_eq!(out[0]["n"], 1);
+}

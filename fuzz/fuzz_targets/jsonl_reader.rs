@@ -1,0 +1,29 @@
+//! Any bytes as a JSON Lines chunk (and as a text file): splitting into records and
+//! parsing each must never panic, and a parsed text span must point at the record.
+#![no_main]
+
+use dupstrip::corpus::{self, Chunk, Format, ReadOptions};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let opts = ReadOptions {
+        max_record_bytes: 1 << 16,
+        ..ReadOptions::default()
+    };
+    for format in [Format::Jsonl, Format::Text] {
+        let chunk = Chunk {
+            source: 0,
+            format,
+            first_line: 1,
+            data,
+        };
+        for rec in chunk.records() {
+            if let Ok(doc) = corpus::parse(&rec, format, &opts)
+                && let Some(span) = doc.text_span
+            {
+                assert!(span.end <= rec.bytes.len());
+                assert_eq!(rec.bytes[span.start], b'"');
+            }
+        }
+    }
+});
