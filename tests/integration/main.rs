@@ -1,8 +1,10 @@
 //! Integration tests: the real `dupstrip` binary on real files.
 
 mod bad_input;
+mod battery;
 mod clean;
 mod dedup;
 mod inputs;
 mod normalize_cases;
+mod robustness;
 mod util;

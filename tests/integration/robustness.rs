@@ -1,0 +1,130 @@
+//! Crash safety: a run killed at any moment leaves the previous file or the complete
+//! new one under each final name, never a partial one; Ctrl-C exits 130 and removes
+//! its temporary files.
+
+#![cfg(unix)]
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::util::*;
+
+fn bin() -> std::path::PathBuf {
+    assert_cmd::cargo::cargo_bin("dupstrip")
+}
+
+const OUTPUTS: [&str; 3] = ["out.jsonl", "cl.jsonl", "r.json"];
+
+fn args<'a>(names: &'a [&'a str; 3]) -> Vec<&'a str> {
+    vec![
+        "clean",
+        "news.jsonl",
+        "-o",
+        names[0],
+        "--clusters",
+        names[1],
+        "--report",
+        names[2],
+        "-q",
+    ]
+}
+
+#[test]
+fn sigkill_at_any_point_leaves_old_or_complete_files() {
+    let env = Env::new();
+    ok(&env.run(&[
+        "synth",
+        "--boilerplate",
+        "--docs",
+        "6000",
+        "--seed",
+        "12",
+        "-o",
+        "news.jsonl",
+        "--truth",
+        "truth.jsonl",
+    ]));
+    let full_names = ["full.jsonl", "full-cl.jsonl", "full-r.json"];
+    ok(&env.run(&args(&full_names)));
+    let full: Vec<Vec<u8>> = full_names
+        .iter()
+        .map(|n| std::fs::read(env.path(n)).unwrap())
+        .collect();
+    let (mut killed, mut finished) = (0, 0);
+    for delay_ms in [10, 50, 150, 300, 500, 800, 1200, 1800, 2600, 4000] {
+        for name in OUTPUTS {
+            env.write(name, b"previous\n");
+        }
+        let mut child = Command::new(bin())
+            .args(args(&OUTPUTS))
+            .current_dir(env.dir.path())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let done = child.try_wait().unwrap().is_some();
+        child.kill().unwrap_or(()); // SIGKILL
+        child.wait().unwrap();
+        if done {
+            finished += 1
+        } else {
+            killed += 1
+        }
+        for (i, name) in OUTPUTS.iter().enumerate() {
+            let now = std::fs::read(env.path(name)).unwrap();
+            if i == 2 && now != b"previous\n" {
+                // The report carries timings: it must be whole JSON of this run.
+                let r: serde_json::Value = serde_json::from_slice(&now).expect("whole report");
+                assert_eq!(
+                    r["documents"],
+                    serde_json::from_slice::<serde_json::Value>(&full[2]).unwrap()["documents"]
+                );
+            } else {
+                assert!(
+                    now == b"previous\n" || now == full[i],
+                    "{name} partial after kill at {delay_ms} ms"
+                );
+            }
+        }
+    }
+    assert!(
+        killed >= 3,
+        "only {killed} runs were killed mid-way ({finished} finished first)"
+    );
+}
+
+#[test]
+fn ctrl_c_exits_130_and_removes_temporaries() {
+    let env = Env::new();
+    env.synth(20000, 6);
+    let child = Command::new(bin())
+        .args(["dedup", "corpus.jsonl", "-o", "out.jsonl", "-q"])
+        .current_dir(env.dir.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let st = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = child.wait_with_output().unwrap();
+    if out.status.code() == Some(0) {
+        // Finished before the signal: nothing to check.
+        return;
+    }
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let left: Vec<String> = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "temporaries left: {left:?}");
+    assert!(!env.path("out.jsonl").exists());
+}
