@@ -549,12 +549,13 @@ impl Corpus {
             Compression::Zstd => "zstd",
         };
         let format = spec.format;
+        let max_line = self.opts.max_record_bytes;
         std::thread::scope(|scope| {
             let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(1);
             scope.spawn(move || {
                 let mut r = BufReader::with_capacity(1 << 20, reader);
                 loop {
-                    let batch = read_batch(&mut r, format);
+                    let batch = read_batch(&mut r, format, max_line);
                     let stop = !matches!(&batch, Ok(b) if !b.is_empty());
                     if tx.send(batch).is_err() || stop {
                         break;
@@ -598,15 +599,44 @@ impl Corpus {
 }
 
 /// Read about [`GROUP_BYTES`] of whole lines (the whole stream for text format).
-fn read_batch(r: &mut impl BufRead, format: Format) -> io::Result<Vec<u8>> {
+/// A line longer than `max_line` bytes keeps only its first `max_line + 1` bytes (so
+/// it is still rejected as too large, with its line number) and the rest is skipped
+/// without being held in memory.
+fn read_batch(r: &mut impl BufRead, format: Format, max_line: usize) -> io::Result<Vec<u8>> {
     let mut buf = Vec::new();
     if format == Format::Text {
-        r.read_to_end(&mut buf)?;
+        r.take(max_line as u64 + 1).read_to_end(&mut buf)?;
+        io::copy(r, &mut io::sink())?;
         return Ok(buf);
     }
     while buf.len() < GROUP_BYTES {
-        if r.read_until(b'\n', &mut buf)? == 0 {
-            break;
+        let line_start = buf.len();
+        let mut skipping = false;
+        loop {
+            let avail = r.fill_buf()?;
+            if avail.is_empty() {
+                return Ok(buf);
+            }
+            let (take, found) = match memchr::memchr(b'\n', avail) {
+                Some(i) => (i + 1, true),
+                None => (avail.len(), false),
+            };
+            if !skipping {
+                let room = (max_line + 1).saturating_sub(buf.len() - line_start);
+                if take <= room {
+                    buf.extend_from_slice(&avail[..take]);
+                } else {
+                    buf.extend_from_slice(&avail[..room]);
+                    skipping = true;
+                }
+            }
+            r.consume(take);
+            if found {
+                if skipping {
+                    buf.push(b'\n');
+                }
+                break;
+            }
         }
     }
     Ok(buf)

@@ -172,6 +172,15 @@ fn cases() -> Vec<Case> {
             Expect::BadRecords("over the limit of 1000000 bytes", 1),
         ),
         c(
+            "compressed record over --max-record-bytes",
+            vec![(
+                "in.jsonl.gz",
+                gz(&cat(&[&ok_line(), &line(&big_text), &ok_line()])),
+            )],
+            &["in.jsonl.gz", "--max-record-bytes", "1000000"],
+            Expect::BadRecords("in.jsonl.gz:2: record is 1000001 bytes, over the limit", 1),
+        ),
+        c(
             "CRLF line ends",
             vec![(
                 "in.jsonl",
