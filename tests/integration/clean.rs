@@ -232,7 +232,7 @@ fn clean_is_identical_at_any_thread_count_and_ranges_match_the_text() {
         "truth.jsonl",
     ]));
     let mut prev: Option<(String, String, String)> = None;
-    for j in ["1", "2", "4"] {
+    for j in ["1", "2", "8"] {
         for mode in ["annotate", "drop"] {
             let out = format!("{mode}{j}.jsonl");
             ok(&env.run(&[

@@ -81,7 +81,8 @@ fn identical_output_at_any_thread_count() {
     let env = Env::new();
     env.synth(4000, 5);
     let mut seen: Option<(String, String, serde_json::Value)> = None;
-    for j in ["1", "2", "8"] {
+    // -j 2 twice: two runs with the same options agree too.
+    for j in ["1", "2", "8", "2"] {
         let o = format!("out{j}.jsonl");
         let c = format!("clusters{j}.jsonl");
         let r = format!("report{j}.json");

@@ -128,3 +128,27 @@ fn ctrl_c_exits_130_and_removes_temporaries() {
     assert!(left.is_empty(), "temporaries left: {left:?}");
     assert!(!env.path("out.jsonl").exists());
 }
+
+#[test]
+fn closed_stdout_pipe_exits_quietly() {
+    use std::io::Read;
+    let env = Env::new();
+    env.synth(6000, 2);
+    let mut child = Command::new(bin())
+        .args(["dedup", "corpus.jsonl", "-o", "-", "-q"])
+        .current_dir(env.dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 100];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // The reader goes away, like `| head -c 100`.
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
