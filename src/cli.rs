@@ -413,7 +413,9 @@ fn clean(a: CleanArgs, action: Action) -> Result<()> {
             "boilerplate strip needs --rules FILE (learn one with `dupstrip boilerplate learn`)"
         );
     }
-    let (mut cfg, paths, corpus, skipped, progress, quiet) = prepare(a.common, &CLEAN_DEFAULTS)?;
+    let (mut cfg, mut paths, corpus, skipped, progress, quiet) =
+        prepare(a.common, &CLEAN_DEFAULTS)?;
+    paths.rules = a.save_rules.clone();
     cfg.min_chars = a.min_chars;
     cfg.on_empty = match a.on_empty {
         EmptyArg::Keep => EmptyPolicy::Keep,
@@ -423,7 +425,10 @@ fn clean(a: CleanArgs, action: Action) -> Result<()> {
         cfg.on_empty = EmptyPolicy::Keep;
     }
     let (rules, source) = match &a.rules {
-        Some(p) => (Rules::load(p)?, p.display().to_string()),
+        Some(p) => {
+            pipeline::check_outputs(&corpus, &paths)?;
+            (Rules::load(p)?, p.display().to_string())
+        }
         None => {
             pipeline::check_outputs(&corpus, &paths)?;
             (
@@ -533,6 +538,7 @@ fn prepare(a: DedupArgs, defaults: &Defaults) -> Result<Prepared> {
         clusters: a.clusters,
         report: a.report,
         rejects: a.rejects,
+        rules: None,
     };
     let found = corpus::discover(&a.inputs, cfg.read.format)?;
     for s in &found.skipped {

@@ -223,6 +223,8 @@ pub struct OutputPaths {
     pub clusters: Option<PathBuf>,
     pub report: Option<PathBuf>,
     pub rejects: Option<PathBuf>,
+    /// Learned rules (`clean --save-rules`).
+    pub rules: Option<PathBuf>,
 }
 
 #[cfg(test)]

@@ -147,6 +147,21 @@ fn bad_rules_files_are_refused() {
         &env.run(&["boilerplate", "strip", "in.jsonl", "-o", "o.jsonl"]),
         "needs --rules",
     );
+    fails_with(
+        &env.run(&[
+            "clean",
+            "in.jsonl",
+            "-o",
+            "o.jsonl",
+            "--save-rules",
+            "in.jsonl",
+        ]),
+        "in.jsonl: the output would overwrite an input",
+    );
+    fails_with(
+        &env.run(&["clean", "in.jsonl", "-o", "o.jsonl", "--min-fraction", "2"]),
+        "--min-fraction must be between 0 and 1",
+    );
 }
 
 #[test]
