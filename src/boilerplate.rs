@@ -482,7 +482,8 @@ const KIND_LABEL_ANYWHERE: u8 = 4;
 const LABEL_EDGE_SHARE: f64 = 0.9;
 
 /// Keys of one document's lines: (kind, hash) with the line's text for examples.
-fn line_keys(normalizer: &Normalizer, text: &str, buf: &mut String, out: &mut Vec<(u8, u64)>) {
+/// The counted keys of one document's lines, as `(kind, hash)` pairs appended to `out`.
+pub fn line_keys(normalizer: &Normalizer, text: &str, buf: &mut String, out: &mut Vec<(u8, u64)>) {
     // Non-empty lines with their normalized hashes.
     let mut info: Vec<(LineSpan, u64, usize)> = Vec::new();
     for l in lines(text) {
@@ -536,6 +537,17 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// Counts from keys gathered per document (`(kind, hash, doc)`), once documents are
+    /// grouped into stories: `story[doc]` names each document's story.
+    pub fn from_doc_keys(mut keys: Vec<(u8, u64, DocId)>, story: &[DocId]) -> Counts {
+        keys.par_iter_mut().for_each(|k| {
+            k.2 = story.get(k.2 as usize).copied().unwrap_or(k.2);
+        });
+        keys.par_sort_unstable();
+        keys.dedup();
+        Counts { keys }
+    }
+
     /// Add a batch of documents (in parallel).
     pub fn add(&mut self, normalizer: &Normalizer, docs: &[LearnDoc<'_>]) {
         let mut keys: Vec<(u8, u64, DocId)> = docs

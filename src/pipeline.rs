@@ -20,7 +20,7 @@ use std::time::Instant;
 use bitvec::prelude::*;
 use rayon::prelude::*;
 
-use crate::boilerplate::{self, LearnDoc, LearnOptions, Learned, Rules, Stripped, Stripper};
+use crate::boilerplate::{self, LearnOptions, Learned, Rules, Stripped, Stripper};
 use crate::cluster::{self, Cluster, KeepPolicy};
 use crate::config::{DedupConfig, EmptyPolicy, Mode, OutputPaths, Verify};
 use crate::corpus::{self, Chunk, Corpus, Format, InputError, Record, RecordError};
@@ -95,6 +95,8 @@ pub struct DocTable {
     pub strip: StripStats,
     /// Bytes of text read, before stripping.
     pub text_in: u64,
+    /// Boilerplate line keys per document, when asked for ([`Sketch::line_keys`]).
+    pub line_keys: Vec<(u8, u64, DocId)>,
 }
 
 impl DocTable {
@@ -138,6 +140,8 @@ pub struct Sketch {
     pub min_chars: usize,
     /// Compute signatures (off for `boilerplate strip`, which only strips).
     pub signatures: bool,
+    /// Also gather the boilerplate line keys of every raw text (while learning).
+    pub line_keys: bool,
 }
 
 /// Reusable buffers for [`Sketch`].
@@ -157,6 +161,7 @@ impl Sketch {
             stripper: None,
             min_chars: cfg.min_chars,
             signatures: true,
+            line_keys: false,
         }
     }
 
@@ -219,6 +224,8 @@ struct ChunkOut {
     rejects: Vec<Reject>,
     strip: StripStats,
     text_in: u64,
+    /// (kind, hash, index of the document in this chunk).
+    line_keys: Vec<(u8, u64, DocId)>,
     error: Option<InputError>,
 }
 
@@ -284,6 +291,20 @@ fn sketch_chunk(corpus: &Corpus, cfg: &DedupConfig, sk: &Sketch, chunk: &Chunk<'
                     out.strip.bytes_removed += stripped.bytes_removed();
                     out.strip.emptied += emptied as u64;
                 }
+                if sk.line_keys {
+                    let local = out.text_bytes.len() as DocId;
+                    let mut keys = Vec::new();
+                    boilerplate::line_keys(
+                        &sk.normalizer,
+                        &doc.text,
+                        &mut buf.normalized,
+                        &mut keys,
+                    );
+                    keys.sort_unstable();
+                    keys.dedup();
+                    out.line_keys
+                        .extend(keys.into_iter().map(|(k, h)| (k, h, local)));
+                }
                 out.text_bytes.push(text.len() as u64);
                 out.text_in += doc.text.len() as u64;
                 let start = out.sigs.len();
@@ -344,6 +365,7 @@ pub fn sketch_corpus(
         rejects: Vec::new(),
         strip: StripStats::default(),
         text_in: 0,
+        line_keys: Vec::new(),
     };
     corpus.for_each_group(|chunks| -> Result<(), RunError> {
         let outs: Vec<ChunkOut> = chunks
@@ -367,6 +389,9 @@ pub fn sketch_corpus(
             t.emptied.extend(o.emptied);
             t.strip.add(&o.strip);
             t.text_in += o.text_in;
+            let base = (t.text_bytes.len() - o.text_bytes.len()) as DocId;
+            t.line_keys
+                .extend(o.line_keys.iter().map(|&(k, h, d)| (k, h, base + d)));
             t.sigs.extend_from_slice(&o.sigs);
             t.rejects.extend(o.rejects);
             progress.inc(c.data.len() as u64);
@@ -1050,8 +1075,11 @@ pub fn learn_rules(
         lsh: lsh::optimal_params(STORY_JACCARD, cfg.num_perm),
         ..cfg.clone()
     };
-    let sk = Sketch::new(&story_cfg);
-    let table = sketch_corpus(corpus, &story_cfg, &sk, progress)?;
+    // The same read gathers every page's line keys, so lines are counted without a
+    // second pass.
+    let mut sk = Sketch::new(&story_cfg);
+    sk.line_keys = true;
+    let mut table = sketch_corpus(corpus, &story_cfg, &sk, progress)?;
     progress.finish_and_clear();
     let sigs = table.signatures();
     // Text length stands in for the shingle-set size (they grow together).
@@ -1074,41 +1102,12 @@ pub fn learn_rules(
     }
     let stories = (table.len() - comps.iter().map(|c| c.len() - 1).sum::<usize>()) as u64;
     let documents = table.len() as u64;
-    // Signatures are not needed any more; free them before counting.
-    drop(table);
 
-    // 2. Counts of (line key, story).
-    let normalizer = Normalizer::new(cfg.normalize);
-    let mut counts = boilerplate::Counts::default();
-    let mut next = 0u64;
-    corpus.for_each_group(|chunks| -> Result<(), RunError> {
-        let bases = chunk_bases(chunks, next);
-        next = bases[bases.len() - 1];
-        let texts: Vec<Vec<(DocId, Cow<'_, str>)>> = chunks
-            .par_iter()
-            .zip(&bases[..chunks.len()])
-            .map(|(c, &base)| {
-                let format = corpus.inputs()[c.source].format;
-                c.records()
-                    .enumerate()
-                    .filter_map(|(i, rec)| {
-                        let d = base as usize + i;
-                        let doc = corpus::parse(&rec, format, corpus.options()).ok()?;
-                        // A document beyond the first read (the input grew) is its own
-                        // story; the write stage reports the change.
-                        Some((story.get(d).copied().unwrap_or(d as DocId), doc.text))
-                    })
-                    .collect()
-            })
-            .collect();
-        let docs: Vec<LearnDoc<'_>> = texts
-            .iter()
-            .flatten()
-            .map(|(s, t)| LearnDoc { story: *s, text: t })
-            .collect();
-        counts.add(&normalizer, &docs);
-        Ok(())
-    })?;
+    // 2. Counts of (line key, story). Signatures are not needed any more; free them
+    // first.
+    let keys = std::mem::take(&mut table.line_keys);
+    drop(table);
+    let counts = boilerplate::Counts::from_doc_keys(keys, &story);
     let mut learned = Learned::new(cfg.normalize, counts, learn, documents, stories);
 
     // 3. Examples: searched in parallel, kept in input order; the read stops early
