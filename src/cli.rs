@@ -424,6 +424,7 @@ fn clean(a: CleanArgs, action: Action) -> Result<()> {
     if action == Action::Strip {
         cfg.on_empty = EmptyPolicy::Keep;
     }
+    let learn_start = std::time::Instant::now();
     let (rules, source) = match &a.rules {
         Some(p) => {
             pipeline::check_outputs(&corpus, &paths)?;
@@ -465,6 +466,7 @@ fn clean(a: CleanArgs, action: Action) -> Result<()> {
         stripper: Some(Arc::new(Stripper::new(rules))),
         dedup: action == Action::Clean,
         rules_source: Some(source),
+        learn_seconds: dupstrip::report::secs(learn_start.elapsed()),
     };
     let report = pipeline::run(&corpus, &cfg, &paths, skipped, &progress, job)?;
     finish(&report, &paths, quiet)

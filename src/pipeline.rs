@@ -896,6 +896,8 @@ pub struct Job {
     pub dedup: bool,
     /// Rules summary for the report (where the rules came from).
     pub rules_source: Option<String>,
+    /// Seconds spent learning the rules before the run (`clean` without --rules).
+    pub learn_seconds: f64,
 }
 
 impl Job {
@@ -905,6 +907,7 @@ impl Job {
             stripper: None,
             dedup: true,
             rules_source: None,
+            learn_seconds: 0.0,
         }
     }
 }
@@ -1005,7 +1008,8 @@ pub fn run(
     let boilerplate = job.stripper.as_ref().map(|s| {
         report::BoilerplateReport::new(&s.rules, job.rules_source.clone(), table.strip.clone())
     });
-    timings.total = report::secs(start.elapsed());
+    timings.learn = job.learn_seconds;
+    timings.total = report::round_ms(start.elapsed().as_secs_f64() + job.learn_seconds);
     Ok(Report {
         schema_version: report::REPORT_SCHEMA_VERSION,
         tool: "dupstrip",

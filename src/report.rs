@@ -86,6 +86,9 @@ impl LshReport {
 /// Seconds spent in each stage.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Timings {
+    /// Learning boilerplate rules (`clean` without --rules): story grouping, line
+    /// counts, examples.
+    pub learn: f64,
     /// Reading, normalizing, shingling and sketching every document.
     pub sketch: f64,
     /// Banding, bucket grouping and candidate confirmation.
@@ -99,7 +102,12 @@ pub struct Timings {
 }
 
 pub fn secs(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1000.0).round() / 1000.0
+    round_ms(d.as_secs_f64())
+}
+
+/// Seconds rounded to milliseconds.
+pub fn round_ms(s: f64) -> f64 {
+    (s * 1000.0).round() / 1000.0
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
