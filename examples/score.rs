@@ -5,19 +5,13 @@
 //! Prints pair precision and recall against exact-Jaccard ground truth (default
 //! normalization, word 5-grams) as JSON.
 
-use std::collections::HashMap;
-use std::io::BufRead;
-
 use dupstrip::config::DedupOptions;
 use dupstrip::pipeline::Sketch;
-use dupstrip::synth::{TruthRow, score_pairs};
+use dupstrip::synth::{TruthRow, read_json_lines, score_pairs};
+use std::collections::HashMap;
 
 fn lines(path: &str) -> Vec<serde_json::Value> {
-    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    std::io::BufReader::new(f)
-        .lines()
-        .map(|l| serde_json::from_str(&l.expect("read")).expect("json"))
-        .collect()
+    read_json_lines(std::path::Path::new(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 fn main() {

@@ -7,16 +7,10 @@
 //! syndicated stories that were stripped, and near-duplicate pair precision, recall
 //! and F1 against the planted story families, as JSON.
 
-use std::io::BufRead;
-
-use dupstrip::synth::{TruthRow, score_clean};
+use dupstrip::synth::{TruthRow, read_json_lines, score_clean};
 
 fn lines(path: &str) -> Vec<serde_json::Value> {
-    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    std::io::BufReader::new(f)
-        .lines()
-        .map(|l| serde_json::from_str(&l.expect("read")).expect("json"))
-        .collect()
+    read_json_lines(std::path::Path::new(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 fn main() {

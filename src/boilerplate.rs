@@ -330,7 +330,7 @@ pub struct Stripper {
     labels: HashSet<u64>,
     masked: HashSet<u64>,
     markers: HashSet<u64>,
-    /// Line hash → rule index, for per-rule counts in reports.
+    /// The rules it was compiled from (for reports).
     pub rules: Rules,
 }
 
@@ -481,7 +481,6 @@ const KIND_LABEL_ANYWHERE: u8 = 4;
 /// wherever the article puts it.
 const LABEL_EDGE_SHARE: f64 = 0.9;
 
-/// Keys of one document's lines: (kind, hash) with the line's text for examples.
 /// The counted keys of one document's lines, as `(kind, hash)` pairs appended to `out`.
 pub fn line_keys(normalizer: &Normalizer, text: &str, buf: &mut String, out: &mut Vec<(u8, u64)>) {
     // Non-empty lines with their normalized hashes.

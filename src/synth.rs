@@ -654,6 +654,15 @@ mod tests {
     }
 }
 
+/// Read a JSON Lines file into values (for the scoring examples and tests).
+pub fn read_json_lines(path: &std::path::Path) -> io::Result<Vec<serde_json::Value>> {
+    let data = std::fs::read_to_string(path)?;
+    data.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).map_err(io::Error::other))
+        .collect()
+}
+
 /// Pair precision and recall of a clustering against exact-Jaccard ground truth.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct PairScore {
