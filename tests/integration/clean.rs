@@ -11,19 +11,7 @@ use crate::util::*;
 #[test]
 fn clean_strips_boilerplate_and_finds_syndicated_copies() {
     let env = Env::new();
-    let out = env.run(&[
-        "synth",
-        "--boilerplate",
-        "--docs",
-        "1500",
-        "--seed",
-        "21",
-        "-o",
-        "news.jsonl",
-        "--truth",
-        "truth.jsonl",
-    ]);
-    ok(&out);
+    env.synth_news(1500, 21);
     ok(&env.run(&[
         "clean",
         "news.jsonl",
@@ -72,18 +60,7 @@ fn clean_strips_boilerplate_and_finds_syndicated_copies() {
 #[test]
 fn learn_then_strip_with_an_edited_rules_file() {
     let env = Env::new();
-    ok(&env.run(&[
-        "synth",
-        "--boilerplate",
-        "--docs",
-        "400",
-        "--seed",
-        "3",
-        "-o",
-        "news.jsonl",
-        "--truth",
-        "truth.jsonl",
-    ]));
+    env.synth_news(400, 3);
     let out = env.run(&["boilerplate", "learn", "news.jsonl", "-o", "rules.json"]);
     ok(&out);
     assert!(stderr(&out).contains("learned"));
@@ -234,18 +211,7 @@ fn samples_quick_start_clean() {
 #[test]
 fn clean_is_identical_at_any_thread_count_and_ranges_match_the_text() {
     let env = Env::new();
-    ok(&env.run(&[
-        "synth",
-        "--boilerplate",
-        "--docs",
-        "800",
-        "--seed",
-        "8",
-        "-o",
-        "news.jsonl",
-        "--truth",
-        "truth.jsonl",
-    ]));
+    env.synth_news(800, 8);
     let mut prev: Option<(String, String, String)> = None;
     for j in ["1", "2", "8"] {
         for mode in ["annotate", "drop"] {

@@ -32,18 +32,7 @@ fn args<'a>(names: &'a [&'a str; 3]) -> Vec<&'a str> {
 #[test]
 fn sigkill_at_any_point_leaves_old_or_complete_files() {
     let env = Env::new();
-    ok(&env.run(&[
-        "synth",
-        "--boilerplate",
-        "--docs",
-        "6000",
-        "--seed",
-        "12",
-        "-o",
-        "news.jsonl",
-        "--truth",
-        "truth.jsonl",
-    ]));
+    env.synth_news(6000, 12);
     let full_names = ["full.jsonl", "full-cl.jsonl", "full-r.json"];
     ok(&env.run(&args(&full_names)));
     let full: Vec<Vec<u8>> = full_names

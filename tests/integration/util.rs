@@ -60,6 +60,23 @@ impl Env {
         assert!(out.status.success(), "{}", stderr(&out));
     }
 
+    /// Generate a news corpus with outlet boilerplate, `news.jsonl` and `truth.jsonl`.
+    pub fn synth_news(&self, docs: usize, seed: u64) {
+        let out = self.run(&[
+            "synth",
+            "--boilerplate",
+            "--docs",
+            &docs.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "-o",
+            "news.jsonl",
+            "--truth",
+            "truth.jsonl",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+
     pub fn json_lines(&self, name: &str) -> Vec<serde_json::Value> {
         self.read(name)
             .lines()
