@@ -205,7 +205,7 @@ struct DedupArgs {
     #[arg(short, long, value_name = "OUTPUT")]
     output: PathBuf,
 
-    /// Similarity at or above which two documents are duplicates [default: 0.8; clean: see --help of clean].
+    /// Similarity at or above which two documents are duplicates [default: dedup 0.8, clean 0.5].
     #[arg(long, help_heading = "Similarity")]
     threshold: Option<f64>,
 
@@ -213,7 +213,7 @@ struct DedupArgs {
     #[arg(long, value_enum, default_value_t = ShingleArg::Word, help_heading = "Similarity")]
     shingle: ShingleArg,
 
-    /// Words per shingle, with --shingle word [default: 5; clean: see --help of clean].
+    /// Words per shingle, with --shingle word [default: dedup 5, clean 3].
     #[arg(long, help_heading = "Similarity")]
     ngram: Option<usize>,
 
