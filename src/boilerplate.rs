@@ -523,14 +523,7 @@ pub fn line_keys(normalizer: &Normalizer, text: &str, buf: &mut String, out: &mu
     }
 }
 
-/// A document as the learner sees it: its story and its text.
-pub struct LearnDoc<'a> {
-    pub story: DocId,
-    pub text: &'a str,
-}
-
-/// Counts gathered from one batch of documents: distinct (kind, hash, story) keys.
-#[derive(Default)]
+/// Distinct (kind, hash, story) keys of a corpus.
 pub struct Counts {
     keys: Vec<(u8, u64, DocId)>,
 }
@@ -545,27 +538,6 @@ impl Counts {
         keys.par_sort_unstable();
         keys.dedup();
         Counts { keys }
-    }
-
-    /// Add a batch of documents (in parallel).
-    pub fn add(&mut self, normalizer: &Normalizer, docs: &[LearnDoc<'_>]) {
-        let mut keys: Vec<(u8, u64, DocId)> = docs
-            .par_iter()
-            .map_init(
-                || (String::new(), Vec::new()),
-                |(buf, out), d| {
-                    out.clear();
-                    line_keys(normalizer, d.text, buf, out);
-                    out.iter()
-                        .map(|&(k, h)| (k, h, d.story))
-                        .collect::<Vec<_>>()
-                },
-            )
-            .flatten()
-            .collect();
-        keys.par_sort_unstable();
-        keys.dedup();
-        self.keys.extend(keys);
     }
 
     /// Keys seen in at least `required` stories, with their story counts.
@@ -787,12 +759,16 @@ mod tests {
     fn learn(docs: &[(DocId, &str)], min_docs: u64) -> Rules {
         let opts = NormalizeOptions::default();
         let n = Normalizer::new(opts);
-        let mut counts = Counts::default();
-        let batch: Vec<LearnDoc> = docs
-            .iter()
-            .map(|&(story, text)| LearnDoc { story, text })
-            .collect();
-        counts.add(&n, &batch);
+        // As `pipeline::learn_rules` does: keys per document, then documents mapped to
+        // their stories.
+        let (mut keys, mut out, mut buf) = (Vec::new(), Vec::new(), String::new());
+        for (d, &(_, text)) in docs.iter().enumerate() {
+            out.clear();
+            line_keys(&n, text, &mut buf, &mut out);
+            keys.extend(out.iter().map(|&(k, h)| (k, h, d as DocId)));
+        }
+        let story: Vec<DocId> = docs.iter().map(|d| d.0).collect();
+        let counts = Counts::from_doc_keys(keys, &story);
         let stories = docs.iter().map(|d| d.0).collect::<HashSet<_>>().len() as u64;
         let mut learned = Learned::new(
             opts,
