@@ -5,12 +5,16 @@
 //! punctuation, case, spacing. [`Normalizer`] folds all of those away, one switchable
 //! step at a time, so the shingles of two such copies agree.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 use unicode_general_category::{GeneralCategory, get_general_category};
+
+use unicode_normalization::char::canonical_combining_class;
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 
 /// Which normalization steps run. Every step is on by default; each can be switched
 /// off to reproduce another pipeline's settings.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct NormalizeOptions {
     /// Unicode NFKC (compatibility composition): ligatures, full-width forms,
@@ -100,15 +104,26 @@ enum Folded {
     Char(char),
 }
 
-/// Normalizes text with a fixed set of options. Cheap to copy; holds no buffers.
-#[derive(Clone, Copy, Debug, Default)]
+/// Normalizes text with a fixed set of options. Cheap to clone: the per-character
+/// table is shared.
+#[derive(Clone, Debug)]
 pub struct Normalizer {
     opts: NormalizeOptions,
+    table: Arc<FoldTable>,
+}
+
+impl Default for Normalizer {
+    fn default() -> Self {
+        Normalizer::new(NormalizeOptions::default())
+    }
 }
 
 impl Normalizer {
     pub fn new(opts: NormalizeOptions) -> Self {
-        Normalizer { opts }
+        Normalizer {
+            opts,
+            table: FoldTable::shared(opts),
+        }
     }
 
     pub fn options(&self) -> &NormalizeOptions {
@@ -117,15 +132,17 @@ impl Normalizer {
 
     /// Normalize `text` into `out` (cleared first). Reusing `out` across documents
     /// avoids an allocation per document.
+    ///
+    /// Most documents are normalized by one table lookup per character. A document
+    /// holding a character whose result depends on its neighbours (one NFKC may
+    /// compose or reorder) or that lowercases to several characters is normalized
+    /// again by the general path; both give the same result.
     pub fn normalize_into(&self, text: &str, out: &mut String) {
         out.clear();
         out.reserve(text.len());
-        // NFKC is skipped when a quick check proves the text is already in NFKC,
-        // which is the common case for scraped text.
-        if self.opts.nfkc && is_nfkc_quick(text.chars()) != IsNormalized::Yes {
-            self.fold_chars(text.nfkc(), out);
-        } else {
-            self.fold_chars(text.chars(), out);
+        if !self.fold_table(text, out) {
+            out.clear();
+            self.normalize_general(text, out);
         }
         if self.opts.whitespace && out.ends_with(' ') {
             out.pop();
@@ -137,6 +154,64 @@ impl Normalizer {
         let mut out = String::new();
         self.normalize_into(text, &mut out);
         out
+    }
+
+    /// The table path: `false` when a character needs the general path.
+    fn fold_table(&self, text: &str, out: &mut String) -> bool {
+        let table = &*self.table;
+        let collapse = self.opts.whitespace;
+        let mut pending_space = false;
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            // `text` is valid UTF-8, so the lead byte gives the length and the
+            // continuation bytes are present.
+            let (cp, len) = decode_utf8(bytes, i);
+            let e = match table.get(cp) {
+                Some(e) => e,
+                None => match char::from_u32(cp) {
+                    Some(c) => classify(&self.opts, c),
+                    None => SLOW,
+                },
+            };
+            match e {
+                DROP => {}
+                SPACE => {
+                    if collapse {
+                        pending_space = !out.is_empty();
+                    } else {
+                        out.push(' ');
+                    }
+                }
+                SLOW => return false,
+                _ => {
+                    if pending_space {
+                        out.push(' ');
+                        pending_space = false;
+                    }
+                    if e != KEEP {
+                        // Mapped entries are valid scalar values by construction.
+                        out.push(char::from_u32(e).unwrap_or('\u{FFFD}'));
+                    } else if len == 1 {
+                        out.push(cp as u8 as char);
+                    } else {
+                        out.push_str(&text[i..i + len]);
+                    }
+                }
+            }
+            i += len;
+        }
+        true
+    }
+
+    /// The general path: NFKC over the whole text, then the per-character steps.
+    fn normalize_general(&self, text: &str, out: &mut String) {
+        // NFKC is skipped when a quick check proves the text is already in NFKC.
+        if self.opts.nfkc && is_nfkc_quick(text.chars()) != IsNormalized::Yes {
+            self.fold_chars(text.nfkc(), out);
+        } else {
+            self.fold_chars(text.chars(), out);
+        }
     }
 
     fn fold_chars(&self, chars: impl Iterator<Item = char>, out: &mut String) {
@@ -186,86 +261,214 @@ impl Normalizer {
 
     #[inline]
     fn fold(&self, c: char) -> Folded {
-        let o = &self.opts;
-        // ASCII fast path: the common Latin text never needs the category tables.
-        if c.is_ascii() {
-            return match c {
-                'a'..='z' | 'A'..='Z' => Folded::Char(c),
-                '0'..='9' => Folded::Char(if o.digits { '0' } else { c }),
-                ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c' => {
-                    if o.whitespace {
-                        Folded::Space
-                    } else {
-                        Folded::Char(c)
-                    }
-                }
-                c if c.is_ascii_control() => {
-                    if o.whitespace {
-                        Folded::Space
-                    } else {
-                        Folded::Char(c)
-                    }
-                }
-                // Remaining ASCII is punctuation or symbols.
-                _ => {
-                    if o.punctuation {
-                        Folded::Space
-                    } else {
-                        Folded::Char(c)
-                    }
-                }
-            };
-        }
-        if is_arabic_block(c) {
-            if o.arabic {
-                match c {
-                    '\u{064B}'..='\u{065F}' | '\u{0670}' | '\u{0640}' => return Folded::Drop,
-                    '\u{0623}' | '\u{0625}' | '\u{0622}' | '\u{0671}' => {
-                        return Folded::Char('\u{0627}');
-                    }
-                    '\u{0649}' | '\u{06CC}' => return Folded::Char('\u{064A}'),
-                    '\u{0629}' => return Folded::Char('\u{0647}'),
-                    '\u{06A9}' => return Folded::Char('\u{0643}'),
-                    _ => {}
-                }
-            }
-            // The basic Arabic letters (category Lo) skip the category lookup.
-            if matches!(c, '\u{0621}'..='\u{063A}' | '\u{0641}'..='\u{064A}') {
-                return Folded::Char(c);
-            }
-        }
-        use GeneralCategory as G;
-        match get_general_category(c) {
-            G::Format => {
-                if o.zero_width {
-                    Folded::Drop
+        fold(&self.opts, c)
+    }
+}
+
+/// What the per-character steps make of `c` (after NFKC and lowercasing).
+fn fold(o: &NormalizeOptions, c: char) -> Folded {
+    // ASCII fast path: the common Latin text never needs the category tables.
+    if c.is_ascii() {
+        return match c {
+            'a'..='z' | 'A'..='Z' => Folded::Char(c),
+            '0'..='9' => Folded::Char(if o.digits { '0' } else { c }),
+            ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c' => {
+                if o.whitespace {
+                    Folded::Space
                 } else {
                     Folded::Char(c)
                 }
             }
-            G::DecimalNumber if o.digits => Folded::Char('0'),
-            G::ConnectorPunctuation
-            | G::DashPunctuation
-            | G::OpenPunctuation
-            | G::ClosePunctuation
-            | G::InitialPunctuation
-            | G::FinalPunctuation
-            | G::OtherPunctuation
-            | G::MathSymbol
-            | G::CurrencySymbol
-            | G::ModifierSymbol
-            | G::OtherSymbol
-                if o.punctuation =>
-            {
-                Folded::Space
+            c if c.is_ascii_control() => {
+                if o.whitespace {
+                    Folded::Space
+                } else {
+                    Folded::Char(c)
+                }
             }
-            G::SpaceSeparator | G::LineSeparator | G::ParagraphSeparator | G::Control
-                if o.whitespace =>
-            {
-                Folded::Space
+            // Remaining ASCII is punctuation or symbols.
+            _ => {
+                if o.punctuation {
+                    Folded::Space
+                } else {
+                    Folded::Char(c)
+                }
             }
-            _ => Folded::Char(c),
+        };
+    }
+    if is_arabic_block(c) {
+        if o.arabic {
+            match c {
+                '\u{064B}'..='\u{065F}' | '\u{0670}' | '\u{0640}' => return Folded::Drop,
+                '\u{0623}' | '\u{0625}' | '\u{0622}' | '\u{0671}' => {
+                    return Folded::Char('\u{0627}');
+                }
+                '\u{0649}' | '\u{06CC}' => return Folded::Char('\u{064A}'),
+                '\u{0629}' => return Folded::Char('\u{0647}'),
+                '\u{06A9}' => return Folded::Char('\u{0643}'),
+                _ => {}
+            }
         }
+        // The basic Arabic letters (category Lo) skip the category lookup.
+        if matches!(c, '\u{0621}'..='\u{063A}' | '\u{0641}'..='\u{064A}') {
+            return Folded::Char(c);
+        }
+    }
+    use GeneralCategory as G;
+    match get_general_category(c) {
+        G::Format => {
+            if o.zero_width {
+                Folded::Drop
+            } else {
+                Folded::Char(c)
+            }
+        }
+        G::DecimalNumber if o.digits => Folded::Char('0'),
+        G::ConnectorPunctuation
+        | G::DashPunctuation
+        | G::OpenPunctuation
+        | G::ClosePunctuation
+        | G::InitialPunctuation
+        | G::FinalPunctuation
+        | G::OtherPunctuation
+        | G::MathSymbol
+        | G::CurrencySymbol
+        | G::ModifierSymbol
+        | G::OtherSymbol
+            if o.punctuation =>
+        {
+            Folded::Space
+        }
+        G::SpaceSeparator | G::LineSeparator | G::ParagraphSeparator | G::Control
+            if o.whitespace =>
+        {
+            Folded::Space
+        }
+        _ => Folded::Char(c),
+    }
+}
+
+/// Table entries: a character maps to itself, to nothing, to a word boundary, to
+/// "needs the general path", or (any value below these) to another character.
+const KEEP: u32 = 0xFFFF_FF00;
+const DROP: u32 = 0xFFFF_FF01;
+const SPACE: u32 = 0xFFFF_FF02;
+const SLOW: u32 = 0xFFFF_FF03;
+
+/// Characters per table block.
+const BLOCK: usize = 128;
+
+/// What every Basic Multilingual Plane character becomes under one set of options,
+/// as a two-level table: identical blocks (most of the plane) are stored once.
+/// Characters above the plane are classified on the fly.
+#[derive(Debug)]
+struct FoldTable {
+    index: Box<[u16; 0x10000 / BLOCK]>,
+    blocks: Vec<u32>,
+}
+
+impl FoldTable {
+    /// The table for `opts`, built once per process and shared.
+    fn shared(opts: NormalizeOptions) -> Arc<FoldTable> {
+        static TABLES: OnceLock<Mutex<HashMap<NormalizeOptions, Arc<FoldTable>>>> = OnceLock::new();
+        let tables = TABLES.get_or_init(|| Mutex::new(HashMap::new()));
+        // A poisoned lock only means another thread panicked mid-insert; the map
+        // holds complete tables only.
+        let mut map = tables.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(opts)
+            .or_insert_with(|| Arc::new(FoldTable::build(&opts)))
+            .clone()
+    }
+
+    fn build(opts: &NormalizeOptions) -> FoldTable {
+        let mut index = Vec::with_capacity(0x10000 / BLOCK);
+        let mut blocks: Vec<u32> = Vec::new();
+        let mut seen: HashMap<Vec<u32>, u16> = HashMap::new();
+        for b in 0..0x10000 / BLOCK {
+            let block: Vec<u32> = (0..BLOCK)
+                .map(|i| match char::from_u32((b * BLOCK + i) as u32) {
+                    Some(c) => classify(opts, c),
+                    None => SLOW,
+                })
+                .collect();
+            let id = *seen.entry(block).or_insert_with_key(|block| {
+                blocks.extend_from_slice(block);
+                (blocks.len() / BLOCK - 1) as u16
+            });
+            index.push(id);
+        }
+        let index = index
+            .into_boxed_slice()
+            .try_into()
+            .unwrap_or_else(|_| unreachable!("one index entry per block of the plane"));
+        FoldTable { index, blocks }
+    }
+
+    /// The entry of code point `cp`, for the Basic Multilingual Plane.
+    #[inline]
+    fn get(&self, cp: u32) -> Option<u32> {
+        let cp = cp as usize;
+        let id = *self.index.get(cp / BLOCK)?;
+        Some(self.blocks[id as usize * BLOCK + cp % BLOCK])
+    }
+}
+
+/// The table entry of `c`: what the general path makes of it when its neighbours
+/// cannot change the result, else [`SLOW`].
+fn classify(opts: &NormalizeOptions, c: char) -> u32 {
+    let mut ccc = 0;
+    if opts.nfkc {
+        // Only characters NFKC leaves alone whatever surrounds them: quick-check
+        // "yes" (no decomposition, never composes with what precedes it).
+        if is_nfkc_quick(std::iter::once(c)) != IsNormalized::Yes {
+            return SLOW;
+        }
+        ccc = canonical_combining_class(c);
+    }
+    let lowered = if !opts.lowercase || is_arabic_block(c) {
+        c
+    } else if c.is_ascii() {
+        c.to_ascii_lowercase()
+    } else {
+        let mut l = c.to_lowercase();
+        match (l.next(), l.next()) {
+            (Some(l), None) => l,
+            _ => return SLOW,
+        }
+    };
+    let e = match fold(opts, lowered) {
+        Folded::Drop => DROP,
+        Folded::Space => SPACE,
+        Folded::Char(x) if x == c => KEEP,
+        Folded::Char(x) => x as u32,
+    };
+    // NFKC reorders runs of combining marks; only marks that are dropped anyway
+    // can skip it.
+    if ccc != 0 && e != DROP { SLOW } else { e }
+}
+
+/// The code point starting at `bytes[i]` and its length in bytes. `bytes` must be
+/// valid UTF-8 (it comes from a `str`) and `i` a character boundary; the lead byte
+/// then gives the length and the continuation bytes are present.
+#[inline(always)]
+pub(crate) fn decode_utf8(bytes: &[u8], i: usize) -> (u32, usize) {
+    let b0 = bytes[i];
+    match b0 {
+        0x00..=0x7F => (b0 as u32, 1),
+        0x80..=0xDF => (((b0 as u32 & 0x1F) << 6) | (bytes[i + 1] as u32 & 0x3F), 2),
+        0xE0..=0xEF => (
+            ((b0 as u32 & 0x0F) << 12)
+                | ((bytes[i + 1] as u32 & 0x3F) << 6)
+                | (bytes[i + 2] as u32 & 0x3F),
+            3,
+        ),
+        _ => (
+            ((b0 as u32 & 0x07) << 18)
+                | ((bytes[i + 1] as u32 & 0x3F) << 12)
+                | ((bytes[i + 2] as u32 & 0x3F) << 6)
+                | (bytes[i + 3] as u32 & 0x3F),
+            4,
+        ),
     }
 }
 
@@ -318,5 +521,117 @@ mod tests {
             Normalizer::new(NormalizeOptions::none()).normalize("A, 1"),
             "A, 1"
         );
+    }
+
+    /// Characters where the table path could go wrong: composing and reordering
+    /// marks, compatibility forms, case with special mappings, Arabic and Persian
+    /// forms, format characters, digits, spaces, and text above the BMP.
+    const TRICKY: &[char] = &[
+        'a',
+        'Z',
+        'e',
+        '\u{0301}',
+        '\u{0327}',
+        '\u{0308}',
+        'İ',
+        'ß',
+        'Σ',
+        'ς',
+        'ǅ',
+        'ﬁ',
+        'Ａ',
+        '①',
+        '½',
+        '²',
+        '\u{00A0}',
+        '\u{2028}',
+        ' ',
+        '\t',
+        '\n',
+        '.',
+        '«',
+        '—',
+        '7',
+        '٣',
+        '۴',
+        'ا',
+        'أ',
+        '\u{0653}',
+        '\u{0654}',
+        '\u{0655}',
+        'و',
+        'ي',
+        'ی',
+        'ک',
+        'ة',
+        'ى',
+        '\u{064E}',
+        '\u{0651}',
+        '\u{0650}',
+        '\u{0640}',
+        '\u{0670}',
+        'ﻻ',
+        'ﷲ',
+        '\u{200C}',
+        '\u{200F}',
+        '\u{FEFF}',
+        '\u{00AD}',
+        '가',
+        '\u{1100}',
+        '\u{1161}',
+        '\u{11A8}',
+        'क',
+        '\u{093C}',
+        '\u{0915}',
+        '😀',
+        '𝐀',
+        '\u{1D7CE}',
+        '\u{0345}',
+        'Ω',
+        'K',
+        'Å',
+        '\u{0F73}',
+        '\u{0CCB}',
+    ];
+
+    #[test]
+    fn marks_out_of_canonical_order_are_reordered_when_kept() {
+        // Shadda then fatha: NFKC puts fatha (class 30) before shadda (class 33).
+        let n = Normalizer::new(NormalizeOptions {
+            arabic: false,
+            ..Default::default()
+        });
+        assert_eq!(
+            n.normalize("\u{0628}\u{0651}\u{064E}"),
+            "\u{0628}\u{064E}\u{0651}"
+        );
+        assert_eq!(
+            Normalizer::default().normalize("\u{0628}\u{0651}\u{064E}"),
+            "\u{0628}"
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        #[test]
+        fn table_path_matches_general_path(
+            // Short texts: most of them avoid every character that needs the
+            // general path, so the table path is what gets compared.
+            picks in proptest::collection::vec(0..TRICKY.len(), 0..8),
+            mask in 0u8..128,
+        ) {
+            let text: String = picks.iter().map(|&i| TRICKY[i]).collect();
+            let mut opts = NormalizeOptions::default();
+            for (bit, step) in NormalizeOptions::STEPS.iter().enumerate() {
+                opts.set(step, mask & (1 << bit) != 0);
+            }
+            let n = Normalizer::new(opts);
+            let mut general = String::new();
+            n.normalize_general(&text, &mut general);
+            if opts.whitespace && general.ends_with(' ') {
+                general.pop();
+            }
+            proptest::prop_assert_eq!(n.normalize(&text), general);
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! Every token is hashed once with seeded xxh3; an n-gram's hash is combined from its
 //! tokens' hashes, never re-hashed from the text.
 
+use crate::normalize::decode_utf8;
 use unicode_segmentation::UnicodeSegmentation;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
@@ -75,15 +76,42 @@ impl Shingler {
                 // full word-boundary rules. Same tokens, without the segmenter's cost
                 // on ordinary text.
                 let hash = |w: &str| xxh3_64_with_seed(w.as_bytes(), seed);
-                for piece in normalized.split(char::is_whitespace) {
-                    if piece.is_empty() {
-                        continue;
-                    }
-                    if piece.chars().all(is_plain_word_char) {
+                let mut push_piece = |piece: &str, plain: bool| {
+                    if plain {
                         tokens.push(hash(piece));
                     } else {
                         tokens.extend(piece.unicode_words().map(hash));
                     }
+                };
+                // One pass over the bytes finds the pieces and whether each is plain.
+                let bytes = normalized.as_bytes();
+                let (mut start, mut i) = (0, 0);
+                let mut plain = true;
+                while i < bytes.len() {
+                    let (cp, len) = decode_utf8(bytes, i);
+                    let (space, word) = if len == 1 {
+                        let b = cp as u8;
+                        (
+                            matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r'),
+                            b.is_ascii_alphanumeric(),
+                        )
+                    } else {
+                        let c = char::from_u32(cp).unwrap_or('\u{FFFD}');
+                        (c.is_whitespace(), is_plain_word_char(c))
+                    };
+                    if space {
+                        if i > start {
+                            push_piece(&normalized[start..i], plain);
+                        }
+                        start = i + len;
+                        plain = true;
+                    } else {
+                        plain &= word;
+                    }
+                    i += len;
+                }
+                if bytes.len() > start {
+                    push_piece(&normalized[start..], plain);
                 }
             }
             ShingleKind::Char => {
