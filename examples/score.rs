@@ -1,9 +1,15 @@
 //! Score a `dupstrip dedup --clusters` file against a `dupstrip synth` corpus.
 //!
-//!     cargo run --release --example score -- CORPUS TRUTH CLUSTERS [THRESHOLD]
+//!     cargo run --release --example score -- CORPUS TRUTH CLUSTERS [THRESHOLD] [--whitespace]
 //!
-//! Prints pair precision and recall against exact-Jaccard ground truth (default
-//! normalization, word 5-grams) as JSON.
+//! Prints pair precision and recall against exact-Jaccard ground truth as JSON:
+//! planted pairs whose word 5-gram sets (default normalization) are at least
+//! THRESHOLD similar. With `--whitespace` the sets are those of `--shingle
+//! whitespace --no-normalize all` (the tokens of Python's `str.split()`), to score
+//! tools run with those settings.
+
+use dupstrip::normalize::NormalizeOptions;
+use dupstrip::shingle::ShingleKind;
 
 use dupstrip::config::DedupOptions;
 use dupstrip::pipeline::Sketch;
@@ -15,9 +21,11 @@ fn lines(path: &str) -> Vec<serde_json::Value> {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
+    let mut args: Vec<String> = std::env::args().collect();
+    let whitespace = args.iter().any(|a| a == "--whitespace");
+    args.retain(|a| a != "--whitespace");
     if args.len() < 4 {
-        eprintln!("usage: score CORPUS TRUTH CLUSTERS [THRESHOLD]");
+        eprintln!("usage: score CORPUS TRUTH CLUSTERS [THRESHOLD] [--whitespace]");
         std::process::exit(2);
     }
     let threshold: f64 = args.get(4).map_or(0.8, |t| t.parse().expect("threshold"));
@@ -46,9 +54,17 @@ fn main() {
             (v["keep"].as_str().unwrap().to_string(), members)
         })
         .collect();
+    let base = DedupOptions::default();
+    let (shingle, normalize) = if whitespace {
+        (ShingleKind::Whitespace, NormalizeOptions::none())
+    } else {
+        (base.shingle, base.normalize)
+    };
     let cfg = DedupOptions {
         threshold,
-        ..Default::default()
+        shingle,
+        normalize,
+        ..base
     }
     .validate()
     .expect("config");

@@ -163,6 +163,9 @@ enum ShingleArg {
     Word,
     /// Character n-grams, for scripts written without spaces.
     Char,
+    /// Word n-grams of whitespace-separated tokens, punctuation attached (as
+    /// Python's `str.split()`); for matching other tools' settings.
+    Whitespace,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -213,7 +216,7 @@ struct DedupArgs {
     #[arg(long, value_enum, default_value_t = ShingleArg::Word, help_heading = "Similarity")]
     shingle: ShingleArg,
 
-    /// Words per shingle, with --shingle word [default: dedup 5, clean 3].
+    /// Words per shingle, with --shingle word or whitespace [default: dedup 5, clean 3].
     #[arg(long, help_heading = "Similarity")]
     ngram: Option<usize>,
 
@@ -487,6 +490,7 @@ fn prepare(a: DedupArgs, defaults: &Defaults) -> Result<Prepared> {
         shingle: match a.shingle {
             ShingleArg::Word => ShingleKind::Word,
             ShingleArg::Char => ShingleKind::Char,
+            ShingleArg::Whitespace => ShingleKind::Whitespace,
         },
         ngram: a.ngram.unwrap_or(defaults.ngram),
         char_ngram: a.char_ngram,

@@ -155,7 +155,7 @@ impl DedupOptions {
             return Err(ConfigError::NumPerm(self.num_perm));
         }
         let n = match self.shingle {
-            ShingleKind::Word => self.ngram,
+            ShingleKind::Word | ShingleKind::Whitespace => self.ngram,
             ShingleKind::Char => self.char_ngram,
         };
         if n == 0 {

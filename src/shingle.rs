@@ -16,6 +16,9 @@ pub enum ShingleKind {
     Word,
     /// Unicode scalar values, spaces included.
     Char,
+    /// Runs of non-whitespace, punctuation attached: the tokens of Python's
+    /// `str.split()`, for comparisons with pipelines that tokenize that way.
+    Whitespace,
 }
 
 impl ShingleKind {
@@ -23,6 +26,7 @@ impl ShingleKind {
         match self {
             ShingleKind::Word => "word",
             ShingleKind::Char => "char",
+            ShingleKind::Whitespace => "whitespace",
         }
     }
 }
@@ -113,6 +117,14 @@ impl Shingler {
                 if bytes.len() > start {
                     push_piece(&normalized[start..], plain);
                 }
+            }
+            ShingleKind::Whitespace => {
+                tokens.extend(
+                    normalized
+                        .split(char::is_whitespace)
+                        .filter(|w| !w.is_empty())
+                        .map(|w| xxh3_64_with_seed(w.as_bytes(), seed)),
+                );
             }
             ShingleKind::Char => {
                 tokens.extend(normalized.chars().map(|c| mix64(c as u64 ^ seed)));
@@ -272,6 +284,22 @@ mod tests {
                 .collect();
             assert_eq!(fast, slow, "{t}");
         }
+    }
+
+    #[test]
+    fn whitespace_tokens_keep_punctuation() {
+        let s = Shingler::new(ShingleParams {
+            kind: ShingleKind::Whitespace,
+            n: 1,
+            seed: 9,
+        });
+        let mut tokens = Vec::new();
+        s.tokens_into(" Hello,  world!\u{00A0}x\ty ", &mut tokens);
+        let want: Vec<u64> = ["Hello,", "world!", "x", "y"]
+            .iter()
+            .map(|w| xxh3_64_with_seed(w.as_bytes(), 9))
+            .collect();
+        assert_eq!(tokens, want);
     }
 
     #[test]
