@@ -130,6 +130,11 @@ impl Normalizer {
         &self.opts
     }
 
+    /// True when every step is off: text passes through unchanged.
+    pub fn is_identity(&self) -> bool {
+        self.opts == NormalizeOptions::none()
+    }
+
     /// Normalize `text` into `out` (cleared first). Reusing `out` across documents
     /// avoids an allocation per document.
     ///

@@ -190,6 +190,11 @@ impl Sketch {
 
     /// Shingle `text` into `buf.shingles`.
     pub fn shingle(&self, text: &str, buf: &mut Buffers) {
+        if self.normalizer.is_identity() {
+            self.shingler
+                .shingles_into(text, &mut buf.tokens, &mut buf.shingles);
+            return;
+        }
         self.normalizer.normalize_into(text, &mut buf.normalized);
         self.shingler
             .shingles_into(&buf.normalized, &mut buf.tokens, &mut buf.shingles);

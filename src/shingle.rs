@@ -80,51 +80,18 @@ impl Shingler {
                 // full word-boundary rules. Same tokens, without the segmenter's cost
                 // on ordinary text.
                 let hash = |w: &str| xxh3_64_with_seed(w.as_bytes(), seed);
-                let mut push_piece = |piece: &str, plain: bool| {
+                for_each_piece(normalized, |piece, plain| {
                     if plain {
                         tokens.push(hash(piece));
                     } else {
                         tokens.extend(piece.unicode_words().map(hash));
                     }
-                };
-                // One pass over the bytes finds the pieces and whether each is plain.
-                let bytes = normalized.as_bytes();
-                let (mut start, mut i) = (0, 0);
-                let mut plain = true;
-                while i < bytes.len() {
-                    let (cp, len) = decode_utf8(bytes, i);
-                    let (space, word) = if len == 1 {
-                        let b = cp as u8;
-                        (
-                            matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r'),
-                            b.is_ascii_alphanumeric(),
-                        )
-                    } else {
-                        let c = char::from_u32(cp).unwrap_or('\u{FFFD}');
-                        (c.is_whitespace(), is_plain_word_char(c))
-                    };
-                    if space {
-                        if i > start {
-                            push_piece(&normalized[start..i], plain);
-                        }
-                        start = i + len;
-                        plain = true;
-                    } else {
-                        plain &= word;
-                    }
-                    i += len;
-                }
-                if bytes.len() > start {
-                    push_piece(&normalized[start..], plain);
-                }
+                });
             }
             ShingleKind::Whitespace => {
-                tokens.extend(
-                    normalized
-                        .split(char::is_whitespace)
-                        .filter(|w| !w.is_empty())
-                        .map(|w| xxh3_64_with_seed(w.as_bytes(), seed)),
-                );
+                for_each_split(normalized, |piece| {
+                    tokens.push(xxh3_64_with_seed(piece.as_bytes(), seed));
+                });
             }
             ShingleKind::Char => {
                 tokens.extend(normalized.chars().map(|c| mix64(c as u64 ^ seed)));
@@ -158,6 +125,80 @@ impl Shingler {
         out.sort_unstable();
         out.dedup();
         out
+    }
+}
+
+/// Calls `f(piece, plain)` for every maximal run of non-whitespace in `text`, in
+/// one pass over the bytes; `plain` tells whether every character of the piece
+/// [`is_plain_word_char`].
+#[inline]
+fn for_each_piece(text: &str, mut f: impl FnMut(&str, bool)) {
+    let bytes = text.as_bytes();
+    let (mut start, mut i) = (0, 0);
+    let mut plain = true;
+    while i < bytes.len() {
+        let (cp, len) = decode_utf8(bytes, i);
+        let (space, word) = if len == 1 {
+            let b = cp as u8;
+            (
+                matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r'),
+                b.is_ascii_alphanumeric(),
+            )
+        } else {
+            let c = char::from_u32(cp).unwrap_or('\u{FFFD}');
+            (c.is_whitespace(), is_plain_word_char(c))
+        };
+        if space {
+            if i > start {
+                f(&text[start..i], plain);
+            }
+            start = i + len;
+            plain = true;
+        } else {
+            plain &= word;
+        }
+        i += len;
+    }
+    if bytes.len() > start {
+        f(&text[start..], plain);
+    }
+}
+
+/// Calls `f` for every maximal run of non-whitespace in `text` (the pieces of
+/// `str::split_whitespace`), looking at bytes: only four lead bytes can start a
+/// non-ASCII whitespace character, so other characters are never decoded.
+#[inline]
+fn for_each_split(text: &str, mut f: impl FnMut(&str)) {
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let len = match b {
+            b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r' => 1,
+            // U+0085, U+00A0; U+1680; U+2000..U+205F; U+3000.
+            0xC2 | 0xE1 | 0xE2 | 0xE3 => {
+                let (cp, len) = decode_utf8(bytes, i);
+                if char::from_u32(cp).is_some_and(char::is_whitespace) {
+                    len
+                } else {
+                    i += len;
+                    continue;
+                }
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        if i > start {
+            f(&text[start..i]);
+        }
+        i += len;
+        start = i;
+    }
+    if bytes.len() > start {
+        f(&text[start..]);
     }
 }
 
@@ -300,6 +341,23 @@ mod tests {
             .map(|w| xxh3_64_with_seed(w.as_bytes(), 9))
             .collect();
         assert_eq!(tokens, want);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn whitespace_pieces_are_split_whitespace(
+            picks in proptest::collection::vec(0usize..12, 0..40)
+        ) {
+            const ALPHABET: [&str; 12] = [
+                "a", "ب", " ", "\t", "\n", "\u{00A0}", "\u{0085}", "\u{2003}",
+                "\u{3000}", "\u{00C2}", "\u{2014}", "\u{1680}",
+            ];
+            let text: String = picks.iter().map(|&i| ALPHABET[i]).collect();
+            let mut got = Vec::new();
+            for_each_split(&text, |p| got.push(p.to_string()));
+            let want: Vec<&str> = text.split_whitespace().collect();
+            proptest::prop_assert_eq!(got, want);
+        }
     }
 
     #[test]
