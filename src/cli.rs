@@ -307,9 +307,16 @@ struct DedupArgs {
     #[arg(long, help_heading = "Input")]
     no_mmap: bool,
 
-    /// Directory for temporary files (standard input is spooled there).
+    /// Directory for temporary files (standard input is spooled there, and what
+    /// --mem-limit spills).
     #[arg(long, value_name = "DIR", help_heading = "Input")]
     tmp_dir: Option<PathBuf>,
+
+    /// Memory for signatures (half) and LSH band keys (a quarter); past it they go
+    /// to temporary files: signatures to a memory-mapped file, band keys to sorted
+    /// runs that are merged. Same results, slower. SIZE: bytes or 512M, 2G, ...
+    #[arg(long, value_name = "SIZE", value_parser = dupstrip::spill::parse_size)]
+    mem_limit: Option<u64>,
 
     /// Worker threads (default: all cores).
     #[arg(short = 'j', long, value_name = "N")]
@@ -530,6 +537,7 @@ fn prepare(a: DedupArgs, defaults: &Defaults) -> Result<Prepared> {
         },
         skip_bad_records: a.skip_bad_records,
         threads: a.threads,
+        mem_limit: a.mem_limit,
         ..Default::default()
     };
     let cfg = opts.validate()?;

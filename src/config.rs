@@ -65,6 +65,9 @@ pub struct DedupOptions {
     /// Stripped texts shorter than this many characters count as emptied.
     pub min_chars: usize,
     pub on_empty: EmptyPolicy,
+    /// Memory for signatures and band keys; past it they spill to temporary files
+    /// (in `read.tmp_dir`).
+    pub mem_limit: Option<u64>,
 }
 
 impl Default for DedupOptions {
@@ -88,6 +91,7 @@ impl Default for DedupOptions {
             threads: None,
             min_chars: 0,
             on_empty: EmptyPolicy::Drop,
+            mem_limit: None,
         }
     }
 }
@@ -114,6 +118,32 @@ pub struct DedupConfig {
     pub threads: Option<usize>,
     pub min_chars: usize,
     pub on_empty: EmptyPolicy,
+    /// `--mem-limit` in bytes.
+    pub mem_limit: Option<u64>,
+}
+
+/// Smallest `--mem-limit`: below it the fixed per-run buffers alone exceed it.
+pub const MIN_MEM_LIMIT: u64 = 1 << 20;
+
+impl DedupConfig {
+    /// Bytes of signatures held in memory before they move to a temporary file:
+    /// half of `--mem-limit`.
+    pub fn signature_budget(&self) -> usize {
+        self.mem_limit
+            .map_or(usize::MAX, |m| usize::try_from(m / 2).unwrap_or(usize::MAX))
+    }
+
+    /// Band key entries (16 bytes each in memory) grouped at once before grouping
+    /// goes to sorted runs on disk: a quarter of `--mem-limit`.
+    pub fn band_key_budget(&self) -> usize {
+        self.mem_limit.map_or(usize::MAX, |m| {
+            usize::try_from(m / 4 / 16).unwrap_or(usize::MAX)
+        })
+    }
+
+    pub fn spill_dir(&self) -> crate::spill::SpillDir {
+        crate::spill::SpillDir(self.read.tmp_dir.clone())
+    }
 }
 
 /// An option value that cannot work, named as on the command line.
@@ -123,6 +153,8 @@ pub enum ConfigError {
     Threshold(f64),
     #[error("--num-perm must be between 1 and 4096, got {0}")]
     NumPerm(usize),
+    #[error("--mem-limit must be at least 1 MiB, got {0} bytes")]
+    MemLimit(u64),
     #[error("--ngram must be at least 1, got {0}")]
     Ngram(usize),
     #[error("--bands and --rows go together: give both or neither")]
@@ -163,6 +195,11 @@ impl DedupOptions {
         }
         if self.threads == Some(0) {
             return Err(ConfigError::Threads);
+        }
+        if let Some(m) = self.mem_limit
+            && m < MIN_MEM_LIMIT
+        {
+            return Err(ConfigError::MemLimit(m));
         }
         if self.read.text_field.is_empty() {
             return Err(ConfigError::EmptyTextField);
@@ -211,6 +248,7 @@ impl DedupOptions {
             threads: self.threads,
             min_chars: self.min_chars,
             on_empty: self.on_empty,
+            mem_limit: self.mem_limit,
         })
     }
 }

@@ -32,4 +32,5 @@ pub mod output;
 pub mod pipeline;
 pub mod report;
 pub mod shingle;
+pub mod spill;
 pub mod synth;

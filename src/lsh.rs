@@ -10,6 +10,7 @@ use rayon::prelude::*;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use crate::minhash;
+use crate::spill::{BandRuns, SpillDir};
 
 /// A document's position in the corpus (input order, 0-based).
 pub type DocId = u32;
@@ -207,6 +208,81 @@ where
     (edges, stats)
 }
 
+/// [`candidates_with`] for corpora whose band keys do not fit the memory budget:
+/// when there are more active documents than `max_keys`, the keys of every band are
+/// computed in one pass, written as sorted runs of at most `max_keys` entries, and
+/// merged band by band ([`crate::spill::BandRuns`]). Buckets, their order, and so
+/// the edges and statistics are the same as in memory.
+pub fn candidates_bounded<F>(
+    sigs: &Signatures<'_>,
+    params: LshParams,
+    seed: u64,
+    max_keys: usize,
+    dir: &SpillDir,
+    confirm: F,
+) -> std::io::Result<(Vec<Edge>, CandidateStats)>
+where
+    F: Fn(DocId, DocId) -> Option<f64> + Sync,
+{
+    let active: Vec<DocId> = sigs.active.iter_ones().map(|d| d as DocId).collect();
+    if active.len() <= max_keys {
+        return Ok(candidates_with(sigs, params, seed, confirm));
+    }
+    let runs = BandRuns::build(&active, params.bands, max_keys, dir, |d, out| {
+        out.extend((0..params.bands).map(|b| band_key(sigs.get(d), b, params.rows, seed)));
+    })?;
+    drop(active);
+    let mut stats = CandidateStats::default();
+    let mut edges: Vec<Edge> = Vec::new();
+    // Buckets are confirmed in parallel batches of about half the key budget.
+    let batch_limit = (max_keys / 2).max(1);
+    for band in 0..params.bands {
+        let mut merge = runs.band(band)?;
+        let mut bucket: Vec<(BandKey, DocId)> = Vec::new();
+        let mut batch: Vec<Vec<(BandKey, DocId)>> = Vec::new();
+        let mut batch_len = 0;
+        loop {
+            let entry = merge.next_entry()?;
+            let closes = match (entry, bucket.first()) {
+                (Some((k, _)), Some(first)) => k != first.0,
+                (None, _) => true,
+                (Some(_), None) => false,
+            };
+            if closes {
+                if bucket.len() >= 2 {
+                    stats.buckets += 1;
+                    stats.largest_bucket = stats.largest_bucket.max(bucket.len() as u64);
+                    batch_len += bucket.len();
+                    batch.push(std::mem::take(&mut bucket));
+                } else {
+                    bucket.clear();
+                }
+                if batch_len >= batch_limit || entry.is_none() {
+                    let per_bucket: Vec<(Vec<Edge>, u64, u64)> = batch
+                        .par_iter()
+                        .map(|b| confirm_bucket(b, &confirm))
+                        .collect();
+                    for (e, cmp, rej) in per_bucket {
+                        edges.extend(e);
+                        stats.comparisons += cmp;
+                        stats.rejected += rej;
+                    }
+                    batch.clear();
+                    batch_len = 0;
+                }
+            }
+            match entry {
+                Some(e) => bucket.push(e),
+                None => break,
+            }
+        }
+    }
+    edges.par_sort_unstable_by(|x, y| (x.a, x.b).cmp(&(y.a, y.b)));
+    edges.dedup_by(|x, y| x.a == y.a && x.b == y.b);
+    stats.confirmed_pairs = edges.len() as u64;
+    Ok((edges, stats))
+}
+
 fn bucket_runs(keys: &[(BandKey, DocId)]) -> Vec<(usize, usize)> {
     let mut runs = Vec::new();
     let mut lo = 0;
@@ -269,6 +345,39 @@ mod tests {
         assert!(detection_probability(0.5, p) < 0.1);
         // A higher threshold gives more rows per band.
         assert!(optimal_params(0.9, 128).rows >= optimal_params(0.5, 128).rows);
+    }
+
+    #[test]
+    fn bounded_grouping_matches_memory() {
+        // 3,000 signatures in families of near-copies, grouped in memory and in
+        // runs of 500 keys: the same edges and statistics.
+        let k = 32;
+        let n = 3000;
+        let mut slots = Vec::with_capacity(k * n);
+        for d in 0..n as u32 {
+            let family = d / 3;
+            for i in 0..k as u32 {
+                let noise = if i % 7 == d % 3 { d } else { 0 };
+                slots.push(family.wrapping_mul(2654435761) ^ i ^ noise);
+            }
+        }
+        let active = bitvec![1; n];
+        let sigs = Signatures {
+            k,
+            slots: &slots,
+            active: &active,
+        };
+        let p = LshParams { bands: 8, rows: 4 };
+        let confirm = |a: DocId, b: DocId| {
+            let s = minhash::estimate(sigs.get(a), sigs.get(b));
+            (s >= 0.5).then_some(s)
+        };
+        let (mem, mem_stats) = candidates_with(&sigs, p, 5, confirm);
+        let (disk, disk_stats) =
+            candidates_bounded(&sigs, p, 5, 500, &SpillDir::default(), confirm).expect("spill");
+        assert!(!mem.is_empty());
+        assert_eq!(mem, disk);
+        assert_eq!(format!("{mem_stats:?}"), format!("{disk_stats:?}"));
     }
 
     #[test]

@@ -30,6 +30,7 @@ use crate::normalize::Normalizer;
 use crate::output::{self, Sink};
 use crate::report::{self, Bytes, Counts, InputReport, LshReport, Report, Timings};
 use crate::shingle::{self, Shingler};
+use crate::spill::SigStore;
 
 /// Why a run failed.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +49,12 @@ pub enum RunError {
     Outputs(String),
     #[error("too many records: at most {} documents per run", u32::MAX)]
     TooManyDocuments,
+    #[error("cannot spill to a temporary file (--mem-limit; choose where with --temp-dir): {0}")]
+    Spill(io::Error),
+}
+
+fn spill_err(e: io::Error) -> RunError {
+    RunError::Spill(e)
 }
 
 impl RunError {
@@ -88,7 +95,7 @@ pub struct DocTable {
     pub rejected: BitVec,
     /// Documents that stripping left empty (or under --min-chars).
     pub emptied: BitVec,
-    pub sigs: Vec<u32>,
+    pub sigs: SigStore,
     pub k: usize,
     pub records_per_input: Vec<u64>,
     pub rejects: Vec<Reject>,
@@ -122,7 +129,7 @@ impl DocTable {
     pub fn signatures(&self) -> Signatures<'_> {
         Signatures {
             k: self.k,
-            slots: &self.sigs,
+            slots: self.sigs.slots(),
             active: &self.active,
         }
     }
@@ -364,7 +371,7 @@ pub fn sketch_corpus(
         active: BitVec::new(),
         rejected: BitVec::new(),
         emptied: BitVec::new(),
-        sigs: Vec::new(),
+        sigs: SigStore::new(cfg.signature_budget(), cfg.spill_dir()),
         k: cfg.num_perm,
         records_per_input: vec![0; corpus.inputs().len()],
         rejects: Vec::new(),
@@ -397,7 +404,7 @@ pub fn sketch_corpus(
             let base = (t.text_bytes.len() - o.text_bytes.len()) as DocId;
             t.line_keys
                 .extend(o.line_keys.iter().map(|&(k, h, d)| (k, h, base + d)));
-            t.sigs.extend_from_slice(&o.sigs);
+            t.sigs.extend(&o.sigs).map_err(spill_err)?;
             t.rejects.extend(o.rejects);
             progress.inc(c.data.len() as u64);
         }
@@ -406,6 +413,7 @@ pub fn sketch_corpus(
         }
         Ok(())
     })?;
+    t.sigs.finish().map_err(spill_err)?;
     Ok(t)
 }
 
@@ -525,7 +533,18 @@ pub fn cluster_docs(
         Verify::Estimate => cfg.threshold,
         Verify::Auto | Verify::Exact => (cfg.threshold - slack).max(0.0),
     };
-    let (edges, cand_stats) = lsh::candidates(&sigs, cfg.lsh, cfg.seed, floor);
+    let (edges, cand_stats) = lsh::candidates_bounded(
+        &sigs,
+        cfg.lsh,
+        cfg.seed,
+        cfg.band_key_budget(),
+        &cfg.spill_dir(),
+        |a, b| {
+            let s = minhash::estimate(sigs.get(a), sigs.get(b));
+            (s >= floor).then_some(s)
+        },
+    )
+    .map_err(spill_err)?;
     timings.candidates = report::secs(t0.elapsed());
 
     let t1 = Instant::now();
@@ -1092,16 +1111,24 @@ pub fn learn_rules(
     progress.finish_and_clear();
     let sigs = table.signatures();
     // Text length stands in for the shingle-set size (they grow together).
-    let (edges, _) = lsh::candidates_with(&sigs, story_cfg.lsh, cfg.seed, |a, b| {
-        let j = minhash::estimate(sigs.get(a), sigs.get(b));
-        let (la, lb) = (
-            table.text_bytes[a as usize] as f64,
-            table.text_bytes[b as usize] as f64,
-        );
-        let smaller = la.min(lb).max(1.0);
-        let containment = (j * (la + lb) / ((1.0 + j) * smaller)).min(1.0);
-        (containment >= STORY_CONTAINMENT).then_some(containment)
-    });
+    let (edges, _) = lsh::candidates_bounded(
+        &sigs,
+        story_cfg.lsh,
+        cfg.seed,
+        cfg.band_key_budget(),
+        &cfg.spill_dir(),
+        |a, b| {
+            let j = minhash::estimate(sigs.get(a), sigs.get(b));
+            let (la, lb) = (
+                table.text_bytes[a as usize] as f64,
+                table.text_bytes[b as usize] as f64,
+            );
+            let smaller = la.min(lb).max(1.0);
+            let containment = (j * (la + lb) / ((1.0 + j) * smaller)).min(1.0);
+            (containment >= STORY_CONTAINMENT).then_some(containment)
+        },
+    )
+    .map_err(spill_err)?;
     let mut story: Vec<DocId> = (0..table.len() as DocId).collect();
     let comps = cluster::components(table.len(), &edges);
     for c in &comps {
