@@ -123,7 +123,7 @@ pub struct DedupConfig {
 }
 
 /// Smallest `--mem-limit`: below it the fixed per-run buffers alone exceed it.
-pub const MIN_MEM_LIMIT: u64 = 1 << 20;
+pub const MIN_MEM_LIMIT: u64 = 256 << 10;
 
 impl DedupConfig {
     /// Bytes of signatures held in memory before they move to a temporary file:
@@ -153,7 +153,7 @@ pub enum ConfigError {
     Threshold(f64),
     #[error("--num-perm must be between 1 and 4096, got {0}")]
     NumPerm(usize),
-    #[error("--mem-limit must be at least 1 MiB, got {0} bytes")]
+    #[error("--mem-limit must be at least 256K, got {0} bytes")]
     MemLimit(u64),
     #[error("--ngram must be at least 1, got {0}")]
     Ngram(usize),

@@ -678,6 +678,68 @@ struct Written {
     records_per_input: Vec<u64>,
 }
 
+/// What a chunk contributes to the output when records are written unchanged.
+#[derive(Default)]
+struct ChunkPlan {
+    pieces: Vec<Piece>,
+    written: u64,
+    text_bytes: u64,
+    seen: u64,
+}
+
+enum Piece {
+    /// Bytes of the chunk: kept records and the newlines between them.
+    Input(std::ops::Range<usize>),
+    /// A newline the input lacks (a last line without one, or `\r\n`).
+    Newline,
+}
+
+/// Plan a chunk of JSON Lines in drop mode: the same bytes [`render_chunk`] gives,
+/// as ranges of the input.
+fn plan_chunk(table: &DocTable, roles: &[Role], chunk: &Chunk<'_>, base: u64) -> ChunkPlan {
+    let mut plan = ChunkPlan::default();
+    let data = chunk.data;
+    // The open range of consecutive kept records, newline included once known.
+    let mut open: Option<std::ops::Range<usize>> = None;
+    for (i, rec) in chunk.records().enumerate() {
+        plan.seen += 1;
+        let d = base as usize + i;
+        let Some(&role) = roles.get(d) else { break };
+        if !matches!(role, Role::Unique | Role::Keep { .. }) {
+            continue;
+        }
+        plan.written += 1;
+        plan.text_bytes += table.text_bytes[d];
+        let start = rec.bytes.as_ptr() as usize - data.as_ptr() as usize;
+        let end = start + rec.bytes.len();
+        match &mut open {
+            Some(r) if r.end == start => r.end = end,
+            _ => {
+                if let Some(r) = open.take() {
+                    plan.pieces.push(Piece::Input(r));
+                }
+                open = Some(start..end);
+            }
+        }
+        // The record's own newline extends the run; any other terminator is
+        // replaced by a newline of ours.
+        if data.get(end) == Some(&b'\n') {
+            if let Some(r) = &mut open {
+                r.end = end + 1;
+            }
+        } else {
+            if let Some(r) = open.take() {
+                plan.pieces.push(Piece::Input(r));
+            }
+            plan.pieces.push(Piece::Newline);
+        }
+    }
+    if let Some(r) = open {
+        plan.pieces.push(Piece::Input(r));
+    }
+    plan
+}
+
 fn render_chunk(
     corpus: &Corpus,
     cfg: &DedupConfig,
@@ -800,9 +862,34 @@ fn write_records(
         ..Default::default()
     };
     let mut next = 0u64;
+    // Records written unchanged (drop mode, no stripping, JSON Lines) are not
+    // copied: each chunk is planned as byte ranges of the input, and runs of kept
+    // records go to the output as they lie in the input.
+    let as_is = cfg.mode == Mode::Drop && sk.stripper.is_none();
     corpus.for_each_group(|chunks| -> Result<(), RunError> {
         let bases = chunk_bases(chunks, next);
         next = bases[bases.len() - 1];
+        if as_is && chunks.iter().all(|c| c.format == Format::Jsonl) {
+            let plans: Vec<ChunkPlan> = chunks
+                .par_iter()
+                .zip(&bases[..chunks.len()])
+                .map(|(c, &base)| plan_chunk(table, roles, c, base))
+                .collect();
+            for (c, plan) in chunks.iter().zip(plans) {
+                for piece in &plan.pieces {
+                    let bytes: &[u8] = match piece {
+                        Piece::Input(r) => &c.data[r.clone()],
+                        Piece::Newline => b"\n",
+                    };
+                    sink.write_all(bytes).map_err(write_err(dest))?;
+                    w.bytes += bytes.len() as u64;
+                }
+                w.records += plan.written;
+                w.text_bytes += plan.text_bytes;
+                w.records_per_input[c.source] += plan.seen;
+            }
+            return Ok(());
+        }
         let rendered: Vec<(Vec<u8>, u64, u64, u64)> = chunks
             .par_iter()
             .zip(&bases[..chunks.len()])

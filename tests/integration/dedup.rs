@@ -142,6 +142,88 @@ fn drop_mode_writes_kept_records_unchanged() {
     assert_eq!(r["documents"]["clusters"], 1);
 }
 
+/// Records end in `\n`, `\r\n` or nothing (the last line); blank lines sit
+/// between them. Kept records are written unchanged, each ending in one `\n`.
+#[test]
+fn line_terminators_in_drop_mode() {
+    let env = Env::new();
+    let story = words(0..80);
+    let rec = |id: &str, text: &str| serde_json::json!({"id": id, "text": text}).to_string();
+    let (a, b, c, d, e) = (
+        rec("a", &story),
+        rec("b", &words(100..180)),
+        rec("c", &story),
+        rec("d", &words(200..280)),
+        rec("e", &words(300..380)),
+    );
+    env.write("in.jsonl", format!("{a}\r\n\n{b}\n{c}\n\n{d}\r\n{e}"));
+    ok(&env.run(&["dedup", "in.jsonl", "-o", "out.jsonl"]));
+    assert_eq!(env.read("out.jsonl"), format!("{a}\n{b}\n{d}\n{e}\n"));
+}
+
+/// Under a memory limit small enough that signatures and band keys both spill to
+/// temporary files, the output, the clusters and the counts are the same.
+#[test]
+fn mem_limit_spills_with_the_same_results() {
+    let env = Env::new();
+    env.synth(6000, 3);
+    let tmp = env.path("spill");
+    std::fs::create_dir_all(&tmp).expect("mkdir");
+    for (name, limit) in [("free", None), ("capped", Some("256K"))] {
+        let (o, c, r) = (
+            format!("{name}.jsonl"),
+            format!("{name}.clusters.jsonl"),
+            format!("{name}.json"),
+        );
+        let mut args = vec![
+            "dedup",
+            "corpus.jsonl",
+            "-o",
+            &o,
+            "--clusters",
+            &c,
+            "--report",
+            &r,
+            "--tmp-dir",
+            "spill",
+        ];
+        if let Some(l) = limit {
+            args.extend(["--mem-limit", l]);
+        }
+        ok(&env.run(&args));
+    }
+    assert!(env.read("free.jsonl") == env.read("capped.jsonl"));
+    assert!(env.read("free.clusters.jsonl") == env.read("capped.clusters.jsonl"));
+    let (free, capped) = (env.json("free.json"), env.json("capped.json"));
+    assert_eq!(free["documents"], capped["documents"]);
+    assert_eq!(free["candidates"]["band_runs"], 0);
+    assert!(capped["candidates"]["band_runs"].as_u64().unwrap_or(0) > 1);
+    // Spill files are unnamed: nothing is left in the directory.
+    assert_eq!(std::fs::read_dir(&tmp).expect("dir").count(), 0);
+    fails_with(
+        &env.run(&[
+            "dedup",
+            "corpus.jsonl",
+            "-o",
+            "x.jsonl",
+            "--mem-limit",
+            "10K",
+        ]),
+        "--mem-limit must be at least 256K",
+    );
+    fails_with(
+        &env.run(&[
+            "dedup",
+            "corpus.jsonl",
+            "-o",
+            "x.jsonl",
+            "--mem-limit",
+            "lots",
+        ]),
+        "not a size",
+    );
+}
+
 #[test]
 fn annotate_mode_and_clusters_file() {
     let env = Env::new();
