@@ -1,5 +1,7 @@
 //! Per-stage throughput (bytes of text per second) on a generated news-like corpus:
-//! normalize, shingle, sketch (both MinHash schemes), LSH grouping, JSONL reading.
+//! JSONL reading, normalize, shingle, sketch (both MinHash schemes), whole
+//! signatures (text to signature, default and matched settings), LSH grouping, and
+//! boilerplate line counting.
 //!
 //!     cargo bench --bench stages
 //!
@@ -14,21 +16,24 @@ use dupstrip::config::DedupOptions;
 use dupstrip::corpus::{self, Chunk, Format, ReadOptions};
 use dupstrip::lsh::{self, Signatures};
 use dupstrip::minhash::{Scheme, Sketcher};
-use dupstrip::normalize::Normalizer;
+use dupstrip::boilerplate::{self, Counts};
+use dupstrip::normalize::{NormalizeOptions, Normalizer};
+use dupstrip::pipeline::{Buffers, Sketch};
 use dupstrip::shingle::{ShingleKind, ShingleParams, Shingler};
 use dupstrip::synth::{self, SynthOptions};
 
-fn corpus(docs: usize) -> (Vec<u8>, Vec<String>) {
+fn corpus(docs: usize, news: bool) -> (Vec<u8>, Vec<String>) {
     let (mut data, mut truth) = (Vec::new(), Vec::new());
-    synth::generate(
-        &SynthOptions {
-            docs,
-            seed: 3,
-            ..Default::default()
-        },
-        &mut data,
-        &mut truth,
-    )
+    let opts = SynthOptions {
+        docs,
+        seed: 3,
+        ..Default::default()
+    };
+    if news {
+        synth::generate_news(&opts, &mut data, &mut truth)
+    } else {
+        synth::generate(&opts, &mut data, &mut truth)
+    }
     .expect("generate");
     let texts = data
         .split(|&b| b == b'\n')
@@ -42,7 +47,7 @@ fn corpus(docs: usize) -> (Vec<u8>, Vec<String>) {
 }
 
 fn stages(c: &mut Criterion) {
-    let (jsonl, texts) = corpus(2000);
+    let (jsonl, texts) = corpus(2000, false);
     let text_bytes: u64 = texts.iter().map(|t| t.len() as u64).sum();
     let normalizer = Normalizer::default();
     let normalized: Vec<String> = texts.iter().map(|t| normalizer.normalize(t)).collect();
@@ -120,6 +125,28 @@ fn stages(c: &mut Criterion) {
     }
     let active = bitvec![1; shingles.len()];
     let cfg = DedupOptions::default().validate().expect("config");
+    for (name, opts) in [
+        ("signature_default", DedupOptions::default()),
+        (
+            "signature_matched",
+            DedupOptions {
+                shingle: ShingleKind::Whitespace,
+                normalize: NormalizeOptions::none(),
+                ..Default::default()
+            },
+        ),
+    ] {
+        let sketch = Sketch::new(&opts.validate().expect("config"));
+        g.bench_function(name, |b| {
+            let mut buf = Buffers::default();
+            let mut sig = vec![0u32; 128];
+            b.iter(|| {
+                for t in &texts {
+                    black_box(sketch.sign(t, &mut buf, &mut sig));
+                }
+            })
+        });
+    }
     g.bench_function("lsh_candidates", |b| {
         let sigs = Signatures {
             k: 128,
@@ -127,6 +154,27 @@ fn stages(c: &mut Criterion) {
             active: &active,
         };
         b.iter(|| black_box(lsh::candidates(&sigs, cfg.lsh, 42, 0.8)))
+    });
+    g.finish();
+
+    // Boilerplate counting: every line of every page normalized and hashed (with
+    // its template and label keys), then the keys sorted into per-story counts.
+    let (_, pages) = corpus(2000, true);
+    let page_bytes: u64 = pages.iter().map(|t| t.len() as u64).sum();
+    let mut g = c.benchmark_group("boilerplate");
+    g.throughput(Throughput::Bytes(page_bytes));
+    g.sample_size(10);
+    g.bench_function("line_keys_and_counts", |b| {
+        let (mut buf, mut keys) = (String::new(), Vec::new());
+        let story: Vec<u32> = (0..pages.len() as u32).collect();
+        b.iter(|| {
+            let mut all = Vec::new();
+            for (d, t) in pages.iter().enumerate() {
+                boilerplate::line_keys(&normalizer, t, &mut buf, &mut keys);
+                all.extend(keys.iter().map(|&(k, h)| (k, h, d as u32)));
+            }
+            black_box(Counts::from_doc_keys(all, &story))
+        })
     });
     g.finish();
 }

@@ -857,7 +857,20 @@ fn replace_lone_surrogates(b: &[u8]) -> Option<Vec<u8>> {
 }
 
 fn parse_json_strict<'a>(bytes: &'a [u8], opts: &ReadOptions) -> Result<Doc<'a>, RecordError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    // A record that is valid UTF-8 (nearly all) is checked once, by SIMD, and parsed
+    // as a `str`, which serde_json does not check again; anything else is parsed as
+    // bytes so the error names the place.
+    match simdutf8::basic::from_utf8(bytes) {
+        Ok(text) => pick_fields(bytes, serde_json::Deserializer::from_str(text), opts),
+        Err(_) => pick_fields(bytes, serde_json::Deserializer::from_slice(bytes), opts),
+    }
+}
+
+fn pick_fields<'a, R: serde_json::de::Read<'a>>(
+    bytes: &'a [u8],
+    mut de: serde_json::Deserializer<R>,
+    opts: &ReadOptions,
+) -> Result<Doc<'a>, RecordError> {
     let picked = FieldPicker {
         text_field: &opts.text_field,
         id_field: &opts.id_field,
