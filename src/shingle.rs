@@ -164,6 +164,27 @@ fn for_each_piece(text: &str, mut f: impl FnMut(&str, bool)) {
     }
 }
 
+const WORD_BYTE: u8 = 0;
+const SPACE_BYTE: u8 = 1;
+const MAYBE_SPACE_LEAD: u8 = 2;
+
+/// What a byte of UTF-8 says about whitespace: ASCII whitespace, the lead byte of
+/// a character that may be whitespace (U+0085, U+00A0; U+1680; U+2000..U+205F;
+/// U+3000), or neither.
+const SPLIT_CLASS: [u8; 256] = {
+    let mut t = [WORD_BYTE; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = match b as u8 {
+            b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r' => SPACE_BYTE,
+            0xC2 | 0xE1 | 0xE2 | 0xE3 => MAYBE_SPACE_LEAD,
+            _ => WORD_BYTE,
+        };
+        b += 1;
+    }
+    t
+};
+
 /// Calls `f` for every maximal run of non-whitespace in `text` (the pieces of
 /// `str::split_whitespace`), looking at bytes: only four lead bytes can start a
 /// non-ASCII whitespace character, so other characters are never decoded.
@@ -173,11 +194,13 @@ fn for_each_split(text: &str, mut f: impl FnMut(&str)) {
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
-        let b = bytes[i];
-        let len = match b {
-            b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r' => 1,
-            // U+0085, U+00A0; U+1680; U+2000..U+205F; U+3000.
-            0xC2 | 0xE1 | 0xE2 | 0xE3 => {
+        let len = match SPLIT_CLASS[bytes[i] as usize] {
+            WORD_BYTE => {
+                i += 1;
+                continue;
+            }
+            SPACE_BYTE => 1,
+            _ => {
                 let (cp, len) = decode_utf8(bytes, i);
                 if char::from_u32(cp).is_some_and(char::is_whitespace) {
                     len
@@ -185,10 +208,6 @@ fn for_each_split(text: &str, mut f: impl FnMut(&str)) {
                     i += len;
                     continue;
                 }
-            }
-            _ => {
-                i += 1;
-                continue;
             }
         };
         if i > start {
