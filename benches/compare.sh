@@ -2,7 +2,7 @@
 # dupstrip against datasketch and rensa, and against the hardware floor, on one
 # generated corpus, in one run:
 #
-#   bash benches/compare.sh [MB] [--mem-limit SIZE]
+#   bash benches/compare.sh [MB] [--mem-limit SIZE] [--seeds N]
 #
 # MB is the corpus size (default 200; 1000 for the 1 GB run). The corpus is a
 # news-like JSONL file with planted near-duplicates (`dupstrip synth --seed 7`),
@@ -21,13 +21,19 @@
 # process's own memory), pair precision and recall against the planted truth,
 # each tool's wall time as a multiple of dupstrip's (matched, all cores), and the
 # floor pass's speed as a multiple of dupstrip -j 1's.
+#
+# Recall at 0.8 moves by about ±0.002 with the hash seed (pairs near the threshold
+# fall either side of it). --seeds N reruns every tool's matched run with seeds
+# 1..N (dupstrip at all cores) and prints the mean and spread of precision and recall.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mb=200
+seeds=0
 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --mem-limit) extra+=(--mem-limit "$2"); shift 2 ;;
+    --seeds) seeds=$2; shift 2 ;;
     *) mb=$1; shift ;;
   esac
 done
@@ -61,6 +67,8 @@ run() { # name, score flag, command...
   local name=$1 flag=$2
   shift 2
   echo "== $name" >&2
+  # Every run writes a new file, as a nightly job would.
+  rm -f "$out/dupstrip.out.jsonl"
   python3 benches/measure.py -- "$@" > "$out/$name.time.json"
   target/release/examples/score "$corpus" "$truth" "$out/$name.clusters.jsonl" 0.8 $flag \
     > "$out/$name.score.json"
@@ -107,4 +115,27 @@ print(f"signatures (read + normalize + shingle + sketch, -j 1): {size / 1e6 / sk
 print(f"dupstrip -j {cores} vs -j 1: {j1 / base:.2f}x")
 print("stage timings, dupstrip -j 1 (s):", rep["timings"])
 print(f"stage timings, dupstrip -j {cores} (s):", load(f"dupstrip-j{cores}.report.json")["timings"])
+PY
+
+[ "$seeds" -gt 0 ] || exit 0
+for s in $(seq 1 "$seeds"); do
+  run "seed$s-dupstrip" --whitespace "$bin" dedup "$corpus" -o "$out/dupstrip.out.jsonl" -q \
+    -j "$cores" "${matched[@]}" --seed "$s" --clusters "$out/seed$s-dupstrip.clusters.jsonl"
+  for tool in rensa datasketch; do
+    run "seed$s-$tool" --whitespace "$venv/bin/python" benches/peers.py "$tool" "$corpus" \
+      "$out/seed$s-$tool.clusters.jsonl" --seed "$s"
+  done
+done
+rm -f "$out/dupstrip.out.jsonl"
+python3 - "$out" "$seeds" <<'PY'
+import json, os, statistics, sys
+out, n = sys.argv[1], int(sys.argv[2])
+print(f"precision and recall over seeds 1..{n} (mean, min, max):")
+for tool in ["dupstrip", "rensa", "datasketch"]:
+    rows = [json.load(open(os.path.join(out, f"seed{s}-{tool}.score.json"))) for s in range(1, n + 1)]
+    line = f"{tool:<12}"
+    for key in ["precision", "recall"]:
+        v = [r[key] for r in rows]
+        line += f" {key} {statistics.mean(v):.4f} ({min(v):.4f}..{max(v):.4f})"
+    print(line)
 PY

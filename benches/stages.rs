@@ -12,11 +12,11 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 use bitvec::prelude::*;
+use dupstrip::boilerplate::{self, Counts};
 use dupstrip::config::DedupOptions;
 use dupstrip::corpus::{self, Chunk, Format, ReadOptions};
 use dupstrip::lsh::{self, Signatures};
 use dupstrip::minhash::{Scheme, Sketcher};
-use dupstrip::boilerplate::{self, Counts};
 use dupstrip::normalize::{NormalizeOptions, Normalizer};
 use dupstrip::pipeline::{Buffers, Sketch};
 use dupstrip::shingle::{ShingleKind, ShingleParams, Shingler};
@@ -170,6 +170,7 @@ fn stages(c: &mut Criterion) {
         b.iter(|| {
             let mut all = Vec::new();
             for (d, t) in pages.iter().enumerate() {
+                keys.clear();
                 boilerplate::line_keys(&normalizer, t, &mut buf, &mut keys);
                 all.extend(keys.iter().map(|&(k, h)| (k, h, d as u32)));
             }

@@ -138,16 +138,17 @@ fn for_each_piece(text: &str, mut f: impl FnMut(&str, bool)) {
     let mut plain = true;
     while i < bytes.len() {
         let (cp, len) = decode_utf8(bytes, i);
-        let (space, word) = if len == 1 {
-            let b = cp as u8;
-            (
-                matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r'),
-                b.is_ascii_alphanumeric(),
-            )
-        } else {
-            let c = char::from_u32(cp).unwrap_or('\u{FFFD}');
-            (c.is_whitespace(), is_plain_word_char(c))
+        // One table lookup for the one- and two-byte characters (every script the
+        // plain-word test covers); the rest are classified on the spot.
+        let class = match PIECE_CLASS.get(cp as usize) {
+            Some(&class) => class,
+            None => match char::from_u32(cp) {
+                Some(c) if c.is_whitespace() => PIECE_SPACE,
+                Some(c) if is_plain_word_char(c) => PIECE_PLAIN,
+                _ => PIECE_OTHER,
+            },
         };
+        let (space, word) = (class == PIECE_SPACE, class == PIECE_PLAIN);
         if space {
             if i > start {
                 f(&text[start..i], plain);
@@ -163,6 +164,32 @@ fn for_each_piece(text: &str, mut f: impl FnMut(&str, bool)) {
         f(&text[start..], plain);
     }
 }
+
+const PIECE_PLAIN: u8 = 0;
+const PIECE_SPACE: u8 = 1;
+const PIECE_OTHER: u8 = 2;
+
+/// Whitespace, plain word character, or other, for every code point below U+0800.
+const PIECE_CLASS: [u8; 0x800] = {
+    let mut t = [PIECE_OTHER; 0x800];
+    let mut cp = 0;
+    while cp < 0x800 {
+        if let Some(c) = char::from_u32(cp as u32) {
+            t[cp] = if matches!(
+                c,
+                ' ' | '\t' | '\n' | '\u{0B}' | '\u{0C}' | '\r' | '\u{85}' | '\u{A0}'
+            ) {
+                PIECE_SPACE
+            } else if is_plain_word_char(c) {
+                PIECE_PLAIN
+            } else {
+                PIECE_OTHER
+            };
+        }
+        cp += 1;
+    }
+    t
+};
 
 const WORD_BYTE: u8 = 0;
 const SPACE_BYTE: u8 = 1;
@@ -225,7 +252,7 @@ fn for_each_split(text: &str, mut f: impl FnMut(&str)) {
 /// of the same kind: ASCII, Latin-1 and Latin Extended letters, basic Cyrillic, and the
 /// Arabic-script letters.
 #[inline]
-fn is_plain_word_char(c: char) -> bool {
+const fn is_plain_word_char(c: char) -> bool {
     c.is_ascii_alphanumeric()
         || matches!(c,
             '\u{00C0}'..='\u{00D6}' | '\u{00D8}'..='\u{00F6}' | '\u{00F8}'..='\u{024F}'
@@ -376,6 +403,23 @@ mod tests {
             for_each_split(&text, |p| got.push(p.to_string()));
             let want: Vec<&str> = text.split_whitespace().collect();
             proptest::prop_assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn piece_class_table_matches_char_tests() {
+        for cp in 0..0x800u32 {
+            let Some(c) = char::from_u32(cp) else {
+                continue;
+            };
+            let want = if c.is_whitespace() {
+                PIECE_SPACE
+            } else if is_plain_word_char(c) {
+                PIECE_PLAIN
+            } else {
+                PIECE_OTHER
+            };
+            assert_eq!(PIECE_CLASS[cp as usize], want, "U+{cp:04X}");
         }
     }
 
