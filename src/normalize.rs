@@ -167,6 +167,9 @@ impl Normalizer {
         let collapse = self.opts.whitespace;
         let mut pending_space = false;
         let bytes = text.as_bytes();
+        // Characters that stay as they are are copied a run at a time: `run` is
+        // where the current run of them began.
+        let mut run: Option<usize> = None;
         let mut i = 0;
         while i < bytes.len() {
             // `text` is valid UTF-8, so the lead byte gives the length and the
@@ -179,6 +182,20 @@ impl Normalizer {
                     None => SLOW,
                 },
             };
+            if e == KEEP {
+                if run.is_none() {
+                    if pending_space {
+                        out.push(' ');
+                        pending_space = false;
+                    }
+                    run = Some(i);
+                }
+                i += len;
+                continue;
+            }
+            if let Some(start) = run.take() {
+                out.push_str(&text[start..i]);
+            }
             match e {
                 DROP => {}
                 SPACE => {
@@ -194,17 +211,14 @@ impl Normalizer {
                         out.push(' ');
                         pending_space = false;
                     }
-                    if e != KEEP {
-                        // Mapped entries are valid scalar values by construction.
-                        out.push(char::from_u32(e).unwrap_or('\u{FFFD}'));
-                    } else if len == 1 {
-                        out.push(cp as u8 as char);
-                    } else {
-                        out.push_str(&text[i..i + len]);
-                    }
+                    // Mapped entries are valid scalar values by construction.
+                    out.push(char::from_u32(e).unwrap_or('\u{FFFD}'));
                 }
             }
             i += len;
+        }
+        if let Some(start) = run {
+            out.push_str(&text[start..]);
         }
         true
     }
