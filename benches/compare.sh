@@ -120,7 +120,8 @@ PY
 [ "$seeds" -gt 0 ] || exit 0
 for s in $(seq 1 "$seeds"); do
   run "seed$s-dupstrip" --whitespace "$bin" dedup "$corpus" -o "$out/dupstrip.out.jsonl" -q \
-    -j "$cores" "${matched[@]}" --seed "$s" --clusters "$out/seed$s-dupstrip.clusters.jsonl"
+    -j "$cores" "${matched[@]}" "${extra[@]}" --seed "$s" \
+    --clusters "$out/seed$s-dupstrip.clusters.jsonl"
   for tool in rensa datasketch; do
     run "seed$s-$tool" --whitespace "$venv/bin/python" benches/peers.py "$tool" "$corpus" \
       "$out/seed$s-$tool.clusters.jsonl" --seed "$s"

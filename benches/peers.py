@@ -98,6 +98,9 @@ def main():
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--batch", type=int, default=10000)
     a = ap.parse_args()
+    # rensa takes the number of bands and derives rows from the permutations.
+    if a.bands * a.rows != a.num_perm:
+        ap.error("--bands x --rows must equal --num-perm")
     tool = (Datasketch if a.tool == "datasketch" else Rensa)(
         a.threshold, a.num_perm, a.bands, a.rows, a.seed
     )

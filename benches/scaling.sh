@@ -2,17 +2,22 @@
 # Parallel scaling of `dupstrip dedup` end to end: one generated corpus, one run
 # per thread count, default settings and the matched settings of compare.sh.
 #
-#   bash benches/scaling.sh [MB] [THREADS...]      (default: 1000 MB; 1 2 4 8 16)
+#   bash benches/scaling.sh [MB] [THREADS...]   (default: 1000 MB; 1 2 4 8 16 up to nproc)
 #
 # Set DUPSTRIP=path/to/dupstrip to use a binary built elsewhere (no cargo needed).
 # Prints threads, wall seconds, MB/s, speedup over -j 1, and dupstrip's own stage
 # timings from --report.
 set -euo pipefail
+# A relative DUPSTRIP path is taken from where the script was started.
+[ -z "${DUPSTRIP:-}" ] || DUPSTRIP=$(realpath "$DUPSTRIP")
 cd "$(dirname "$0")/.."
 mb=${1:-1000}
 shift || true
 threads=("$@")
-[ ${#threads[@]} -gt 0 ] || threads=(1 2 4 8 16)
+if [ ${#threads[@]} -eq 0 ]; then
+  threads=(1)
+  for j in 2 4 8 16; do [ "$j" -le "$(nproc)" ] && threads+=("$j"); done
+fi
 bin=${DUPSTRIP:-target/release/dupstrip}
 if [ -z "${DUPSTRIP:-}" ]; then
   cargo build --release --locked --quiet --bin dupstrip
@@ -39,7 +44,7 @@ for setting in default matched; do
     end=$(date +%s.%N)
     wall=$(awk -v a="$start" -v b="$end" 'BEGIN { print b - a }')
     [ -n "$base" ] || base=$wall
-    timings=$(tr -d ' \n' < "$out/scaling-report.json" | grep -o '"timings":{[^}]*}' | sed 's/"timings"://')
+    timings=$(tr -d ' \n' < "$out/scaling-report.json" | grep -o '"timings":{[^}]*}' | sed 's/"timings"://' || true)
     printf '%-8s %-8.2f %-8.1f %-8.2f %s\n' "$j" "$wall" \
       "$(awk -v n="$bytes" -v w="$wall" 'BEGIN { print n / 1e6 / w }')" \
       "$(awk -v a="$base" -v w="$wall" 'BEGIN { print a / w }')" "$timings"

@@ -1,7 +1,8 @@
-//! The hardware floor of any shingling method: one single-threaded pass over a
-//! memory-mapped file that splits it on ASCII whitespace and hashes every token
-//! with xxh3. Every shingler must touch every token at least once, so no dedup run
-//! on this file can be faster than this on one core.
+//! The floor pass: one single-threaded pass over a memory-mapped file that splits
+//! it on ASCII whitespace and hashes every token with xxh3. Every shingler must
+//! touch every token at least once, so this is the reference speed a dedup run on
+//! one core is measured against (a run also parses JSON, shingles, sketches and
+//! writes; the floor does none of that).
 //!
 //!     cargo run --release --example floor -- FILE
 //!

@@ -437,8 +437,11 @@ impl FoldTable {
 fn classify(opts: &NormalizeOptions, c: char) -> u32 {
     let mut ccc = 0;
     if opts.nfkc {
-        // Only characters NFKC leaves alone whatever surrounds them: quick-check
-        // "yes" (no decomposition, never composes with what precedes it).
+        // Only characters NFKC leaves alone whatever surrounds them. Quick-check
+        // "yes" means NFKC keeps the character as it is and it never composes with
+        // what precedes it (characters that can are "maybe"). A precomposed letter
+        // such as é decomposes and recomposes to itself; a mark between it and a
+        // following "maybe" character sends the document to the general path.
         if is_nfkc_quick(std::iter::once(c)) != IsNormalized::Yes {
             return SLOW;
         }
@@ -611,6 +614,12 @@ mod tests {
         'Å',
         '\u{0F73}',
         '\u{0CCB}',
+        '\u{212A}',
+        '\u{2126}',
+        '\u{212B}',
+        'é',
+        '\u{0656}',
+        '\u{FF0C}',
     ];
 
     #[test]
@@ -628,6 +637,18 @@ mod tests {
             Normalizer::default().normalize("\u{0628}\u{0651}\u{064E}"),
             "\u{0628}"
         );
+        // A precomposed letter followed by marks, with Arabic folding on and off:
+        // both paths agree.
+        for arabic in [true, false] {
+            let n = Normalizer::new(NormalizeOptions {
+                arabic,
+                ..Default::default()
+            });
+            let text = "é\u{0651}\u{064E}\u{0656}";
+            let mut general = String::new();
+            n.normalize_general(text, &mut general);
+            assert_eq!(n.normalize(text), general);
+        }
     }
 
     proptest::proptest! {

@@ -49,7 +49,7 @@ pub enum RunError {
     Outputs(String),
     #[error("too many records: at most {} documents per run", u32::MAX)]
     TooManyDocuments,
-    #[error("cannot spill to a temporary file (--mem-limit; choose where with --temp-dir): {0}")]
+    #[error("cannot spill to a temporary file (--mem-limit; choose where with --tmp-dir): {0}")]
     Spill(io::Error),
 }
 
@@ -865,7 +865,9 @@ fn write_records(
     // Records written unchanged (drop mode, no stripping, JSON Lines) are not
     // copied: each chunk is planned as byte ranges of the input, and runs of kept
     // records go to the output as they lie in the input.
+    // Without a stripper no document is `Emptied`, so kept means Unique or Keep.
     let as_is = cfg.mode == Mode::Drop && sk.stripper.is_none();
+    debug_assert!(!as_is || table.emptied.not_any());
     corpus.for_each_group(|chunks| -> Result<(), RunError> {
         let bases = chunk_bases(chunks, next);
         next = bases[bases.len() - 1];

@@ -9,13 +9,14 @@
 //!   and written as a run, and each band is then read back as a k-way merge of the
 //!   runs, in the same order an in-memory sort gives.
 //!
-//! Temporary files are created unnamed (`O_TMPFILE` where the system has it), so
-//! nothing is left behind however the process ends.
+//! Temporary files are created unnamed (`O_TMPFILE` where the system has it, else
+//! unlinked at once), so nothing is left behind however the process ends. Put them
+//! on disk with `--tmp-dir`: a `/tmp` on tmpfs is memory.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -67,7 +68,15 @@ impl SigStore {
 
     /// Append slots (whole signatures) in document order.
     pub fn extend(&mut self, slots: &[u32]) -> io::Result<()> {
-        if self.disk.is_none() && (self.ram.len() + slots.len()) * 4 > self.ram_limit {
+        // The vector doubles when it grows: what it would hold after growing is
+        // what counts against the limit.
+        let needed = self.ram.len() + slots.len();
+        let after = if needed > self.ram.capacity() {
+            needed.max(self.ram.capacity().saturating_mul(2))
+        } else {
+            self.ram.capacity()
+        };
+        if self.disk.is_none() && after.saturating_mul(4) > self.ram_limit {
             let mut writer = BufWriter::with_capacity(1 << 20, self.dir.file()?);
             writer.write_all(bytemuck::cast_slice(&self.ram))?;
             self.disk = Some(DiskSigs {
@@ -97,8 +106,9 @@ impl SigStore {
             d.map = if d.slots == 0 {
                 None
             } else {
-                // SAFETY: the file is unnamed and private to this process; nothing
-                // else can change it while it is mapped.
+                // SAFETY: the file was created unnamed (or unlinked at once where
+                // the system cannot) with owner-only permissions, and this process
+                // never writes it again; the map is dropped with the store.
                 Some(unsafe { memmap2::Mmap::map(&file)? })
             };
         }
@@ -127,14 +137,18 @@ fn finished() -> io::Error {
 /// One band key entry on disk: key, then document, little-endian.
 const ENTRY: usize = 12;
 
-/// Band keys of every band as sorted runs in temporary files.
+/// Band keys of every band as sorted runs, one after another in one temporary file.
 pub struct BandRuns {
+    file: File,
     runs: Vec<Run>,
     bands: usize,
+    /// Bytes of read buffer for one run during a merge: the key budget shared out.
+    read_buf: usize,
 }
 
 struct Run {
-    file: File,
+    /// Byte offset of the run in the file.
+    offset: u64,
     /// Entry index where each band starts, and the total at the end.
     band_starts: Vec<u64>,
 }
@@ -152,6 +166,8 @@ impl BandRuns {
         let per_run = per_run.max(bands);
         let docs_per_run = (per_run / bands).max(1);
         let mut runs = Vec::new();
+        let mut w = BufWriter::with_capacity(1 << 20, dir.file()?);
+        let mut offset = 0u64;
         let mut buf: Vec<(u32, BandKey, DocId)> = Vec::with_capacity(docs_per_run * bands);
         for batch in docs.chunks(docs_per_run) {
             buf.clear();
@@ -163,7 +179,6 @@ impl BandRuns {
                     .map(move |(b, key)| (b as u32, key, d))
             }));
             buf.par_sort_unstable();
-            let mut w = BufWriter::with_capacity(1 << 20, dir.file()?);
             let mut band_starts = vec![0u64; bands + 1];
             for (i, &(b, key, d)) in buf.iter().enumerate() {
                 band_starts[b as usize + 1] = i as u64 + 1;
@@ -174,28 +189,43 @@ impl BandRuns {
             for b in 1..=bands {
                 band_starts[b] = band_starts[b].max(band_starts[b - 1]);
             }
-            let file = w.into_inner().map_err(|e| e.into_error())?;
-            runs.push(Run { file, band_starts });
+            runs.push(Run {
+                offset,
+                band_starts,
+            });
+            offset += (buf.len() * ENTRY) as u64;
         }
-        Ok(BandRuns { runs, bands })
+        let file = w.into_inner().map_err(|e| e.into_error())?;
+        // The merge holds one read buffer per run; together they use the memory the
+        // key buffer used, within 4 KiB and 64 KiB each.
+        let read_buf = (per_run * 16 / runs.len().max(1)).clamp(4 << 10, 64 << 10);
+        Ok(BandRuns {
+            file,
+            runs,
+            bands,
+            read_buf: read_buf / ENTRY * ENTRY,
+        })
     }
 
     pub fn runs(&self) -> usize {
         self.runs.len()
     }
 
-    /// The entries of `band`, merged across runs in (key, document) order.
-    pub fn band(&self, band: usize) -> io::Result<BandMerge> {
+    /// The entries of `band`, merged across runs in (key, document) order. Reads are
+    /// positioned, so merges of different bands do not disturb each other.
+    pub fn band(&self, band: usize) -> io::Result<BandMerge<'_>> {
         assert!(band < self.bands, "band {band} of {}", self.bands);
         let mut readers = Vec::with_capacity(self.runs.len());
         let mut heap = BinaryHeap::with_capacity(self.runs.len());
         for run in &self.runs {
             let (lo, hi) = (run.band_starts[band], run.band_starts[band + 1]);
-            let mut file = run.file.try_clone()?;
-            file.seek(SeekFrom::Start(lo * ENTRY as u64))?;
             let mut r = RunReader {
-                reader: BufReader::with_capacity(1 << 16, file),
-                left: hi - lo,
+                file: &self.file,
+                next: run.offset + lo * ENTRY as u64,
+                end: run.offset + hi * ENTRY as u64,
+                buf: Vec::new(),
+                pos: 0,
+                cap: self.read_buf,
             };
             if let Some(e) = r.next_entry()? {
                 heap.push(Reverse((e, readers.len())));
@@ -206,32 +236,64 @@ impl BandRuns {
     }
 }
 
-struct RunReader {
-    reader: BufReader<File>,
-    left: u64,
+/// Reads one run's segment of a band through a small buffer.
+struct RunReader<'a> {
+    file: &'a File,
+    /// File offset of the first byte not yet read into `buf`, and the segment's end.
+    next: u64,
+    end: u64,
+    buf: Vec<u8>,
+    pos: usize,
+    cap: usize,
 }
 
-impl RunReader {
+impl RunReader<'_> {
     fn next_entry(&mut self) -> io::Result<Option<(BandKey, DocId)>> {
-        if self.left == 0 {
-            return Ok(None);
+        if self.pos == self.buf.len() {
+            let want = (self.end - self.next).min(self.cap as u64) as usize;
+            if want == 0 {
+                return Ok(None);
+            }
+            self.buf.resize(want, 0);
+            read_exact_at(self.file, &mut self.buf, self.next)?;
+            self.next += want as u64;
+            self.pos = 0;
         }
-        self.left -= 1;
-        let mut b = [0u8; ENTRY];
-        self.reader.read_exact(&mut b)?;
+        let b = &self.buf[self.pos..self.pos + ENTRY];
+        self.pos += ENTRY;
         let key = u64::from_le_bytes(b[..8].try_into().unwrap_or_default());
         let doc = u32::from_le_bytes(b[8..].try_into().unwrap_or_default());
         Ok(Some((key, doc)))
     }
 }
 
+#[cfg(unix)]
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !buf.is_empty() {
+        match file.seek_read(buf, offset)? {
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            n => {
+                buf = &mut buf[n..];
+                offset += n as u64;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A k-way merge of one band's runs.
-pub struct BandMerge {
-    readers: Vec<RunReader>,
+pub struct BandMerge<'a> {
+    readers: Vec<RunReader<'a>>,
     heap: BinaryHeap<Reverse<((BandKey, DocId), usize)>>,
 }
 
-impl BandMerge {
+impl BandMerge<'_> {
     /// The next entry in (key, document) order.
     pub fn next_entry(&mut self) -> io::Result<Option<(BandKey, DocId)>> {
         let Some(Reverse((e, r))) = self.heap.pop() else {
