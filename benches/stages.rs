@@ -121,7 +121,7 @@ fn stages(c: &mut Criterion) {
     let sk = Sketcher::new(Scheme::Oph, 128, 42);
     let mut slots = Vec::with_capacity(shingles.len() * 128);
     for s in &shingles {
-        slots.extend(sk.sketch(s));
+        slots.extend(sk.sketch(s).into_iter().map(lsh::stored));
     }
     let active = bitvec![1; shingles.len()];
     let cfg = DedupOptions::default().validate().expect("config");

@@ -148,7 +148,8 @@ impl Sketcher {
 }
 
 /// Estimated Jaccard similarity of two signatures: the fraction of equal slots.
-pub fn estimate(a: &[u32], b: &[u32]) -> f64 {
+/// Works on full slots and on stored ones ([`crate::lsh::Slot`]).
+pub fn estimate<T: PartialEq>(a: &[T], b: &[T]) -> f64 {
     debug_assert_eq!(a.len(), b.len());
     if a.is_empty() {
         return 0.0;

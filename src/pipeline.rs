@@ -24,7 +24,7 @@ use crate::boilerplate::{self, LearnOptions, Learned, Rules, Stripped, Stripper}
 use crate::cluster::{self, Cluster, KeepPolicy};
 use crate::config::{DedupConfig, EmptyPolicy, Mode, OutputPaths, Verify};
 use crate::corpus::{self, Chunk, Corpus, Format, InputError, Record, RecordError};
-use crate::lsh::{self, DocId, Signatures};
+use crate::lsh::{self, DocId, Signatures, Slot};
 use crate::minhash::{self, Sketcher};
 use crate::normalize::Normalizer;
 use crate::output::{self, Sink};
@@ -157,6 +157,8 @@ pub struct Buffers {
     pub normalized: String,
     pub tokens: Vec<u64>,
     pub shingles: Vec<u64>,
+    /// A full signature, before it is stored as [`lsh::Slot`]s.
+    pub signature: Vec<u32>,
 }
 
 impl Sketch {
@@ -232,7 +234,7 @@ struct ChunkOut {
     active: Vec<bool>,
     rejected: Vec<bool>,
     emptied: Vec<bool>,
-    sigs: Vec<u32>,
+    sigs: Vec<Slot>,
     rejects: Vec<Reject>,
     strip: StripStats,
     text_in: u64,
@@ -319,10 +321,11 @@ fn sketch_chunk(corpus: &Corpus, cfg: &DedupConfig, sk: &Sketch, chunk: &Chunk<'
                 }
                 out.text_bytes.push(text.len() as u64);
                 out.text_in += doc.text.len() as u64;
-                let start = out.sigs.len();
-                out.sigs.resize(start + k, minhash::EMPTY_SLOT);
-                let ok =
-                    !emptied && sk.signatures && sk.sign(&text, &mut buf, &mut out.sigs[start..]);
+                let mut full = std::mem::take(&mut buf.signature);
+                full.resize(k, minhash::EMPTY_SLOT);
+                let ok = !emptied && sk.signatures && sk.sign(&text, &mut buf, &mut full);
+                out.sigs.extend(full.iter().map(|&v| lsh::stored(v)));
+                buf.signature = full;
                 out.active.push(ok);
                 out.rejected.push(false);
                 out.emptied.push(emptied);
@@ -347,7 +350,8 @@ fn sketch_chunk(corpus: &Corpus, cfg: &DedupConfig, sk: &Sketch, chunk: &Chunk<'
                 out.ids.extend_from_slice(id.as_bytes());
                 out.id_lens.push(id.len() as u32);
                 out.text_bytes.push(0);
-                out.sigs.resize(out.sigs.len() + k, minhash::EMPTY_SLOT);
+                out.sigs
+                    .resize(out.sigs.len() + k, lsh::stored(minhash::EMPTY_SLOT));
                 out.active.push(false);
                 out.rejected.push(true);
                 out.emptied.push(false);

@@ -21,7 +21,9 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::lsh::{BandKey, DocId};
+use crate::lsh::{BandKey, DocId, Slot};
+
+const SLOT_BYTES: usize = std::mem::size_of::<Slot>();
 
 /// Where temporary files go: the given directory, or the system's.
 #[derive(Clone, Debug, Default)]
@@ -43,7 +45,7 @@ fn with_path(e: io::Error, path: &Path) -> io::Error {
 /// Signatures of every document, `k` slots each, in document order: in memory
 /// until `ram_limit` bytes, then in a temporary file.
 pub struct SigStore {
-    ram: Vec<u32>,
+    ram: Vec<Slot>,
     ram_limit: usize,
     dir: SpillDir,
     disk: Option<DiskSigs>,
@@ -67,7 +69,7 @@ impl SigStore {
     }
 
     /// Append slots (whole signatures) in document order.
-    pub fn extend(&mut self, slots: &[u32]) -> io::Result<()> {
+    pub fn extend(&mut self, slots: &[Slot]) -> io::Result<()> {
         // The vector doubles when it grows: what it would hold after growing is
         // what counts against the limit.
         let needed = self.ram.len() + slots.len();
@@ -76,7 +78,7 @@ impl SigStore {
         } else {
             self.ram.capacity()
         };
-        if self.disk.is_none() && after.saturating_mul(4) > self.ram_limit {
+        if self.disk.is_none() && after.saturating_mul(SLOT_BYTES) > self.ram_limit {
             let mut writer = BufWriter::with_capacity(1 << 20, self.dir.file()?);
             writer.write_all(bytemuck::cast_slice(&self.ram))?;
             self.disk = Some(DiskSigs {
@@ -121,7 +123,7 @@ impl SigStore {
     }
 
     /// Every slot, in document order (empty for a spilled store not yet finished).
-    pub fn slots(&self) -> &[u32] {
+    pub fn slots(&self) -> &[Slot] {
         match &self.disk {
             None => &self.ram,
             Some(DiskSigs { map: Some(m), .. }) => bytemuck::cast_slice(&m[..]),
@@ -351,7 +353,7 @@ mod tests {
     #[test]
     fn sig_store_spills_and_reads_back() {
         let mut s = SigStore::new(40, SpillDir::default());
-        let all: Vec<u32> = (0..100).collect();
+        let all: Vec<Slot> = (0..100).collect();
         for chunk in all.chunks(8) {
             s.extend(chunk).expect("extend");
         }
