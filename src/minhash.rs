@@ -37,6 +37,11 @@ impl Scheme {
 /// which never enter the LSH index).
 pub const EMPTY_SLOT: u32 = u32::MAX;
 
+/// Rounds of one-permutation hashing before densification fills what is left.
+const OPH_ROUNDS: u64 = 16;
+/// Random bits of a slot value; the bits above them number the round.
+const OPH_VALUE_BITS: u32 = 26;
+
 /// Computes signatures. Deterministic for a given scheme, K and seed.
 #[derive(Clone, Debug)]
 pub struct Sketcher {
@@ -113,17 +118,33 @@ impl Sketcher {
 
     fn oph(&self, shingles: &[u64], out: &mut [u32]) {
         let k = self.k as u64;
-        // One pass: each shingle's hash picks a bin (high bits, by multiply-range) and
-        // competes for that bin's minimum with its low 32 bits.
-        for &s in shingles {
-            let h = mix64(s ^ self.seed);
-            let bin = ((h as u128 * k as u128) >> 64) as usize;
-            // EMPTY_SLOT marks an empty bin, so real values stop one below it.
-            let v = (h as u32).min(EMPTY_SLOT - 1);
-            if v < out[bin] {
-                out[bin] = v;
+        // Rounds: in round r each shingle's hash picks a bin (high bits, by
+        // multiply-range) and competes for that bin's minimum with the value
+        // r·2^26 + 26 random bits. Values of a later round are larger than any of an
+        // earlier one, so a bin keeps the value of the first round that reaches it,
+        // whatever rounds follow: a bin holds the minimum over an endless sequence of
+        // rounds, and two documents agree in it with probability exactly J. Rounds
+        // stop once every bin is filled; a document with few shingles needs several
+        // (about 4 for 230 shingles in 128 bins), where densification would copy
+        // values between bins and add error.
+        let mut empty = self.k;
+        for round in 0..OPH_ROUNDS {
+            let seed = self.seed ^ round.wrapping_mul(0xd6e8_feb8_6659_fd93);
+            let base = (round as u32) << OPH_VALUE_BITS;
+            for &s in shingles {
+                let h = mix64(s ^ seed);
+                let bin = ((h as u128 * k as u128) >> 64) as usize;
+                let v = base | (h as u32 & ((1 << OPH_VALUE_BITS) - 1));
+                if v < out[bin] {
+                    empty -= (out[bin] == EMPTY_SLOT) as usize;
+                    out[bin] = v;
+                }
+            }
+            if empty == 0 {
+                return;
             }
         }
+        // Very short documents can leave bins empty after every round.
         // Optimal densification: an empty bin i probes bins j = hash(i, attempt) until
         // it finds one filled in the first pass. The probe sequence depends only on
         // (seed, i, attempt), never on the data, so two documents borrow alike and the
