@@ -314,7 +314,8 @@ struct DedupArgs {
 
     /// Memory for signatures (half) and LSH band keys (a quarter); past it they go
     /// to temporary files: signatures to a memory-mapped file, band keys to sorted
-    /// runs that are merged. Same results, slower. SIZE: bytes or 512M, 2G, ...
+    /// runs that are merged. Same results. Keep --tmp-dir on disk (a tmpfs /tmp is
+    /// memory). SIZE: bytes or 512M, 2G, ...
     #[arg(long, value_name = "SIZE", value_parser = dupstrip::spill::parse_size)]
     mem_limit: Option<u64>,
 
