@@ -170,7 +170,7 @@ enum ShingleArg {
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
 enum SchemeArg {
-    /// One-permutation hashing with optimal densification (fast).
+    /// One-permutation hashing, empty bins filled by further rounds (fast).
     Oph,
     /// K independent multiply-shift hash functions.
     Classic,

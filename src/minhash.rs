@@ -7,10 +7,13 @@
 //! measured in `benches/stages.rs` and the `minhash` tests, and recorded in
 //! ARCHITECTURE.md:
 //!
-//! * [`Scheme::Oph`] (default): one-permutation hashing with optimal densification
-//!   (Shrivastava, ICML 2017). One hash per shingle picks a bin and a value; empty bins
-//!   borrow from a non-empty bin chosen by a fixed, data-independent probe sequence,
-//!   which keeps the collision probability equal to J. O(|S| + K) per document.
+//! * [`Scheme::Oph`] (default): one-permutation hashing in rounds. One hash per
+//!   shingle and round picks a bin and a value; later rounds (up to 16) fill the bins
+//!   that earlier ones left empty, with larger values, which keeps the collision
+//!   probability of every bin exactly J. Bins still empty after that borrow from a
+//!   non-empty bin chosen by a fixed, data-independent probe sequence (optimal
+//!   densification, Shrivastava, ICML 2017). O(|S|·rounds + K) per document; one
+//!   round for documents much longer than K.
 //! * [`Scheme::Classic`]: K independent multiply-shift hashes (Dietzfelbinger),
 //!   minimum of each. O(|S|·K) per document.
 
@@ -217,7 +220,7 @@ mod tests {
 
     /// Property: for random set pairs the estimate lies within 3 standard errors of
     /// the exact Jaccard in at least 99% of trials, for both schemes, including sets
-    /// much smaller than K (where densification matters).
+    /// much smaller than K (where rounds and densification fill the bins).
     #[test]
     fn estimate_within_three_standard_errors() {
         for scheme in [Scheme::Oph, Scheme::Classic] {
