@@ -175,10 +175,60 @@ pub fn candidates(
     seed: u64,
     floor: f64,
 ) -> (Vec<Edge>, CandidateStats) {
-    candidates_with(sigs, params, seed, |a, b| {
+    candidates_with(sigs, params, seed, estimate_at_least(sigs, floor))
+}
+
+/// Confirmation by the signature estimate: the estimate when it is at least `floor`.
+pub fn estimate_at_least<'a>(
+    sigs: &'a Signatures<'a>,
+    floor: f64,
+) -> impl Fn(DocId, DocId) -> Option<f64> + Sync + 'a {
+    move |a, b| {
         let s = minhash::estimate(sigs.get(a), sigs.get(b));
         (s >= floor).then_some(s)
-    })
+    }
+}
+
+/// Edges and statistics gathered as buckets are confirmed, band after band.
+#[derive(Default)]
+struct Confirmed {
+    edges: Vec<Edge>,
+    stats: CandidateStats,
+}
+
+impl Confirmed {
+    /// Confirm `buckets` (each of two or more members) in parallel; results are
+    /// added in bucket order.
+    fn add<'b, F>(
+        &mut self,
+        buckets: impl IndexedParallelIterator<Item = &'b [(BandKey, DocId)]>,
+        confirm: &F,
+    ) where
+        F: Fn(DocId, DocId) -> Option<f64> + Sync,
+    {
+        let per_bucket: Vec<(usize, Vec<Edge>, u64, u64)> = buckets
+            .map(|b| {
+                let (e, cmp, rej) = confirm_bucket(b, confirm);
+                (b.len(), e, cmp, rej)
+            })
+            .collect();
+        for (len, e, cmp, rej) in per_bucket {
+            self.stats.buckets += 1;
+            self.stats.largest_bucket = self.stats.largest_bucket.max(len as u64);
+            self.edges.extend(e);
+            self.stats.comparisons += cmp;
+            self.stats.rejected += rej;
+        }
+    }
+
+    /// Sorted, distinct edges and the final statistics.
+    fn finish(mut self) -> (Vec<Edge>, CandidateStats) {
+        self.edges
+            .par_sort_unstable_by(|x, y| (x.a, x.b).cmp(&(y.a, y.b)));
+        self.edges.dedup_by(|x, y| x.a == y.a && x.b == y.b);
+        self.stats.confirmed_pairs = self.edges.len() as u64;
+        (self.edges, self.stats)
+    }
 }
 
 /// [`candidates`] with a caller's confirmation: `confirm(rep, member)` returns the
@@ -192,8 +242,7 @@ pub fn candidates_with<F>(
 where
     F: Fn(DocId, DocId) -> Option<f64> + Sync,
 {
-    let mut stats = CandidateStats::default();
-    let mut edges: Vec<Edge> = Vec::new();
+    let mut done = Confirmed::default();
     let active: Vec<DocId> = sigs.active.iter_ones().map(|d| d as DocId).collect();
     let mut keys: Vec<(BandKey, DocId)> = Vec::with_capacity(active.len());
     for band in 0..params.bands {
@@ -206,24 +255,9 @@ where
         keys.par_sort_unstable();
         // Bucket boundaries: runs of equal keys of length ≥ 2.
         let runs = bucket_runs(&keys);
-        stats.buckets += runs.len() as u64;
-        stats.largest_bucket = stats
-            .largest_bucket
-            .max(runs.iter().map(|r| (r.1 - r.0) as u64).max().unwrap_or(0));
-        let per_bucket: Vec<(Vec<Edge>, u64, u64)> = runs
-            .par_iter()
-            .map(|&(lo, hi)| confirm_bucket(&keys[lo..hi], &confirm))
-            .collect();
-        for (e, cmp, rej) in per_bucket {
-            edges.extend(e);
-            stats.comparisons += cmp;
-            stats.rejected += rej;
-        }
+        done.add(runs.par_iter().map(|&(lo, hi)| &keys[lo..hi]), &confirm);
     }
-    edges.par_sort_unstable_by(|x, y| (x.a, x.b).cmp(&(y.a, y.b)));
-    edges.dedup_by(|x, y| x.a == y.a && x.b == y.b);
-    stats.confirmed_pairs = edges.len() as u64;
-    (edges, stats)
+    done.finish()
 }
 
 /// [`candidates_with`] for corpora whose band keys do not fit the memory budget:
@@ -250,11 +284,8 @@ where
         out.extend((0..params.bands).map(|b| band_key(sigs.get(d), b, params.rows, seed)));
     })?;
     drop(active);
-    let mut stats = CandidateStats {
-        band_runs: runs.runs() as u64,
-        ..Default::default()
-    };
-    let mut edges: Vec<Edge> = Vec::new();
+    let mut done = Confirmed::default();
+    done.stats.band_runs = runs.runs() as u64;
     // Buckets are confirmed in parallel batches of about half the key budget.
     let batch_limit = (max_keys / 2).max(1);
     for band in 0..params.bands {
@@ -271,23 +302,13 @@ where
             };
             if closes {
                 if bucket.len() >= 2 {
-                    stats.buckets += 1;
-                    stats.largest_bucket = stats.largest_bucket.max(bucket.len() as u64);
                     batch_len += bucket.len();
                     batch.push(std::mem::take(&mut bucket));
                 } else {
                     bucket.clear();
                 }
                 if batch_len >= batch_limit || entry.is_none() {
-                    let per_bucket: Vec<(Vec<Edge>, u64, u64)> = batch
-                        .par_iter()
-                        .map(|b| confirm_bucket(b, &confirm))
-                        .collect();
-                    for (e, cmp, rej) in per_bucket {
-                        edges.extend(e);
-                        stats.comparisons += cmp;
-                        stats.rejected += rej;
-                    }
+                    done.add(batch.par_iter().map(|b| b.as_slice()), &confirm);
                     batch.clear();
                     batch_len = 0;
                 }
@@ -298,10 +319,7 @@ where
             }
         }
     }
-    edges.par_sort_unstable_by(|x, y| (x.a, x.b).cmp(&(y.a, y.b)));
-    edges.dedup_by(|x, y| x.a == y.a && x.b == y.b);
-    stats.confirmed_pairs = edges.len() as u64;
-    Ok((edges, stats))
+    Ok(done.finish())
 }
 
 fn bucket_runs(keys: &[(BandKey, DocId)]) -> Vec<(usize, usize)> {

@@ -543,10 +543,7 @@ pub fn cluster_docs(
         cfg.seed,
         cfg.band_key_budget(),
         &cfg.spill_dir(),
-        |a, b| {
-            let s = minhash::estimate(sigs.get(a), sigs.get(b));
-            (s >= floor).then_some(s)
-        },
+        lsh::estimate_at_least(&sigs, floor),
     )
     .map_err(spill_err)?;
     timings.candidates = report::secs(t0.elapsed());
