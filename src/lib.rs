@@ -33,4 +33,5 @@ pub mod pipeline;
 pub mod report;
 pub mod shingle;
 pub mod spill;
+pub mod state;
 pub mod synth;
