@@ -540,24 +540,32 @@ impl Counts {
         Counts { keys }
     }
 
-    /// Keys seen in at least `required` stories, with their story counts.
-    fn frequent(self, required: u64) -> HashMap<(u8, u64), u64> {
-        let mut all = self.story_counts(required);
-        let anywhere: HashMap<u64, u64> = all
-            .iter()
-            .filter(|((k, _), _)| *k == KIND_LABEL_ANYWHERE)
-            .map(|(&(_, h), &n)| (h, n))
-            .collect();
-        all.retain(|&(k, h), &mut n| match k {
-            KIND_LABEL_ANYWHERE => false,
-            KIND_LABEL => {
-                n as f64 >= LABEL_EDGE_SHARE * anywhere.get(&h).copied().unwrap_or(n) as f64
-            }
-            _ => true,
-        });
-        all
+    /// Story counts of every key, sorted by key (for accumulating over runs).
+    pub fn all_story_counts(self) -> Vec<((u8, u64), u64)> {
+        let mut v: Vec<((u8, u64), u64)> = self.story_counts(1).into_iter().collect();
+        v.sort_unstable();
+        v
     }
+}
 
+/// Keys seen in at least `required` stories, with their story counts, from the story
+/// counts of every key.
+fn frequent(mut all: HashMap<(u8, u64), u64>, required: u64) -> HashMap<(u8, u64), u64> {
+    all.retain(|_, n| *n >= required);
+    let anywhere: HashMap<u64, u64> = all
+        .iter()
+        .filter(|((k, _), _)| *k == KIND_LABEL_ANYWHERE)
+        .map(|(&(_, h), &n)| (h, n))
+        .collect();
+    all.retain(|&(k, h), &mut n| match k {
+        KIND_LABEL_ANYWHERE => false,
+        KIND_LABEL => n as f64 >= LABEL_EDGE_SHARE * anywhere.get(&h).copied().unwrap_or(n) as f64,
+        _ => true,
+    });
+    all
+}
+
+impl Counts {
     fn story_counts(mut self, required: u64) -> HashMap<(u8, u64), u64> {
         self.keys.par_sort_unstable();
         self.keys.dedup();
@@ -596,7 +604,26 @@ impl Learned {
         stories: u64,
     ) -> Learned {
         let required = learn.required(stories);
-        let mut frequent = counts.frequent(required);
+        Learned::from_story_counts(
+            opts,
+            counts.story_counts(required),
+            learn,
+            documents,
+            stories,
+        )
+    }
+
+    /// Decide which keys are rules from story counts (possibly accumulated over
+    /// several runs: `documents` and `stories` are then their totals).
+    pub fn from_story_counts(
+        opts: NormalizeOptions,
+        counts: HashMap<(u8, u64), u64>,
+        learn: &LearnOptions,
+        documents: u64,
+        stories: u64,
+    ) -> Learned {
+        let required = learn.required(stories);
+        let mut frequent = frequent(counts, required);
         // A marker must be followed by more text in most of its occurrences; a line
         // that qualifies as a marker is a marker, not a plain line.
         let markers: Vec<((u8, u64), u64)> = frequent
@@ -622,6 +649,27 @@ impl Learned {
                 required_stories: required,
             },
         }
+    }
+
+    /// Examples known from before (a state's current rules), for keys that are rules.
+    pub fn seed_examples(&mut self, known: &[((u8, u64), Vec<String>)]) {
+        for (k, ex) in known {
+            if self.frequent.contains_key(k) && !ex.is_empty() {
+                self.examples.insert(*k, ex.clone());
+            }
+        }
+    }
+
+    /// The examples of every rule, sorted by key (what a state keeps of them).
+    pub fn rule_examples(&self) -> Vec<((u8, u64), Vec<String>)> {
+        let mut v: Vec<((u8, u64), Vec<String>)> = self
+            .examples
+            .iter()
+            .filter(|(k, e)| self.frequent.contains_key(k) && !e.is_empty())
+            .map(|(k, e)| (*k, e.clone()))
+            .collect();
+        v.sort_unstable_by_key(|e| e.0);
+        v
     }
 
     /// True once every rule has at least one example: the example pass can stop.

@@ -17,6 +17,7 @@ use dupstrip::minhash::Scheme;
 use dupstrip::normalize::NormalizeOptions;
 use dupstrip::report::Report;
 use dupstrip::shingle::ShingleKind;
+use dupstrip::state::{Access, State, StateParams};
 use dupstrip::{pipeline, synth};
 
 const DEDUP_EXAMPLES: &str = "\
@@ -54,11 +55,44 @@ enum Command {
     /// Learn boilerplate rules, or apply them.
     #[command(subcommand)]
     Boilerplate(BoilerplateCmd),
+    /// Inspect or maintain a state directory (`--state`): statistics, merging segments,
+    /// exporting the boilerplate rules it has learned.
+    #[command(subcommand)]
+    State(StateCmd),
     /// Write a synthetic corpus with planted near-duplicates (for tests and benchmarks).
     #[command(
         after_help = "Example:\n  dupstrip synth --docs 100000 --seed 7 -o corpus.jsonl --truth truth.jsonl"
     )]
     Synth(SynthArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum StateCmd {
+    /// What a state holds: documents, segments, runs, parameters, boilerplate
+    /// statistics. Checks every file's checksum.
+    #[command(after_help = "Example:\n  dupstrip state stats /var/lib/dupstrip/news")]
+    Stats {
+        /// The state directory.
+        dir: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Merge every segment into one (runs also merge them by tiers on their own).
+    #[command(after_help = "Example:\n  dupstrip state compact /var/lib/dupstrip/news")]
+    Compact {
+        /// The state directory.
+        dir: PathBuf,
+    },
+    /// Export the boilerplate rules the state's statistics give now, as a rules file.
+    #[command(after_help = "Example:\n  dupstrip state rules /var/lib/dupstrip/news -o rules.json")]
+    Rules {
+        /// The state directory.
+        dir: PathBuf,
+        /// Rules file to write (`-` for standard output).
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -322,6 +356,12 @@ struct DedupArgs {
     /// Worker threads (default: all cores).
     #[arg(short = 'j', long, value_name = "N")]
     threads: Option<usize>,
+
+    /// Deduplicate against every document kept by earlier runs with this state
+    /// directory, then add this run's kept documents (and, for `clean`, its
+    /// boilerplate statistics) to it. Created when missing. For nightly runs.
+    #[arg(long, value_name = "DIR", help_heading = "State")]
+    state: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -355,6 +395,7 @@ pub fn run() -> Result<()> {
         Command::Clean(args) => clean(*args, Action::Clean),
         Command::Boilerplate(BoilerplateCmd::Learn(args)) => clean(*args, Action::Learn),
         Command::Boilerplate(BoilerplateCmd::Strip(args)) => clean(*args, Action::Strip),
+        Command::State(cmd) => state_cmd(cmd),
         Command::Synth(args) => synth_cmd(args),
     }
 }
@@ -393,9 +434,24 @@ const CLEAN_DEFAULTS: Defaults = Defaults {
 };
 
 fn dedup(a: DedupArgs) -> Result<()> {
+    let state_dir = a.state.clone();
     let (cfg, paths, corpus, skipped, progress, quiet) = prepare(a, &DEDUP_DEFAULTS)?;
-    let report = pipeline::run_dedup(&corpus, &cfg, &paths, skipped, &progress)?;
+    pipeline::check_outputs(&corpus, &paths)?;
+    let mut job = pipeline::Job::dedup();
+    job.state = open_state(state_dir.as_deref(), &cfg, false)?;
+    let report = pipeline::run(&corpus, &cfg, &paths, skipped, &progress, job)?;
     finish(&report, &paths, quiet)
+}
+
+/// Open `--state DIR` for a run (locked until the run ends).
+fn open_state(
+    dir: Option<&std::path::Path>,
+    cfg: &DedupConfig,
+    stripped: bool,
+) -> Result<Option<State>> {
+    let Some(dir) = dir else { return Ok(None) };
+    let params = StateParams::new(cfg, stripped);
+    Ok(Some(State::open(dir, Access::Write, Some(&params))?))
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -419,11 +475,15 @@ fn clean(a: CleanArgs, action: Action) -> Result<()> {
     if a.min_docs < 2 {
         anyhow::bail!("--min-docs must be at least 2, got {}", a.min_docs);
     }
+    if action != Action::Clean && a.common.state.is_some() {
+        anyhow::bail!("--state works with `dedup` and `clean`, not with `boilerplate learn|strip`");
+    }
     if action == Action::Strip && a.rules.is_none() {
         anyhow::bail!(
             "boilerplate strip needs --rules FILE (learn one with `dupstrip boilerplate learn`)"
         );
     }
+    let state_dir = a.common.state.clone();
     let (mut cfg, mut paths, corpus, skipped, progress, quiet) =
         prepare(a.common, &CLEAN_DEFAULTS)?;
     paths.rules = a.save_rules.clone();
@@ -435,19 +495,22 @@ fn clean(a: CleanArgs, action: Action) -> Result<()> {
     if action == Action::Strip {
         cfg.on_empty = EmptyPolicy::Keep;
     }
+    pipeline::check_outputs(&corpus, &paths)?;
+    let state = open_state(state_dir.as_deref(), &cfg, true)?;
     let learn_start = std::time::Instant::now();
-    let (rules, source) = match &a.rules {
-        Some(p) => {
-            pipeline::check_outputs(&corpus, &paths)?;
-            (Rules::load(p)?, p.display().to_string())
+    let mut lines = None;
+    let (rules, source) = match (&a.rules, &state) {
+        (Some(p), _) => (Rules::load(p)?, p.display().to_string()),
+        (None, Some(st)) => {
+            let (rules, l) =
+                pipeline::learn_rules_with_state(&corpus, &cfg, &learn, st, &progress)?;
+            lines = Some(l);
+            (rules, "learned (with the state's statistics)".to_string())
         }
-        None => {
-            pipeline::check_outputs(&corpus, &paths)?;
-            (
-                pipeline::learn_rules(&corpus, &cfg, &learn, &progress)?,
-                "learned".to_string(),
-            )
-        }
+        (None, None) => (
+            pipeline::learn_rules(&corpus, &cfg, &learn, &progress)?,
+            "learned".to_string(),
+        ),
     };
     if action == Action::Learn {
         pipeline::write_rules(&paths.output, &rules)?;
@@ -478,6 +541,8 @@ fn clean(a: CleanArgs, action: Action) -> Result<()> {
         dedup: action == Action::Clean,
         rules_source: Some(source),
         learn_seconds: dupstrip::report::secs(learn_start.elapsed()),
+        state,
+        lines,
     };
     let report = pipeline::run(&corpus, &cfg, &paths, skipped, &progress, job)?;
     finish(&report, &paths, quiet)
@@ -593,6 +658,55 @@ fn finish(report: &Report, paths: &OutputPaths, quiet: bool) -> Result<()> {
                 } else {
                     " (list them with --rejects FILE)"
                 }
+            );
+        }
+    }
+    Ok(())
+}
+
+fn state_cmd(cmd: StateCmd) -> Result<()> {
+    match cmd {
+        StateCmd::Stats { dir, json } => {
+            let st = State::open(&dir, Access::Read, None)?;
+            let stats = dupstrip::state::Stats::of(&st);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&stats)?);
+            } else {
+                print!("{}", stats.text());
+            }
+        }
+        StateCmd::Compact { dir } => {
+            let start = std::time::Instant::now();
+            let mut st = State::open(&dir, Access::Write, None)?;
+            let before = st.segment_count();
+            st.compact()?;
+            eprintln!(
+                "dupstrip: {}: {} segments merged into {} ({} documents, {:.1} MB) in {:.2} s",
+                dir.display(),
+                before,
+                st.segment_count(),
+                st.documents(),
+                st.bytes() as f64 / 1e6,
+                start.elapsed().as_secs_f64()
+            );
+        }
+        StateCmd::Rules { dir, output } => {
+            let st = State::open(&dir, Access::Read, None)?;
+            let Some(lines) = &st.lines else {
+                anyhow::bail!(
+                    "{}: no boilerplate statistics yet: `clean --state` runs that learn (without --rules) gather them",
+                    dir.display()
+                );
+            };
+            let rules = lines.rules(st.manifest.params.normalize);
+            pipeline::write_rules(&output, &rules)?;
+            eprintln!(
+                "dupstrip: {} line, {} template and {} marker rules from {} documents of {} runs",
+                rules.lines.len(),
+                rules.templates.len(),
+                rules.markers.len(),
+                lines.documents,
+                st.manifest.runs.len()
             );
         }
     }

@@ -31,6 +31,7 @@ use crate::output::{self, Sink};
 use crate::report::{self, Bytes, Counts, InputReport, LshReport, Report, Timings};
 use crate::shingle::{self, Shingler};
 use crate::spill::SigStore;
+use crate::state::{self, State};
 
 /// Why a run failed.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +52,8 @@ pub enum RunError {
     TooManyDocuments,
     #[error("cannot spill to a temporary file (--mem-limit; choose where with --tmp-dir): {0}")]
     Spill(io::Error),
+    #[error(transparent)]
+    State(#[from] state::StateError),
 }
 
 fn spill_err(e: io::Error) -> RunError {
@@ -104,6 +107,13 @@ pub struct DocTable {
     pub text_in: u64,
     /// Boilerplate line keys per document, when asked for ([`Sketch::line_keys`]).
     pub line_keys: Vec<(u8, u64, DocId)>,
+    /// Hash of every text as read, when asked for ([`Sketch::text_hashes`]).
+    pub text_hash: Vec<u128>,
+    /// Documents whose id came from the record (not made up from file and line).
+    pub has_id: BitVec,
+    /// Ids of the state's documents that documents of this run were compared with:
+    /// document `len() + i` is `history_ids[i]`.
+    pub history_ids: Vec<String>,
 }
 
 impl DocTable {
@@ -117,6 +127,12 @@ impl DocTable {
 
     pub fn id(&self, d: DocId) -> &str {
         let d = d as usize;
+        if d >= self.len() {
+            return self
+                .history_ids
+                .get(d - self.len())
+                .map_or("", |s| s.as_str());
+        }
         let start = if d == 0 {
             0
         } else {
@@ -149,6 +165,8 @@ pub struct Sketch {
     pub signatures: bool,
     /// Also gather the boilerplate line keys of every raw text (while learning).
     pub line_keys: bool,
+    /// Also hash every text as read (for finding exact copies in a state).
+    pub text_hashes: bool,
 }
 
 /// Reusable buffers for [`Sketch`].
@@ -171,6 +189,7 @@ impl Sketch {
             min_chars: cfg.min_chars,
             signatures: true,
             line_keys: false,
+            text_hashes: false,
         }
     }
 
@@ -240,6 +259,8 @@ struct ChunkOut {
     text_in: u64,
     /// (kind, hash, index of the document in this chunk).
     line_keys: Vec<(u8, u64, DocId)>,
+    text_hash: Vec<u128>,
+    has_id: Vec<bool>,
     error: Option<InputError>,
 }
 
@@ -292,6 +313,10 @@ fn sketch_chunk(corpus: &Corpus, cfg: &DedupConfig, sk: &Sketch, chunk: &Chunk<'
     for rec in chunk.records() {
         match corpus::parse(&rec, format, corpus.options()) {
             Ok(doc) => {
+                out.has_id.push(doc.id.is_some());
+                if sk.text_hashes {
+                    out.text_hash.push(state::text_hash(&doc.text));
+                }
                 let id = doc
                     .id
                     .map_or_else(|| default_id(corpus, &rec), |c| c.into_owned());
@@ -347,6 +372,10 @@ fn sketch_chunk(corpus: &Corpus, cfg: &DedupConfig, sk: &Sketch, chunk: &Chunk<'
                     record: String::from_utf8_lossy(rec.bytes).into_owned(),
                 });
                 let id = default_id(corpus, &rec);
+                out.has_id.push(false);
+                if sk.text_hashes {
+                    out.text_hash.push(0);
+                }
                 out.ids.extend_from_slice(id.as_bytes());
                 out.id_lens.push(id.len() as u32);
                 out.text_bytes.push(0);
@@ -382,6 +411,9 @@ pub fn sketch_corpus(
         strip: StripStats::default(),
         text_in: 0,
         line_keys: Vec::new(),
+        text_hash: Vec::new(),
+        has_id: BitVec::new(),
+        history_ids: Vec::new(),
     };
     corpus.for_each_group(|chunks| -> Result<(), RunError> {
         let outs: Vec<ChunkOut> = chunks
@@ -403,6 +435,8 @@ pub fn sketch_corpus(
             t.active.extend(o.active);
             t.rejected.extend(o.rejected);
             t.emptied.extend(o.emptied);
+            t.has_id.extend(o.has_id);
+            t.text_hash.extend_from_slice(&o.text_hash);
             t.strip.add(&o.strip);
             t.text_in += o.text_in;
             let base = (t.text_bytes.len() - o.text_bytes.len()) as DocId;
@@ -499,6 +533,113 @@ pub struct Clustering {
     pub candidates: lsh::CandidateStats,
     pub assign: cluster::AssignStats,
     pub verification: VerifyStats,
+    /// The state's documents compared with (`--state`); document `n + i` is the
+    /// state's document `history.seqs[i]`.
+    pub history: History,
+}
+
+/// Documents of a state that documents of this run were found to copy.
+#[derive(Default)]
+pub struct History {
+    /// Sequence numbers in the state, ascending.
+    pub seqs: Vec<u64>,
+    pub ids: Vec<String>,
+    /// Their signatures, `k` slots each.
+    slots: Vec<Slot>,
+    /// Pairs (document of this run, index in `seqs`) that are exact copies (same id
+    /// or same text), with their similarity.
+    forced: HashMap<(DocId, u32), f64>,
+    edges: Vec<lsh::Edge>,
+    /// Band-index lookups that found a document and were compared.
+    pub comparisons: u64,
+    pub seconds: f64,
+}
+
+/// Look every document of this run up in the state: documents sharing a band with it
+/// whose estimated similarity reaches the threshold, and exact copies (same id from
+/// the record, or same text). Pairs with a state document are decided by the
+/// estimate: the state keeps no text to verify against.
+fn history_matches(table: &DocTable, cfg: &DedupConfig, st: &State) -> History {
+    let t0 = Instant::now();
+    let sigs = table.signatures();
+    let n = table.len();
+    const BLOCK: usize = 1024;
+    let blocks: Vec<std::ops::Range<usize>> = (0..n)
+        .step_by(BLOCK)
+        .map(|s| s..(s + BLOCK).min(n))
+        .collect();
+    // (document, seq, similarity, exact copy)
+    type Found = (DocId, u64, f64, bool);
+    let per_block: Vec<(Vec<Found>, u64)> = blocks
+        .par_iter()
+        .map(|r| {
+            let (mut out, mut hits, mut comparisons) = (Vec::new(), Vec::new(), 0u64);
+            for d in r.clone() {
+                if !sigs.active[d] {
+                    continue;
+                }
+                let sig = sigs.get(d as DocId);
+                let by_text = table.text_hash.get(d).and_then(|&h| st.find_text(h));
+                let by_id = if table.has_id[d] {
+                    st.find_id(table.id(d as DocId))
+                } else {
+                    None
+                };
+                for seq in [by_text, by_id].into_iter().flatten() {
+                    let sim = if Some(seq) == by_text {
+                        1.0
+                    } else {
+                        st.slots(seq).map_or(0.0, |h| minhash::estimate(sig, h))
+                    };
+                    out.push((d as DocId, seq, sim, true));
+                }
+                hits.clear();
+                st.band_matches(sig, &mut hits);
+                for &seq in &hits {
+                    comparisons += 1;
+                    if let Some(h) = st.slots(seq) {
+                        let est = minhash::estimate(sig, h);
+                        if est >= cfg.threshold {
+                            out.push((d as DocId, seq, est, false));
+                        }
+                    }
+                }
+            }
+            (out, comparisons)
+        })
+        .collect();
+    let mut h = History::default();
+    let mut found: Vec<Found> = Vec::new();
+    for (f, c) in per_block {
+        found.extend(f);
+        h.comparisons += c;
+    }
+    h.seqs = found.iter().map(|f| f.1).collect();
+    h.seqs.sort_unstable();
+    h.seqs.dedup();
+    for &seq in &h.seqs {
+        h.ids.push(st.id(seq).to_string());
+        match st.slots(seq) {
+            Some(s) => h.slots.extend_from_slice(s),
+            None => h.slots.resize(h.slots.len() + table.k, 0),
+        }
+    }
+    // One edge per pair; an exact copy comes first for its pair and wins.
+    found.sort_by_key(|f| (f.0, f.1, !f.3));
+    found.dedup_by_key(|f| (f.0, f.1));
+    for (d, seq, sim, exact) in found {
+        let i = h.seqs.partition_point(|&s| s < seq) as u32;
+        if exact {
+            h.forced.insert((d, i), sim);
+        }
+        h.edges.push(lsh::Edge {
+            a: d,
+            b: (n + i as usize) as DocId,
+            similarity: sim as f32,
+        });
+    }
+    h.seconds = report::secs(t0.elapsed());
+    h
 }
 
 /// Rounds of re-reading the corpus for borderline pairs under `--verify auto`.
@@ -528,6 +669,7 @@ pub fn cluster_docs(
     cfg: &DedupConfig,
     sk: &Sketch,
     table: &DocTable,
+    state: Option<&State>,
     timings: &mut Timings,
 ) -> Result<Clustering, RunError> {
     let t0 = Instant::now();
@@ -546,20 +688,39 @@ pub fn cluster_docs(
         lsh::estimate_at_least(&sigs, floor),
     )
     .map_err(spill_err)?;
+    let mut edges = edges;
+    let n = table.len();
+    let history = match state {
+        Some(st) => history_matches(table, cfg, st),
+        None => History::default(),
+    };
+    edges.extend_from_slice(&history.edges);
     timings.candidates = report::secs(t0.elapsed());
 
     let t1 = Instant::now();
-    let comps = cluster::components(table.len(), &edges);
+    let comps = cluster::components(n + history.seqs.len(), &edges);
     drop(edges);
-    let rank = |d: DocId| match cfg.keep {
-        KeepPolicy::First => (0, d),
-        KeepPolicy::Longest => (u64::MAX - table.text_bytes[d as usize], d),
+    // The state's documents were kept by earlier runs: they come first, in the
+    // order they were kept, and stay kept.
+    let rank = |d: DocId| {
+        if d as usize >= n {
+            return (0, d);
+        }
+        match cfg.keep {
+            KeepPolicy::First => (1, d),
+            KeepPolicy::Longest => ((u64::MAX - table.text_bytes[d as usize]).max(1), d),
+        }
+    };
+    let k = table.k;
+    let history_sig = |h: DocId| {
+        let i = h as usize - n;
+        &history.slots[i * k..(i + 1) * k]
     };
     let mut sets: HashMap<DocId, Vec<u64>> = HashMap::new();
     if cfg.verify == Verify::Exact {
         let mut needed = bitvec![0; table.len()];
-        for d in comps.iter().flatten() {
-            needed.set(*d as usize, true);
+        for &d in comps.iter().flatten().filter(|&&d| (d as usize) < n) {
+            needed.set(d as usize, true);
         }
         sets = collect_sets(corpus, sk, &needed)?;
     }
@@ -573,6 +734,17 @@ pub fn cluster_docs(
         let missing: Mutex<Vec<DocId>> = Mutex::new(Vec::new());
         exact_checks.store(0, Ordering::Relaxed);
         let result = cluster::assign(&comps, rank, |a, b| {
+            if a as usize >= n || b as usize >= n {
+                let (h, d) = if a as usize >= n { (a, b) } else { (b, a) };
+                if d as usize >= n {
+                    return None;
+                }
+                if let Some(&s) = history.forced.get(&(d, (h as usize - n) as u32)) {
+                    return Some(s);
+                }
+                let est = minhash::estimate(history_sig(h), sigs.get(d));
+                return (est >= cfg.threshold).then_some(est);
+            }
             let est = minhash::estimate(sigs.get(a), sigs.get(b));
             match cfg.verify {
                 Verify::Estimate => return (est >= cfg.threshold).then_some(est),
@@ -615,9 +787,11 @@ pub fn cluster_docs(
     for d in table.emptied.iter_ones() {
         roles[d] = Role::Emptied;
     }
-    for (n, c) in clusters.iter().enumerate() {
-        let cluster = n as u32;
-        roles[c.keep as usize] = Role::Keep { cluster };
+    for (i, c) in clusters.iter().enumerate() {
+        let cluster = i as u32;
+        if (c.keep as usize) < n {
+            roles[c.keep as usize] = Role::Keep { cluster };
+        }
         for dup in &c.duplicates {
             roles[dup.doc as usize] = Role::Duplicate {
                 cluster,
@@ -633,6 +807,7 @@ pub fn cluster_docs(
         candidates: cand_stats,
         assign: assign_stats,
         verification,
+        history,
     })
 }
 
@@ -1012,6 +1187,10 @@ pub struct Job {
     pub rules_source: Option<String>,
     /// Seconds spent learning the rules before the run (`clean` without --rules).
     pub learn_seconds: f64,
+    /// The state to deduplicate against and add the kept documents to (`--state`).
+    pub state: Option<State>,
+    /// Boilerplate statistics to put in the state (runs that learned with a state).
+    pub lines: Option<state::LineStats>,
 }
 
 impl Job {
@@ -1022,6 +1201,8 @@ impl Job {
             dedup: true,
             rules_source: None,
             learn_seconds: 0.0,
+            state: None,
+            lines: None,
         }
     }
 }
@@ -1033,21 +1214,22 @@ pub fn run(
     paths: &OutputPaths,
     skipped_files: Vec<String>,
     progress: &indicatif::ProgressBar,
-    job: Job,
+    mut job: Job,
 ) -> Result<Report, RunError> {
     let start = Instant::now();
     check_outputs(corpus, paths)?;
     let mut timings = Timings::default();
     let mut sk = Sketch::new(cfg).with_stripper(job.stripper.clone());
     sk.signatures = job.dedup;
+    sk.text_hashes = job.state.is_some();
 
     let t = Instant::now();
-    let table = sketch_corpus(corpus, cfg, &sk, progress)?;
+    let mut table = sketch_corpus(corpus, cfg, &sk, progress)?;
     timings.sketch = report::secs(t.elapsed());
     progress.finish_and_clear();
 
-    let clustering = if job.dedup {
-        cluster_docs(corpus, cfg, &sk, &table, &mut timings)?
+    let mut clustering = if job.dedup {
+        cluster_docs(corpus, cfg, &sk, &table, job.state.as_ref(), &mut timings)?
     } else {
         let mut roles = vec![Role::Unique; table.len()];
         for d in table.rejected.iter_ones() {
@@ -1062,8 +1244,10 @@ pub fn run(
             candidates: Default::default(),
             assign: Default::default(),
             verification: Default::default(),
+            history: Default::default(),
         }
     };
+    table.history_ids = std::mem::take(&mut clustering.history.ids);
 
     let t = Instant::now();
     let mut sink = Sink::create(&paths.output).map_err(write_err(&paths.output))?;
@@ -1086,6 +1270,19 @@ pub fn run(
     }
     sink.commit().map_err(write_err(&paths.output))?;
     timings.write = report::secs(t.elapsed());
+    // The state changes only once the output is in place: a run stopped before
+    // this point can be repeated with the same result.
+    let state_report = match job.state.as_mut() {
+        Some(st) => Some(update_state(
+            st,
+            corpus,
+            &table,
+            &clustering,
+            job.lines.take(),
+            job.command,
+        )?),
+        None => None,
+    };
 
     let duplicates = clustering
         .roles
@@ -1152,9 +1349,83 @@ pub fn run(
         clustering: clustering.assign,
         verification: clustering.verification,
         boilerplate,
+        state: state_report,
         threads: rayon::current_num_threads(),
         timings,
     })
+}
+
+/// Add the run's kept documents to the state, with the band keys of their dropped
+/// copies pointing at them, and commit.
+fn update_state(
+    st: &mut State,
+    corpus: &Corpus,
+    table: &DocTable,
+    clustering: &Clustering,
+    lines: Option<state::LineStats>,
+    command: &str,
+) -> Result<report::StateReport, RunError> {
+    let mut rep = report::StateReport {
+        dir: st.dir().display().to_string(),
+        created: st.is_new(),
+        run: st.next_run(),
+        documents_before: st.documents(),
+        segments_before: st.segment_count() as u64,
+        comparisons: clustering.history.comparisons,
+        lookup_seconds: clustering.history.seconds,
+        ..Default::default()
+    };
+    let n = table.len();
+    let sigs = table.signatures();
+    let mut b = st.builder();
+    let mut seq_of = vec![u64::MAX; n];
+    for (d, role) in clustering.roles.iter().enumerate() {
+        if sigs.active[d] && matches!(role, Role::Unique | Role::Keep { .. }) {
+            seq_of[d] = b.add(&state::NewDoc {
+                id: table.id(d as DocId),
+                has_id: table.has_id[d],
+                text_hash: table.text_hash.get(d).copied().unwrap_or(0),
+                slots: sigs.get(d as DocId),
+            });
+        }
+    }
+    for (d, role) in clustering.roles.iter().enumerate() {
+        if let Role::Duplicate { of, .. } = *role {
+            let of = of as usize;
+            let target = if of < n {
+                seq_of[of]
+            } else {
+                rep.duplicates_of_state += 1;
+                clustering.history.seqs[of - n]
+            };
+            if sigs.active[d] && target != u64::MAX {
+                b.alias(sigs.get(d as DocId), target);
+            }
+        }
+    }
+    let boilerplate_keys = lines.as_ref().map(|l| l.entries.len() as u64);
+    let run = state::RunEntry {
+        run: rep.run,
+        command: command.to_string(),
+        finished_unix: state::unix_now(),
+        inputs: corpus.inputs().iter().map(|i| i.name.clone()).collect(),
+        read: n as u64,
+        added: b.docs(),
+        duplicates_of_state: rep.duplicates_of_state,
+    };
+    let done = st.commit(state::Update {
+        segment: Some(b),
+        lines,
+        run,
+    })?;
+    rep.added = done.added;
+    rep.documents_after = st.documents();
+    rep.segments_after = done.segments;
+    rep.segments_merged = done.merged;
+    rep.bytes_after = st.bytes();
+    rep.boilerplate_keys = boilerplate_keys.or(st.lines.as_ref().map(|l| l.entries.len() as u64));
+    rep.commit_seconds = done.seconds;
+    Ok(rep)
 }
 
 /// Run `dedup` end to end.
@@ -1186,6 +1457,45 @@ pub fn learn_rules(
     learn: &LearnOptions,
     progress: &indicatif::ProgressBar,
 ) -> Result<Rules, RunError> {
+    let (counts, documents, stories) = story_counts(corpus, cfg, progress)?;
+    let learned = Learned::new(cfg.normalize, counts, learn, documents, stories);
+    rules_with_examples(corpus, learned)
+}
+
+/// Learn boilerplate rules from the corpus and the statistics of a state's earlier
+/// runs: a line counts the stories it was seen in over all runs. Returns the rules
+/// and the statistics to store when the run commits.
+pub fn learn_rules_with_state(
+    corpus: &Corpus,
+    cfg: &DedupConfig,
+    learn: &LearnOptions,
+    st: &State,
+    progress: &indicatif::ProgressBar,
+) -> Result<(Rules, state::LineStats), RunError> {
+    let (counts, documents, stories) = story_counts(corpus, cfg, progress)?;
+    let mut lines = st.lines.clone().unwrap_or_default();
+    lines.merge(counts.all_story_counts(), st.next_run(), documents, stories);
+    lines.learn = *learn;
+    let mut learned = Learned::from_story_counts(
+        cfg.normalize,
+        lines.counts(),
+        learn,
+        lines.documents,
+        lines.stories,
+    );
+    learned.seed_examples(&lines.examples);
+    let rules = rules_and_examples(corpus, learned)?;
+    lines.examples = rules.1;
+    Ok((rules.0, lines))
+}
+
+/// Group raw pages into stories and count, for every line key, the stories it is in.
+/// Returns the counts, the documents read and the number of stories.
+fn story_counts(
+    corpus: &Corpus,
+    cfg: &DedupConfig,
+    progress: &indicatif::ProgressBar,
+) -> Result<(boilerplate::Counts, u64, u64), RunError> {
     // 1. Stories: components of raw pages whose estimated containment reaches
     // STORY_CONTAINMENT.
     let story_cfg = DedupConfig {
@@ -1233,9 +1543,24 @@ pub fn learn_rules(
     // first.
     let keys = std::mem::take(&mut table.line_keys);
     drop(table);
-    let counts = boilerplate::Counts::from_doc_keys(keys, &story);
-    let mut learned = Learned::new(cfg.normalize, counts, learn, documents, stories);
+    Ok((
+        boilerplate::Counts::from_doc_keys(keys, &story),
+        documents,
+        stories,
+    ))
+}
 
+/// The rules of `learned`, with the examples their text comes from.
+fn rules_with_examples(corpus: &Corpus, learned: Learned) -> Result<Rules, RunError> {
+    rules_and_examples(corpus, learned).map(|r| r.0)
+}
+
+/// [`rules_with_examples`], and the examples of every rule (for a state).
+#[allow(clippy::type_complexity)]
+fn rules_and_examples(
+    corpus: &Corpus,
+    mut learned: Learned,
+) -> Result<(Rules, Vec<((u8, u64), Vec<String>)>), RunError> {
     // 3. Examples: searched in parallel, kept in input order; the read stops early
     // once every rule has its examples.
     let mut done = learned.has_all_examples();
@@ -1258,7 +1583,8 @@ pub fn learn_rules(
         done = learned.has_all_examples();
         Ok(())
     })?;
-    Ok(learned.into_rules())
+    let examples = learned.rule_examples();
+    Ok((learned.into_rules(), examples))
 }
 
 /// Write a rules file atomically.

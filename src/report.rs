@@ -129,8 +129,38 @@ pub struct Report {
     /// Boilerplate rules and what stripping removed (`clean`, `boilerplate strip`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub boilerplate: Option<BoilerplateReport>,
+    /// What the run did with its `--state` directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<StateReport>,
     pub threads: usize,
     pub timings: Timings,
+}
+
+/// A run against a state directory (`--state`).
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct StateReport {
+    pub dir: String,
+    /// The state was made by this run.
+    pub created: bool,
+    /// This run's number in the state.
+    pub run: u32,
+    pub documents_before: u64,
+    pub segments_before: u64,
+    /// State documents found through the band index and compared.
+    pub comparisons: u64,
+    /// Documents of this run found to copy a document of the state.
+    pub duplicates_of_state: u64,
+    /// Documents this run added (its kept documents).
+    pub added: u64,
+    pub documents_after: u64,
+    pub segments_after: u64,
+    /// Segments merged into one after the run (tiers fill up every few runs).
+    pub segments_merged: u64,
+    pub bytes_after: u64,
+    /// Boilerplate line keys the state tracks (runs that learn rules).
+    pub boilerplate_keys: Option<u64>,
+    pub lookup_seconds: f64,
+    pub commit_seconds: f64,
 }
 
 impl Report {
@@ -162,6 +192,23 @@ impl Report {
                 b.removed.bytes_removed as f64 / 1e6,
                 b.removed.documents_stripped,
                 b.removed.emptied
+            );
+        }
+        if let Some(st) = &self.state {
+            s += &format!(
+                "dupstrip: state {}: {} documents before run {}; {} copies of them found; {} added ({} documents, {} segments{})\n",
+                st.dir,
+                st.documents_before,
+                st.run,
+                st.duplicates_of_state,
+                st.added,
+                st.documents_after,
+                st.segments_after,
+                if st.segments_merged > 0 {
+                    format!(", {} merged", st.segments_merged)
+                } else {
+                    String::new()
+                }
             );
         }
         s += &format!(
