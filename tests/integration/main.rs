@@ -7,4 +7,5 @@ mod dedup;
 mod inputs;
 mod normalize_cases;
 mod robustness;
+mod state;
 mod util;
