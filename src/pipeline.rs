@@ -563,57 +563,48 @@ fn history_matches(table: &DocTable, cfg: &DedupConfig, st: &State) -> History {
     let t0 = Instant::now();
     let sigs = table.signatures();
     let n = table.len();
-    const BLOCK: usize = 1024;
-    let blocks: Vec<std::ops::Range<usize>> = (0..n)
-        .step_by(BLOCK)
-        .map(|s| s..(s + BLOCK).min(n))
-        .collect();
+    let active: Vec<DocId> = sigs.active.iter_ones().map(|d| d as DocId).collect();
     // (document, seq, similarity, exact copy)
     type Found = (DocId, u64, f64, bool);
-    let per_block: Vec<(Vec<Found>, u64)> = blocks
+    let exact: Vec<Found> = active
         .par_iter()
-        .map(|r| {
-            let (mut out, mut hits, mut comparisons) = (Vec::new(), Vec::new(), 0u64);
-            for d in r.clone() {
-                if !sigs.active[d] {
-                    continue;
-                }
-                let sig = sigs.get(d as DocId);
-                let by_text = table.text_hash.get(d).and_then(|&h| st.find_text(h));
-                let by_id = if table.has_id[d] {
-                    st.find_id(table.id(d as DocId))
+        .flat_map_iter(|&d| {
+            let i = d as usize;
+            let by_text = table.text_hash.get(i).and_then(|&h| st.find_text(h));
+            let by_id = if table.has_id[i] {
+                st.find_id(table.id(d))
+            } else {
+                None
+            };
+            let sigs = &sigs;
+            let sim = move |seq: u64| {
+                if Some(seq) == by_text {
+                    1.0
                 } else {
-                    None
-                };
-                for seq in [by_text, by_id].into_iter().flatten() {
-                    let sim = if Some(seq) == by_text {
-                        1.0
-                    } else {
-                        st.slots(seq).map_or(0.0, |h| minhash::estimate(sig, h))
-                    };
-                    out.push((d as DocId, seq, sim, true));
+                    st.slots(seq)
+                        .map_or(0.0, |h| minhash::estimate(sigs.get(d), h))
                 }
-                hits.clear();
-                st.band_matches(sig, &mut hits);
-                for &seq in &hits {
-                    comparisons += 1;
-                    if let Some(h) = st.slots(seq) {
-                        let est = minhash::estimate(sig, h);
-                        if est >= cfg.threshold {
-                            out.push((d as DocId, seq, est, false));
-                        }
-                    }
-                }
-            }
-            (out, comparisons)
+            };
+            [by_text, by_id]
+                .into_iter()
+                .flatten()
+                .map(move |seq| (d, seq, sim(seq), true))
         })
         .collect();
-    let mut h = History::default();
-    let mut found: Vec<Found> = Vec::new();
-    for (f, c) in per_block {
-        found.extend(f);
-        h.comparisons += c;
-    }
+    let pairs = st.band_matches_batch(|d| sigs.get(d), &active);
+    let by_band: Vec<Found> = pairs
+        .par_iter()
+        .filter_map(|&(d, seq)| {
+            let est = minhash::estimate(sigs.get(d), st.slots(seq)?);
+            (est >= cfg.threshold).then_some((d, seq, est, false))
+        })
+        .collect();
+    let mut h = History {
+        comparisons: pairs.len() as u64,
+        ..Default::default()
+    };
+    let mut found = exact;
+    found.extend(by_band);
     h.seqs = found.iter().map(|f| f.1).collect();
     h.seqs.sort_unstable();
     h.seqs.dedup();

@@ -438,7 +438,102 @@ struct Segment {
     entry: SegmentEntry,
     data: DataFile,
     k: usize,
-    bands: usize,
+    sections: Sections,
+}
+
+/// Byte ranges of a segment's sections, checked when it is opened.
+struct Sections {
+    slots: Range<usize>,
+    id_ends: Range<usize>,
+    id_bytes: Range<usize>,
+    id_index: Range<usize>,
+    id_dir: Range<usize>,
+    text_index: Range<usize>,
+    text_dir: Range<usize>,
+    bands: Vec<Range<usize>>,
+    dirs: Vec<Range<usize>>,
+}
+
+type Range<T> = std::ops::Range<T>;
+
+/// A directory over a sorted index of hashes: `dir[p]` is the first entry whose
+/// key's top `bits` bits are at least `p` (2^bits + 1 entries, about one per four
+/// index entries). A lookup reads one directory entry and one short stretch of the
+/// index instead of binary-searching the whole of it: two cache misses, not twenty.
+struct DirBuilder {
+    bits: u32,
+    dir: Vec<u64>,
+    n: u64,
+}
+
+impl DirBuilder {
+    fn new(entries: u64) -> DirBuilder {
+        let bits = if entries < 16 { 0 } else { entries.ilog2() - 2 };
+        DirBuilder {
+            bits,
+            dir: Vec::with_capacity((1usize << bits) + 1),
+            n: 0,
+        }
+    }
+
+    /// The next key, in sorted order.
+    fn push(&mut self, key: u64) {
+        let p = prefix(key, self.bits);
+        while self.dir.len() <= p {
+            self.dir.push(self.n);
+        }
+        self.n += 1;
+    }
+
+    fn finish(mut self) -> Vec<u64> {
+        while self.dir.len() < (1usize << self.bits) + 1 {
+            self.dir.push(self.n);
+        }
+        self.dir
+    }
+}
+
+fn prefix(key: u64, bits: u32) -> usize {
+    if bits == 0 {
+        0
+    } else {
+        (key >> (64 - bits)) as usize
+    }
+}
+
+/// The stretch of the index a key can be in.
+fn dir_range(dir: &[u64], key: u64) -> Range<usize> {
+    let buckets = dir.len().saturating_sub(1);
+    if buckets == 0 {
+        return 0..0;
+    }
+    let p = prefix(key, buckets.trailing_zeros());
+    match (dir.get(p), dir.get(p + 1)) {
+        (Some(&a), Some(&b)) => a as usize..b as usize,
+        _ => 0..0,
+    }
+}
+
+/// Entries of the index `sorted` (with its directory) whose first field is `key`, at
+/// most `cap`.
+fn lookup<'a, T: Copy>(
+    sorted: &'a [T],
+    dir: &[u64],
+    key: u64,
+    cap: usize,
+    first: impl Fn(&T) -> u64,
+) -> &'a [T] {
+    let r = dir_range(dir, key);
+    let Some(stretch) = sorted.get(r) else {
+        return &[];
+    };
+    let start = stretch.partition_point(|e| first(e) < key);
+    let n = stretch[start..]
+        .iter()
+        .take(cap)
+        .take_while(|e| first(e) == key)
+        .count();
+    &stretch[start..start + n]
 }
 
 impl Segment {
@@ -464,44 +559,66 @@ impl Segment {
         {
             return Err(corrupt(&path, "its document range is not the manifest's"));
         }
+        let n = meta.docs as usize;
+        let e = meta.band_entries as usize;
+        let k = params.num_perm;
+        // Every section must be there, aligned, and of the size the counts say.
+        let check =
+            |name: &str, size: usize, want: Option<usize>| -> Result<Range<usize>, StateError> {
+                let &(start, len) = data
+                    .sections
+                    .get(name)
+                    .ok_or_else(|| corrupt(&path, format!("no section {name}")))?;
+                let (start, len) = (start as usize, len as usize);
+                if len % size != 0 || want.is_some_and(|w| w != len / size) {
+                    return Err(corrupt(
+                        &path,
+                        format!("section {name} has {} entries, not {want:?}", len / size),
+                    ));
+                }
+                Ok(start..start + len)
+            };
+        let dir_check = |name: &str, entries: usize| -> Result<Range<usize>, StateError> {
+            let r = check(name, 8, None)?;
+            let len = r.len() / 8;
+            let dir: &[u64] = bytemuck::try_cast_slice(&data.map[r.clone()])
+                .map_err(|e| corrupt(&path, format!("section {name}: {e}")))?;
+            if len < 2 || !(len - 1).is_power_of_two() || dir[len - 1] != entries as u64 {
+                return Err(corrupt(
+                    &path,
+                    format!("directory {name} does not fit its index"),
+                ));
+            }
+            Ok(r)
+        };
+        let ids_with_id = check("id_index", 16, None)?.len() / 16;
+        let sections = Sections {
+            slots: check("slots", 2, Some(n * k))?,
+            id_ends: check("id_ends", 8, Some(n))?,
+            id_bytes: check("id_bytes", 1, None)?,
+            id_index: check("id_index", 16, None)?,
+            id_dir: dir_check("id_dir", ids_with_id)?,
+            text_index: check("text_index", 24, Some(n))?,
+            text_dir: dir_check("text_dir", n)?,
+            bands: (0..params.bands)
+                .map(|b| check(&format!("bands.{b}"), 16, Some(e)))
+                .collect::<Result<_, _>>()?,
+            dirs: (0..params.bands)
+                .map(|b| dir_check(&format!("dir.{b}"), e))
+                .collect::<Result<_, _>>()?,
+        };
+        for (name, size) in [("runs", 4), ("flags", 1), ("text_hash", 16)] {
+            check(name, size, Some(n))?;
+        }
         let seg = Segment {
             entry: entry.clone(),
             data,
-            k: params.num_perm,
-            bands: params.bands,
+            k,
+            sections,
         };
-        // Every section must have the size the counts say.
-        let n = meta.docs as usize;
-        let e = meta.band_entries as usize;
-        let sizes = [
-            ("slots", seg.data.section::<Slot>("slots")?.len(), n * seg.k),
-            ("runs", seg.data.section::<u32>("runs")?.len(), n),
-            ("flags", seg.data.section::<u8>("flags")?.len(), n),
-            ("text_hash", seg.data.section::<Pair>("text_hash")?.len(), n),
-            ("id_ends", seg.data.section::<u64>("id_ends")?.len(), n),
-            (
-                "text_index",
-                seg.data.section::<TextEntry>("text_index")?.len(),
-                n,
-            ),
-            (
-                "bands",
-                seg.data.section::<Pair>("bands")?.len(),
-                e * seg.bands,
-            ),
-        ];
-        for (name, got, want) in sizes {
-            if got != want {
-                return Err(corrupt(
-                    &path,
-                    format!("section {name} has {got} entries, not {want}"),
-                ));
-            }
-        }
-        let ids = seg.data.section::<u8>("id_bytes")?.len() as u64;
+        let ids = seg.sections.id_bytes.len() as u64;
         if seg
-            .data
-            .section::<u64>("id_ends")?
+            .get::<u64>(&seg.sections.id_ends)
             .last()
             .is_some_and(|&l| l != ids)
         {
@@ -510,9 +627,14 @@ impl Segment {
         Ok(seg)
     }
 
-    fn sec<T: bytemuck::Pod>(&self, name: &str) -> &[T] {
-        // Sizes were checked when the segment was opened.
-        self.data.section(name).unwrap_or(&[])
+    fn get<T: bytemuck::Pod>(&self, r: &Range<usize>) -> &[T] {
+        // Alignment and sizes were checked when the segment was opened.
+        bytemuck::try_cast_slice(&self.data.map[r.clone()]).unwrap_or(&[])
+    }
+
+    /// A section by name (for copying whole sections while merging).
+    fn raw(&self, name: &str) -> &[u8] {
+        self.data.section::<u8>(name).unwrap_or(&[])
     }
 
     fn contains(&self, seq: u64) -> bool {
@@ -520,12 +642,14 @@ impl Segment {
     }
 
     fn slots(&self, local: usize) -> &[Slot] {
-        &self.sec::<Slot>("slots")[local * self.k..(local + 1) * self.k]
+        self.get::<Slot>(&self.sections.slots)
+            .get(local * self.k..(local + 1) * self.k)
+            .unwrap_or(&[])
     }
 
     fn id(&self, local: usize) -> &str {
-        let ends = self.sec::<u64>("id_ends");
-        let bytes = self.sec::<u8>("id_bytes");
+        let ends = self.get::<u64>(&self.sections.id_ends);
+        let bytes = self.get::<u8>(&self.sections.id_bytes);
         let start = if local == 0 {
             0
         } else {
@@ -539,21 +663,46 @@ impl Segment {
     }
 
     fn band(&self, b: usize) -> &[Pair] {
-        let e = self.entry.band_entries as usize;
-        &self.sec::<Pair>("bands")[b * e..(b + 1) * e]
+        self.get(&self.sections.bands[b])
     }
-}
 
-/// Entries of `sorted` whose key is `key` (at most `cap`).
-fn equal_range(sorted: &[Pair], key: u64, cap: usize) -> &[Pair] {
-    let start = sorted.partition_point(|p| p[0] < key);
-    let end = start
-        + sorted[start..]
-            .iter()
-            .take(cap)
-            .take_while(|p| p[0] == key)
-            .count();
-    &sorted[start..end]
+    /// Documents (seq) sharing band `b`'s key `key`, at most `cap`.
+    fn band_lookup(&self, b: usize, key: u64, cap: usize) -> &[Pair] {
+        lookup(
+            self.band(b),
+            self.get(&self.sections.dirs[b]),
+            key,
+            cap,
+            |p| p[0],
+        )
+    }
+
+    /// Local documents whose id hashes to `hash`.
+    fn id_lookup(&self, hash: u64) -> &[Pair] {
+        let index = self.get(&self.sections.id_index);
+        lookup(
+            index,
+            self.get(&self.sections.id_dir),
+            hash,
+            usize::MAX,
+            |p| p[0],
+        )
+    }
+
+    /// Local documents whose text hashes to `(hi, lo)`.
+    fn text_lookup(&self, hi: u64, lo: u64) -> Option<u64> {
+        let index = self.get::<TextEntry>(&self.sections.text_index);
+        lookup(
+            index,
+            self.get(&self.sections.text_dir),
+            hi,
+            usize::MAX,
+            |t| t[0],
+        )
+        .iter()
+        .find(|t| t[1] == lo)
+        .map(|t| t[2])
+    }
 }
 
 /// A document to add to the state.
@@ -658,13 +807,19 @@ impl SegmentBuilder {
         w.section("id_ends", |w| w.put_pod(&self.id_ends))?;
         w.section("id_bytes", |w| w.put(&self.ids))?;
         w.section("id_index", |w| w.put_pod(&id_index))?;
-        w.section("text_index", |w| w.put_pod(&text_index))?;
-        w.section("bands", |w| {
-            for b in &self.bands {
-                w.put_pod(b)?;
-            }
-            Ok(())
+        w.section("id_dir", |w| {
+            w.put_pod(&dir_of(id_index.iter().map(|p| p[0]), id_index.len()))
         })?;
+        w.section("text_index", |w| w.put_pod(&text_index))?;
+        w.section("text_dir", |w| {
+            w.put_pod(&dir_of(text_index.iter().map(|t| t[0]), n))
+        })?;
+        for (b, band) in self.bands.iter().enumerate() {
+            w.section(&format!("bands.{b}"), |w| w.put_pod(band))?;
+            w.section(&format!("dir.{b}"), |w| {
+                w.put_pod(&dir_of(band.iter().map(|p| p[0]), e))
+            })?;
+        }
         let meta = SegmentMeta {
             params: self.params.clone(),
             first_seq: self.first_seq,
@@ -681,6 +836,13 @@ impl SegmentBuilder {
             runs: meta.runs,
         })
     }
+}
+
+/// The directory of `entries` sorted keys.
+fn dir_of(keys: impl Iterator<Item = u64>, entries: usize) -> Vec<u64> {
+    let mut d = DirBuilder::new(entries as u64);
+    keys.for_each(|k| d.push(k));
+    d.finish()
 }
 
 /// Merge sorted inputs into `out` as they are read; `shift(i, v)` is input `i`'s value
@@ -727,7 +889,7 @@ fn merge_segments(
     for name in ["slots", "runs", "flags", "text_hash"] {
         w.section(name, |w| {
             for s in segs {
-                w.put(s.sec::<u8>(name))?;
+                w.put(s.raw(name))?;
             }
             Ok(())
         })?;
@@ -740,45 +902,68 @@ fn merge_segments(
         doc_base.push(docs);
         id_base.push(ids);
         docs += s.entry.docs;
-        ids += s.sec::<u8>("id_bytes").len() as u64;
+        ids += s.sections.id_bytes.len() as u64;
     }
     w.section("id_ends", |w| {
         for (s, &base) in segs.iter().zip(&id_base) {
-            let shifted: Vec<u64> = s.sec::<u64>("id_ends").iter().map(|&e| e + base).collect();
+            let shifted: Vec<u64> = s
+                .get::<u64>(&s.sections.id_ends)
+                .iter()
+                .map(|&e| e + base)
+                .collect();
             w.put_pod(&shifted)?;
         }
         Ok(())
     })?;
     w.section("id_bytes", |w| {
         for s in segs {
-            w.put(s.sec::<u8>("id_bytes"))?;
+            w.put(s.get::<u8>(&s.sections.id_bytes))?;
         }
         Ok(())
     })?;
+    // Each index streams through the merge into the file and its directory.
+    let inputs: Vec<&[Pair]> = segs.iter().map(|s| s.get(&s.sections.id_index)).collect();
+    let mut dir = DirBuilder::new(inputs.iter().map(|i| i.len() as u64).sum());
     w.section("id_index", |w| {
-        let inputs: Vec<&[Pair]> = segs.iter().map(|s| s.sec::<Pair>("id_index")).collect();
-        merge_sorted(&inputs, |i, p| [p[0], p[1] + doc_base[i]], |c| w.put_pod(c))
+        merge_sorted(
+            &inputs,
+            |i, p| [p[0], p[1] + doc_base[i]],
+            |c| {
+                c.iter().for_each(|p| dir.push(p[0]));
+                w.put_pod(c)
+            },
+        )
     })?;
+    w.section("id_dir", |w| w.put_pod(&dir.finish()))?;
+    let inputs: Vec<&[TextEntry]> = segs.iter().map(|s| s.get(&s.sections.text_index)).collect();
+    let mut dir = DirBuilder::new(docs);
     w.section("text_index", |w| {
-        let inputs: Vec<&[TextEntry]> = segs
-            .iter()
-            .map(|s| s.sec::<TextEntry>("text_index"))
-            .collect();
         merge_sorted(
             &inputs,
             |i, t| [t[0], t[1], t[2] + doc_base[i]],
-            |c| w.put_pod(c),
+            |c| {
+                c.iter().for_each(|t| dir.push(t[0]));
+                w.put_pod(c)
+            },
         )
     })?;
-    let mut entries = 0u64;
-    w.section("bands", |w| {
-        for b in 0..params.bands {
-            let inputs: Vec<&[Pair]> = segs.iter().map(|s| s.band(b)).collect();
-            merge_sorted(&inputs, |_, p| p, |c| w.put_pod(c))?;
-        }
-        entries = segs.iter().map(|s| s.entry.band_entries).sum();
-        Ok(())
-    })?;
+    w.section("text_dir", |w| w.put_pod(&dir.finish()))?;
+    let entries: u64 = segs.iter().map(|s| s.entry.band_entries).sum();
+    for b in 0..params.bands {
+        let inputs: Vec<&[Pair]> = segs.iter().map(|s| s.band(b)).collect();
+        let mut dir = DirBuilder::new(entries);
+        w.section(&format!("bands.{b}"), |w| {
+            merge_sorted(
+                &inputs,
+                |_, p| p,
+                |c| {
+                    c.iter().for_each(|p| dir.push(p[0]));
+                    w.put_pod(c)
+                },
+            )
+        })?;
+        w.section(&format!("dir.{b}"), |w| w.put_pod(&dir.finish()))?;
+    }
     let meta = SegmentMeta {
         params: params.clone(),
         first_seq: segs[0].entry.first_seq,
@@ -1247,6 +1432,49 @@ impl State {
         self.segment_of(seq).map_or("", |(s, l)| s.id(l))
     }
 
+    /// Band matches of many signatures at once: `(query, seq)` pairs, sorted and
+    /// distinct, for the queries `queries` whose signatures `sig` gives. Queries are
+    /// looked up band by band in key order, so each segment's index and directory are
+    /// read front to back instead of at random (a block of queries at a time, to bound
+    /// memory).
+    pub fn band_matches_batch<'s>(
+        &self,
+        sig: impl Fn(u32) -> &'s [Slot] + Sync,
+        queries: &[u32],
+    ) -> Vec<(u32, u64)> {
+        const BLOCK: usize = 1 << 18;
+        let p = self.manifest.params.lsh();
+        let seed = self.manifest.params.seed;
+        let mut all = Vec::new();
+        for block in queries.chunks(BLOCK) {
+            let per_band: Vec<Vec<(u32, u64)>> = (0..p.bands)
+                .into_par_iter()
+                .map(|b| {
+                    let mut keys: Vec<(u64, u32)> = block
+                        .iter()
+                        .map(|&q| (lsh::band_key(sig(q), b, p.rows, seed), q))
+                        .collect();
+                    keys.sort_unstable();
+                    let mut hits = Vec::new();
+                    for s in &self.segments {
+                        for &(key, q) in &keys {
+                            hits.extend(
+                                s.band_lookup(b, key, MAX_HISTORY_BUCKET)
+                                    .iter()
+                                    .map(|e| (q, e[1])),
+                            );
+                        }
+                    }
+                    hits
+                })
+                .collect();
+            all.extend(per_band.into_iter().flatten());
+        }
+        all.par_sort_unstable();
+        all.dedup();
+        all
+    }
+
     /// Documents sharing a band with `sig` (sorted, distinct), appended to `out`.
     pub fn band_matches(&self, sig: &[Slot], out: &mut Vec<u64>) {
         let p = self.manifest.params.lsh();
@@ -1255,7 +1483,7 @@ impl State {
             let key = lsh::band_key(sig, b, p.rows, self.manifest.params.seed);
             for s in &self.segments {
                 out.extend(
-                    equal_range(s.band(b), key, MAX_HISTORY_BUCKET)
+                    s.band_lookup(b, key, MAX_HISTORY_BUCKET)
                         .iter()
                         .map(|e| e[1]),
                 );
@@ -1271,7 +1499,7 @@ impl State {
     pub fn find_id(&self, id: &str) -> Option<u64> {
         let h = xxh3_64(id.as_bytes());
         self.segments.iter().find_map(|s| {
-            equal_range(s.sec::<Pair>("id_index"), h, usize::MAX)
+            s.id_lookup(h)
                 .iter()
                 .map(|e| e[1] as usize)
                 .find(|&l| s.id(l) == id)
@@ -1282,14 +1510,9 @@ impl State {
     /// The first document whose text has this xxh3-128 hash.
     pub fn find_text(&self, hash: u128) -> Option<u64> {
         let (hi, lo) = ((hash >> 64) as u64, hash as u64);
-        self.segments.iter().find_map(|s| {
-            let index = s.sec::<TextEntry>("text_index");
-            let i = index.partition_point(|t| (t[0], t[1]) < (hi, lo));
-            index
-                .get(i)
-                .filter(|t| t[0] == hi && t[1] == lo)
-                .map(|t| s.entry.first_seq + t[2])
-        })
+        self.segments
+            .iter()
+            .find_map(|s| s.text_lookup(hi, lo).map(|l| s.entry.first_seq + l))
     }
 
     /// A builder for this run's segment.
