@@ -20,10 +20,11 @@
 //! * `LOCK`: held (an advisory `flock`, released by the kernel however the process
 //!   ends) by the one run writing the state.
 //!
-//! Every data file starts with an 8-byte magic and a format version, and ends with a
-//! footer (JSON: the parameters that shaped it and its section table), the footer's
-//! length, an xxh3-64 checksum of everything before it, and an end magic. Files are
-//! checked whole when opened.
+//! Every data file starts with an 8-byte magic, the format version and the parameters
+//! that shaped it (JSON), and ends with a footer (JSON: its counts and section table),
+//! the footer's length, an xxh3-64 checksum of everything before it, and an end magic.
+//! Files are checked whole when opened. The indexes are sorted arrays of hashes with
+//! a directory by the hashes' top bits, so a lookup costs two cache misses.
 //!
 //! Documents are numbered by a global sequence (`seq`) in the order they were kept.
 //! A run appends a contiguous range and only neighbouring segments are merged, so
@@ -50,7 +51,8 @@ pub const STATE_VERSION: u32 = 1;
 const SEGMENT_MAGIC: &[u8; 8] = b"DUPSTSEG";
 const STATS_MAGIC: &[u8; 8] = b"DUPSTBPS";
 const END_MAGIC: &[u8; 8] = b"DUPSTEND";
-/// Magic and version, padded to 8 bytes.
+/// Magic, version and the parameters' length; the parameters (JSON) follow, padded to
+/// 8 bytes.
 const HEAD_BYTES: u64 = 16;
 /// Footer length, checksum, end magic.
 const TAIL_BYTES: u64 = 24;
@@ -231,7 +233,11 @@ struct FileWriter {
 }
 
 impl FileWriter {
-    fn create(path: &Path, magic: &[u8; 8]) -> Result<FileWriter, StateError> {
+    fn create(
+        path: &Path,
+        magic: &[u8; 8],
+        params: &StateParams,
+    ) -> Result<FileWriter, StateError> {
         let file = File::create(path).map_err(io_err(path))?;
         let mut w = FileWriter {
             path: path.to_path_buf(),
@@ -240,9 +246,12 @@ impl FileWriter {
             pos: 0,
             sections: BTreeMap::new(),
         };
+        let params = serde_json::to_vec(params).unwrap_or_default();
         w.put(magic)?;
         w.put(&STATE_VERSION.to_le_bytes())?;
-        w.put(&[0u8; 4])?;
+        w.put(&(params.len() as u32).to_le_bytes())?;
+        w.put(&params)?;
+        w.put(&[0u8; 8][..(8 - params.len() % 8) % 8])?;
         Ok(w)
     }
 
@@ -303,6 +312,8 @@ impl FileWriter {
 struct DataFile {
     path: PathBuf,
     map: memmap2::Mmap,
+    /// The parameters in its head.
+    params: StateParams,
     sections: BTreeMap<String, (u64, u64)>,
     meta: serde_json::Value,
     checksum: String,
@@ -356,11 +367,16 @@ impl DataFile {
                 format!("checksum mismatch (stored {stored:016x}, computed {actual:016x})"),
             ));
         }
+        let params_len = u32::from_le_bytes([map[12], map[13], map[14], map[15]]) as usize;
+        let head_end = (HEAD_BYTES as usize + params_len).next_multiple_of(8);
         let footer_len = u64_at(n - 24) as usize;
         let footer_end = n - 24;
-        if footer_len > footer_end - HEAD_BYTES as usize {
-            return Err(corrupt(path, "footer length out of range"));
+        if head_end > footer_end || footer_len > footer_end - head_end {
+            return Err(corrupt(path, "head or footer length out of range"));
         }
+        let params: StateParams =
+            serde_json::from_slice(&map[HEAD_BYTES as usize..HEAD_BYTES as usize + params_len])
+                .map_err(|e| corrupt(path, format!("parameters: {e}")))?;
         #[derive(serde::Deserialize)]
         struct Footer {
             meta: serde_json::Value,
@@ -369,7 +385,7 @@ impl DataFile {
         let footer: Footer = serde_json::from_slice(&map[footer_end - footer_len..footer_end])
             .map_err(|e| corrupt(path, format!("footer: {e}")))?;
         for (name, &(start, len)) in &footer.sections {
-            if start < HEAD_BYTES
+            if start < head_end as u64
                 || start % 8 != 0
                 || start.saturating_add(len) > (footer_end - footer_len) as u64
             {
@@ -379,6 +395,7 @@ impl DataFile {
         Ok(DataFile {
             path: path.to_path_buf(),
             map,
+            params,
             sections: footer.sections,
             meta: footer.meta,
             checksum: format!("{stored:016x}"),
@@ -420,7 +437,6 @@ pub struct SegmentEntry {
 /// What a segment's footer says of it.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 struct SegmentMeta {
-    params: StateParams,
     first_seq: u64,
     docs: u64,
     band_entries: u64,
@@ -550,7 +566,7 @@ impl Segment {
             ));
         }
         let meta: SegmentMeta = data.meta()?;
-        if meta.params != *params {
+        if data.params != *params {
             return Err(corrupt(&path, "its parameters are not the manifest's"));
         }
         if meta.first_seq != entry.first_seq
@@ -799,7 +815,7 @@ impl SegmentBuilder {
             .collect();
         text_index.sort_unstable();
         let runs = vec![self.run; n];
-        let mut w = FileWriter::create(path, SEGMENT_MAGIC)?;
+        let mut w = FileWriter::create(path, SEGMENT_MAGIC, &self.params)?;
         w.section("slots", |w| w.put_pod(&self.slots))?;
         w.section("runs", |w| w.put_pod(&runs))?;
         w.section("flags", |w| w.put(&self.flags))?;
@@ -821,7 +837,6 @@ impl SegmentBuilder {
             })?;
         }
         let meta = SegmentMeta {
-            params: self.params.clone(),
             first_seq: self.first_seq,
             docs: n as u64,
             band_entries: e as u64,
@@ -885,7 +900,7 @@ fn merge_segments(
     params: &StateParams,
     path: &Path,
 ) -> Result<SegmentEntry, StateError> {
-    let mut w = FileWriter::create(path, SEGMENT_MAGIC)?;
+    let mut w = FileWriter::create(path, SEGMENT_MAGIC, params)?;
     for name in ["slots", "runs", "flags", "text_hash"] {
         w.section(name, |w| {
             for s in segs {
@@ -965,7 +980,6 @@ fn merge_segments(
         w.section(&format!("dir.{b}"), |w| w.put_pod(&dir.finish()))?;
     }
     let meta = SegmentMeta {
-        params: params.clone(),
         first_seq: segs[0].entry.first_seq,
         docs,
         band_entries: entries,
@@ -1000,7 +1014,6 @@ pub struct LineStats {
 
 #[derive(serde::Serialize, serde::Deserialize)]
 struct StatsMeta {
-    params: StateParams,
     keys: u64,
     documents: u64,
     stories: u64,
@@ -1041,7 +1054,7 @@ impl LineStats {
     }
 
     fn write(&self, path: &Path, params: &StateParams) -> Result<FileEntry, StateError> {
-        let mut w = FileWriter::create(path, STATS_MAGIC)?;
+        let mut w = FileWriter::create(path, STATS_MAGIC, params)?;
         w.section("entries", |w| {
             for chunk in self.entries.chunks(8192) {
                 let packed: Vec<[u64; 3]> = chunk
@@ -1062,7 +1075,6 @@ impl LineStats {
         let examples = serde_json::to_vec(&examples).unwrap_or_default();
         w.section("examples", |w| w.put(&examples))?;
         let meta = StatsMeta {
-            params: params.clone(),
             keys: self.entries.len() as u64,
             documents: self.documents,
             stories: self.stories,
@@ -1078,7 +1090,7 @@ impl LineStats {
             return Err(corrupt(&path, "checksum is not the one the manifest names"));
         }
         let meta: StatsMeta = data.meta()?;
-        if meta.params != *params {
+        if data.params != *params {
             return Err(corrupt(&path, "its parameters are not the manifest's"));
         }
         let packed = data.section::<[u64; 3]>("entries")?;
