@@ -541,10 +541,18 @@ impl Counts {
     }
 
     /// Story counts of every key, sorted by key (for accumulating over runs).
-    pub fn all_story_counts(self) -> Vec<((u8, u64), u64)> {
+    pub fn all_story_counts(&self) -> Vec<((u8, u64), u64)> {
         let mut v: Vec<((u8, u64), u64)> = self.story_counts(1).into_iter().collect();
         v.sort_unstable();
         v
+    }
+
+    /// The counts without the stories `excluded` (sorted).
+    pub fn without_stories(mut self, excluded: &[DocId]) -> Counts {
+        if !excluded.is_empty() {
+            self.keys.retain(|k| excluded.binary_search(&k.2).is_err());
+        }
+        self
     }
 }
 
@@ -566,9 +574,9 @@ fn frequent(mut all: HashMap<(u8, u64), u64>, required: u64) -> HashMap<(u8, u64
 }
 
 impl Counts {
-    fn story_counts(mut self, required: u64) -> HashMap<(u8, u64), u64> {
-        self.keys.par_sort_unstable();
-        self.keys.dedup();
+    /// Keys (sorted and distinct since [`Counts::from_doc_keys`]) in at least
+    /// `required` stories.
+    fn story_counts(&self, required: u64) -> HashMap<(u8, u64), u64> {
         let mut out = HashMap::new();
         let mut i = 0;
         while i < self.keys.len() {

@@ -1180,8 +1180,8 @@ pub struct Job {
     pub learn_seconds: f64,
     /// The state to deduplicate against and add the kept documents to (`--state`).
     pub state: Option<State>,
-    /// Boilerplate statistics to put in the state (runs that learned with a state).
-    pub lines: Option<state::LineStats>,
+    /// Boilerplate counts to add to the state (runs that learned with a state).
+    pub lines: Option<PendingLines>,
 }
 
 impl Job {
@@ -1353,7 +1353,7 @@ fn update_state(
     corpus: &Corpus,
     table: &DocTable,
     clustering: &Clustering,
-    lines: Option<state::LineStats>,
+    lines: Option<PendingLines>,
     command: &str,
 ) -> Result<report::StateReport, RunError> {
     let mut rep = report::StateReport {
@@ -1394,6 +1394,14 @@ fn update_state(
             }
         }
     }
+    let copies: Vec<DocId> = clustering
+        .roles
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| matches!(r, Role::Duplicate { of, .. } if *of as usize >= n))
+        .map(|(d, _)| d as DocId)
+        .collect();
+    let lines = lines.map(|l| l.merged(st.lines.take(), &copies, rep.run));
     let boilerplate_keys = lines.as_ref().map(|l| l.entries.len() as u64);
     let run = state::RunEntry {
         run: rep.run,
@@ -1448,45 +1456,102 @@ pub fn learn_rules(
     learn: &LearnOptions,
     progress: &indicatif::ProgressBar,
 ) -> Result<Rules, RunError> {
-    let (counts, documents, stories) = story_counts(corpus, cfg, progress)?;
+    let (counts, _, documents, stories) = story_counts(corpus, cfg, progress)?;
     let learned = Learned::new(cfg.normalize, counts, learn, documents, stories);
     rules_with_examples(corpus, learned)
 }
 
+/// A run's boilerplate line counts, waiting for the run's duplicates to be known
+/// before they join a state's statistics.
+pub struct PendingLines {
+    counts: boilerplate::Counts,
+    /// Story of every document (its first member).
+    story: Vec<DocId>,
+    learn: LearnOptions,
+    /// Examples of the rules the run used.
+    examples: Vec<((u8, u64), Vec<String>)>,
+}
+
+impl PendingLines {
+    /// The statistics after this run: the state's, plus the counts of the stories
+    /// none of whose pages copies a document of the state. A story republished over
+    /// several days is thus counted once, on the day it first appeared, and its
+    /// lines do not turn into boilerplate by being seen again.
+    fn merged(
+        self,
+        previous: Option<state::LineStats>,
+        copies_of_state: &[DocId],
+        run: u32,
+    ) -> state::LineStats {
+        let mut excluded: Vec<DocId> = copies_of_state
+            .iter()
+            .filter_map(|&d| self.story.get(d as usize).copied())
+            .collect();
+        excluded.sort_unstable();
+        excluded.dedup();
+        let documents = self
+            .story
+            .iter()
+            .filter(|s| excluded.binary_search(s).is_err())
+            .count() as u64;
+        let stories = self
+            .story
+            .iter()
+            .enumerate()
+            .filter(|&(d, &s)| s as usize == d && excluded.binary_search(&s).is_err())
+            .count() as u64;
+        let counts = self.counts.without_stories(&excluded);
+        let mut lines = previous.unwrap_or_default();
+        lines.merge(counts.all_story_counts(), run, documents, stories);
+        lines.learn = self.learn;
+        lines.examples = self.examples;
+        lines
+    }
+}
+
 /// Learn boilerplate rules from the corpus and the statistics of a state's earlier
-/// runs: a line counts the stories it was seen in over all runs. Returns the rules
-/// and the statistics to store when the run commits.
+/// runs: a line counts the stories it was seen in over all runs. Returns the rules,
+/// and the run's counts to add to the state when it commits.
 pub fn learn_rules_with_state(
     corpus: &Corpus,
     cfg: &DedupConfig,
     learn: &LearnOptions,
     st: &State,
     progress: &indicatif::ProgressBar,
-) -> Result<(Rules, state::LineStats), RunError> {
-    let (counts, documents, stories) = story_counts(corpus, cfg, progress)?;
-    let mut lines = st.lines.clone().unwrap_or_default();
-    lines.merge(counts.all_story_counts(), st.next_run(), documents, stories);
-    lines.learn = *learn;
+) -> Result<(Rules, PendingLines), RunError> {
+    let (counts, story, documents, stories) = story_counts(corpus, cfg, progress)?;
+    let day = counts.all_story_counts();
+    let previous = st.lines.clone().unwrap_or_default();
+    let (all_docs, all_stories) = (previous.documents + documents, previous.stories + stories);
+    let required = learn.required(all_stories);
     let mut learned = Learned::from_story_counts(
         cfg.normalize,
-        lines.counts(),
+        previous.frequent_with(&day, required),
         learn,
-        lines.documents,
-        lines.stories,
+        all_docs,
+        all_stories,
     );
-    learned.seed_examples(&lines.examples);
-    let rules = rules_and_examples(corpus, learned)?;
-    lines.examples = rules.1;
-    Ok((rules.0, lines))
+    learned.seed_examples(&previous.examples);
+    let (rules, examples) = rules_and_examples(corpus, learned)?;
+    Ok((
+        rules,
+        PendingLines {
+            counts,
+            story,
+            learn: *learn,
+            examples,
+        },
+    ))
 }
 
 /// Group raw pages into stories and count, for every line key, the stories it is in.
 /// Returns the counts, the documents read and the number of stories.
+#[allow(clippy::type_complexity)]
 fn story_counts(
     corpus: &Corpus,
     cfg: &DedupConfig,
     progress: &indicatif::ProgressBar,
-) -> Result<(boilerplate::Counts, u64, u64), RunError> {
+) -> Result<(boilerplate::Counts, Vec<DocId>, u64, u64), RunError> {
     // 1. Stories: components of raw pages whose estimated containment reaches
     // STORY_CONTAINMENT.
     let story_cfg = DedupConfig {
@@ -1536,6 +1601,7 @@ fn story_counts(
     drop(table);
     Ok((
         boilerplate::Counts::from_doc_keys(keys, &story),
+        story,
         documents,
         stories,
     ))

@@ -1116,9 +1116,10 @@ impl LineStats {
     /// The rules these statistics give now, with the options of the last run that
     /// learned (what `dupstrip state rules` exports).
     pub fn rules(&self, normalize: NormalizeOptions) -> crate::boilerplate::Rules {
+        let required = self.learn.required(self.stories);
         let mut learned = crate::boilerplate::Learned::from_story_counts(
             normalize,
-            self.counts(),
+            self.frequent_with(&[], required),
             &self.learn,
             self.documents,
             self.stories,
@@ -1130,6 +1131,40 @@ impl LineStats {
     /// Story counts of every key, for choosing rules.
     pub fn counts(&self) -> HashMap<(u8, u64), u64> {
         self.entries.iter().map(|&(k, (n, _))| (k, n)).collect()
+    }
+
+    /// Keys whose story count, with a run's counts `day` (sorted by key) added,
+    /// reaches `required`; nothing else is held in memory.
+    pub fn frequent_with(
+        &self,
+        day: &[((u8, u64), u64)],
+        required: u64,
+    ) -> HashMap<(u8, u64), u64> {
+        let mut out = HashMap::new();
+        let (old, mut j) = (&self.entries, 0);
+        for &(k, (n, _)) in old {
+            while j < day.len() && day[j].0 < k {
+                if day[j].1 >= required {
+                    out.insert(day[j].0, day[j].1);
+                }
+                j += 1;
+            }
+            let add = if j < day.len() && day[j].0 == k {
+                j += 1;
+                day[j - 1].1
+            } else {
+                0
+            };
+            if n + add >= required {
+                out.insert(k, n + add);
+            }
+        }
+        for &(k, n) in &day[j..] {
+            if n >= required {
+                out.insert(k, n);
+            }
+        }
+        out
     }
 }
 

@@ -274,6 +274,50 @@ fn boilerplate_statistics_accumulate_across_runs() {
     assert_eq!(s["boilerplate"]["documents"], 6);
 }
 
+/// A story republished (lightly edited) on six days is one story, not six: its lines
+/// stay content, while a line printed under unrelated articles becomes a rule.
+#[test]
+fn a_story_republished_on_many_days_is_counted_once() {
+    let env = Env::new();
+    let follow = "Follow Zorblat News on the Zorblat app";
+    let story: Vec<String> = (0..5)
+        .map(|i| words(9000 + i * 40..9040 + i * 40))
+        .collect();
+    for day in 0..6 {
+        let mut lines = String::new();
+        for i in 0..3 {
+            let b = day * 1000 + i * 300;
+            let text = format!("{}\n{}\n{follow}", words(b..b + 40), words(b + 40..b + 80));
+            lines += &(serde_json::json!({"id": format!("n{b}"), "text": text}).to_string() + "\n");
+        }
+        let mut copy = story.clone();
+        copy[day % 5] = copy[day % 5].replacen(' ', &format!(" edit{day} "), 1);
+        lines += &(serde_json::json!({"id": format!("s{day}"), "text": copy.join("\n")})
+            .to_string()
+            + "\n");
+        let input = format!("day{day}.jsonl");
+        env.write(&input, lines);
+        let report = format!("r{day}.json");
+        ok(&env.run(&[
+            "clean", &input, "-o", "o.jsonl", "--state", "st", "--report", &report, "-q",
+        ]));
+        let copies = env.json(&report)["state"]["duplicates_of_state"]
+            .as_u64()
+            .unwrap();
+        assert_eq!(copies, u64::from(day > 0), "day {day}");
+    }
+    ok(&env.run(&["state", "rules", "st", "-o", "rules.json"]));
+    let rules = env.json("rules.json");
+    let lines: Vec<&str> = rules["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["line"].as_str().unwrap())
+        .collect();
+    assert_eq!(lines, [follow]);
+    assert_eq!(stats(&env, "st")["boilerplate"]["stories"], 19);
+}
+
 #[test]
 fn sigkill_during_the_state_update_never_corrupts_it() {
     let env = Env::new();
