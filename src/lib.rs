@@ -5,8 +5,9 @@
 //! [`shingle`] cuts it into hashed n-grams, [`minhash`] sketches each document,
 //! [`lsh`] finds candidate pairs, [`cluster`] decides which copies are kept, and
 //! [`output`] and [`report`] write the results. [`pipeline`] runs the stages in order;
-//! [`config`] checks options before anything runs. [`synth`] writes test corpora with
-//! planted duplicates. See ARCHITECTURE.md.
+//! [`config`] checks options before anything runs. [`state`] keeps what nightly runs
+//! kept, so each run is deduplicated against all earlier ones. [`synth`] writes test
+//! corpora with planted duplicates. See ARCHITECTURE.md.
 //!
 //! Two spellings of one headline normalize to the same shingles:
 //!

@@ -79,6 +79,25 @@ fn runs_with_a_state_drop_what_one_run_over_all_days_drops() {
         written == env.read("one.jsonl"),
         "day by day differs from one run"
     );
+    // One thread gives the same output and the same state files, byte for byte.
+    for d in 0..3 {
+        let input = format!("day{d}.jsonl");
+        let mut args = vec![
+            "dedup", &input, "-o", "j1.jsonl", "--state", "st1", "-j", "1",
+        ];
+        args.extend(common);
+        ok(&env.run(&args));
+        assert!(env.read("j1.jsonl") == env.read(&format!("out{d}.jsonl")));
+    }
+    for f in files(&env.path("st")) {
+        if f.ends_with(".dss") || f.ends_with(".dsb") {
+            let (a, b) = (format!("st/{f}"), format!("st1/{f}"));
+            assert!(
+                std::fs::read(env.path(&a)).unwrap() == std::fs::read(env.path(&b)).unwrap(),
+                "{f}"
+            );
+        }
+    }
     let s = stats(&env, "st");
     assert_eq!(s["runs"].as_array().unwrap().len(), 3);
     assert_eq!(
