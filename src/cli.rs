@@ -362,6 +362,11 @@ struct DedupArgs {
     /// boilerplate statistics) to it. Created when missing. For nightly runs.
     #[arg(long, value_name = "DIR", help_heading = "State")]
     state: Option<PathBuf>,
+
+    /// With --state: a record whose id is already in the state is a copy only if its
+    /// text is similar too (by default the same id is the same document).
+    #[arg(long, help_heading = "State")]
+    no_id_match: bool,
 }
 
 #[derive(Args, Debug)]
@@ -435,12 +440,25 @@ const CLEAN_DEFAULTS: Defaults = Defaults {
 
 fn dedup(a: DedupArgs) -> Result<()> {
     let state_dir = a.state.clone();
+    let match_ids = !a.no_id_match;
     let (cfg, paths, corpus, skipped, progress, quiet) = prepare(a, &DEDUP_DEFAULTS)?;
     pipeline::check_outputs(&corpus, &paths)?;
     let mut job = pipeline::Job::dedup();
     job.state = open_state(state_dir.as_deref(), &cfg, false)?;
+    if let Some(st) = job.state.as_mut() {
+        (job.fingerprint, job.replaces) = ready_state(st, &corpus, match_ids)?;
+    }
     let report = pipeline::run(&corpus, &cfg, &paths, skipped, &progress, job)?;
     finish(&report, &paths, quiet)
+}
+
+/// Before a run with a state: the input's fingerprint, and when it is the same as the
+/// last run's, go back to the state before that run (a night repeated replaces it).
+fn ready_state(st: &mut State, corpus: &Corpus, match_ids: bool) -> Result<(String, Option<u32>)> {
+    st.match_ids = match_ids;
+    let fingerprint = corpus.fingerprint()?;
+    let replaces = st.repeat_of_last_run(&fingerprint)?;
+    Ok((fingerprint, replaces))
 }
 
 /// Open `--state DIR` for a run (locked until the run ends).
@@ -484,6 +502,7 @@ fn clean(a: CleanArgs, action: Action) -> Result<()> {
         );
     }
     let state_dir = a.common.state.clone();
+    let match_ids = !a.common.no_id_match;
     let (mut cfg, mut paths, corpus, skipped, progress, quiet) =
         prepare(a.common, &CLEAN_DEFAULTS)?;
     paths.rules = a.save_rules.clone();
@@ -496,7 +515,11 @@ fn clean(a: CleanArgs, action: Action) -> Result<()> {
         cfg.on_empty = EmptyPolicy::Keep;
     }
     pipeline::check_outputs(&corpus, &paths)?;
-    let state = open_state(state_dir.as_deref(), &cfg, true)?;
+    let mut state = open_state(state_dir.as_deref(), &cfg, true)?;
+    let (mut fingerprint, mut replaces) = (String::new(), None);
+    if let Some(st) = state.as_mut() {
+        (fingerprint, replaces) = ready_state(st, &corpus, match_ids)?;
+    }
     let learn_start = std::time::Instant::now();
     let mut lines = None;
     let (rules, source) = match (&a.rules, &state) {
@@ -543,6 +566,8 @@ fn clean(a: CleanArgs, action: Action) -> Result<()> {
         learn_seconds: dupstrip::report::secs(learn_start.elapsed()),
         state,
         lines,
+        fingerprint,
+        replaces,
     };
     let report = pipeline::run(&corpus, &cfg, &paths, skipped, &progress, job)?;
     finish(&report, &paths, quiet)

@@ -481,6 +481,28 @@ impl Corpus {
         &self.inputs
     }
 
+    /// A hash of every input's bytes as stored (compressed bytes for compressed
+    /// inputs), in order: two runs over the same input have the same fingerprint.
+    pub fn fingerprint(&self) -> Result<String, InputError> {
+        use std::io::Read;
+        let mut h = xxhash_rust::xxh3::Xxh3Default::new();
+        let mut buf = vec![0u8; 1 << 20];
+        for path in &self.files {
+            let mut f = File::open(path).map_err(io_err(path))?;
+            let mut len = 0u64;
+            loop {
+                let n = f.read(&mut buf).map_err(io_err(path))?;
+                if n == 0 {
+                    break;
+                }
+                h.update(&buf[..n]);
+                len += n as u64;
+            }
+            h.update(&len.to_le_bytes());
+        }
+        Ok(format!("{:016x}", h.digest()))
+    }
+
     pub fn options(&self) -> &ReadOptions {
         &self.opts
     }

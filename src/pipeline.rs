@@ -552,6 +552,9 @@ pub struct History {
     edges: Vec<lsh::Edge>,
     /// Band-index lookups that found a document and were compared.
     pub comparisons: u64,
+    /// Documents with an id in the state whose similarity to it is under the
+    /// threshold (dropped as copies all the same).
+    pub id_below_threshold: u64,
     pub seconds: f64,
 }
 
@@ -571,7 +574,7 @@ fn history_matches(table: &DocTable, cfg: &DedupConfig, st: &State) -> History {
         .flat_map_iter(|&d| {
             let i = d as usize;
             let by_text = table.text_hash.get(i).and_then(|&h| st.find_text(h));
-            let by_id = if table.has_id[i] {
+            let by_id = if table.has_id[i] && st.match_ids {
                 st.find_id(table.id(d))
             } else {
                 None
@@ -601,6 +604,12 @@ fn history_matches(table: &DocTable, cfg: &DedupConfig, st: &State) -> History {
         .collect();
     let mut h = History {
         comparisons: pairs.len() as u64,
+        id_below_threshold: exact
+            .iter()
+            .filter(|f| f.2 < cfg.threshold)
+            .map(|f| f.0)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len() as u64,
         ..Default::default()
     };
     let mut found = exact;
@@ -1182,6 +1191,10 @@ pub struct Job {
     pub state: Option<State>,
     /// Boilerplate counts to add to the state (runs that learned with a state).
     pub lines: Option<PendingLines>,
+    /// [`Corpus::fingerprint`] of the input (runs with a state).
+    pub fingerprint: String,
+    /// The state's last run, which this run repeats and replaces.
+    pub replaces: Option<u32>,
 }
 
 impl Job {
@@ -1194,6 +1207,8 @@ impl Job {
             learn_seconds: 0.0,
             state: None,
             lines: None,
+            fingerprint: String::new(),
+            replaces: None,
         }
     }
 }
@@ -1264,14 +1279,19 @@ pub fn run(
     // The state changes only once the output is in place: a run stopped before
     // this point can be repeated with the same result.
     let state_report = match job.state.as_mut() {
-        Some(st) => Some(update_state(
-            st,
-            corpus,
-            &table,
-            &clustering,
-            job.lines.take(),
-            job.command,
-        )?),
+        Some(st) => {
+            let mut rep = update_state(
+                st,
+                corpus,
+                &table,
+                &clustering,
+                job.lines.take(),
+                job.command,
+                std::mem::take(&mut job.fingerprint),
+            )?;
+            rep.replaced_run = job.replaces;
+            Some(rep)
+        }
         None => None,
     };
 
@@ -1355,6 +1375,7 @@ fn update_state(
     clustering: &Clustering,
     lines: Option<PendingLines>,
     command: &str,
+    fingerprint: String,
 ) -> Result<report::StateReport, RunError> {
     let mut rep = report::StateReport {
         dir: st.dir().display().to_string(),
@@ -1363,6 +1384,7 @@ fn update_state(
         documents_before: st.documents(),
         segments_before: st.segment_count() as u64,
         comparisons: clustering.history.comparisons,
+        id_matches_below_threshold: clustering.history.id_below_threshold,
         lookup_seconds: clustering.history.seconds,
         ..Default::default()
     };
@@ -1411,6 +1433,7 @@ fn update_state(
         read: n as u64,
         added: b.docs(),
         duplicates_of_state: rep.duplicates_of_state,
+        fingerprint,
     };
     let done = st.commit(state::Update {
         segment: Some(b),
@@ -1502,8 +1525,8 @@ impl PendingLines {
             .count() as u64;
         let counts = self.counts.without_stories(&excluded);
         let mut lines = previous.unwrap_or_default();
-        lines.merge(counts.all_story_counts(), run, documents, stories);
         lines.learn = self.learn;
+        lines.merge(counts.all_story_counts(), run, documents, stories);
         lines.examples = self.examples;
         lines
     }

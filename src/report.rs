@@ -144,6 +144,13 @@ pub struct StateReport {
     pub created: bool,
     /// This run's number in the state.
     pub run: u32,
+    /// Set when the input was the same as the state's last run: that run was
+    /// replaced by this one (a night repeated), as if it had never happened.
+    pub replaced_run: Option<u32>,
+    /// Documents that share a record id with a document of the state but whose
+    /// estimated similarity to it is under the threshold; dropped as copies all the
+    /// same (same id means the same document).
+    pub id_matches_below_threshold: u64,
     pub documents_before: u64,
     pub segments_before: u64,
     /// State documents found through the band index and compared.
@@ -195,6 +202,17 @@ impl Report {
             );
         }
         if let Some(st) = &self.state {
+            if let Some(r) = st.replaced_run {
+                s += &format!(
+                    "dupstrip: note: the input is the same as the state's run {r}: this run replaced it\n"
+                );
+            }
+            if st.id_matches_below_threshold > 0 {
+                s += &format!(
+                    "dupstrip: warning: {} documents share an id with a document of the state but not its text (similarity under the threshold); they were dropped as copies. If ids are not stable across runs, pass --no-id-match\n",
+                    st.id_matches_below_threshold
+                );
+            }
             s += &format!(
                 "dupstrip: state {}: {} documents before run {}; {} copies of them found; {} added ({} documents, {} segments{})\n",
                 st.dir,

@@ -59,6 +59,8 @@ const TAIL_BYTES: u64 = 24;
 
 const MANIFEST: &str = "MANIFEST";
 const MANIFEST_TMP: &str = "MANIFEST.tmp";
+const MANIFEST_PREV: &str = "MANIFEST.prev";
+const MANIFEST_PREV_TMP: &str = "MANIFEST.prev.tmp";
 const LOCK: &str = "LOCK";
 
 /// Segments merge in groups of this many of one tier (tier: the base-4 logarithm of
@@ -71,8 +73,11 @@ pub const MERGE_FANIN: usize = 4;
 pub const MAX_HISTORY_BUCKET: usize = 64;
 
 /// A boilerplate line key seen in a single story is forgotten after this many runs
-/// without being seen again; keys seen in two or more stories are kept.
+/// without being seen again.
 pub const SINGLETON_RUNS: u32 = 7;
+/// A key seen in two or more stories, but not in enough to be a rule, is forgotten
+/// after this many runs without being seen. Rules are kept.
+pub const FORGET_RUNS: u32 = 30;
 
 /// Everything that shapes signatures and band keys: a state only holds documents
 /// signed with one set of these.
@@ -341,15 +346,6 @@ impl DataFile {
                 "wrong magic: not this kind of dupstrip state file",
             ));
         }
-        let version = u32::from_le_bytes([map[8], map[9], map[10], map[11]]);
-        if version != STATE_VERSION {
-            return Err(StateError::Version {
-                path: path.display().to_string(),
-                found: version,
-                writer: "another dupstrip".into(),
-                ours: env!("CARGO_PKG_VERSION"),
-            });
-        }
         let n = map.len();
         if &map[n - 8..] != END_MAGIC {
             return Err(corrupt(path, "truncated: no end marker"));
@@ -366,6 +362,17 @@ impl DataFile {
                 path,
                 format!("checksum mismatch (stored {stored:016x}, computed {actual:016x})"),
             ));
+        }
+        // The version is read once the checksum holds: a flipped bit is corruption,
+        // not a future format.
+        let version = u32::from_le_bytes([map[8], map[9], map[10], map[11]]);
+        if version != STATE_VERSION {
+            return Err(StateError::Version {
+                path: path.display().to_string(),
+                found: version,
+                writer: "another dupstrip".into(),
+                ours: env!("CARGO_PKG_VERSION"),
+            });
         }
         let params_len = u32::from_le_bytes([map[12], map[13], map[14], map[15]]) as usize;
         let head_end = (HEAD_BYTES as usize + params_len).next_multiple_of(8);
@@ -609,7 +616,14 @@ impl Segment {
         };
         let ids_with_id = check("id_index", 16, None)?.len() / 16;
         let sections = Sections {
-            slots: check("slots", 2, Some(n * k))?,
+            slots: check(
+                "slots",
+                2,
+                Some(
+                    n.checked_mul(k)
+                        .ok_or_else(|| corrupt(&path, "document count out of range"))?,
+                ),
+            )?,
             id_ends: check("id_ends", 8, Some(n))?,
             id_bytes: check("id_bytes", 1, None)?,
             id_index: check("id_index", 16, None)?,
@@ -617,12 +631,21 @@ impl Segment {
             text_index: check("text_index", 24, Some(n))?,
             text_dir: dir_check("text_dir", n)?,
             bands: (0..params.bands)
-                .map(|b| check(&format!("bands.{b}"), 16, Some(e)))
+                .map(|b| check(&format!("bands.{b}"), 16, None))
                 .collect::<Result<_, _>>()?,
-            dirs: (0..params.bands)
-                .map(|b| dir_check(&format!("dir.{b}"), e))
-                .collect::<Result<_, _>>()?,
+            dirs: Vec::new(),
         };
+        let mut sections = sections;
+        let mut total = 0usize;
+        for (b, r) in sections.bands.iter().enumerate() {
+            total += r.len() / 16;
+            sections
+                .dirs
+                .push(dir_check(&format!("dir.{b}"), r.len() / 16)?);
+        }
+        if total != e {
+            return Err(corrupt(&path, "band entries are not the footer's count"));
+        }
         for (name, size) in [("runs", 4), ("flags", 1), ("text_hash", 16)] {
             check(name, size, Some(n))?;
         }
@@ -666,12 +689,11 @@ impl Segment {
     fn id(&self, local: usize) -> &str {
         let ends = self.get::<u64>(&self.sections.id_ends);
         let bytes = self.get::<u8>(&self.sections.id_bytes);
-        let start = if local == 0 {
-            0
-        } else {
-            ends[local - 1] as usize
+        let start = match local.checked_sub(1) {
+            None => 0,
+            Some(i) => ends.get(i).map_or(0, |&e| e as usize),
         };
-        let end = ends[local] as usize;
+        let end = ends.get(local).map_or(0, |&e| e as usize);
         bytes
             .get(start..end)
             .and_then(|b| std::str::from_utf8(b).ok())
@@ -716,7 +738,7 @@ impl Segment {
             |t| t[0],
         )
         .iter()
-        .find(|t| t[1] == lo)
+        .find(|t| t[1] == lo && t[2] < self.entry.docs)
         .map(|t| t[2])
     }
 }
@@ -790,8 +812,12 @@ impl SegmentBuilder {
 
     fn write(mut self, path: &Path) -> Result<SegmentEntry, StateError> {
         let n = self.docs() as usize;
-        let e = self.bands.first().map_or(0, |b| b.len());
-        self.bands.par_iter_mut().for_each(|b| b.sort_unstable());
+        // An exact copy's band keys are its keeper's: one entry is enough.
+        self.bands.par_iter_mut().for_each(|b| {
+            b.sort_unstable();
+            b.dedup();
+        });
+        let e: usize = self.bands.iter().map(|b| b.len()).sum();
         let mut id_index: Vec<Pair> = (0..n)
             .filter(|&i| self.flags[i] & FLAG_HAS_ID != 0)
             .map(|i| {
@@ -833,7 +859,7 @@ impl SegmentBuilder {
         for (b, band) in self.bands.iter().enumerate() {
             w.section(&format!("bands.{b}"), |w| w.put_pod(band))?;
             w.section(&format!("dir.{b}"), |w| {
-                w.put_pod(&dir_of(band.iter().map(|p| p[0]), e))
+                w.put_pod(&dir_of(band.iter().map(|p| p[0]), band.len()))
             })?;
         }
         let meta = SegmentMeta {
@@ -921,12 +947,10 @@ fn merge_segments(
     }
     w.section("id_ends", |w| {
         for (s, &base) in segs.iter().zip(&id_base) {
-            let shifted: Vec<u64> = s
-                .get::<u64>(&s.sections.id_ends)
-                .iter()
-                .map(|&e| e + base)
-                .collect();
-            w.put_pod(&shifted)?;
+            for chunk in s.get::<u64>(&s.sections.id_ends).chunks(8192) {
+                let shifted: Vec<u64> = chunk.iter().map(|&e| e + base).collect();
+                w.put_pod(&shifted)?;
+            }
         }
         Ok(())
     })?;
@@ -963,17 +987,30 @@ fn merge_segments(
         )
     })?;
     w.section("text_dir", |w| w.put_pod(&dir.finish()))?;
-    let entries: u64 = segs.iter().map(|s| s.entry.band_entries).sum();
+    let mut entries = 0u64;
     for b in 0..params.bands {
         let inputs: Vec<&[Pair]> = segs.iter().map(|s| s.band(b)).collect();
-        let mut dir = DirBuilder::new(entries);
+        let mut dir = DirBuilder::new(inputs.iter().map(|i| i.len() as u64).sum());
+        // Equal entries from two segments (a copy's keys pointing at an older
+        // keeper) are written once.
+        let mut last: Option<Pair> = None;
         w.section(&format!("bands.{b}"), |w| {
             merge_sorted(
                 &inputs,
                 |_, p| p,
                 |c| {
-                    c.iter().for_each(|p| dir.push(p[0]));
-                    w.put_pod(c)
+                    let fresh: Vec<Pair> = c
+                        .iter()
+                        .filter(|&&p| {
+                            let new = last != Some(p);
+                            last = Some(p);
+                            new
+                        })
+                        .copied()
+                        .collect();
+                    fresh.iter().for_each(|p| dir.push(p[0]));
+                    entries += fresh.len() as u64;
+                    w.put_pod(&fresh)
                 },
             )
         })?;
@@ -1022,8 +1059,13 @@ struct StatsMeta {
 
 impl LineStats {
     /// Add one run's story counts (any order, keys distinct) seen in run `run`, and
-    /// forget keys seen in one story only and not for [`SINGLETON_RUNS`] runs.
+    /// forget keys that are not rules (under the story count `self.learn` requires)
+    /// and were not seen for [`SINGLETON_RUNS`] runs (one story) or [`FORGET_RUNS`]
+    /// runs (more).
     pub fn merge(&mut self, day: Vec<((u8, u64), u64)>, run: u32, documents: u64, stories: u64) {
+        self.documents += documents;
+        self.stories += stories;
+        let required = self.learn.required(self.stories);
         let mut day = day;
         day.sort_unstable();
         let old = std::mem::take(&mut self.entries);
@@ -1043,14 +1085,13 @@ impl LineStats {
                 j += 1;
                 (old[i - 1].0, (old[i - 1].1.0 + day[j - 1].1, run))
             };
-            let (stories, last) = e.1;
-            if stories >= 2 || last + SINGLETON_RUNS > run {
+            let (n, last) = e.1;
+            let window = if n >= 2 { FORGET_RUNS } else { SINGLETON_RUNS };
+            if n >= required || last.saturating_add(window) > run {
                 out.push(e);
             }
         }
         self.entries = out;
-        self.documents += documents;
-        self.stories += stories;
     }
 
     fn write(&self, path: &Path, params: &StateParams) -> Result<FileEntry, StateError> {
@@ -1184,6 +1225,9 @@ pub struct RunEntry {
     pub added: u64,
     /// Documents it found to be copies of documents already in the state.
     pub duplicates_of_state: u64,
+    /// Hash of its input bytes: a run with the same input replaces this one.
+    #[serde(default)]
+    pub fingerprint: String,
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -1272,19 +1316,28 @@ impl Manifest {
 pub enum Access {
     /// A run that will add to it (exclusive lock; created when missing).
     Write,
-    /// Reading only (`state stats`, `state rules`: shared lock).
+    /// Reading only (`state stats`, `state rules`): no lock, nothing changed. Files
+    /// of the manifest before the last one are kept, so a reader racing a commit
+    /// still finds them; a reader racing two retries.
     Read,
 }
 
 /// An open state directory.
 pub struct State {
     dir: PathBuf,
-    _lock: File,
+    _lock: Option<File>,
     pub manifest: Manifest,
+    /// The manifest before the last run (`MANIFEST.prev`): what a repeat of that run
+    /// starts from.
+    prev: Option<Manifest>,
+    /// Generation of the manifest on disk; new files are named above it.
+    disk_generation: u64,
     segments: Vec<Segment>,
     pub lines: Option<LineStats>,
     /// The manifest existed (false: a new state).
     existed: bool,
+    /// A record id already in the state makes a copy (`--no-id-match` clears it).
+    pub match_ids: bool,
 }
 
 /// What a run does to the state when it commits.
@@ -1301,7 +1354,7 @@ pub struct CommitStats {
     pub run: u32,
     pub added: u64,
     pub segments: u64,
-    /// Segments merged automatically after the run.
+    /// Segments merged into others by the commit.
     pub merged: u64,
     pub seconds: f64,
 }
@@ -1310,9 +1363,10 @@ fn is_state_file(name: &str) -> bool {
     (name.starts_with("seg-") && name.ends_with(".dss"))
         || (name.starts_with("bp-") && name.ends_with(".dsb"))
         || name == MANIFEST_TMP
+        || name == MANIFEST_PREV_TMP
 }
 
-fn lock(dir: &Path, access: Access) -> Result<File, StateError> {
+fn lock(dir: &Path) -> Result<File, StateError> {
     let path = dir.join(LOCK);
     let mut file = OpenOptions::new()
         .read(true)
@@ -1321,11 +1375,7 @@ fn lock(dir: &Path, access: Access) -> Result<File, StateError> {
         .truncate(false)
         .open(&path)
         .map_err(io_err(&path))?;
-    let got = match access {
-        Access::Write => file.try_lock(),
-        Access::Read => file.try_lock_shared(),
-    };
-    match got {
+    match file.try_lock() {
         Ok(()) => {}
         Err(fs::TryLockError::WouldBlock) => {
             let mut holder = String::new();
@@ -1334,7 +1384,7 @@ fn lock(dir: &Path, access: Access) -> Result<File, StateError> {
             return Err(StateError::Locked {
                 dir: dir.display().to_string(),
                 holder: if holder.is_empty() {
-                    "a reader or a run just starting".into()
+                    "a run just starting".into()
                 } else {
                     holder
                 },
@@ -1342,13 +1392,14 @@ fn lock(dir: &Path, access: Access) -> Result<File, StateError> {
         }
         Err(fs::TryLockError::Error(e)) => return Err(io_err(&path)(e)),
     }
-    if access == Access::Write {
-        let now = unix_now();
-        let note = format!("pid {}, started at unix time {now}\n", std::process::id());
-        file.set_len(0)
-            .and_then(|_| (&file).write_all(note.as_bytes()))
-            .map_err(io_err(&path))?;
-    }
+    let note = format!(
+        "pid {}, started at unix time {}\n",
+        std::process::id(),
+        unix_now()
+    );
+    file.set_len(0)
+        .and_then(|_| (&file).write_all(note.as_bytes()))
+        .map_err(io_err(&path))?;
     Ok(file)
 }
 
@@ -1356,6 +1407,59 @@ pub fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+fn read_manifest(path: &Path) -> Result<Option<Manifest>, StateError> {
+    match fs::read(path) {
+        Ok(text) => Manifest::parse(&text, path).map(Some),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(path)(e)),
+    }
+}
+
+/// Segments must tile `0..next_seq` in order, so a sequence number finds its segment
+/// by binary search.
+fn check_ranges(m: &Manifest, path: &Path) -> Result<(), StateError> {
+    let mut next = 0u64;
+    for s in &m.segments {
+        if s.first_seq != next {
+            return Err(corrupt(path, "segment ranges are not contiguous"));
+        }
+        next = next
+            .checked_add(s.docs)
+            .ok_or_else(|| corrupt(path, "segment range overflows"))?;
+    }
+    if next != m.next_seq {
+        return Err(corrupt(path, "segments do not end at next_seq"));
+    }
+    Ok(())
+}
+
+/// Open the segments of `m`, reusing those of `have` by file name.
+fn open_segments(dir: &Path, m: &Manifest, have: Vec<Segment>) -> Result<Vec<Segment>, StateError> {
+    let mut have: HashMap<String, Segment> = have
+        .into_iter()
+        .map(|s| (s.entry.file.file.clone(), s))
+        .collect();
+    let wanted: Vec<(usize, &SegmentEntry)> = m
+        .segments
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| !have.contains_key(&e.file.file))
+        .collect();
+    let opened = wanted
+        .par_iter()
+        .map(|(i, e)| Segment::open(dir, e, &m.params).map(|s| (*i, s)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut opened: HashMap<usize, Segment> = opened.into_iter().collect();
+    let mut out = Vec::with_capacity(m.segments.len());
+    for (i, e) in m.segments.iter().enumerate() {
+        match have.remove(&e.file.file).or_else(|| opened.remove(&i)) {
+            Some(s) => out.push(s),
+            None => return Err(corrupt(&dir.join(&e.file.file), "segment missing")),
+        }
+    }
+    Ok(out)
 }
 
 impl State {
@@ -1374,11 +1478,36 @@ impl State {
                 why: "it has no MANIFEST (a state is made by `dupstrip clean --state DIR` or `dupstrip dedup --state DIR`)".into(),
             });
         }
-        let lock = lock(dir, access)?;
+        let lock = match access {
+            Access::Write => Some(lock(dir)?),
+            Access::Read => None,
+        };
+        let mut attempt = 0;
+        loop {
+            match State::load(dir, access, params) {
+                // A reader without the lock can race a commit that removes files.
+                Err(StateError::Io { source, .. })
+                    if access == Access::Read
+                        && source.kind() == io::ErrorKind::NotFound
+                        && attempt < 4 =>
+                {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => return Err(e),
+                Ok(mut st) => {
+                    st._lock = lock;
+                    return Ok(st);
+                }
+            }
+        }
+    }
+
+    fn load(dir: &Path, access: Access, params: Option<&StateParams>) -> Result<State, StateError> {
         let mpath = dir.join(MANIFEST);
-        let (manifest, existed) = match fs::read(&mpath) {
-            Ok(text) => (Manifest::parse(&text, &mpath)?, true),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+        let (manifest, existed) = match read_manifest(&mpath)? {
+            Some(m) => (m, true),
+            None => {
                 let Some(p) = params else {
                     return Err(StateError::NotState {
                         dir: dir.display().to_string(),
@@ -1390,7 +1519,7 @@ impl State {
                 for entry in fs::read_dir(dir).map_err(io_err(dir))? {
                     let name = entry.map_err(io_err(dir))?.file_name();
                     let name = name.to_string_lossy();
-                    if name != LOCK && !is_state_file(&name) {
+                    if name != LOCK && name != MANIFEST_PREV && !is_state_file(&name) {
                         return Err(StateError::NotState {
                             dir: dir.display().to_string(),
                             why: format!(
@@ -1401,7 +1530,6 @@ impl State {
                 }
                 (Manifest::new(p.clone()), false)
             }
-            Err(e) => return Err(io_err(&mpath)(e)),
         };
         if let Some(p) = params
             && manifest.params != *p
@@ -1411,25 +1539,42 @@ impl State {
                 diff: manifest.params.diff(p),
             });
         }
+        check_ranges(&manifest, &mpath)?;
+        // The manifest before the last run, if it is sound and of this state.
+        let ppath = dir.join(MANIFEST_PREV);
+        let prev = match read_manifest(&ppath) {
+            Ok(Some(p))
+                if existed
+                    && p.params == manifest.params
+                    && p.generation < manifest.generation
+                    && check_ranges(&p, &ppath).is_ok() =>
+            {
+                Some(p)
+            }
+            _ => None,
+        };
         if access == Access::Write {
-            remove_unreferenced(dir, &manifest)?;
+            if prev.is_none() {
+                let _ = fs::remove_file(&ppath);
+            }
+            let live: Vec<&Manifest> = std::iter::once(&manifest).chain(&prev).collect();
+            remove_unreferenced(dir, &live)?;
         }
-        let segments = manifest
-            .segments
-            .par_iter()
-            .map(|e| Segment::open(dir, e, &manifest.params))
-            .collect::<Result<Vec<_>, _>>()?;
+        let segments = open_segments(dir, &manifest, Vec::new())?;
         let lines = match &manifest.boilerplate {
             Some(e) => Some(LineStats::read(dir, e, &manifest.params)?),
             None => None,
         };
         Ok(State {
             dir: dir.to_path_buf(),
-            _lock: lock,
+            _lock: None,
+            disk_generation: manifest.generation,
             manifest,
+            prev,
             segments,
             lines,
             existed,
+            match_ids: true,
         })
     }
 
@@ -1460,6 +1605,31 @@ impl State {
             + self.manifest.boilerplate.as_ref().map_or(0, |b| b.bytes)
     }
 
+    /// When `fingerprint` is the last run's (the same input again: a night being
+    /// repeated after a failure), go back to the state before that run, in memory, so
+    /// that this run replaces it and writes what it wrote. Returns the run replaced.
+    pub fn repeat_of_last_run(&mut self, fingerprint: &str) -> Result<Option<u32>, StateError> {
+        let Some(last) = self.manifest.runs.last() else {
+            return Ok(None);
+        };
+        let Some(prev) = &self.prev else {
+            return Ok(None);
+        };
+        if fingerprint.is_empty() || last.fingerprint != fingerprint || prev.next_run != last.run {
+            return Ok(None);
+        }
+        let run = last.run;
+        let prev = prev.clone();
+        let segments = open_segments(&self.dir, &prev, std::mem::take(&mut self.segments))?;
+        self.lines = match &prev.boilerplate {
+            Some(e) => Some(LineStats::read(&self.dir, e, &prev.params)?),
+            None => None,
+        };
+        self.segments = segments;
+        self.manifest = prev;
+        self.prev = None;
+        Ok(Some(run))
+    }
     fn segment_of(&self, seq: u64) -> Option<(&Segment, usize)> {
         let i = self
             .segments
@@ -1503,14 +1673,8 @@ impl State {
                         .collect();
                     keys.sort_unstable();
                     let mut hits = Vec::new();
-                    for s in &self.segments {
-                        for &(key, q) in &keys {
-                            hits.extend(
-                                s.band_lookup(b, key, MAX_HISTORY_BUCKET)
-                                    .iter()
-                                    .map(|e| (q, e[1])),
-                            );
-                        }
+                    for &(key, q) in &keys {
+                        self.bucket(b, key, |seq| hits.push((q, seq)));
                     }
                     hits
                 })
@@ -1522,19 +1686,28 @@ impl State {
         all
     }
 
+    /// The documents in band `b`'s bucket `key`: the oldest [`MAX_HISTORY_BUCKET`]
+    /// over all segments (segments are in sequence order), however the state is cut
+    /// into segments.
+    fn bucket(&self, b: usize, key: u64, mut found: impl FnMut(u64)) {
+        let mut left = MAX_HISTORY_BUCKET;
+        for s in &self.segments {
+            let hits = s.band_lookup(b, key, left);
+            hits.iter().for_each(|e| found(e[1]));
+            left -= hits.len();
+            if left == 0 {
+                break;
+            }
+        }
+    }
+
     /// Documents sharing a band with `sig` (sorted, distinct), appended to `out`.
     pub fn band_matches(&self, sig: &[Slot], out: &mut Vec<u64>) {
         let p = self.manifest.params.lsh();
         let start = out.len();
         for b in 0..p.bands {
             let key = lsh::band_key(sig, b, p.rows, self.manifest.params.seed);
-            for s in &self.segments {
-                out.extend(
-                    s.band_lookup(b, key, MAX_HISTORY_BUCKET)
-                        .iter()
-                        .map(|e| e[1]),
-                );
-            }
+            self.bucket(b, key, |seq| out.push(seq));
         }
         out[start..].sort_unstable();
         let mut v = out.split_off(start);
@@ -1549,7 +1722,7 @@ impl State {
             s.id_lookup(h)
                 .iter()
                 .map(|e| e[1] as usize)
-                .find(|&l| s.id(l) == id)
+                .find(|&l| (l as u64) < s.entry.docs && s.id(l) == id)
                 .map(|l| s.entry.first_seq + l as u64)
         })
     }
@@ -1576,35 +1749,41 @@ impl State {
         self.manifest.next_run
     }
 
-    /// Write the run's files and a new manifest; then merge segments if a tier is
-    /// full.
+    /// Write the run's segment and statistics, merge the newest segments while a tier
+    /// is full, and put a new manifest in place (keeping the one this run started
+    /// from as `MANIFEST.prev`). Nothing is named before the rename, so a run stopped
+    /// before it leaves the state as it was; nothing can fail after it.
     pub fn commit(&mut self, update: Update) -> Result<CommitStats, StateError> {
         let start = std::time::Instant::now();
-        let mut next = self.manifest.clone();
-        next.generation += 1;
+        let base = self.manifest.clone();
+        let mut next = base.clone();
+        next.generation = self.disk_generation + 1;
         next.written_by = format!("dupstrip {}", env!("CARGO_PKG_VERSION"));
+        let generation = next.generation;
+        let mut segs = std::mem::take(&mut self.segments);
         let mut added = 0;
         if let Some(seg) = update.segment
             && seg.docs() > 0
         {
             added = seg.docs();
-            let path = self.dir.join(format!("seg-{:08}.dss", next.generation));
+            let path = self.dir.join(format!("seg-{generation:08}.dss"));
             let entry = seg.write(&path)?;
-            next.next_seq = entry.first_seq + entry.docs;
-            next.segments.push(entry);
+            segs.push(Segment::open(&self.dir, &entry, &next.params)?);
         }
         kill_point("segment-written");
+        let merged = merge_tiers(&self.dir, &next.params, &mut segs, generation)?;
+        next.segments = segs.iter().map(|s| s.entry.clone()).collect();
+        next.next_seq = next.segments.last().map_or(0, |s| s.first_seq + s.docs);
         if let Some(lines) = &update.lines {
-            let path = self.dir.join(format!("bp-{:08}.dsb", next.generation));
+            let path = self.dir.join(format!("bp-{generation:08}.dsb"));
             next.boilerplate = Some(lines.write(&path, &next.params)?);
         }
         next.next_run = update.run.run + 1;
         next.runs.push(update.run);
-        self.replace_manifest(next)?;
+        self.replace_manifest(next, Some(base), segs)?;
         if let Some(lines) = update.lines {
             self.lines = Some(lines);
         }
-        let merged = self.merge_tiers()?;
         Ok(CommitStats {
             run: self.manifest.next_run - 1,
             added,
@@ -1614,85 +1793,105 @@ impl State {
         })
     }
 
-    /// Put `next` in place of the manifest, then open the segments it adds and drop
-    /// the files it no longer names.
-    fn replace_manifest(&mut self, next: Manifest) -> Result<(), StateError> {
-        sync_dir(&self.dir)?;
-        let tmp = self.dir.join(MANIFEST_TMP);
-        {
-            let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
-            f.write_all(next.to_text().as_bytes())
+    /// Put `next` (whose segments `segs` are open) in place of the manifest, with
+    /// `prev` as `MANIFEST.prev` (`None` keeps the one there), then remove the files
+    /// neither names.
+    fn replace_manifest(
+        &mut self,
+        next: Manifest,
+        prev: Option<Manifest>,
+        segs: Vec<Segment>,
+    ) -> Result<(), StateError> {
+        let write = |name: &str, m: &Manifest| -> Result<(), StateError> {
+            let path = self.dir.join(name);
+            let mut f = File::create(&path).map_err(io_err(&path))?;
+            f.write_all(m.to_text().as_bytes())
                 .and_then(|_| f.sync_all())
-                .map_err(io_err(&tmp))?;
+                .map_err(io_err(&path))
+        };
+        write(MANIFEST_TMP, &next)?;
+        if let Some(p) = &prev {
+            write(MANIFEST_PREV_TMP, p)?;
         }
-        kill_point("manifest-written");
-        fs::rename(&tmp, self.dir.join(MANIFEST)).map_err(io_err(&tmp))?;
         sync_dir(&self.dir)?;
-        kill_point("manifest-renamed");
-        let mut segments = Vec::with_capacity(next.segments.len());
-        let mut old: HashMap<String, Segment> = std::mem::take(&mut self.segments)
-            .into_iter()
-            .map(|s| (s.entry.file.file.clone(), s))
-            .collect();
-        for e in &next.segments {
-            segments.push(match old.remove(&e.file.file) {
-                Some(s) => s,
-                None => Segment::open(&self.dir, e, &next.params)?,
-            });
+        kill_point("manifest-written");
+        if prev.is_some() {
+            let tmp = self.dir.join(MANIFEST_PREV_TMP);
+            fs::rename(&tmp, self.dir.join(MANIFEST_PREV)).map_err(io_err(&tmp))?;
         }
-        self.segments = segments;
+        let tmp = self.dir.join(MANIFEST_TMP);
+        fs::rename(&tmp, self.dir.join(MANIFEST)).map_err(io_err(&tmp))?;
+        // The run is committed once the rename is durable; a failure to sync the
+        // directory after it is reported, but the state is sound either way.
+        let synced = sync_dir(&self.dir);
+        kill_point("manifest-renamed");
+        self.disk_generation = next.generation;
+        if let Some(p) = prev {
+            self.prev = Some(p);
+        }
+        self.segments = segs;
         self.manifest = next;
         self.existed = true;
-        drop(old);
-        remove_unreferenced(&self.dir, &self.manifest)
+        // Leftovers are removed by the next writer if this fails.
+        let live: Vec<&Manifest> = std::iter::once(&self.manifest).chain(&self.prev).collect();
+        let _ = remove_unreferenced(&self.dir, &live);
+        synced
     }
 
-    /// Merge the newest [`MERGE_FANIN`] segments while they are of one tier.
-    fn merge_tiers(&mut self) -> Result<u64, StateError> {
-        let tier = |e: &SegmentEntry| {
-            let runs = u64::from(e.runs[1].saturating_sub(e.runs[0])) + 1;
-            runs.ilog(MERGE_FANIN as u64)
-        };
-        let mut merged = 0;
-        loop {
-            let n = self.segments.len();
-            if n < MERGE_FANIN {
-                break;
-            }
-            let t = tier(&self.segments[n - MERGE_FANIN].entry);
-            if !self.segments[n - MERGE_FANIN..]
-                .iter()
-                .all(|s| tier(&s.entry) == t)
-            {
-                break;
-            }
-            self.merge_range(n - MERGE_FANIN..n)?;
-            merged += MERGE_FANIN as u64;
-        }
-        Ok(merged)
-    }
-
-    /// Merge the segments `range` into one.
-    fn merge_range(&mut self, range: std::ops::Range<usize>) -> Result<(), StateError> {
-        if range.len() < 2 {
-            return Ok(());
-        }
-        let mut next = self.manifest.clone();
-        next.generation += 1;
-        let path = self.dir.join(format!("seg-{:08}.dss", next.generation));
-        let segs: Vec<&Segment> = self.segments[range.clone()].iter().collect();
-        let entry = merge_segments(&segs, &next.params, &path)?;
-        kill_point("merge-written");
-        next.segments.splice(range, [entry]);
-        self.replace_manifest(next)
-    }
-
-    /// Merge every segment into one (`dupstrip state compact`).
+    /// Merge every segment into one (`dupstrip state compact`). Returns the number
+    /// of segments merged.
     pub fn compact(&mut self) -> Result<u64, StateError> {
         let n = self.segments.len();
-        self.merge_range(0..n)?;
+        if n < 2 {
+            return Ok(n as u64);
+        }
+        let mut next = self.manifest.clone();
+        next.generation = self.disk_generation + 1;
+        let path = self.dir.join(format!("seg-{:08}.dss", next.generation));
+        let segs: Vec<&Segment> = self.segments.iter().collect();
+        let entry = merge_segments(&segs, &next.params, &path)?;
+        kill_point("merge-written");
+        let merged = Segment::open(&self.dir, &entry, &next.params)?;
+        next.segments = vec![entry];
+        self.replace_manifest(next, None, vec![merged])?;
         Ok(n as u64)
     }
+}
+
+/// Merge the newest [`MERGE_FANIN`] segments of `segs` while they share a tier;
+/// merged files are named `seg-GENERATION-I.dss`. Returns the number of segments merged.
+fn merge_tiers(
+    dir: &Path,
+    params: &StateParams,
+    segs: &mut Vec<Segment>,
+    generation: u64,
+) -> Result<u64, StateError> {
+    let tier = |e: &SegmentEntry| {
+        let runs = u64::from(e.runs[1].saturating_sub(e.runs[0])) + 1;
+        runs.ilog(MERGE_FANIN as u64)
+    };
+    let mut merged = 0;
+    let mut i = 0;
+    loop {
+        let n = segs.len();
+        if n < MERGE_FANIN {
+            break;
+        }
+        let t = tier(&segs[n - MERGE_FANIN].entry);
+        if !segs[n - MERGE_FANIN..].iter().all(|s| tier(&s.entry) == t) {
+            break;
+        }
+        i += 1;
+        let path = dir.join(format!("seg-{generation:08}-{i}.dss"));
+        let refs: Vec<&Segment> = segs[n - MERGE_FANIN..].iter().collect();
+        let entry = merge_segments(&refs, params, &path)?;
+        kill_point("merge-written");
+        let seg = Segment::open(dir, &entry, params)?;
+        segs.truncate(n - MERGE_FANIN);
+        segs.push(seg);
+        merged += MERGE_FANIN as u64;
+    }
+    Ok(merged)
 }
 
 /// What `dupstrip state stats` shows.
@@ -1839,19 +2038,23 @@ impl Stats {
     }
 }
 
-/// Remove the files of `dir` that look like state files but `m` does not name.
-fn remove_unreferenced(dir: &Path, m: &Manifest) -> Result<(), StateError> {
-    let live: Vec<&str> = m
-        .segments
+/// Remove the files of `dir` that look like state files but no manifest of `live`
+/// names.
+fn remove_unreferenced(dir: &Path, live: &[&Manifest]) -> Result<(), StateError> {
+    let names: Vec<&str> = live
         .iter()
-        .map(|s| s.file.file.as_str())
-        .chain(m.boilerplate.as_ref().map(|b| b.file.as_str()))
+        .flat_map(|m| {
+            m.segments
+                .iter()
+                .map(|s| s.file.file.as_str())
+                .chain(m.boilerplate.as_ref().map(|b| b.file.as_str()))
+        })
         .collect();
     for entry in fs::read_dir(dir).map_err(io_err(dir))? {
         let entry = entry.map_err(io_err(dir))?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if is_state_file(&name) && !live.contains(&name.as_ref()) {
+        if is_state_file(&name) && !names.contains(&name.as_ref()) {
             let path = entry.path();
             fs::remove_file(&path).map_err(io_err(&path))?;
         }
@@ -1914,6 +2117,7 @@ mod tests {
                 read: docs.len() as u64,
                 added: docs.len() as u64,
                 duplicates_of_state: 0,
+                fingerprint: String::new(),
             },
         })
         .unwrap();
@@ -2001,7 +2205,7 @@ mod tests {
     #[test]
     fn line_stats_accumulate_and_forget_singletons() {
         let mut s = LineStats::default();
-        s.merge(vec![((0, 1), 1), ((0, 2), 3)], 1, 10, 5);
+        s.merge(vec![((0, 1), 1), ((0, 2), 3), ((0, 7), 6)], 1, 10, 5);
         s.merge(vec![((0, 1), 1)], 2, 10, 5);
         assert_eq!(s.counts()[&(0, 1)], 2);
         s.merge(vec![((0, 9), 1)], 3, 1, 1);
@@ -2016,5 +2220,15 @@ mod tests {
         );
         assert_eq!(c[&(0, 2)], 3);
         assert_eq!(s.stories, 11);
+        for run in 11..=31 {
+            s.merge(vec![], run, 0, 0);
+        }
+        let c = s.counts();
+        assert_eq!(
+            c.get(&(0, 2)),
+            None,
+            "a non-rule unseen for 30 runs is forgotten"
+        );
+        assert_eq!(c[&(0, 7)], 6, "a rule (6 stories, 5 required) is kept");
     }
 }
