@@ -1265,7 +1265,8 @@ pub fn run(
         &clustering.roles,
         &mut sink,
         &paths.output,
-    )?;
+    )
+    .map_err(|e| closed_with_state(e, job.state.is_some()))?;
     // The side files go into place first and the output last, so a run that fails
     // writing them leaves the previous output untouched.
     if let Some(p) = &paths.clusters {
@@ -1274,7 +1275,9 @@ pub fn run(
     if let Some(p) = &paths.rejects {
         write_rejects(p, &table.rejects)?;
     }
-    sink.commit().map_err(write_err(&paths.output))?;
+    sink.commit()
+        .map_err(write_err(&paths.output))
+        .map_err(|e| closed_with_state(e, job.state.is_some()))?;
     timings.write = report::secs(t.elapsed());
     // The state changes only once the output is in place: a run stopped before
     // this point can be repeated with the same result.
@@ -1364,6 +1367,18 @@ pub fn run(
         threads: rayon::current_num_threads(),
         timings,
     })
+}
+
+/// A reader that closes standard output early (`| head`) is not an error, except for a
+/// run with a state: its documents were not all delivered, so the state is left as it
+/// was and the run fails.
+fn closed_with_state(e: RunError, with_state: bool) -> RunError {
+    if with_state && e.is_broken_pipe() {
+        return RunError::Outputs(
+            "standard output was closed before the run finished: the state was not updated".into(),
+        );
+    }
+    e
 }
 
 /// Add the run's kept documents to the state, with the band keys of their dropped
