@@ -62,6 +62,10 @@ pub struct InputSpec {
     /// such inputs cannot be opened twice.
     #[serde(skip)]
     pub spool: bool,
+    /// A Parquet file: its rows are read as JSON objects, one per row, with every
+    /// column (see [`crate::columnar`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub parquet: bool,
 }
 
 /// Why a single record could not be used.
@@ -166,6 +170,7 @@ fn is_known_extension(name: &str) -> bool {
         .iter()
         .chain(&TEXT_EXTENSIONS)
         .any(|e| base.ends_with(e))
+        || name.to_ascii_lowercase().ends_with(".parquet")
 }
 
 fn format_of(name: &str, forced: Option<Format>) -> Format {
@@ -185,6 +190,22 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> InputError + '_ {
         path: path.display().to_string(),
         source,
     }
+}
+
+/// True when the file starts with the Parquet magic.
+fn is_parquet(path: &Path) -> Result<bool, InputError> {
+    let mut head = [0u8; 4];
+    let mut f = File::open(path).map_err(io_err(path))?;
+    let mut n = 0;
+    while n < 4 {
+        match f.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_err(path)(e)),
+        }
+    }
+    Ok(&head[..n] == crate::columnar::MAGIC)
 }
 
 fn sniff(path: &Path) -> Result<Compression, InputError> {
@@ -257,6 +278,7 @@ fn stdin_spec(forced: Option<Format>) -> InputSpec {
         compression: Compression::None,
         bytes: 0,
         spool: true,
+        parquet: false,
     }
 }
 
@@ -267,8 +289,14 @@ fn file_spec(
 ) -> Result<InputSpec, InputError> {
     let name = path.display().to_string();
     let regular = meta.is_file();
+    let parquet = regular && (crate::columnar::has_parquet_extension(path) || is_parquet(path)?);
     Ok(InputSpec {
-        format: format_of(&name, forced),
+        format: if parquet {
+            Format::Jsonl
+        } else {
+            format_of(&name, forced)
+        },
+        parquet,
         // A pipe would lose the bytes read to sniff it; it is sniffed once spooled.
         compression: if regular {
             sniff(path)?
@@ -443,18 +471,28 @@ fn strip_bom(data: &[u8]) -> &[u8] {
 /// An opened corpus: the inputs, with standard input spooled to a temporary file.
 pub struct Corpus {
     inputs: Vec<InputSpec>,
-    /// For each input: the file to read (the spool for standard input).
+    /// For each input: the file to read (the spool for standard input, the JSON Lines
+    /// of a Parquet file).
     files: Vec<PathBuf>,
     _spools: Vec<tempfile::NamedTempFile>,
     opts: ReadOptions,
+    /// The schema of the first Parquet input: the column types of a Parquet output.
+    parquet_schema: Option<arrow_schema::SchemaRef>,
 }
 
 impl Corpus {
     pub fn open(mut inputs: Vec<InputSpec>, opts: ReadOptions) -> Result<Corpus, InputError> {
         let mut spools = Vec::new();
         let mut files = Vec::with_capacity(inputs.len());
+        let mut parquet_schema = None;
         for spec in &mut inputs {
             match &spec.path {
+                Some(p) if spec.parquet => {
+                    let (spool, schema) = parquet_spool(spec, p, opts.tmp_dir.as_deref())?;
+                    parquet_schema.get_or_insert(schema);
+                    files.push(spool.path().to_path_buf());
+                    spools.push(spool);
+                }
                 Some(p) if !spec.spool => files.push(p.clone()),
                 _ => {
                     let spool = spool_input(spec, opts.tmp_dir.as_deref())?;
@@ -474,7 +512,13 @@ impl Corpus {
             files,
             _spools: spools,
             opts,
+            parquet_schema,
         })
+    }
+
+    /// The schema of the first Parquet input, if any.
+    pub fn parquet_schema(&self) -> Option<&arrow_schema::SchemaRef> {
+        self.parquet_schema.as_ref()
     }
 
     pub fn inputs(&self) -> &[InputSpec] {
@@ -730,6 +774,30 @@ fn flush_mapped<E>(
 }
 
 /// Copy standard input or a pipe into a temporary file.
+/// The rows of a Parquet input as JSON Lines in a temporary file, and its schema.
+fn parquet_spool(
+    spec: &InputSpec,
+    path: &Path,
+    dir: Option<&Path>,
+) -> Result<(tempfile::NamedTempFile, arrow_schema::SchemaRef), InputError> {
+    let mut spool = match dir {
+        Some(d) => tempfile::NamedTempFile::new_in(d),
+        None => tempfile::NamedTempFile::new(),
+    }
+    .map_err(|source| InputError::Io {
+        path: format!("temporary file for the rows of {}", spec.name),
+        source,
+    })?;
+    crate::output::register_temporary(spool.path());
+    let schema = crate::columnar::parquet_to_jsonl(path, spool.as_file_mut()).map_err(|e| {
+        InputError::Io {
+            path: format!("{} (reading it as Parquet)", spec.name),
+            source: e,
+        }
+    })?;
+    Ok((spool, schema))
+}
+
 fn spool_input(
     spec: &InputSpec,
     dir: Option<&Path>,

@@ -24,6 +24,7 @@
 
 pub mod boilerplate;
 pub mod cluster;
+pub mod columnar;
 pub mod config;
 pub mod corpus;
 pub mod lsh;

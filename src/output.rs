@@ -37,6 +37,15 @@ pub enum Sink {
         tmp: tempfile::TempPath,
         dest: PathBuf,
     },
+    /// A `.parquet` output: JSON Lines go to `rows`, converted into `file` (the
+    /// temporary next to `dest`) on commit.
+    Parquet {
+        rows: BufWriter<File>,
+        file: File,
+        tmp: tempfile::TempPath,
+        dest: PathBuf,
+        schema: Option<arrow_schema::SchemaRef>,
+    },
 }
 
 /// A writer that must be finished (compression trailers flushed) before it is closed.
@@ -65,6 +74,15 @@ impl FinishWrite for zstd::stream::write::Encoder<'static, BufWriter<File>> {
 impl Sink {
     /// Open `dest` (`-` for standard output) for writing.
     pub fn create(dest: &Path) -> io::Result<Sink> {
+        Sink::create_with_schema(dest, None)
+    }
+
+    /// [`Sink::create`]; a `.parquet` output takes its column types from `schema`
+    /// (a Parquet input's) where it has them.
+    pub fn create_with_schema(
+        dest: &Path,
+        schema: Option<arrow_schema::SchemaRef>,
+    ) -> io::Result<Sink> {
         if dest.as_os_str() == "-" {
             return Ok(Sink::Stdout(BufWriter::with_capacity(
                 1 << 20,
@@ -91,6 +109,16 @@ impl Sink {
                 .map(|m| m.permissions())
                 .unwrap_or_else(|_| std::fs::Permissions::from_mode(0o644));
             file.set_permissions(perms)?;
+        }
+        if crate::columnar::has_parquet_extension(dest) {
+            let rows = tempfile::tempfile_in(dir)?;
+            return Ok(Sink::Parquet {
+                rows: BufWriter::with_capacity(1 << 20, rows),
+                file,
+                tmp,
+                dest: dest.to_path_buf(),
+                schema,
+            });
         }
         let buf = BufWriter::with_capacity(1 << 20, file);
         let writer: Box<dyn FinishWrite> = if name.ends_with(".gz") {
@@ -121,6 +149,20 @@ impl Sink {
                 tmp.persist(&dest).map_err(|e| e.error)?;
                 Ok(())
             }
+            Sink::Parquet {
+                rows,
+                file,
+                tmp,
+                dest,
+                schema,
+            } => {
+                let rows = rows.into_inner().map_err(|e| e.into_error())?;
+                let file = crate::columnar::jsonl_to_parquet(rows, file, schema.as_deref())?;
+                file.sync_all()?;
+                drop(file);
+                tmp.persist(&dest).map_err(|e| e.error)?;
+                Ok(())
+            }
         }
     }
 }
@@ -130,18 +172,21 @@ impl Write for Sink {
         match self {
             Sink::Stdout(w) => w.write(buf),
             Sink::File { writer, .. } => writer.write(buf),
+            Sink::Parquet { rows, .. } => rows.write(buf),
         }
     }
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         match self {
             Sink::Stdout(w) => w.write_all(buf),
             Sink::File { writer, .. } => writer.write_all(buf),
+            Sink::Parquet { rows, .. } => rows.write_all(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Sink::Stdout(w) => w.flush(),
             Sink::File { writer, .. } => writer.flush(),
+            Sink::Parquet { rows, .. } => rows.flush(),
         }
     }
 }

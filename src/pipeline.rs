@@ -1256,7 +1256,8 @@ pub fn run(
     table.history_ids = std::mem::take(&mut clustering.history.ids);
 
     let t = Instant::now();
-    let mut sink = Sink::create(&paths.output).map_err(write_err(&paths.output))?;
+    let mut sink = Sink::create_with_schema(&paths.output, corpus.parquet_schema().cloned())
+        .map_err(write_err(&paths.output))?;
     let written = write_records(
         corpus,
         cfg,

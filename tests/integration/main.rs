@@ -6,6 +6,7 @@ mod clean;
 mod dedup;
 mod inputs;
 mod normalize_cases;
+mod parquet;
 mod robustness;
 mod state;
 mod util;
