@@ -28,7 +28,7 @@ fn write_parquet(env: &Env, name: &str) -> usize {
         .collect();
     let years: Vec<i32> = (0..rows.len()).map(|i| 2020 + (i % 5) as i32).collect();
     let scores: Vec<Option<f64>> = (0..rows.len())
-        .map(|i| (i % 3 != 0).then_some(i as f64 / 10.0))
+        .map(|i| (!i.is_multiple_of(3)).then_some(i as f64 / 10.0))
         .collect();
     let batch = RecordBatch::try_from_iter([
         ("id", Arc::new(StringArray::from(ids)) as ArrayRef),
@@ -115,7 +115,7 @@ fn clean_reads_and_writes_parquet_keeping_every_column() {
                 .parse()
                 .unwrap();
             assert_eq!(years.value(i), 2020 + (row % 5) as i32, "{id}");
-            assert_eq!(scores.is_null(i), row % 3 == 0, "{id}");
+            assert_eq!(scores.is_null(i), row.is_multiple_of(3), "{id}");
         }
     }
     let want_ids: Vec<&str> = reference
