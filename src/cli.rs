@@ -234,11 +234,13 @@ enum StepArg {
 #[derive(Args, Debug)]
 struct DedupArgs {
     /// Input files or directories; none or `-` reads standard input. JSON Lines,
-    /// .txt (one document per file), gzip or zstd compressed JSON Lines.
+    /// .txt (one document per file), gzip or zstd compressed JSON Lines, Parquet
+    /// (--text-field and --id-field name the columns).
     #[arg(value_name = "INPUT")]
     inputs: Vec<PathBuf>,
 
-    /// Output file (`-` for standard output); .gz or .zst compresses it.
+    /// Output file (`-` for standard output); .gz or .zst compresses it, .parquet
+    /// writes Parquet (every column kept).
     #[arg(short, long, value_name = "OUTPUT")]
     output: PathBuf,
 
@@ -648,7 +650,9 @@ fn prepare(a: DedupArgs, defaults: &Defaults) -> Result<Prepared> {
     let found = corpus::discover(&a.inputs, cfg.read.format)?;
     for s in &found.skipped {
         if !a.quiet {
-            eprintln!("dupstrip: note: skipping {s} (not .jsonl, .ndjson, .json or .txt)");
+            eprintln!(
+                "dupstrip: note: skipping {s} (not .jsonl, .ndjson, .json, .parquet or .txt)"
+            );
         }
     }
     let corpus = Corpus::open(found.inputs, cfg.read.clone())?;
