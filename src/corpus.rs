@@ -192,8 +192,8 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> InputError + '_ {
     }
 }
 
-/// True when the file starts with the Parquet magic.
-fn is_parquet(path: &Path) -> Result<bool, InputError> {
+/// The first (up to) four bytes of a file.
+fn head(path: &Path) -> Result<([u8; 4], usize), InputError> {
     let mut head = [0u8; 4];
     let mut f = File::open(path).map_err(io_err(path))?;
     let mut n = 0;
@@ -205,21 +205,17 @@ fn is_parquet(path: &Path) -> Result<bool, InputError> {
             Err(e) => return Err(io_err(path)(e)),
         }
     }
+    Ok((head, n))
+}
+
+/// True when the file starts with the Parquet magic.
+fn is_parquet(path: &Path) -> Result<bool, InputError> {
+    let (head, n) = head(path)?;
     Ok(&head[..n] == crate::columnar::MAGIC)
 }
 
 fn sniff(path: &Path) -> Result<Compression, InputError> {
-    let mut head = [0u8; 4];
-    let mut f = File::open(path).map_err(io_err(path))?;
-    let mut n = 0;
-    while n < 4 {
-        match f.read(&mut head[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(io_err(path)(e)),
-        }
-    }
+    let (head, n) = head(path)?;
     Ok(match &head[..n] {
         [0x1f, 0x8b, ..] => Compression::Gzip,
         [0x28, 0xb5, 0x2f, 0xfd] => Compression::Zstd,

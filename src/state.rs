@@ -2156,6 +2156,14 @@ mod tests {
         assert_eq!(st.find_id("doc41"), Some(13));
     }
 
+    /// The message of a refused open.
+    fn open_err(dir: &Path, p: &StateParams) -> String {
+        match State::open(dir, Access::Write, Some(p)) {
+            Ok(_) => panic!("opened"),
+            Err(e) => e.to_string(),
+        }
+    }
+
     #[test]
     fn other_parameters_are_refused() {
         let dir = tempfile::tempdir().unwrap();
@@ -2165,10 +2173,7 @@ mod tests {
         drop(st);
         let mut q = params();
         q.seed = 7;
-        let err = State::open(dir.path(), Access::Write, Some(&q))
-            .err()
-            .unwrap()
-            .to_string();
+        let err = open_err(dir.path(), &q);
         assert!(err.contains("seed (--seed): state 42, this run 7"), "{err}");
     }
 
@@ -2177,10 +2182,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = params();
         let _st = State::open(dir.path(), Access::Write, Some(&p)).unwrap();
-        let err = State::open(dir.path(), Access::Write, Some(&p))
-            .err()
-            .unwrap()
-            .to_string();
+        let err = open_err(dir.path(), &p);
         assert!(err.contains("in use by another dupstrip run (pid"), "{err}");
     }
 
@@ -2195,10 +2197,7 @@ mod tests {
         let mut bytes = fs::read(&seg).unwrap();
         bytes[40] ^= 1;
         fs::write(&seg, bytes).unwrap();
-        let err = State::open(dir.path(), Access::Write, Some(&p))
-            .err()
-            .unwrap()
-            .to_string();
+        let err = open_err(dir.path(), &p);
         assert!(err.contains("checksum mismatch"), "{err}");
     }
 

@@ -411,6 +411,9 @@ fn sigkill_during_the_state_update_never_corrupts_it() {
         }
         runs
     };
+    let day3 = |dir: &str| {
+        ["dedup", "day3.jsonl", "-o", "k.jsonl", "--state", dir, "-q"].map(String::from)
+    };
     let points = [
         "segment-written",
         "merge-written",
@@ -423,15 +426,7 @@ fn sigkill_during_the_state_update_never_corrupts_it() {
         let out = env
             .cmd()
             .env("DUPSTRIP_TEST_KILL_AT", point)
-            .args([
-                "dedup",
-                "day3.jsonl",
-                "-o",
-                "k.jsonl",
-                "--state",
-                &dir,
-                "-q",
-            ])
+            .args(day3(&dir))
             .output()
             .unwrap();
         assert_eq!(out.status.signal(), Some(9), "{point}: {}", stderr(&out));
@@ -448,15 +443,7 @@ fn sigkill_during_the_state_update_never_corrupts_it() {
         copy_dir(&env.path("base"), &env.path(&dir));
         let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("dupstrip"))
             .current_dir(env.dir.path())
-            .args([
-                "dedup",
-                "day3.jsonl",
-                "-o",
-                "k.jsonl",
-                "--state",
-                &dir,
-                "-q",
-            ])
+            .args(day3(&dir))
             .spawn()
             .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
