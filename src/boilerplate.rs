@@ -542,9 +542,7 @@ impl Counts {
 
     /// Story counts of every key, sorted by key (for accumulating over runs).
     pub fn all_story_counts(&self) -> Vec<((u8, u64), u64)> {
-        let mut v: Vec<((u8, u64), u64)> = self.story_counts(1).into_iter().collect();
-        v.sort_unstable();
-        v
+        self.runs().collect()
     }
 
     /// The counts without the stories `excluded` (sorted).
@@ -577,20 +575,14 @@ impl Counts {
     /// Keys (sorted and distinct since [`Counts::from_doc_keys`]) in at least
     /// `required` stories.
     fn story_counts(&self, required: u64) -> HashMap<(u8, u64), u64> {
-        let mut out = HashMap::new();
-        let mut i = 0;
-        while i < self.keys.len() {
-            let (k, h, _) = self.keys[i];
-            let mut j = i;
-            while j < self.keys.len() && self.keys[j].0 == k && self.keys[j].1 == h {
-                j += 1;
-            }
-            if (j - i) as u64 >= required {
-                out.insert((k, h), (j - i) as u64);
-            }
-            i = j;
-        }
-        out
+        self.runs().filter(|&(_, n)| n >= required).collect()
+    }
+
+    /// Each key with its number of stories, in key order.
+    fn runs(&self) -> impl Iterator<Item = ((u8, u64), u64)> + '_ {
+        self.keys
+            .chunk_by(|a, b| a.0 == b.0 && a.1 == b.1)
+            .map(|run| ((run[0].0, run[0].1), run.len() as u64))
     }
 }
 

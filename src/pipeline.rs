@@ -1560,17 +1560,9 @@ pub fn learn_rules_with_state(
 ) -> Result<(Rules, PendingLines), RunError> {
     let (counts, story, documents, stories) = story_counts(corpus, cfg, progress)?;
     let day = counts.all_story_counts();
-    let previous = st.lines.clone().unwrap_or_default();
-    let (all_docs, all_stories) = (previous.documents + documents, previous.stories + stories);
-    let required = learn.required(all_stories);
-    let mut learned = Learned::from_story_counts(
-        cfg.normalize,
-        previous.frequent_with(&day, required),
-        learn,
-        all_docs,
-        all_stories,
-    );
-    learned.seed_examples(&previous.examples);
+    let none = state::LineStats::default();
+    let previous = st.lines.as_ref().unwrap_or(&none);
+    let learned = previous.learned(&day, documents, stories, learn, cfg.normalize);
     let (rules, examples) = rules_and_examples(corpus, learned)?;
     Ok((
         rules,

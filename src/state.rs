@@ -1157,19 +1157,33 @@ impl LineStats {
     /// The rules these statistics give now, with the options of the last run that
     /// learned (what `dupstrip state rules` exports).
     pub fn rules(&self, normalize: NormalizeOptions) -> crate::boilerplate::Rules {
-        let required = self.learn.required(self.stories);
+        self.learned(&[], 0, 0, &self.learn, normalize).into_rules()
+    }
+
+    /// The rules of these statistics with a run's story counts `day` (sorted by key),
+    /// documents and stories added, seeded with the stored examples.
+    pub fn learned(
+        &self,
+        day: &[((u8, u64), u64)],
+        documents: u64,
+        stories: u64,
+        learn: &crate::boilerplate::LearnOptions,
+        normalize: NormalizeOptions,
+    ) -> crate::boilerplate::Learned {
+        let (documents, stories) = (self.documents + documents, self.stories + stories);
         let mut learned = crate::boilerplate::Learned::from_story_counts(
             normalize,
-            self.frequent_with(&[], required),
-            &self.learn,
-            self.documents,
-            self.stories,
+            self.frequent_with(day, learn.required(stories)),
+            learn,
+            documents,
+            stories,
         );
         learned.seed_examples(&self.examples);
-        learned.into_rules()
+        learned
     }
 
     /// Story counts of every key, for choosing rules.
+    #[cfg(test)]
     pub fn counts(&self) -> HashMap<(u8, u64), u64> {
         self.entries.iter().map(|&(k, (n, _))| (k, n)).collect()
     }
@@ -1701,20 +1715,6 @@ impl State {
         }
     }
 
-    /// Documents sharing a band with `sig` (sorted, distinct), appended to `out`.
-    pub fn band_matches(&self, sig: &[Slot], out: &mut Vec<u64>) {
-        let p = self.manifest.params.lsh();
-        let start = out.len();
-        for b in 0..p.bands {
-            let key = lsh::band_key(sig, b, p.rows, self.manifest.params.seed);
-            self.bucket(b, key, |seq| out.push(seq));
-        }
-        out[start..].sort_unstable();
-        let mut v = out.split_off(start);
-        v.dedup();
-        out.extend(v);
-    }
-
     /// The first document with this id (only ids that came from records count).
     pub fn find_id(&self, id: &str) -> Option<u64> {
         let h = xxh3_64(id.as_bytes());
@@ -2146,9 +2146,8 @@ mod tests {
             assert_eq!(st.id(seq), format!("doc{x}"));
             assert_eq!(st.find_id(&format!("doc{x}")), Some(seq));
             assert_eq!(st.find_text(u128::from(x)), Some(seq));
-            let mut m = Vec::new();
-            st.band_matches(&sig(x), &mut m);
-            assert_eq!(m, vec![seq]);
+            let s = sig(x);
+            assert_eq!(st.band_matches_batch(|_| &s[..], &[7]), vec![(7, seq)]);
         }
         assert_eq!(st.find_id("nope"), None);
         st.compact().unwrap();
