@@ -651,6 +651,33 @@ impl Learned {
         }
     }
 
+    /// Learned keys as [`Learned::keys`] and [`Learned::learned_from`] gave them (a
+    /// learning split over several processes).
+    pub fn restore(
+        opts: NormalizeOptions,
+        keys: impl IntoIterator<Item = ((u8, u64), u64)>,
+        from: LearnedFrom,
+    ) -> Learned {
+        Learned {
+            normalizer: Normalizer::new(opts),
+            frequent: keys.into_iter().collect(),
+            examples: HashMap::new(),
+            from,
+        }
+    }
+
+    /// The keys that are rules with their story counts, sorted by key.
+    pub fn keys(&self) -> Vec<((u8, u64), u64)> {
+        let mut v: Vec<((u8, u64), u64)> = self.frequent.iter().map(|(&k, &n)| (k, n)).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// The figures of the corpus the keys were learned from.
+    pub fn learned_from(&self) -> &LearnedFrom {
+        &self.from
+    }
+
     /// Examples known from before (a state's current rules), for keys that are rules.
     pub fn seed_examples(&mut self, known: &[((u8, u64), Vec<String>)]) {
         for (k, ex) in known {

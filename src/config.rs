@@ -11,7 +11,7 @@ use crate::normalize::NormalizeOptions;
 use crate::shingle::{ShingleKind, ShingleParams};
 
 /// What happens to duplicates in the output.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Write only the records that are not duplicates.
@@ -21,7 +21,7 @@ pub enum Mode {
 }
 
 /// What happens to a document that stripping leaves empty (or under --min-chars).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EmptyPolicy {
     /// Write it (with its stripped, empty text).
@@ -31,7 +31,7 @@ pub enum EmptyPolicy {
 }
 
 /// How candidate pairs are confirmed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verify {
     /// By the signature estimate of Jaccard similarity.

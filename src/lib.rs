@@ -35,5 +35,6 @@ pub mod pipeline;
 pub mod report;
 pub mod shingle;
 pub mod spill;
+pub mod stage;
 pub mod state;
 pub mod synth;

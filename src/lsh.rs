@@ -339,7 +339,7 @@ fn bucket_runs(keys: &[(BandKey, DocId)]) -> Vec<(usize, usize)> {
 /// Members arrive in document order. Each is compared with the bucket's
 /// representatives in order until one confirms it; an unconfirmed member becomes a
 /// representative while there is room.
-fn confirm_bucket<F>(bucket: &[(BandKey, DocId)], confirm: &F) -> (Vec<Edge>, u64, u64)
+pub fn confirm_bucket<F>(bucket: &[(BandKey, DocId)], confirm: &F) -> (Vec<Edge>, u64, u64)
 where
     F: Fn(DocId, DocId) -> Option<f64>,
 {

@@ -643,7 +643,7 @@ fn history_matches(table: &DocTable, cfg: &DedupConfig, st: &State) -> History {
 }
 
 /// Rounds of re-reading the corpus for borderline pairs under `--verify auto`.
-const MAX_VERIFY_ROUNDS: u32 = 4;
+pub const MAX_VERIFY_ROUNDS: u32 = 4;
 
 /// What exact verification did.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -998,29 +998,42 @@ fn write_record(
             out.extend_from_slice(text_record_json(id, &text).as_bytes());
         }
         (Format::Jsonl, Some(doc), Some(text)) if !ranges.is_empty() => {
-            let encoded = serde_json::Value::String(text).to_string();
-            match &doc.text_span {
-                Some(span) => {
-                    out.extend_from_slice(&rec.bytes[..span.start]);
-                    out.extend_from_slice(encoded.as_bytes());
-                    out.extend_from_slice(&rec.bytes[span.end..]);
-                }
-                None => {
-                    // Only records with lone surrogates lack a span: splice into the
-                    // repaired record (its lone surrogates become \ufffd).
-                    let repaired = corpus::repair_surrogates(rec.bytes);
-                    let spliced = repaired.as_deref().and_then(|fixed| {
-                        let span = corpus::text_span(fixed, corpus.options())?;
-                        let mut v = fixed[..span.start].to_vec();
-                        v.extend_from_slice(encoded.as_bytes());
-                        v.extend_from_slice(&fixed[span.end..]);
-                        Some(v)
-                    });
-                    out.extend_from_slice(spliced.as_deref().unwrap_or(rec.bytes));
-                }
-            }
+            splice_text(out, rec.bytes, doc, &text, corpus.options());
         }
         _ => out.extend_from_slice(rec.bytes),
+    }
+}
+
+/// Write a JSON Lines record with its text field replaced by `text`, every other byte
+/// as it was.
+pub fn splice_text(
+    out: &mut Vec<u8>,
+    record: &[u8],
+    doc: &corpus::Doc<'_>,
+    text: &str,
+    opts: &corpus::ReadOptions,
+) {
+    // Serializing a string cannot fail.
+    let encoded = serde_json::to_string(text).unwrap_or_default();
+    match &doc.text_span {
+        Some(span) => {
+            out.extend_from_slice(&record[..span.start]);
+            out.extend_from_slice(encoded.as_bytes());
+            out.extend_from_slice(&record[span.end..]);
+        }
+        None => {
+            // Only records with lone surrogates lack a span: splice into the
+            // repaired record (its lone surrogates become \ufffd).
+            let repaired = corpus::repair_surrogates(record);
+            let spliced = repaired.as_deref().and_then(|fixed| {
+                let span = corpus::text_span(fixed, opts)?;
+                let mut v = fixed[..span.start].to_vec();
+                v.extend_from_slice(encoded.as_bytes());
+                v.extend_from_slice(&fixed[span.end..]);
+                Some(v)
+            });
+            out.extend_from_slice(spliced.as_deref().unwrap_or(record));
+        }
     }
 }
 
@@ -1605,14 +1618,12 @@ fn story_counts(
         cfg.band_key_budget(),
         &cfg.spill_dir(),
         |a, b| {
-            let j = minhash::estimate(sigs.get(a), sigs.get(b));
-            let (la, lb) = (
-                table.text_bytes[a as usize] as f64,
-                table.text_bytes[b as usize] as f64,
-            );
-            let smaller = la.min(lb).max(1.0);
-            let containment = (j * (la + lb) / ((1.0 + j) * smaller)).min(1.0);
-            (containment >= STORY_CONTAINMENT).then_some(containment)
+            story_link(
+                sigs.get(a),
+                sigs.get(b),
+                table.text_bytes[a as usize],
+                table.text_bytes[b as usize],
+            )
         },
     )
     .map_err(spill_err)?;
@@ -1636,6 +1647,17 @@ fn story_counts(
         documents,
         stories,
     ))
+}
+
+/// Whether two raw pages of `la` and `lb` bytes are copies of one story: their
+/// estimated containment when it reaches [`STORY_CONTAINMENT`]. Text length stands in
+/// for the shingle-set size (they grow together).
+pub fn story_link(a: &[Slot], b: &[Slot], la: u64, lb: u64) -> Option<f64> {
+    let j = minhash::estimate(a, b);
+    let (la, lb) = (la as f64, lb as f64);
+    let smaller = la.min(lb).max(1.0);
+    let containment = (j * (la + lb) / ((1.0 + j) * smaller)).min(1.0);
+    (containment >= STORY_CONTAINMENT).then_some(containment)
 }
 
 /// The rules of `learned`, with the examples their text comes from.

@@ -1,0 +1,972 @@
+//! Stages: the per-record work of `clean`, cut into streaming maps over JSON Lines
+//! (standard input to standard output), so that an engine such as Spark can run them
+//! in every partition and do the grouping between them itself.
+//!
+//! Every decision is made here, by the same code `clean` runs, and the engine only
+//! groups, joins and counts: run over the same records in the same order, the stages
+//! drop the same documents and strip the same lines as `dupstrip clean`. The order of
+//! records is given by a row number the engine assigns (files in order, lines in
+//! order). `integrations/spark/` drives them; README, "Stage commands", documents
+//! every line format. The formats carry [`SCHEMA_VERSION`].
+//!
+//! The stages of one `clean`:
+//! 1. `sketch --for stories`: raw signature, band keys and line keys of each record.
+//! 2. `confirm --for stories` over each band bucket: edges between copies of a story.
+//! 3. (engine) components of those edges: each record's story is its component's
+//!    smallest row; (line key, story) pairs counted per key.
+//! 4. `learn`: which keys are rules, from the counts. 5. `examples` and `rules`: the
+//!    rules file, with the examples from the first records in row order.
+//! 6. `sketch --for dedup`: signature of each stripped text. 7. `confirm --for dedup`
+//!    over each bucket. 8. (engine) components. 9. `assign` per component: which copy
+//!    is kept. 10. `apply`: the stripped records, without the dropped rows.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::io::{self, BufRead, Write};
+use std::path::Path;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::boilerplate::{self, LearnOptions, Learned, LearnedFrom, Rules, Stripper};
+use crate::cluster::{self, KeepPolicy};
+use crate::config::{ConfigError, DedupConfig, DedupOptions, EmptyPolicy, Mode, Verify};
+use crate::corpus::{self, Format, ReadOptions, Record};
+use crate::lsh::{self, DocId, Slot};
+use crate::minhash::{self, Scheme};
+use crate::normalize::NormalizeOptions;
+use crate::pipeline::{self, Buffers, Sketch};
+use crate::shingle::{self, ShingleKind};
+
+/// Version of the stage line formats and of the config file. A stage refuses a config
+/// of another version.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Why a stage failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    #[error("{name}:{line}: {message}")]
+    Line {
+        name: String,
+        line: u64,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+    #[error("cannot read {name}: {source}")]
+    Read {
+        name: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot write standard output: {0}")]
+    Write(#[source] io::Error),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+impl StageError {
+    /// True when the error is a closed standard output.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, StageError::Write(e) if e.kind() == io::ErrorKind::BrokenPipe)
+    }
+}
+
+/// The settings every stage of one job shares, written once by `dupstrip stage config`
+/// from the same options `clean` takes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageConfig {
+    pub schema_version: u32,
+    pub threshold: f64,
+    pub shingle: ShingleKind,
+    /// Tokens (or characters, with `char`) per shingle.
+    pub ngram: usize,
+    pub num_perm: usize,
+    pub scheme: Scheme,
+    pub bands: usize,
+    pub rows: usize,
+    pub seed: u64,
+    pub verify: Verify,
+    pub keep: KeepPolicy,
+    pub normalize: NormalizeOptions,
+    pub text_field: String,
+    pub id_field: String,
+    pub max_record_bytes: usize,
+    pub min_chars: usize,
+    pub on_empty: EmptyPolicy,
+    pub learn: LearnOptions,
+}
+
+impl StageConfig {
+    /// The stage settings of a checked `clean` configuration.
+    pub fn new(cfg: &DedupConfig, learn: LearnOptions) -> StageConfig {
+        StageConfig {
+            schema_version: SCHEMA_VERSION,
+            threshold: cfg.threshold,
+            shingle: cfg.shingle.kind,
+            ngram: cfg.shingle.n,
+            num_perm: cfg.num_perm,
+            scheme: cfg.scheme,
+            bands: cfg.lsh.bands,
+            rows: cfg.lsh.rows,
+            seed: cfg.seed,
+            verify: cfg.verify,
+            keep: cfg.keep,
+            normalize: cfg.normalize,
+            text_field: cfg.text_field.clone(),
+            id_field: cfg.id_field.clone(),
+            max_record_bytes: cfg.read.max_record_bytes,
+            min_chars: cfg.min_chars,
+            on_empty: cfg.on_empty,
+            learn,
+        }
+    }
+
+    /// Read and check a config file.
+    pub fn load(path: &Path) -> Result<StageConfig, StageError> {
+        let file_err = |message: String| StageError::File {
+            path: path.display().to_string(),
+            message,
+        };
+        let data = std::fs::read(path).map_err(|e| file_err(format!("cannot read: {e}")))?;
+        let v: serde_json::Value = serde_json::from_slice(&data)
+            .map_err(|e| file_err(format!("not a stage config: {e}")))?;
+        match v.get("schema_version").and_then(|s| s.as_u64()) {
+            Some(n) if n == SCHEMA_VERSION as u64 => {}
+            Some(n) => {
+                return Err(file_err(format!(
+                    "stage config schema version {n}; this dupstrip reads version {SCHEMA_VERSION} (write it again with `dupstrip stage config`)"
+                )));
+            }
+            None => return Err(file_err("not a stage config: no schema_version".into())),
+        }
+        let c: StageConfig =
+            serde_json::from_value(v).map_err(|e| file_err(format!("not a stage config: {e}")))?;
+        c.dedup_config()?;
+        Ok(c)
+    }
+
+    /// The `clean` configuration these settings stand for (checked again, as the file
+    /// may have been edited).
+    pub fn dedup_config(&self) -> Result<DedupConfig, ConfigError> {
+        DedupOptions {
+            threshold: self.threshold,
+            shingle: self.shingle,
+            ngram: self.ngram,
+            char_ngram: self.ngram,
+            num_perm: self.num_perm,
+            scheme: self.scheme,
+            bands: Some(self.bands),
+            rows: Some(self.rows),
+            seed: self.seed,
+            verify: self.verify,
+            keep: self.keep,
+            mode: Mode::Drop,
+            normalize: self.normalize,
+            read: ReadOptions {
+                text_field: self.text_field.clone(),
+                id_field: self.id_field.clone(),
+                format: Some(Format::Jsonl),
+                mmap: false,
+                max_record_bytes: self.max_record_bytes,
+                tmp_dir: None,
+            },
+            skip_bad_records: false,
+            threads: None,
+            min_chars: self.min_chars,
+            on_empty: self.on_empty,
+            mem_limit: None,
+        }
+        .validate()
+    }
+}
+
+/// Which of the two groupings of `clean` a sketch or confirm stage serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// Grouping raw pages into stories, to learn boilerplate.
+    Stories,
+    /// Near-duplicates of the stripped texts.
+    Dedup,
+}
+
+/// The configuration of a purpose: stories are grouped with their own threshold and
+/// banding ([`pipeline::STORY_JACCARD`]), as `clean` does.
+fn purpose_config(cfg: &DedupConfig, purpose: Purpose) -> DedupConfig {
+    match purpose {
+        Purpose::Dedup => cfg.clone(),
+        Purpose::Stories => DedupConfig {
+            threshold: pipeline::STORY_JACCARD,
+            lsh: lsh::optimal_params(pipeline::STORY_JACCARD, cfg.num_perm),
+            ..cfg.clone()
+        },
+    }
+}
+
+/// Lines of an input, numbered from 1; blank lines are skipped.
+fn for_each_line(
+    input: impl BufRead,
+    name: &str,
+    mut f: impl FnMut(&str) -> Result<(), String>,
+) -> Result<(), StageError> {
+    let mut input = input;
+    let mut buf = Vec::new();
+    let mut line = 0u64;
+    loop {
+        buf.clear();
+        let n = input
+            .read_until(b'\n', &mut buf)
+            .map_err(|source| StageError::Read {
+                name: name.to_string(),
+                source,
+            })?;
+        if n == 0 {
+            return Ok(());
+        }
+        line += 1;
+        let mut bytes = &buf[..];
+        while let [rest @ .., b'\n' | b'\r'] = bytes {
+            bytes = rest;
+        }
+        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+            continue;
+        }
+        let at = |message: String| StageError::Line {
+            name: name.to_string(),
+            line,
+            message,
+        };
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| at(format!("invalid UTF-8 at byte {}", e.valid_up_to())))?;
+        f(text).map_err(at)?;
+    }
+}
+
+fn parse_line<'a, T: Deserialize<'a>>(line: &'a str, what: &str) -> Result<T, String> {
+    serde_json::from_str(line).map_err(|e| format!("not a {what} line: {e}"))
+}
+
+/// A record as the engine sends it: its row, where it came from, and the record.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    row: u64,
+    /// `FILE:LINE`: the record's id when it has none, and where errors point.
+    #[serde(borrow, default)]
+    at: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    record: &'a RawValue,
+}
+
+impl<'a> Envelope<'a> {
+    fn parse(line: &'a str) -> Result<Self, String> {
+        parse_line(line, "record envelope ({\"row\", \"at\", \"record\"})")
+    }
+
+    fn doc(&self, opts: &ReadOptions) -> Result<corpus::Doc<'a>, String> {
+        let rec = Record {
+            source: 0,
+            line: self.row,
+            bytes: self.record.get().as_bytes(),
+        };
+        corpus::parse(&rec, Format::Jsonl, opts).map_err(|e| match &self.at {
+            Some(at) => format!("{at}: {e}"),
+            None => format!("row {}: {e}", self.row),
+        })
+    }
+
+    fn default_id(&self) -> String {
+        match &self.at {
+            Some(at) => at.to_string(),
+            None => format!("row:{}", self.row),
+        }
+    }
+}
+
+fn hex_slots(slots: &[Slot]) -> String {
+    let mut s = String::with_capacity(slots.len() * 4);
+    for v in slots {
+        for b in v.to_le_bytes() {
+            s.push_str(&format!("{b:02x}"));
+        }
+    }
+    s
+}
+
+fn slots_of_hex(hex: &str, k: usize) -> Result<Vec<Slot>, String> {
+    let b = hex.as_bytes();
+    if b.len() != k * 4 {
+        return Err(format!(
+            "a signature of {} hex digits; this config's has {} ({} slots)",
+            b.len(),
+            k * 4,
+            k
+        ));
+    }
+    let byte = |i: usize| {
+        std::str::from_utf8(&b[i..i + 2])
+            .ok()
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .ok_or_else(|| "a signature that is not hex".to_string())
+    };
+    (0..k)
+        .map(|i| Ok(Slot::from_le_bytes([byte(i * 4)?, byte(i * 4 + 2)?])))
+        .collect()
+}
+
+fn hex64(v: u64) -> String {
+    format!("{v:016x}")
+}
+
+fn of_hex64(s: &str) -> Result<u64, String> {
+    u64::from_str_radix(s, 16).map_err(|_| format!("{s:?} is not a 64-bit hex key"))
+}
+
+/// One record's sketch line.
+#[derive(Serialize)]
+struct SketchLine<'a> {
+    row: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    /// Bytes of the text the signature is of (raw for stories, stripped for dedup).
+    len: u64,
+    /// `null` when the text has no shingle (or was emptied).
+    sig: Option<String>,
+    /// Band keys, band 0 first (empty without a signature).
+    bands: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keys: Option<Vec<(u8, String)>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    emptied: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lines_removed: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes_removed: Option<u64>,
+}
+
+/// A sketch line as confirm and assign read it.
+#[derive(Deserialize)]
+struct SketchIn<'a> {
+    row: u64,
+    #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+    len: u64,
+    #[serde(borrow)]
+    sig: Option<Cow<'a, str>>,
+}
+
+fn write_json(out: &mut impl Write, v: &impl Serialize) -> Result<(), StageError> {
+    serde_json::to_writer(&mut *out, v).map_err(|e| StageError::Write(io::Error::other(e)))?;
+    out.write_all(b"\n").map_err(StageError::Write)
+}
+
+/// `stage sketch`: one sketch line per record, in input order.
+pub fn sketch(
+    sc: &StageConfig,
+    purpose: Purpose,
+    rules: Option<Rules>,
+    input: impl BufRead,
+    name: &str,
+    out: &mut impl Write,
+) -> Result<(), StageError> {
+    let base = sc.dedup_config()?;
+    let cfg = purpose_config(&base, purpose);
+    let stripper = match purpose {
+        Purpose::Dedup => Some(std::sync::Arc::new(Stripper::new(
+            rules.unwrap_or_else(Rules::empty),
+        ))),
+        Purpose::Stories => None,
+    };
+    let sk = Sketch::new(&cfg).with_stripper(stripper);
+    let mut buf = Buffers::default();
+    let mut full = vec![minhash::EMPTY_SLOT; cfg.num_perm];
+    let mut slots: Vec<Slot> = Vec::with_capacity(cfg.num_perm);
+    let mut keys = Vec::new();
+    let mut failed = None;
+    for_each_line(input, name, |line| {
+        let env = Envelope::parse(line)?;
+        let doc = env.doc(&cfg.read)?;
+        let (text, stripped) = sk.prepare(&doc.text, &mut buf);
+        let emptied = sk.is_emptied(&text, &stripped);
+        full.fill(minhash::EMPTY_SLOT);
+        let ok = !emptied && sk.sign(&text, &mut buf, &mut full);
+        slots.clear();
+        slots.extend(full.iter().map(|&v| lsh::stored(v)));
+        let bands = if ok {
+            (0..cfg.lsh.bands)
+                .map(|b| hex64(lsh::band_key(&slots, b, cfg.lsh.rows, cfg.seed)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let default_id;
+        let mut sl = SketchLine {
+            row: env.row,
+            id: None,
+            len: text.len() as u64,
+            sig: ok.then(|| hex_slots(&slots)),
+            bands,
+            keys: None,
+            emptied: None,
+            lines_removed: None,
+            bytes_removed: None,
+        };
+        match purpose {
+            Purpose::Stories => {
+                keys.clear();
+                boilerplate::line_keys(&sk.normalizer, &doc.text, &mut buf.normalized, &mut keys);
+                keys.sort_unstable();
+                keys.dedup();
+                sl.keys = Some(keys.iter().map(|&(k, h)| (k, hex64(h))).collect());
+            }
+            Purpose::Dedup => {
+                default_id = env.default_id();
+                sl.id = Some(doc.id.as_deref().unwrap_or(&default_id));
+                sl.emptied = Some(emptied);
+                sl.lines_removed = Some(stripped.lines_removed);
+                sl.bytes_removed = Some(stripped.bytes_removed());
+            }
+        }
+        write_json(out, &sl).map_err(|e| {
+            let msg = e.to_string();
+            failed = Some(e);
+            msg
+        })
+    })
+    .map_err(|e| failed.take().unwrap_or(e))
+}
+
+/// A bucket, or a component: its members.
+#[derive(Deserialize)]
+struct Group<T> {
+    members: Vec<T>,
+}
+
+#[derive(Serialize)]
+struct EdgeLine {
+    a: u64,
+    b: u64,
+    similarity: f64,
+}
+
+/// `stage confirm`: for each bucket (`{"members": [sketch lines]}`), the edges `clean`
+/// confirms in it: members in row order, each compared with the bucket's
+/// representatives until one confirms it.
+pub fn confirm(
+    sc: &StageConfig,
+    purpose: Purpose,
+    input: impl BufRead,
+    name: &str,
+    out: &mut impl Write,
+) -> Result<(), StageError> {
+    let base = sc.dedup_config()?;
+    let cfg = purpose_config(&base, purpose);
+    let k = cfg.num_perm;
+    let floor = match cfg.verify {
+        Verify::Estimate => cfg.threshold,
+        Verify::Auto | Verify::Exact => {
+            (cfg.threshold - pipeline::exact_slack(cfg.threshold, k)).max(0.0)
+        }
+    };
+    let mut failed = None;
+    for_each_line(input, name, |line| {
+        let g: Group<SketchIn<'_>> = parse_line(line, "bucket ({\"members\": [...]})")?;
+        let mut members: Vec<(u64, u64, Vec<Slot>)> =
+            g.members
+                .iter()
+                .map(|m| {
+                    let sig = m.sig.as_deref().ok_or_else(|| {
+                        format!("row {}: a bucket member without a signature", m.row)
+                    })?;
+                    Ok((m.row, m.len, slots_of_hex(sig, k)?))
+                })
+                .collect::<Result<_, String>>()?;
+        members.sort_unstable_by_key(|m| m.0);
+        members.dedup_by_key(|m| m.0);
+        let keyed: Vec<(lsh::BandKey, DocId)> =
+            (0..members.len()).map(|i| (0, i as DocId)).collect();
+        let (edges, _, _) = lsh::confirm_bucket(&keyed, &|a: DocId, b: DocId| {
+            let (x, y) = (&members[a as usize], &members[b as usize]);
+            match purpose {
+                Purpose::Stories => pipeline::story_link(&x.2, &y.2, x.1, y.1),
+                Purpose::Dedup => {
+                    let s = minhash::estimate(&x.2, &y.2);
+                    (s >= floor).then_some(s)
+                }
+            }
+        });
+        for e in edges {
+            let line = EdgeLine {
+                a: members[e.a as usize].0,
+                b: members[e.b as usize].0,
+                similarity: e.similarity as f64,
+            };
+            write_json(out, &line).map_err(|e| {
+                let msg = e.to_string();
+                failed = Some(e);
+                msg
+            })?;
+        }
+        Ok(())
+    })
+    .map_err(|e| failed.take().unwrap_or(e))
+}
+
+#[derive(Deserialize)]
+struct CountIn<'a> {
+    kind: u8,
+    #[serde(borrow)]
+    hash: Cow<'a, str>,
+    stories: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct KeyLine {
+    kind: u8,
+    hash: String,
+    stories: u64,
+}
+
+/// What `stage learn` writes: the keys that are rules, and the corpus they came from.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LearnedFile {
+    schema_version: u32,
+    documents: u64,
+    stories: u64,
+    required_stories: u64,
+    keys: Vec<KeyLine>,
+}
+
+impl LearnedFile {
+    fn load(path: &Path, sc: &StageConfig) -> Result<Learned, StageError> {
+        let file_err = |message: String| StageError::File {
+            path: path.display().to_string(),
+            message,
+        };
+        let data = std::fs::read(path).map_err(|e| file_err(format!("cannot read: {e}")))?;
+        let f: LearnedFile = serde_json::from_slice(&data)
+            .map_err(|e| file_err(format!("not a `stage learn` output: {e}")))?;
+        if f.schema_version != SCHEMA_VERSION {
+            return Err(file_err(format!(
+                "schema version {}; this dupstrip reads version {SCHEMA_VERSION}",
+                f.schema_version
+            )));
+        }
+        let keys = f
+            .keys
+            .iter()
+            .map(|k| Ok(((k.kind, of_hex64(&k.hash)?), k.stories)))
+            .collect::<Result<Vec<_>, String>>()
+            .map_err(file_err)?;
+        Ok(Learned::restore(
+            sc.normalize,
+            keys,
+            LearnedFrom {
+                documents: f.documents,
+                stories: f.stories,
+                required_stories: f.required_stories,
+            },
+        ))
+    }
+}
+
+/// `stage learn`: from the story count of every line key (`{"kind", "hash",
+/// "stories"}`, keys under the required count may be left out) and the corpus totals,
+/// the keys that are rules.
+pub fn learn(
+    sc: &StageConfig,
+    documents: u64,
+    stories: u64,
+    input: impl BufRead,
+    name: &str,
+    out: &mut impl Write,
+) -> Result<(), StageError> {
+    let required = sc.learn.required(stories);
+    let mut counts: HashMap<(u8, u64), u64> = HashMap::new();
+    for_each_line(input, name, |line| {
+        let c: CountIn<'_> = parse_line(line, "count ({\"kind\", \"hash\", \"stories\"})")?;
+        if c.stories >= required {
+            let key = (c.kind, of_hex64(&c.hash)?);
+            if counts.insert(key, c.stories).is_some() {
+                return Err(format!("key {} {} counted twice", c.kind, c.hash));
+            }
+        }
+        Ok(())
+    })?;
+    let learned = Learned::from_story_counts(sc.normalize, counts, &sc.learn, documents, stories);
+    let from = learned.learned_from();
+    let file = LearnedFile {
+        schema_version: SCHEMA_VERSION,
+        documents: from.documents,
+        stories: from.stories,
+        required_stories: from.required_stories,
+        keys: learned
+            .keys()
+            .into_iter()
+            .map(|((kind, h), stories)| KeyLine {
+                kind,
+                hash: hex64(h),
+                stories,
+            })
+            .collect(),
+    };
+    write_json(out, &file)
+}
+
+#[derive(Serialize, Deserialize)]
+struct ExampleLine<'a> {
+    kind: u8,
+    #[serde(borrow)]
+    hash: Cow<'a, str>,
+    row: u64,
+    /// Place among the examples found in the record.
+    pos: u32,
+    #[serde(borrow)]
+    line: Cow<'a, str>,
+}
+
+/// `stage examples`: every line of every record that matches a learned key.
+pub fn examples(
+    sc: &StageConfig,
+    learned: &Path,
+    input: impl BufRead,
+    name: &str,
+    out: &mut impl Write,
+) -> Result<(), StageError> {
+    let cfg = sc.dedup_config()?;
+    let learned = LearnedFile::load(learned, sc)?;
+    let mut buf = String::new();
+    let mut failed = None;
+    for_each_line(input, name, |line| {
+        let env = Envelope::parse(line)?;
+        let doc = env.doc(&cfg.read)?;
+        for (pos, ((kind, h), text)) in learned
+            .find_examples(&doc.text, &mut buf)
+            .into_iter()
+            .enumerate()
+        {
+            let ex = ExampleLine {
+                kind,
+                hash: Cow::Owned(hex64(h)),
+                row: env.row,
+                pos: pos as u32,
+                line: Cow::Owned(text),
+            };
+            write_json(out, &ex).map_err(|e| {
+                let msg = e.to_string();
+                failed = Some(e);
+                msg
+            })?;
+        }
+        Ok(())
+    })
+    .map_err(|e| failed.take().unwrap_or(e))
+}
+
+/// `stage rules`: the rules file, from the learned keys and their examples (any
+/// order; the first ones in row order are kept, as `clean` keeps them).
+pub fn rules(
+    sc: &StageConfig,
+    learned: &Path,
+    input: impl BufRead,
+    name: &str,
+    out: &mut impl Write,
+) -> Result<(), StageError> {
+    let mut learned = LearnedFile::load(learned, sc)?;
+    let mut found: Vec<(u64, u32, (u8, u64), String)> = Vec::new();
+    for_each_line(input, name, |line| {
+        let e: ExampleLine<'_> = parse_line(line, "example")?;
+        found.push((
+            e.row,
+            e.pos,
+            (e.kind, of_hex64(&e.hash)?),
+            e.line.into_owned(),
+        ));
+        Ok(())
+    })?;
+    found.sort_unstable();
+    found.dedup();
+    learned.add_examples(found.into_iter().map(|(_, _, k, l)| (k, l)));
+    let rules = learned.into_rules();
+    out.write_all(rules.to_json().as_bytes())
+        .and_then(|_| out.write_all(b"\n"))
+        .map_err(StageError::Write)
+}
+
+/// A component member: its dedup sketch line and its record envelope.
+#[derive(Deserialize)]
+struct MemberIn<'a> {
+    #[serde(borrow)]
+    sketch: SketchIn<'a>,
+    #[serde(borrow)]
+    input: Envelope<'a>,
+}
+
+#[derive(Serialize)]
+struct ClusterMember<'a> {
+    row: u64,
+    id: &'a str,
+    similarity: f64,
+}
+
+#[derive(Serialize)]
+struct ClusterLine<'a> {
+    keep: u64,
+    members: Vec<ClusterMember<'a>>,
+}
+
+/// `stage assign`: for each component (`{"members": [{"sketch", "input"}]}`), the
+/// clusters `clean` makes of it: one line per kept document with duplicates,
+/// `{"keep": row, "members": [{"row", "id", "similarity"}]}`, members in row order.
+pub fn assign(
+    sc: &StageConfig,
+    rules: Option<Rules>,
+    input: impl BufRead,
+    name: &str,
+    out: &mut impl Write,
+) -> Result<(), StageError> {
+    let cfg = sc.dedup_config()?;
+    let sk = Sketch::new(&cfg).with_stripper(Some(std::sync::Arc::new(Stripper::new(
+        rules.unwrap_or_else(Rules::empty),
+    ))));
+    let k = cfg.num_perm;
+    let slack = pipeline::exact_slack(cfg.threshold, k);
+    let floor = match cfg.verify {
+        Verify::Estimate => cfg.threshold,
+        Verify::Auto | Verify::Exact => (cfg.threshold - slack).max(0.0),
+    };
+    let mut failed = None;
+    for_each_line(input, name, |line| {
+        let g: Group<MemberIn<'_>> = parse_line(line, "component ({\"members\": [...]})")?;
+        let mut members = g.members;
+        members.sort_unstable_by_key(|m| m.sketch.row);
+        members.dedup_by_key(|m| m.sketch.row);
+        let sigs: Vec<Vec<Slot>> = members
+            .iter()
+            .map(|m| match m.sketch.sig.as_deref() {
+                Some(s) => slots_of_hex(s, k),
+                None => Err(format!(
+                    "row {}: a member without a signature",
+                    m.sketch.row
+                )),
+            })
+            .collect::<Result<_, String>>()?;
+        let ids: Vec<String> = members
+            .iter()
+            .map(|m| {
+                m.sketch
+                    .id
+                    .as_deref()
+                    .map_or_else(|| m.input.default_id(), str::to_string)
+            })
+            .collect();
+        let set_of = |i: usize| -> Result<Vec<u64>, String> {
+            let doc = members[i].input.doc(&cfg.read)?;
+            let mut buf = Buffers::default();
+            let (text, _) = sk.prepare(&doc.text, &mut buf);
+            Ok(sk.shingle_set(&text, &mut buf))
+        };
+        let mut sets: HashMap<DocId, Vec<u64>> = HashMap::new();
+        if cfg.verify == Verify::Exact {
+            for i in 0..members.len() {
+                sets.insert(i as DocId, set_of(i)?);
+            }
+        }
+        let comps = vec![(0..members.len() as DocId).collect::<Vec<_>>()];
+        let rank = |d: DocId| match cfg.keep {
+            KeepPolicy::First => (1, d),
+            KeepPolicy::Longest => ((u64::MAX - members[d as usize].sketch.len).max(1), d),
+        };
+        // The rounds of `clean` for `--verify auto`, within this component: the
+        // shingle sets of borderline pairs are computed after a round that lacked them.
+        let mut rounds = 0;
+        let clusters = loop {
+            rounds += 1;
+            let missing: Mutex<Vec<DocId>> = Mutex::new(Vec::new());
+            let (clusters, _) = cluster::assign(&comps, rank, |a, b| {
+                let est = minhash::estimate(&sigs[a as usize], &sigs[b as usize]);
+                match cfg.verify {
+                    Verify::Estimate => return (est >= cfg.threshold).then_some(est),
+                    Verify::Auto if est < floor => return None,
+                    Verify::Auto if est >= cfg.threshold + slack => return Some(est),
+                    _ => {}
+                }
+                match (sets.get(&a), sets.get(&b)) {
+                    (Some(x), Some(y)) => {
+                        let s = shingle::jaccard(x, y);
+                        (s >= cfg.threshold).then_some(s)
+                    }
+                    _ => {
+                        if let Ok(mut m) = missing.lock() {
+                            m.extend([a, b]);
+                        }
+                        (est >= cfg.threshold).then_some(est)
+                    }
+                }
+            });
+            let mut missing = missing.into_inner().unwrap_or_default();
+            missing.retain(|d| !sets.contains_key(d));
+            missing.sort_unstable();
+            missing.dedup();
+            if missing.is_empty() || rounds >= pipeline::MAX_VERIFY_ROUNDS {
+                break clusters;
+            }
+            for d in missing {
+                sets.insert(d, set_of(d as usize)?);
+            }
+        };
+        for c in clusters {
+            let mut cm = vec![ClusterMember {
+                row: members[c.keep as usize].sketch.row,
+                id: &ids[c.keep as usize],
+                similarity: 1.0,
+            }];
+            cm.extend(c.duplicates.iter().map(|d| ClusterMember {
+                row: members[d.doc as usize].sketch.row,
+                id: &ids[d.doc as usize],
+                similarity: d.similarity,
+            }));
+            cm.sort_unstable_by_key(|m| m.row);
+            let line = ClusterLine {
+                keep: members[c.keep as usize].sketch.row,
+                members: cm,
+            };
+            write_json(out, &line).map_err(|e| {
+                let msg = e.to_string();
+                failed = Some(e);
+                msg
+            })?;
+        }
+        Ok(())
+    })
+    .map_err(|e| failed.take().unwrap_or(e))
+}
+
+#[derive(Deserialize)]
+struct RowIn {
+    row: u64,
+}
+
+/// Rows listed in a file of JSON lines with a `row` field (`stage assign` output
+/// gives them as members; any line with `row` works).
+pub fn read_drop_list(path: &Path) -> Result<HashSet<u64>, StageError> {
+    let file = std::fs::File::open(path).map_err(|e| StageError::File {
+        path: path.display().to_string(),
+        message: format!("cannot open: {e}"),
+    })?;
+    let mut rows = HashSet::new();
+    for_each_line(
+        io::BufReader::new(file),
+        &path.display().to_string(),
+        |line| {
+            let r: RowIn = parse_line(line, "drop list ({\"row\": N})")?;
+            rows.insert(r.row);
+            Ok(())
+        },
+    )?;
+    Ok(rows)
+}
+
+/// What `stage apply` did, for the caller's summary.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ApplyStats {
+    pub read: u64,
+    pub written: u64,
+    pub dropped: u64,
+    pub emptied: u64,
+    pub emptied_dropped: u64,
+    pub lines_removed: u64,
+    pub bytes_removed: u64,
+}
+
+/// `stage apply`: each record with its boilerplate stripped, as `clean` writes it,
+/// except the rows in `drop` and records stripping emptied (unless `--on-empty keep`).
+pub fn apply(
+    sc: &StageConfig,
+    rules: Option<Rules>,
+    drop: &HashSet<u64>,
+    input: impl BufRead,
+    name: &str,
+    out: &mut impl Write,
+) -> Result<ApplyStats, StageError> {
+    let cfg = sc.dedup_config()?;
+    let sk = Sketch::new(&cfg).with_stripper(Some(std::sync::Arc::new(Stripper::new(
+        rules.unwrap_or_else(Rules::empty),
+    ))));
+    let mut stats = ApplyStats::default();
+    let mut buf = Buffers::default();
+    let mut rendered = Vec::new();
+    let mut failed = None;
+    for_each_line(input, name, |line| {
+        let env = Envelope::parse(line)?;
+        stats.read += 1;
+        if drop.contains(&env.row) {
+            stats.dropped += 1;
+            return Ok(());
+        }
+        let doc = env.doc(&cfg.read)?;
+        let (text, stripped) = sk.prepare(&doc.text, &mut buf);
+        let emptied = sk.is_emptied(&text, &stripped);
+        stats.lines_removed += stripped.lines_removed;
+        stats.bytes_removed += stripped.bytes_removed();
+        if emptied {
+            stats.emptied += 1;
+            if cfg.on_empty == EmptyPolicy::Drop {
+                stats.emptied_dropped += 1;
+                return Ok(());
+            }
+        }
+        rendered.clear();
+        let record = env.record.get().as_bytes();
+        if stripped.ranges.is_empty() {
+            rendered.extend_from_slice(record);
+        } else {
+            pipeline::splice_text(&mut rendered, record, &doc, &text, &cfg.read);
+        }
+        rendered.push(b'\n');
+        stats.written += 1;
+        out.write_all(&rendered).map_err(|e| {
+            failed = Some(StageError::Write(e));
+            "cannot write".to_string()
+        })
+    })
+    .map_err(|e| failed.take().unwrap_or(e))?;
+    Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_and_keys_round_trip_as_hex() {
+        let slots: Vec<Slot> = vec![0, 1, 0xabcd, 0xffff];
+        let hex = hex_slots(&slots);
+        assert_eq!(hex, "00000100cdabffff");
+        assert_eq!(slots_of_hex(&hex, 4), Ok(slots));
+        assert!(slots_of_hex(&hex, 5).is_err());
+        assert!(slots_of_hex("zz000100cdabffff", 4).is_err());
+        assert_eq!(of_hex64(&hex64(u64::MAX - 7)), Ok(u64::MAX - 7));
+    }
+
+    #[test]
+    fn config_round_trips_and_checks_its_version() {
+        let cfg = DedupOptions::default().validate().unwrap();
+        let sc = StageConfig::new(&cfg, LearnOptions::default());
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("job.json");
+        std::fs::write(&p, serde_json::to_string(&sc).unwrap()).unwrap();
+        assert_eq!(StageConfig::load(&p).unwrap(), sc);
+        let mut v = serde_json::to_value(&sc).unwrap();
+        v["schema_version"] = 2.into();
+        std::fs::write(&p, v.to_string()).unwrap();
+        let e = StageConfig::load(&p).unwrap_err().to_string();
+        assert!(e.contains("schema version 2"), "{e}");
+        let mut v = serde_json::to_value(&sc).unwrap();
+        v["bands"] = 1000.into();
+        std::fs::write(&p, v.to_string()).unwrap();
+        assert!(StageConfig::load(&p).is_err());
+    }
+}
