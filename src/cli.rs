@@ -120,6 +120,8 @@ enum PurposeArg {
 
 #[derive(Subcommand, Debug)]
 enum StageCmd {
+    /// Gzip or zstd in, plain bytes out (for engines that cannot read zstd).
+    Decompress,
     /// Write the config file every stage of a job reads, from the options `clean`
     /// takes (-o FILE).
     #[command(
@@ -863,10 +865,18 @@ fn stage_config(a: CleanArgs) -> Result<()> {
 fn stage_cmd(cmd: StageCmd) -> Result<()> {
     let cmd = match cmd {
         StageCmd::Config(a) => return stage_config(*a),
+        StageCmd::Decompress => {
+            let input = std::io::BufReader::with_capacity(1 << 20, std::io::stdin().lock());
+            let mut out = std::io::stdout().lock();
+            return match stage::decompress(input, &mut out) {
+                Err(e) if e.is_broken_pipe() => Ok(()),
+                other => other.map(|_| ()).map_err(Into::into),
+            };
+        }
         other => other,
     };
     let common = match &cmd {
-        StageCmd::Config(_) => return Ok(()),
+        StageCmd::Config(_) | StageCmd::Decompress => return Ok(()),
         StageCmd::Sketch { common, .. }
         | StageCmd::Confirm { common, .. }
         | StageCmd::Learn { common, .. }
@@ -889,7 +899,7 @@ fn stage_cmd(cmd: StageCmd) -> Result<()> {
         PurposeArg::Dedup => stage::Purpose::Dedup,
     };
     let result = match &cmd {
-        StageCmd::Config(_) => Ok(()),
+        StageCmd::Config(_) | StageCmd::Decompress => Ok(()),
         StageCmd::Sketch {
             purpose: p, rules, ..
         } => {

@@ -936,6 +936,37 @@ pub fn apply(
     Ok(stats)
 }
 
+/// `stage decompress`: gzip or zstd (told by their magic bytes; anything else passes
+/// through) to plain bytes, for engines that cannot read a compression themselves
+/// (Hadoop reads zstd only with its native library).
+pub fn decompress(input: impl BufRead, out: &mut impl Write) -> Result<u64, StageError> {
+    let mut input = input;
+    let read_err = |source| StageError::Read {
+        name: "<stdin>".into(),
+        source,
+    };
+    let head = input.fill_buf().map_err(read_err)?.to_vec();
+    let mut reader: Box<dyn io::Read + '_> = match head.get(..4) {
+        Some([0x1f, 0x8b, ..]) => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
+        Some([0x28, 0xb5, 0x2f, 0xfd]) => {
+            Box::new(zstd::stream::read::Decoder::with_buffer(input).map_err(read_err)?)
+        }
+        _ => Box::new(input),
+    };
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_err(e)),
+        };
+        out.write_all(&buf[..n]).map_err(StageError::Write)?;
+        total += n as u64;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

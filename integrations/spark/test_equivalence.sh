@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The Spark driver must do exactly what `dupstrip clean` does: on a generated corpus
+# of a few thousand pages split over several files (plain, gzip and zstd JSON Lines),
+# run both and require the same output bytes (same documents dropped, same lines
+# stripped), the same rules file and the same clusters.
+#
+# Installs pyspark into a virtual environment (SPARK_VENV, default target/spark-venv)
+# on first use; needs Java 17 and python3. Run by .ci/run after the Rust tests.
+#
+#   bash integrations/spark/test_equivalence.sh [DOCS]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DOCS=${1:-3000}
+PYSPARK_VERSION=4.3.0
+VENV=${SPARK_VENV:-target/spark-venv}
+
+cargo build --locked --quiet --bin dupstrip
+BIN=$PWD/target/debug/dupstrip
+
+if [ ! -x "$VENV/bin/spark-submit" ] || ! "$VENV/bin/python" -c "import pyspark, sys; sys.exit(pyspark.__version__ != '$PYSPARK_VERSION')"; then
+    echo "== installing pyspark $PYSPARK_VERSION into $VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "pyspark==$PYSPARK_VERSION"
+fi
+VENV=$(realpath "$VENV")
+export SPARK_LOCAL_IP=127.0.0.1
+export PYSPARK_PYTHON=$VENV/bin/python
+export PYSPARK_DRIVER_PYTHON=$VENV/bin/python
+
+work=$(mktemp -d)
+trap '[ -n "${KEEP_WORK:-}" ] || rm -rf "$work"' EXIT
+mkdir "$work/in" "$work/in/more"
+"$BIN" synth --docs "$DOCS" --boilerplate --seed 11 -o "$work/all.jsonl" --truth "$work/truth.jsonl" 2>/dev/null
+# Four files in the order clean reads a directory: a.jsonl, b.jsonl.gz, c.jsonl.zst,
+# more/d.jsonl (with blank lines, and records without an id that are named FILE:LINE).
+total=$(wc -l < "$work/all.jsonl")
+q=$(( (total + 3) / 4 ))
+split -l "$q" -d -a 1 "$work/all.jsonl" "$work/part-"
+mv "$work/part-0" "$work/in/a.jsonl"
+gzip -c "$work/part-1" > "$work/in/b.jsonl.gz"
+zstd -q -c "$work/part-2" > "$work/in/c.jsonl.zst"
+awk 'NR % 50 == 0 { print "" } NR % 7 == 0 { sub(/"id":"[^"]*",/, "") } { print }' "$work/part-3" > "$work/in/more/d.jsonl"
+options=(--min-docs 4)
+
+echo "== dupstrip clean"
+"$BIN" clean "$work/in" -o "$work/clean.jsonl" --clusters "$work/clean-clusters.jsonl" \
+    --save-rules "$work/clean-rules.json" -q "${options[@]}"
+
+echo "== spark-submit --master local[2]"
+start=$(date +%s)
+"$VENV/bin/spark-submit" --master 'local[2]' --conf spark.ui.enabled=false \
+    --conf spark.driver.memory=1g --files "$BIN" \
+    integrations/spark/dupstrip_spark.py "$work/in" -o "$work/spark-out" \
+    --clusters "$work/spark-clusters" --save-rules "$work/spark-rules.json" \
+    --report "$work/spark-report.json" -- "${options[@]}" > "$work/spark.log" 2>&1 || {
+    grep -v " INFO \| WARN \|^\s*at " "$work/spark.log" | tail -40
+    exit 1
+}
+grep 'dupstrip_spark: [0-9]' "$work/spark.log" || true
+echo "spark job: $(( $(date +%s) - start )) s"
+
+cat "$work"/spark-out/part-* > "$work/spark.jsonl"
+cat "$work"/spark-clusters/part-* > "$work/spark-clusters.jsonl"
+fail=0
+check() {
+    if cmp -s "$1" "$2"; then
+        echo "same: $3 ($(wc -l < "$1") lines)"
+    else
+        echo "DIFFERENT: $3"
+        diff <(head -c 100000 "$1") <(head -c 100000 "$2") | head -20
+        fail=1
+    fi
+}
+check "$work/clean.jsonl" "$work/spark.jsonl" "cleaned output"
+check "$work/clean-rules.json" "$work/spark-rules.json" "rules"
+check "$work/clean-clusters.jsonl" "$work/spark-clusters.jsonl" "clusters"
+# The corpus must exercise what is compared: duplicates dropped, lines stripped,
+# records without ids.
+python3 - "$work" <<'EOF'
+import json, sys
+w = sys.argv[1]
+rep = json.load(open(f"{w}/spark-report.json"))
+rules = json.load(open(f"{w}/clean-rules.json"))
+assert rep["duplicates"] >= 100, rep
+assert len(rules["lines"]) + len(rules["templates"]) >= 5, rules
+assert rep["inputs"] == 4, rep
+clusters = [json.loads(l) for l in open(f"{w}/clean-clusters.jsonl")]
+assert any(":" in m["id"] and "d.jsonl" in m["id"] for c in clusters for m in c["members"]), \
+    "no record without an id in a cluster"
+print(f"corpus: {rep['documents']} documents, {rep['duplicates']} duplicates, "
+      f"{len(rules['lines'])} line / {len(rules['templates'])} template rules")
+EOF
+exit $fail
