@@ -8,5 +8,6 @@ mod inputs;
 mod normalize_cases;
 mod parquet;
 mod robustness;
+mod stage;
 mod state;
 mod util;

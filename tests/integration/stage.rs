@@ -1,0 +1,380 @@
+//! Stage commands: run one after another, with this file doing the grouping an engine
+//! (Spark) does between them, they must give what `dupstrip clean` gives on the same
+//! records. Plus the interface's refusals and error messages.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+
+use crate::util::*;
+
+/// Run `dupstrip stage ARGS` with `input` on standard input; its standard output.
+fn stage(env: &Env, args: &[&str], input: &str) -> String {
+    let out = env
+        .cmd()
+        .arg("stage")
+        .args(args)
+        .write_stdin(input.to_string())
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "stage {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+fn parse(lines: &str) -> Vec<Value> {
+    lines
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect()
+}
+
+fn joined(lines: impl IntoIterator<Item = String>) -> String {
+    lines.into_iter().map(|l| l + "\n").collect()
+}
+
+/// Smallest member of each connected component of `edges`, for every member.
+fn components(edges: &[(u64, u64)]) -> BTreeMap<u64, u64> {
+    let mut parent: BTreeMap<u64, u64> = BTreeMap::new();
+    fn find(p: &mut BTreeMap<u64, u64>, x: u64) -> u64 {
+        let up = *p.entry(x).or_insert(x);
+        if up == x {
+            return x;
+        }
+        let root = find(p, up);
+        p.insert(x, root);
+        root
+    }
+    for &(a, b) in edges {
+        let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
+        // The smaller root wins, so every root is its component's smallest member.
+        let (lo, hi) = (ra.min(rb), ra.max(rb));
+        parent.insert(hi, lo);
+    }
+    let nodes: Vec<u64> = parent.keys().copied().collect();
+    nodes
+        .into_iter()
+        .map(|n| (n, find(&mut parent, n)))
+        .collect()
+}
+
+/// Group sketches into buckets per (band, key) and confirm them: the edges.
+fn edges(env: &Env, sketches: &[Value], purpose: &str) -> Vec<(u64, u64)> {
+    let mut buckets: BTreeMap<(usize, String), Vec<&Value>> = BTreeMap::new();
+    for s in sketches {
+        for (b, k) in s["bands"].as_array().unwrap().iter().enumerate() {
+            buckets
+                .entry((b, k.as_str().unwrap().to_string()))
+                .or_default()
+                .push(s);
+        }
+    }
+    // Members in reverse row order: the stage must put them in order itself.
+    let lines = buckets.values().filter(|m| m.len() >= 2).map(|m| {
+        let members: Vec<Value> = m
+            .iter()
+            .rev()
+            .map(|s| json!({"row": s["row"], "sig": s["sig"], "len": s["len"]}))
+            .collect();
+        json!({ "members": members }).to_string()
+    });
+    let out = stage(
+        env,
+        &["confirm", "--config", "job.json", "--for", purpose],
+        &joined(lines),
+    );
+    parse(&out)
+        .iter()
+        .map(|e| (e["a"].as_u64().unwrap(), e["b"].as_u64().unwrap()))
+        .collect()
+}
+
+#[test]
+fn stages_grouped_by_hand_give_what_clean_gives() {
+    let env = Env::new();
+    env.synth_news(1500, 21);
+    let ok = env.run(&[
+        "clean",
+        "news.jsonl",
+        "-o",
+        "clean.jsonl",
+        "--save-rules",
+        "clean-rules.json",
+        "--clusters",
+        "clean-clusters.jsonl",
+        "--min-docs",
+        "4",
+        "-q",
+    ]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+
+    let ok = env.run(&["stage", "config", "-o", "job.json", "--min-docs", "4"]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let records: Vec<String> = env.read("news.jsonl").lines().map(String::from).collect();
+    let envelopes = joined(
+        records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| format!(r#"{{"row":{i},"at":"news.jsonl:{}","record":{r}}}"#, i + 1)),
+    );
+    let n = records.len() as u64;
+
+    // Learning: stories, counts per (key, story), learned keys, examples, rules.
+    let stories_sk = parse(&stage(
+        &env,
+        &["sketch", "--config", "job.json", "--for", "stories"],
+        &envelopes,
+    ));
+    assert_eq!(stories_sk.len(), records.len());
+    let story_of = components(&edges(&env, &stories_sk, "stories"));
+    let grouped = story_of.len() as u64;
+    let groups = story_of.iter().filter(|(m, r)| m == r).count() as u64;
+    let stories = n - grouped + groups;
+    let mut pairs: BTreeSet<(u64, String, u64)> = BTreeSet::new();
+    for s in &stories_sk {
+        let row = s["row"].as_u64().unwrap();
+        let story = story_of.get(&row).copied().unwrap_or(row);
+        for k in s["keys"].as_array().unwrap() {
+            pairs.insert((k[0].as_u64().unwrap(), k[1].as_str().unwrap().into(), story));
+        }
+    }
+    let mut counts: BTreeMap<(u64, String), u64> = BTreeMap::new();
+    for (k, h, _) in pairs {
+        *counts.entry((k, h)).or_default() += 1;
+    }
+    let count_lines = counts
+        .iter()
+        .map(|((k, h), c)| json!({"kind": k, "hash": h, "stories": c}).to_string());
+    let learned = stage(
+        &env,
+        &[
+            "learn",
+            "--config",
+            "job.json",
+            "--documents",
+            &n.to_string(),
+            "--stories",
+            &stories.to_string(),
+        ],
+        &joined(count_lines),
+    );
+    env.write("learned.json", &learned);
+    let examples = stage(
+        &env,
+        &[
+            "examples",
+            "--config",
+            "job.json",
+            "--learned",
+            "learned.json",
+        ],
+        &envelopes,
+    );
+    // The engine may deliver examples in any order.
+    let mut shuffled: Vec<&str> = examples.lines().collect();
+    shuffled.reverse();
+    let rules = stage(
+        &env,
+        &["rules", "--config", "job.json", "--learned", "learned.json"],
+        &joined(shuffled.into_iter().map(String::from)),
+    );
+    assert_eq!(
+        rules,
+        env.read("clean-rules.json"),
+        "rules differ from clean's"
+    );
+    env.write("rules.json", &rules);
+
+    // Duplicates of the stripped texts.
+    let sk_out = stage(
+        &env,
+        &[
+            "sketch",
+            "--config",
+            "job.json",
+            "--for",
+            "dedup",
+            "--rules",
+            "rules.json",
+        ],
+        &envelopes,
+    );
+    let sk_lines: Vec<&str> = sk_out.lines().collect();
+    let sketches = parse(&sk_out);
+    let comp = components(&edges(&env, &sketches, "dedup"));
+    let mut by_root: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for (&m, &r) in &comp {
+        by_root.entry(r).or_default().push(m);
+    }
+    let env_lines: Vec<&str> = envelopes.lines().collect();
+    let comp_lines = by_root.values().map(|members| {
+        let m: Vec<String> = members
+            .iter()
+            .map(|&r| {
+                format!(
+                    r#"{{"sketch":{},"input":{}}}"#,
+                    sk_lines[r as usize], env_lines[r as usize]
+                )
+            })
+            .collect();
+        format!(r#"{{"members":[{}]}}"#, m.join(","))
+    });
+    let clusters = parse(&stage(
+        &env,
+        &["assign", "--config", "job.json", "--rules", "rules.json"],
+        &joined(comp_lines),
+    ));
+    let mut clusters: Vec<&Value> = clusters.iter().collect();
+    clusters.sort_by_key(|c| c["keep"].as_u64());
+    let reference = env.json_lines("clean-clusters.jsonl");
+    assert_eq!(clusters.len(), reference.len());
+    let mut drop = String::new();
+    for (c, r) in clusters.iter().zip(&reference) {
+        let ids: Vec<&Value> = c["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| &m["id"])
+            .collect();
+        let ref_ids: Vec<&Value> = r["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| &m["id"])
+            .collect();
+        assert_eq!(ids, ref_ids);
+        for m in c["members"].as_array().unwrap() {
+            if m["row"] != c["keep"] {
+                drop.push_str(&format!("{{\"row\":{}}}\n", m["row"]));
+            }
+        }
+    }
+    assert!(
+        reference.len() >= 50,
+        "too few clusters to test: {}",
+        reference.len()
+    );
+    env.write("drop.jsonl", &drop);
+    let out = stage(
+        &env,
+        &[
+            "apply",
+            "--config",
+            "job.json",
+            "--rules",
+            "rules.json",
+            "--drop",
+            "drop.jsonl",
+            "--stats",
+            "apply.json",
+        ],
+        &envelopes,
+    );
+    assert!(
+        out == env.read("clean.jsonl"),
+        "output differs from clean's"
+    );
+    let stats: Value = serde_json::from_str(&env.read("apply.json")).unwrap();
+    assert_eq!(stats["read"], n);
+    assert!(stats["lines_removed"].as_u64().unwrap() > 1000, "{stats}");
+}
+
+#[test]
+fn bad_lines_and_configs_are_refused_with_where() {
+    let env = Env::new();
+    let ok = env.run(&["stage", "config", "-o", "job.json"]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+
+    let out = env
+        .cmd()
+        .args([
+            "stage", "sketch", "--config", "job.json", "--for", "stories",
+        ])
+        .write_stdin("{\"row\":0,\"record\":{\"text\":\"a b c d\"}}\n\nnot json\n")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("<stdin>:3: not a record envelope"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = env
+        .cmd()
+        .args([
+            "stage", "sketch", "--config", "job.json", "--for", "stories",
+        ])
+        .write_stdin("{\"row\":4,\"at\":\"a.jsonl:9\",\"record\":{\"body\":\"x\"}}\n")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("a.jsonl:9"), "{}", stderr(&out));
+
+    let out = env.run(&["stage", "sketch", "--config", "job.json", "--for", "dedup"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("needs --rules"), "{}", stderr(&out));
+
+    let out = env.run(&["stage", "config", "-o", "x.json", "--state", "st"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--state"), "{}", stderr(&out));
+
+    let mut v: Value = serde_json::from_str(&env.read("job.json")).unwrap();
+    v["schema_version"] = json!(99);
+    env.write("future.json", v.to_string());
+    let out = env.run(&[
+        "stage",
+        "learn",
+        "--config",
+        "future.json",
+        "--documents",
+        "1",
+        "--stories",
+        "1",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("schema version 99"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = env
+        .cmd()
+        .args(["stage", "confirm", "--config", "job.json", "--for", "dedup"])
+        .write_stdin("{\"members\":[{\"row\":1,\"sig\":\"00ff\",\"len\":3}]}\n")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("<stdin>:1: a signature of 4 hex digits"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn decompress_reads_gzip_and_zstd() {
+    let env = Env::new();
+    let data = "{\"text\":\"hello\"}\n".repeat(1000);
+    let gz = {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data.as_bytes()).unwrap();
+        e.finish().unwrap()
+    };
+    let zst = zstd::encode_all(data.as_bytes(), 3).unwrap();
+    for input in [gz, zst, data.clone().into_bytes()] {
+        let out = env
+            .cmd()
+            .args(["stage", "decompress"])
+            .write_stdin(input)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        assert_eq!(out.stdout, data.as_bytes());
+    }
+}
