@@ -14,9 +14,9 @@ Options after `--` are `dupstrip clean` options (similarity, boilerplate, input)
 
     ... dupstrip_spark.py in/ -o out/clean -- --min-docs 3 --text-field content
 
-The binary: shipped to every executor with `--files PATH/dupstrip` (the default
-`--dupstrip dupstrip` then finds it), or installed at the same path on every node
-(`--dupstrip /opt/dupstrip/bin/dupstrip`). The driver runs it too.
+The binary: shipped to every executor with `--files PATH/dupstrip`, or installed at
+the same path on every node (`--dupstrip /opt/dupstrip/bin/dupstrip`). The driver runs
+it too: `--dupstrip PATH` (default: `dupstrip` on PATH, else the shipped copy).
 
 Output: a directory of JSON Lines part files, in input order (concatenated, they are
 the file `clean -o` writes), or Parquet when the path ends in `.parquet` (every
@@ -64,6 +64,10 @@ def parse_args(argv):
     p.add_argument("--dupstrip", default="dupstrip",
                    help="the binary: a name shipped with --files, or a path present on "
                    "every node (default: %(default)s)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="do not keep the input records between passes: read the input "
+                   "again for each of its four passes (for inputs larger than the "
+                   "executors' memory and local disks)")
     p.add_argument("--partitions", type=int, default=0,
                    help="partitions of the shuffles (default: Spark's default parallelism)")
     clean_options = []
@@ -265,9 +269,11 @@ def candidate_edges(sketches, binary, purpose, parts):
     (a, b), a < b."""
     keyed = sketches.flatMap(
         lambda d: [((b, k), d["row"]) for b, k in enumerate(d["bands"])])
-    buckets = (keyed.groupByKey(parts).mapValues(list)
-               .filter(lambda kv: len(kv[1]) >= 2))
-    membership = buckets.flatMap(lambda kv: [(r, kv[0]) for r in kv[1]])
+    # Buckets with the same members confirm the same edges (copies of one story
+    # share most of their bands): each member set is confirmed once.
+    buckets = (keyed.groupByKey(parts).values().map(lambda rows: tuple(sorted(rows)))
+               .filter(lambda rows: len(rows) >= 2).distinct(parts).zipWithUniqueId())
+    membership = buckets.flatMap(lambda kv: [(r, kv[1]) for r in kv[0]])
     slim = sketches.filter(lambda d: d["sig"] is not None).map(
         lambda d: (d["row"], json.dumps({"row": d["row"], "sig": d["sig"], "len": d["len"]})))
     lines = (membership.join(slim, parts).map(lambda x: (x[1][0], x[1][1]))
@@ -337,7 +343,9 @@ def main(argv):
         sc.addFile(job)
 
         files = list_inputs(spark, a.inputs)
-        records = read_records(spark, files, binary).persist(StorageLevel.MEMORY_AND_DISK)
+        records = read_records(spark, files, binary)
+        if not a.no_cache:
+            records.persist(StorageLevel.MEMORY_AND_DISK)
         documents = records.count()
         envelopes = records.values()
         timings["read"] = round(time.time() - t0, 3)
