@@ -52,6 +52,9 @@ pub enum StageError {
         line: u64,
         message: String,
     },
+    /// A record's own error, which names its `FILE:LINE`.
+    #[error("{0}")]
+    Record(String),
     #[error("{path}: {message}")]
     File { path: String, message: String },
     #[error("cannot read {name}: {source}")]
@@ -205,11 +208,25 @@ fn purpose_config(cfg: &DedupConfig, purpose: Purpose) -> DedupConfig {
     }
 }
 
+/// Why a line could not be processed.
+enum LineError {
+    /// Named by the line of the stage's input.
+    Here(String),
+    /// Named by the record's own `at` (`FILE:LINE` of the corpus).
+    Record(String),
+}
+
+impl From<String> for LineError {
+    fn from(s: String) -> Self {
+        LineError::Here(s)
+    }
+}
+
 /// Lines of an input, numbered from 1; blank lines are skipped.
 fn for_each_line(
     input: impl BufRead,
     name: &str,
-    mut f: impl FnMut(&str) -> Result<(), String>,
+    mut f: impl FnMut(&str) -> Result<(), LineError>,
 ) -> Result<(), StageError> {
     let mut input = input;
     let mut buf = Vec::new();
@@ -240,7 +257,10 @@ fn for_each_line(
         };
         let text = std::str::from_utf8(bytes)
             .map_err(|e| at(format!("invalid UTF-8 at byte {}", e.valid_up_to())))?;
-        f(text).map_err(at)?;
+        f(text).map_err(|e| match e {
+            LineError::Here(m) => at(m),
+            LineError::Record(m) => StageError::Record(m),
+        })?;
     }
 }
 
@@ -264,15 +284,15 @@ impl<'a> Envelope<'a> {
         parse_line(line, "record envelope ({\"row\", \"at\", \"record\"})")
     }
 
-    fn doc(&self, opts: &ReadOptions) -> Result<corpus::Doc<'a>, String> {
+    fn doc(&self, opts: &ReadOptions) -> Result<corpus::Doc<'a>, LineError> {
         let rec = Record {
             source: 0,
             line: self.row,
             bytes: self.record.get().as_bytes(),
         };
         corpus::parse(&rec, Format::Jsonl, opts).map_err(|e| match &self.at {
-            Some(at) => format!("{at}: {e}"),
-            None => format!("row {}: {e}", self.row),
+            Some(at) => LineError::Record(format!("{at}: {e}")),
+            None => LineError::Here(format!("row {}: {e}", self.row)),
         })
     }
 
@@ -432,7 +452,8 @@ pub fn sketch(
             let msg = e.to_string();
             failed = Some(e);
             msg
-        })
+        })?;
+        Ok(())
     })
     .map_err(|e| failed.take().unwrap_or(e))
 }
@@ -590,7 +611,7 @@ pub fn learn(
         if c.stories >= required {
             let key = (c.kind, of_hex64(&c.hash)?);
             if counts.insert(key, c.stories).is_some() {
-                return Err(format!("key {} {} counted twice", c.kind, c.hash));
+                return Err(format!("key {} {} counted twice", c.kind, c.hash).into());
             }
         }
         Ok(())
@@ -762,7 +783,7 @@ pub fn assign(
                     .map_or_else(|| m.input.default_id(), str::to_string)
             })
             .collect();
-        let set_of = |i: usize| -> Result<Vec<u64>, String> {
+        let set_of = |i: usize| -> Result<Vec<u64>, LineError> {
             let doc = members[i].input.doc(&cfg.read)?;
             let mut buf = Buffers::default();
             let (text, _) = sk.prepare(&doc.text, &mut buf);
@@ -930,7 +951,8 @@ pub fn apply(
         out.write_all(&rendered).map_err(|e| {
             failed = Some(StageError::Write(e));
             "cannot write".to_string()
-        })
+        })?;
+        Ok(())
     })
     .map_err(|e| failed.take().unwrap_or(e))?;
     Ok(stats)
