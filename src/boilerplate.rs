@@ -699,11 +699,19 @@ impl Learned {
         v
     }
 
-    /// True once every rule has at least one example: the example pass can stop.
+    /// True once no further line can change the rules: every line and marker rule has
+    /// its example (only the first is used), every template its [`EXAMPLES`] distinct
+    /// ones. The example pass can stop there. Stopping any earlier would make the
+    /// examples depend on where the pass stopped, not only on input order (and the
+    /// stage commands, which see every record, would disagree).
     pub fn has_all_examples(&self) -> bool {
-        self.frequent
-            .keys()
-            .all(|k| self.examples.get(k).is_some_and(|e| !e.is_empty()))
+        self.frequent.keys().all(|k| {
+            let needed = match k.0 {
+                KIND_LINE | KIND_MARKER => 1,
+                _ => EXAMPLES,
+            };
+            self.examples.get(k).is_some_and(|e| e.len() >= needed)
+        })
     }
 
     /// The lines of `text` that match a rule, with the rule's key. Pure, so documents

@@ -821,6 +821,10 @@ fn stage_config(a: CleanArgs) -> Result<()> {
         (c.skip_bad_records, "--skip-bad-records"),
         (c.mem_limit.is_some(), "--mem-limit"),
         (matches!(c.mode, ModeArg::Annotate), "--mode annotate"),
+        (
+            matches!(c.input_format, FormatArg::Text),
+            "--input-format text",
+        ),
         (a.rules.is_some(), "--rules"),
         (a.save_rules.is_some(), "--save-rules"),
     ];
@@ -907,6 +911,9 @@ fn stage_cmd(cmd: StageCmd) -> Result<()> {
             let rules = match (p, rules) {
                 (stage::Purpose::Dedup, None) => anyhow::bail!(
                     "stage sketch --for dedup needs --rules FILE (the output of `stage rules`)"
+                ),
+                (stage::Purpose::Stories, Some(_)) => anyhow::bail!(
+                    "stage sketch --for stories reads raw pages: --rules goes with --for dedup"
                 ),
                 (_, Some(r)) => Some(Rules::load(r)?),
                 (_, None) => None,

@@ -148,6 +148,12 @@ impl StageConfig {
         let c: StageConfig =
             serde_json::from_value(v).map_err(|e| file_err(format!("not a stage config: {e}")))?;
         c.dedup_config()?;
+        if c.learn.min_docs < 2 || !(0.0..=1.0).contains(&c.learn.min_fraction) {
+            return Err(file_err(format!(
+                "learn.min_docs must be at least 2 and learn.min_fraction between 0 and 1, got {} and {}",
+                c.learn.min_docs, c.learn.min_fraction
+            )));
+        }
         Ok(c)
     }
 
@@ -268,8 +274,11 @@ fn parse_line<'a, T: Deserialize<'a>>(line: &'a str, what: &str) -> Result<T, St
     serde_json::from_str(line).map_err(|e| format!("not a {what} line: {e}"))
 }
 
-/// A record as the engine sends it: its row, where it came from, and the record.
+/// A record as the engine sends it: its row, where it came from, and the record, either
+/// as a JSON string holding the line as read (byte for byte what `clean` reads) or as
+/// the record object itself.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Envelope<'a> {
     row: u64,
     /// `FILE:LINE`: the record's id when it has none, and where errors point.
@@ -284,11 +293,31 @@ impl<'a> Envelope<'a> {
         parse_line(line, "record envelope ({\"row\", \"at\", \"record\"})")
     }
 
-    fn doc(&self, opts: &ReadOptions) -> Result<corpus::Doc<'a>, LineError> {
+    /// The record's bytes as `clean` would read them.
+    fn bytes(&self) -> Result<Cow<'a, [u8]>, LineError> {
+        let raw = self.record.get();
+        match raw.as_bytes().first() {
+            Some(b'"') => {
+                if let Ok(s) = serde_json::from_str::<&'a str>(raw) {
+                    return Ok(Cow::Borrowed(s.as_bytes()));
+                }
+                let s: String = serde_json::from_str(raw)
+                    .map_err(|e| format!("\"record\" is not a JSON string: {e}"))?;
+                Ok(Cow::Owned(s.into_bytes()))
+            }
+            Some(b'{') => Ok(Cow::Borrowed(raw.as_bytes())),
+            _ => Err(LineError::Here(
+                "\"record\" must be the record's line as a JSON string, or the record object"
+                    .into(),
+            )),
+        }
+    }
+
+    fn doc<'b>(&self, bytes: &'b [u8], opts: &ReadOptions) -> Result<corpus::Doc<'b>, LineError> {
         let rec = Record {
             source: 0,
             line: self.row,
-            bytes: self.record.get().as_bytes(),
+            bytes,
         };
         corpus::parse(&rec, Format::Jsonl, opts).map_err(|e| match &self.at {
             Some(at) => LineError::Record(format!("{at}: {e}")),
@@ -305,10 +334,12 @@ impl<'a> Envelope<'a> {
 }
 
 fn hex_slots(slots: &[Slot]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(slots.len() * 4);
     for v in slots {
         for b in v.to_le_bytes() {
-            s.push_str(&format!("{b:02x}"));
+            s.push(DIGITS[(b >> 4) as usize] as char);
+            s.push(DIGITS[(b & 15) as usize] as char);
         }
     }
     s
@@ -406,7 +437,8 @@ pub fn sketch(
     let mut failed = None;
     for_each_line(input, name, |line| {
         let env = Envelope::parse(line)?;
-        let doc = env.doc(&cfg.read)?;
+        let bytes = env.bytes()?;
+        let doc = env.doc(&bytes, &cfg.read)?;
         let (text, stripped) = sk.prepare(&doc.text, &mut buf);
         let emptied = sk.is_emptied(&text, &stripped);
         full.fill(minhash::EMPTY_SLOT);
@@ -662,7 +694,8 @@ pub fn examples(
     let mut failed = None;
     for_each_line(input, name, |line| {
         let env = Envelope::parse(line)?;
-        let doc = env.doc(&cfg.read)?;
+        let bytes = env.bytes()?;
+        let doc = env.doc(&bytes, &cfg.read)?;
         for (pos, ((kind, h), text)) in learned
             .find_examples(&doc.text, &mut buf)
             .into_iter()
@@ -784,7 +817,8 @@ pub fn assign(
             })
             .collect();
         let set_of = |i: usize| -> Result<Vec<u64>, LineError> {
-            let doc = members[i].input.doc(&cfg.read)?;
+            let bytes = members[i].input.bytes()?;
+            let doc = members[i].input.doc(&bytes, &cfg.read)?;
             let mut buf = Buffers::default();
             let (text, _) = sk.prepare(&doc.text, &mut buf);
             Ok(sk.shingle_set(&text, &mut buf))
@@ -927,7 +961,8 @@ pub fn apply(
             stats.dropped += 1;
             return Ok(());
         }
-        let doc = env.doc(&cfg.read)?;
+        let bytes = env.bytes()?;
+        let doc = env.doc(&bytes, &cfg.read)?;
         let (text, stripped) = sk.prepare(&doc.text, &mut buf);
         let emptied = sk.is_emptied(&text, &stripped);
         stats.lines_removed += stripped.lines_removed;
@@ -940,7 +975,7 @@ pub fn apply(
             }
         }
         rendered.clear();
-        let record = env.record.get().as_bytes();
+        let record = &bytes[..];
         if stripped.ranges.is_empty() {
             rendered.extend_from_slice(record);
         } else {

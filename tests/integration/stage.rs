@@ -94,9 +94,50 @@ fn edges(env: &Env, sketches: &[Value], purpose: &str) -> Vec<(u64, u64)> {
 
 #[test]
 fn stages_grouped_by_hand_give_what_clean_gives() {
+    stages_give_what_clean_gives(&["--min-docs", "4"], true);
+}
+
+#[test]
+fn stages_give_what_clean_gives_with_other_options() {
+    // Longest copy kept, every pair verified exactly, a share of stories required, and
+    // pages under 1,500 characters once stripped dropped as emptied.
+    stages_give_what_clean_gives(
+        &[
+            "--min-docs",
+            "3",
+            "--min-fraction",
+            "0.002",
+            "--keep",
+            "longest",
+            "--verify",
+            "exact",
+            "--min-chars",
+            "1500",
+        ],
+        false,
+    );
+}
+
+/// Run `clean` with `options`, then the stages with this file as the engine, on 1,500
+/// generated pages (every tenth with trailing spaces, which `clean` keeps). Records go
+/// in envelopes as their line in a JSON string (`as_lines`) or as the object.
+fn stages_give_what_clean_gives(options: &[&str], as_lines: bool) {
     let env = Env::new();
     env.synth_news(1500, 21);
-    let ok = env.run(&[
+    let padded: String = env
+        .read("news.jsonl")
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i % 10 == 3 {
+                format!("{l}  \n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    env.write("news.jsonl", padded);
+    let mut args = vec![
         "clean",
         "news.jsonl",
         "-o",
@@ -105,21 +146,30 @@ fn stages_grouped_by_hand_give_what_clean_gives() {
         "clean-rules.json",
         "--clusters",
         "clean-clusters.jsonl",
-        "--min-docs",
-        "4",
+        "--report",
+        "clean-report.json",
         "-q",
-    ]);
+    ];
+    args.extend_from_slice(options);
+    let ok = env.run(&args);
     assert!(ok.status.success(), "{}", stderr(&ok));
 
-    let ok = env.run(&["stage", "config", "-o", "job.json", "--min-docs", "4"]);
+    let mut args = vec!["stage", "config", "-o", "job.json"];
+    args.extend_from_slice(options);
+    let ok = env.run(&args);
     assert!(ok.status.success(), "{}", stderr(&ok));
     let records: Vec<String> = env.read("news.jsonl").lines().map(String::from).collect();
-    let envelopes = joined(
-        records
-            .iter()
-            .enumerate()
-            .map(|(i, r)| format!(r#"{{"row":{i},"at":"news.jsonl:{}","record":{r}}}"#, i + 1)),
-    );
+    let envelopes = joined(records.iter().enumerate().map(|(i, r)| {
+        let record = if as_lines {
+            serde_json::to_string(r).unwrap()
+        } else {
+            r.trim_end().to_string()
+        };
+        format!(
+            r#"{{"row":{i},"at":"news.jsonl:{}","record":{record}}}"#,
+            i + 1
+        )
+    }));
     let n = records.len() as u64;
 
     // Learning: stories, counts per (key, story), learned keys, examples, rules.
@@ -273,13 +323,29 @@ fn stages_grouped_by_hand_give_what_clean_gives() {
         ],
         &envelopes,
     );
-    assert!(
-        out == env.read("clean.jsonl"),
-        "output differs from clean's"
-    );
     let stats: Value = serde_json::from_str(&env.read("apply.json")).unwrap();
     assert_eq!(stats["read"], n);
     assert!(stats["lines_removed"].as_u64().unwrap() > 1000, "{stats}");
+    let report: Value = serde_json::from_str(&env.read("clean-report.json")).unwrap();
+    assert_eq!(
+        stats["emptied_dropped"],
+        report["documents"]["emptied_dropped"]
+    );
+    if as_lines {
+        assert!(
+            out == env.read("clean.jsonl"),
+            "output differs from clean's"
+        );
+    } else {
+        // Records given as objects lose the trailing spaces clean keeps.
+        let trimmed: String = env
+            .read("clean.jsonl")
+            .lines()
+            .map(|l| format!("{}\n", l.trim_end()))
+            .collect();
+        assert!(out == trimmed, "output differs from clean's");
+        assert!(stats["emptied_dropped"].as_u64().unwrap() > 0, "{stats}");
+    }
 }
 
 #[test]
