@@ -25,6 +25,7 @@ line, as `clean --clusters` writes them.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -41,7 +42,12 @@ from pyspark.sql import SparkSession
 # Formats of the stage lines this driver speaks (`dupstrip stage`, README).
 SCHEMA_VERSION = 1
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
-COMPRESSED = (".gz", ".zst", ".zstd")
+TEXT_SUFFIXES = (".txt", ".text", ".md")
+COMPRESSED = (".gz", ".zst")
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+# Hadoop splits input paths at commas and expands glob characters.
+UNSAFE_PATH_CHARS = set(",{}[]*?\\")
 
 
 def parse_args(argv):
@@ -66,7 +72,7 @@ def parse_args(argv):
                    "every node (default: %(default)s)")
     p.add_argument("--no-cache", action="store_true",
                    help="do not keep the input records between passes: read the input "
-                   "again for each of its four passes (for inputs larger than the "
+                   "again for each pass (about seven; for inputs larger than the "
                    "executors' memory and local disks)")
     p.add_argument("--partitions", type=int, default=0,
                    help="partitions of the shuffles (default: Spark's default parallelism)")
@@ -80,20 +86,21 @@ def parse_args(argv):
 
 
 def local_binary(name):
-    """The binary as the driver runs it."""
-    if os.path.sep in name and os.path.exists(name):
-        return os.path.abspath(name)
-    found = shutil.which(name)
-    if found:
-        return found
+    """The binary as the driver runs it: the path given, else the copy shipped with
+    --files (the one the executors run), else `name` on PATH."""
+    if os.path.sep in name:
+        if os.path.exists(name):
+            return os.path.abspath(name)
+        sys.exit(f"dupstrip_spark: {name}: no such file (--dupstrip)")
     try:
-        shipped = SparkFiles.get(os.path.basename(name))
+        shipped = SparkFiles.get(name)
         if os.path.exists(shipped):
             return shipped
     except Exception:
         pass
-    if os.path.exists(name):
-        return os.path.abspath(name)
+    found = shutil.which(name)
+    if found:
+        return found
     sys.exit(f"dupstrip_spark: cannot find the dupstrip binary {name!r} "
              "(ship it with --files, or give --dupstrip PATH)")
 
@@ -101,14 +108,11 @@ def local_binary(name):
 def executor_binary(name):
     """The binary as an executor runs it: shipped with --files, or a shared path."""
     base = os.path.basename(name)
-    try:
-        shipped = SparkFiles.get(base)
-        if os.path.exists(shipped):
-            if not os.access(shipped, os.X_OK):
-                os.chmod(shipped, 0o755)
-            return shipped
-    except Exception:
-        pass
+    shipped = SparkFiles.get(base)
+    if os.path.exists(shipped):
+        if not os.access(shipped, os.X_OK):
+            os.chmod(shipped, 0o755)
+        return shipped
     return name
 
 
@@ -132,19 +136,30 @@ def stage(binary, args, files=()):
                     for line in lines:
                         p.stdin.write(line.encode("utf-8"))
                         p.stdin.write(b"\n")
-                    p.stdin.close()
                 except BrokenPipeError:
                     pass
                 except Exception as e:  # the upstream iterator failed
                     failure.append(e)
                     p.kill()
+                finally:
+                    try:
+                        p.stdin.close()
+                    except OSError:
+                        pass
 
             t = threading.Thread(target=feed, daemon=True)
             t.start()
-            for out in p.stdout:
-                yield out.decode("utf-8").rstrip("\n")
-            t.join()
-            code = p.wait()
+            try:
+                for out in p.stdout:
+                    yield out.decode("utf-8").rstrip("\n")
+                t.join()
+                code = p.wait()
+            finally:
+                # Also when the consumer stops early or fails: no process is left.
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+                p.stdout.close()
             if failure:
                 raise failure[0]
             if code != 0:
@@ -163,9 +178,17 @@ def run_local(binary, args, lines, out_path):
             for line in lines:
                 p.stdin.write(line.encode("utf-8"))
                 p.stdin.write(b"\n")
-            p.stdin.close()
         except BrokenPipeError:
             pass
+        except BaseException:
+            p.kill()
+            p.wait()
+            raise
+        finally:
+            try:
+                p.stdin.close()
+            except OSError:
+                pass
         if p.wait() != 0:
             sys.exit(f"dupstrip_spark: dupstrip stage {args[0]} failed (exit {p.returncode})")
 
@@ -177,15 +200,55 @@ def hadoop_fs(spark, path):
     return p.getFileSystem(conf), p
 
 
-def is_input_name(name):
+def base_name(name):
     lower = name.lower()
-    if lower.endswith(".parquet"):
-        return True
     for c in COMPRESSED:
         if lower.endswith(c):
-            lower = lower[: -len(c)]
-            break
-    return lower.endswith(JSONL_SUFFIXES)
+            return lower[: -len(c)]
+    return lower
+
+
+def is_input_name(name):
+    """The names `clean` reads in a directory (text files included, to refuse them)."""
+    return (name.lower().endswith(".parquet")
+            or base_name(name).endswith(JSONL_SUFFIXES + TEXT_SUFFIXES))
+
+
+def sniff(fs, path):
+    """The first four bytes of a file."""
+    stream = fs.open(path)
+    try:
+        head = bytearray()
+        while len(head) < 4:
+            b = stream.read()
+            if b < 0:
+                break
+            head.append(b)
+        return bytes(head)
+    finally:
+        stream.close()
+
+
+def kind_of(fs, status, shown):
+    """How a file is read, told as `clean` tells it: Parquet by name or magic bytes,
+    compression by magic bytes (not by name)."""
+    name = status.getPath().getName()
+    if base_name(name).endswith(TEXT_SUFFIXES):
+        sys.exit(f"dupstrip_spark: {shown}: plain-text inputs (one document per file) "
+                 "are not supported on Spark; convert them to JSON Lines")
+    if any(c in UNSAFE_PATH_CHARS for c in status.getPath().toString()):
+        sys.exit(f"dupstrip_spark: {shown}: names with commas, backslashes or glob "
+                 "characters cannot be passed to Hadoop's readers; rename the file")
+    head = sniff(fs, status.getPath()) if status.getLen() > 0 else b""
+    if name.lower().endswith(".parquet") or head == b"PAR1":
+        return "parquet"
+    if head.startswith(GZIP_MAGIC) and name.lower().endswith(".gz"):
+        return "text"  # Hadoop's gzip codec, chosen by the name
+    if head.startswith(GZIP_MAGIC) or head.startswith(ZSTD_MAGIC):
+        return "decompress"
+    if name.lower().endswith(COMPRESSED):
+        return "decompress"  # not compressed after all: passed through as it is
+    return "text"
 
 
 def list_inputs(spark, inputs):
@@ -201,16 +264,17 @@ def list_inputs(spark, inputs):
             if s.isDirectory():
                 walk(fs, s.getPath(), child)
             elif is_input_name(name):
-                found.append((s.getPath().toString(), child))
+                found.append((s.getPath().toString(), child, kind_of(fs, s, child)))
 
     for given in inputs:
         fs, path = hadoop_fs(spark, given)
         if not fs.exists(path):
             sys.exit(f"dupstrip_spark: {given}: no such file or directory")
-        if fs.getFileStatus(path).isDirectory():
+        status = fs.getFileStatus(path)
+        if status.isDirectory():
             walk(fs, path, given)
         else:
-            found.append((fs.getFileStatus(path).getPath().toString(), given))
+            found.append((status.getPath().toString(), given, kind_of(fs, status, given)))
     if not found:
         sys.exit("dupstrip_spark: no input files (JSON Lines, .gz, .zst or Parquet)")
     return found
@@ -227,11 +291,19 @@ def decompressed_lines(binary):
         if p.returncode != 0:
             raise RuntimeError(f"{path_bytes[0]}: dupstrip stage decompress failed: "
                                + p.stderr.decode("utf-8", "replace").strip())
-        for i, line in enumerate(p.stdout.split(b"\n")):
+        data = p.stdout
+        if data.startswith(b"\xef\xbb\xbf"):
+            data = data[3:]
+        for i, line in enumerate(data.split(b"\n")):
             if line.endswith(b"\r"):
                 line = line[:-1]
             if line.strip(b" \t\n\r\x0c"):
-                yield line.decode("utf-8", "replace"), i + 1
+                try:
+                    text = line.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise RuntimeError(f"{path_bytes[0]}:{i + 1}: invalid UTF-8 at byte "
+                                       f"{e.start}") from None
+                yield text, i + 1
 
     return run
 
@@ -241,17 +313,19 @@ def read_records(spark, files, binary):
     as `clean` numbers its documents; `at` is FILE:LINE (FILE:ROW for Parquet)."""
     sc = spark.sparkContext
     parts = []
-    for uri, shown in files:
+    from pyspark.sql.functions import col, struct, to_json
+    for uri, shown, kind in files:
         at = json.dumps(shown, ensure_ascii=False)[1:-1]
-        if uri.lower().endswith(".parquet"):
-            df = spark.read.parquet(uri).select("*", "_metadata.row_index")
-            cols = [c for c in df.columns if c != "row_index"]
-            from pyspark.sql.functions import struct, to_json, col
-            rdd = (df.select(col("row_index"), to_json(struct(*cols)).alias("j")).rdd
-                   .map(lambda r: (r[0], r[1])).sortByKey()
-                   .map(lambda kv, at=at: (kv[1], kv[0] + 1)))
-        elif uri.lower().endswith((".zst", ".zstd")):
-            # Hadoop reads zstd only with its native library: the binary decompresses.
+        if kind == "parquet":
+            df = spark.read.parquet(uri)
+            cols = df.columns
+            df = df.select(col("_metadata.row_index").alias("__dupstrip_row_index"),
+                           to_json(struct(*cols), {"ignoreNullFields": "false"}).alias("j"))
+            rdd = (df.rdd.map(lambda r: (r[0], r[1])).sortByKey()
+                   .map(lambda kv: (kv[1], kv[0] + 1)))
+        elif kind == "decompress":
+            # Hadoop reads zstd only with its native library, and picks codecs by
+            # name: the binary decompresses.
             rdd = sc.binaryFiles(uri).flatMap(decompressed_lines(binary))
         else:
             rdd = (sc.textFile(uri).zipWithIndex()
@@ -259,9 +333,12 @@ def read_records(spark, files, binary):
                    .filter(lambda li: li[0].strip(" \t\n\r\x0c") != ""))
         parts.append(rdd.map(lambda li, at=at: (at, li[1], li[0])))
     union = sc.union(parts) if len(parts) > 1 else parts[0]
+    # The record travels as its line in a JSON string, so the binary sees exactly the
+    # bytes `clean` reads (surrounding spaces included) and judges the JSON itself.
     return union.zipWithIndex().map(
         lambda rec: (rec[1], '{"row":%d,"at":"%s:%d","record":%s}'
-                     % (rec[1], rec[0][0], rec[0][1], rec[0][2])))
+                     % (rec[1], rec[0][0], rec[0][1],
+                        json.dumps(rec[0][2], ensure_ascii=False))))
 
 
 def candidate_edges(sketches, binary, purpose, parts):
@@ -270,10 +347,15 @@ def candidate_edges(sketches, binary, purpose, parts):
     keyed = sketches.flatMap(
         lambda d: [((b, k), d["row"]) for b, k in enumerate(d["bands"])])
     # Buckets with the same members confirm the same edges (copies of one story
-    # share most of their bands): each member set is confirmed once.
-    buckets = (keyed.groupByKey(parts).values().map(lambda rows: tuple(sorted(rows)))
-               .filter(lambda rows: len(rows) >= 2).distinct(parts).zipWithUniqueId())
-    membership = buckets.flatMap(lambda kv: [(r, kv[1]) for r in kv[0]])
+    # share most of their bands): each member set is confirmed once, named by a hash
+    # of its members (stable when a partition is computed again).
+    def member_set(rows):
+        rows = sorted(rows)
+        return hashlib.blake2b(",".join(map(str, rows)).encode(), digest_size=16).digest(), rows
+
+    buckets = (keyed.groupByKey(parts).values().filter(lambda rows: len(rows) >= 2)
+               .map(member_set).reduceByKey(lambda a, b: a, parts))
+    membership = buckets.flatMap(lambda kv: [(r, kv[0]) for r in kv[1]])
     slim = sketches.filter(lambda d: d["sig"] is not None).map(
         lambda d: (d["row"], json.dumps({"row": d["row"], "sig": d["sig"], "len": d["len"]})))
     lines = (membership.join(slim, parts).map(lambda x: (x[1][0], x[1][1]))
@@ -342,6 +424,12 @@ def main(argv):
                      f"{config.get('schema_version')}; this driver speaks {SCHEMA_VERSION}")
         sc.addFile(job)
 
+        for target in (a.output, a.clusters):
+            if target:
+                fs, path = hadoop_fs(spark, target)
+                if fs.exists(path):
+                    sys.exit(f"dupstrip_spark: {target} exists; remove it or choose "
+                             "another output")
         files = list_inputs(spark, a.inputs)
         records = read_records(spark, files, binary)
         if not a.no_cache:
@@ -439,7 +527,7 @@ def main(argv):
             ["job.json", "rules.json"])).persist(StorageLevel.MEMORY_AND_DISK)
         if a.output.lower().endswith(".parquet"):
             schema = None
-            if all(u.lower().endswith(".parquet") for u, _ in files):
+            if all(kind == "parquet" for _, _, kind in files):
                 schema = spark.read.parquet(files[0][0]).schema
             reader = spark.read.schema(schema) if schema is not None else spark.read
             reader.json(cleaned).write.parquet(a.output)

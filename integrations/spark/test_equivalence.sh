@@ -31,15 +31,20 @@ work=$(mktemp -d)
 trap '[ -n "${KEEP_WORK:-}" ] || rm -rf "$work"' EXIT
 mkdir "$work/in" "$work/in/more"
 "$BIN" synth --docs "$DOCS" --boilerplate --seed 11 -o "$work/all.jsonl" --truth "$work/truth.jsonl" 2>/dev/null
-# Four files in the order clean reads a directory: a.jsonl, b.jsonl.gz, c.jsonl.zst,
-# more/d.jsonl (with blank lines, and records without an id that are named FILE:LINE).
+# Four files in the order clean reads a directory:
+#   a.jsonl       plain, every ninth record followed by spaces (kept in the output)
+#   b.jsonl.gz    gzip
+#   c.jsonl.zst   zstd, starting with a UTF-8 byte order mark
+#   more/d.jsonl  gzip under a plain name (told by its magic bytes), with blank lines
+#                 and records without an id (named FILE:LINE)
 total=$(wc -l < "$work/all.jsonl")
 q=$(( (total + 3) / 4 ))
 split -l "$q" -d -a 1 "$work/all.jsonl" "$work/part-"
-mv "$work/part-0" "$work/in/a.jsonl"
+awk 'NR % 9 == 0 { print $0 "   "; next } { print }' "$work/part-0" > "$work/in/a.jsonl"
 gzip -c "$work/part-1" > "$work/in/b.jsonl.gz"
-zstd -q -c "$work/part-2" > "$work/in/c.jsonl.zst"
-awk 'NR % 50 == 0 { print "" } NR % 7 == 0 { sub(/"id":"[^"]*",/, "") } { print }' "$work/part-3" > "$work/in/more/d.jsonl"
+{ printf '\xef\xbb\xbf'; cat "$work/part-2"; } | zstd -q -c > "$work/in/c.jsonl.zst"
+awk 'NR % 50 == 0 { print "" } NR % 7 == 0 { sub(/"id":"[^"]*",/, "") } { print }' "$work/part-3" \
+    | gzip -c > "$work/in/more/d.jsonl"
 options=(--min-docs 4)
 
 echo "== dupstrip clean"
@@ -116,6 +121,9 @@ rules = json.load(open(f"{w}/clean-rules.json"))
 assert rep["duplicates"] >= 100, rep
 assert len(rules["lines"]) + len(rules["templates"]) >= 5, rules
 assert rep["inputs"] == 4, rep
+assert any(l.endswith("   \n") for l in open(f"{w}/spark.jsonl", encoding="utf-8")), \
+    "no record with trailing spaces written"
+
 clusters = [json.loads(l) for l in open(f"{w}/clean-clusters.jsonl")]
 assert any(":" in m["id"] and "d.jsonl" in m["id"] for c in clusters for m in c["members"]), \
     "no record without an id in a cluster"
