@@ -430,6 +430,9 @@ def main(argv):
                 if fs.exists(path):
                     sys.exit(f"dupstrip_spark: {target} exists; remove it or choose "
                              "another output")
+        for local in (a.save_rules, a.report):
+            if local and os.path.dirname(local):
+                os.makedirs(os.path.dirname(local), exist_ok=True)
         files = list_inputs(spark, a.inputs)
         records = read_records(spark, files, binary)
         if not a.no_cache:

@@ -56,8 +56,8 @@ start=$(date +%s)
 "$VENV/bin/spark-submit" --master 'local[2]' --conf spark.ui.enabled=false \
     --conf spark.driver.memory=1g --files "$BIN" \
     integrations/spark/dupstrip_spark.py "$work/in" -o "$work/spark-out" \
-    --clusters "$work/spark-clusters" --save-rules "$work/spark-rules.json" \
-    --report "$work/spark-report.json" -- "${options[@]}" > "$work/spark.log" 2>&1 || {
+    --clusters "$work/spark-clusters" --save-rules "$work/side/rules.json" \
+    --report "$work/side/report.json" -- "${options[@]}" > "$work/spark.log" 2>&1 || {
     grep -v " INFO \| WARN \|^\s*at " "$work/spark.log" | tail -40
     exit 1
 }
@@ -77,7 +77,7 @@ check() {
     fi
 }
 check "$work/clean.jsonl" "$work/spark.jsonl" "cleaned output"
-check "$work/clean-rules.json" "$work/spark-rules.json" "rules"
+check "$work/clean-rules.json" "$work/side/rules.json" "rules"
 check "$work/clean-clusters.jsonl" "$work/spark-clusters.jsonl" "clusters"
 
 # Parquet in, Parquet out: the first file with an integer and a nullable float column
@@ -111,12 +111,13 @@ rows = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]
 assert rows and all(isinstance(r["year"], int) for r in rows), "year did not survive"
 assert any(r["score"] is None for r in rows) and any(isinstance(r["score"], float) for r in rows)
 EOF
-# The corpus must exercise what is compared: duplicates dropped, lines stripped,
+# The side files went into a directory that did not exist. The corpus must exercise
+# what is compared: duplicates dropped, lines stripped,
 # records without ids.
 python3 - "$work" <<'EOF'
 import json, sys
 w = sys.argv[1]
-rep = json.load(open(f"{w}/spark-report.json"))
+rep = json.load(open(f"{w}/side/report.json"))
 rules = json.load(open(f"{w}/clean-rules.json"))
 assert rep["duplicates"] >= 100, rep
 assert len(rules["lines"]) + len(rules["templates"]) >= 5, rules
