@@ -120,8 +120,6 @@ enum PurposeArg {
 
 #[derive(Subcommand, Debug)]
 enum StageCmd {
-    /// Gzip or zstd in, plain bytes out (for engines that cannot read zstd).
-    Decompress,
     /// Write the config file every stage of a job reads, from the options `clean`
     /// takes (-o FILE).
     #[command(
@@ -204,6 +202,8 @@ enum StageCmd {
         #[arg(long, value_name = "FILE")]
         stats: Option<PathBuf>,
     },
+    /// Gzip or zstd in, plain bytes out (for engines that cannot read zstd).
+    Decompress,
 }
 
 #[derive(Subcommand, Debug)]
