@@ -827,6 +827,13 @@ fn stage_config(a: CleanArgs) -> Result<()> {
         ),
         (a.rules.is_some(), "--rules"),
         (a.save_rules.is_some(), "--save-rules"),
+        (
+            {
+                let o = c.output.to_string_lossy().to_lowercase();
+                o == "-" || [".gz", ".zst", ".parquet"].iter().any(|e| o.ends_with(e))
+            },
+            "-o to standard output or a compressed or Parquet file (the config is a plain JSON file)",
+        ),
     ];
     let named: Vec<&str> = unsupported.iter().filter(|u| u.0).map(|u| u.1).collect();
     if !named.is_empty() {

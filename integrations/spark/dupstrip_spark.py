@@ -53,6 +53,7 @@ UNSAFE_PATH_CHARS = set(",{}[]*?\\")
 def parse_args(argv):
     p = argparse.ArgumentParser(
         prog="dupstrip_spark.py",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="dupstrip clean on Spark: strip boilerplate, drop near-duplicates.",
         epilog="Options after -- are passed to `dupstrip stage config` (the options of "
         "`dupstrip clean`: --threshold, --ngram, --min-docs, --text-field, ...).\n"
@@ -69,7 +70,8 @@ def parse_args(argv):
     p.add_argument("--report", help="local file to write a JSON summary to")
     p.add_argument("--dupstrip", default="dupstrip",
                    help="the binary: a name shipped with --files, or a path present on "
-                   "every node (default: %(default)s)")
+                   "every node (default: %(default)s, the copy shipped with --files, "
+                   "else on PATH)")
     p.add_argument("--no-cache", action="store_true",
                    help="do not keep the input records between passes: read the input "
                    "again for each pass (about seven; for inputs larger than the "
