@@ -664,6 +664,76 @@ pub fn exact_slack(threshold: f64, k: usize) -> f64 {
     3.0 * minhash::standard_error(threshold, k)
 }
 
+/// How a pair of this run's documents is judged under `--verify`: the thresholds, and
+/// the decision from the signature estimate and, where needed, the shingle sets.
+/// `clean` and the stage commands share it, so they decide every pair alike.
+#[derive(Clone, Copy, Debug)]
+pub struct Verifier {
+    pub verify: Verify,
+    pub threshold: f64,
+    /// Candidates estimated below this are not edges.
+    pub floor: f64,
+    slack: f64,
+}
+
+/// A [`Verifier`]'s decision on a pair.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Judged {
+    /// Decided: the similarity, or `None` below the threshold.
+    Decided(Option<f64>),
+    /// Decided by exact Jaccard of the shingle sets.
+    Exact(Option<f64>),
+    /// Exact Jaccard was needed but the sets were not given: decided by the estimate
+    /// for now (fetch the sets and judge again).
+    Missing(Option<f64>),
+}
+
+impl Judged {
+    pub fn similarity(self) -> Option<f64> {
+        match self {
+            Judged::Decided(s) | Judged::Exact(s) | Judged::Missing(s) => s,
+        }
+    }
+}
+
+impl Verifier {
+    pub fn new(cfg: &DedupConfig) -> Verifier {
+        let slack = exact_slack(cfg.threshold, cfg.num_perm);
+        let floor = match cfg.verify {
+            Verify::Estimate => cfg.threshold,
+            Verify::Auto | Verify::Exact => (cfg.threshold - slack).max(0.0),
+        };
+        Verifier {
+            verify: cfg.verify,
+            threshold: cfg.threshold,
+            floor,
+            slack,
+        }
+    }
+
+    /// Judge a pair with signature estimate `est`; `sets` gives the pair's shingle sets
+    /// when known, and is only asked when the estimate does not decide.
+    pub fn judge<'s>(
+        &self,
+        est: f64,
+        sets: impl FnOnce() -> Option<(&'s [u64], &'s [u64])>,
+    ) -> Judged {
+        let at_least = |s: f64| (s >= self.threshold).then_some(s);
+        match self.verify {
+            Verify::Estimate => return Judged::Decided(at_least(est)),
+            Verify::Auto if est < self.floor => return Judged::Decided(None),
+            Verify::Auto if est >= self.threshold + self.slack => {
+                return Judged::Decided(Some(est));
+            }
+            _ => {}
+        }
+        match sets() {
+            Some((x, y)) => Judged::Exact(at_least(shingle::jaccard(x, y))),
+            None => Judged::Missing(at_least(est)),
+        }
+    }
+}
+
 pub fn cluster_docs(
     corpus: &Corpus,
     cfg: &DedupConfig,
@@ -674,18 +744,14 @@ pub fn cluster_docs(
 ) -> Result<Clustering, RunError> {
     let t0 = Instant::now();
     let sigs = table.signatures();
-    let slack = exact_slack(cfg.threshold, cfg.num_perm);
-    let floor = match cfg.verify {
-        Verify::Estimate => cfg.threshold,
-        Verify::Auto | Verify::Exact => (cfg.threshold - slack).max(0.0),
-    };
+    let verifier = Verifier::new(cfg);
     let (edges, cand_stats) = lsh::candidates_bounded(
         &sigs,
         cfg.lsh,
         cfg.seed,
         cfg.band_key_budget(),
         &cfg.spill_dir(),
-        lsh::estimate_at_least(&sigs, floor),
+        lsh::estimate_at_least(&sigs, verifier.floor),
     )
     .map_err(spill_err)?;
     let mut edges = edges;
@@ -746,25 +812,22 @@ pub fn cluster_docs(
                 return (est >= cfg.threshold).then_some(est);
             }
             let est = minhash::estimate(sigs.get(a), sigs.get(b));
-            match cfg.verify {
-                Verify::Estimate => return (est >= cfg.threshold).then_some(est),
-                Verify::Auto if est < floor => return None,
-                Verify::Auto if est >= cfg.threshold + slack => return Some(est),
-                _ => {}
-            }
-            match (sets.get(&a), sets.get(&b)) {
-                (Some(x), Some(y)) => {
+            let judged = verifier.judge(est, || {
+                let (x, y) = sets.get(&a).zip(sets.get(&b))?;
+                Some((&x[..], &y[..]))
+            });
+            match judged {
+                Judged::Exact(_) => {
                     exact_checks.fetch_add(1, Ordering::Relaxed);
-                    let s = shingle::jaccard(x, y);
-                    (s >= cfg.threshold).then_some(s)
                 }
-                _ => {
+                Judged::Missing(_) => {
                     if let Ok(mut m) = missing.lock() {
                         m.extend([a, b]);
                     }
-                    (est >= cfg.threshold).then_some(est)
                 }
+                Judged::Decided(_) => {}
             }
+            judged.similarity()
         });
         let mut missing = missing.into_inner().unwrap_or_default();
         missing.retain(|d| !sets.contains_key(d));

@@ -36,8 +36,8 @@ use crate::corpus::{self, Format, ReadOptions, Record};
 use crate::lsh::{self, DocId, Slot};
 use crate::minhash::{self, Scheme};
 use crate::normalize::NormalizeOptions;
-use crate::pipeline::{self, Buffers, Sketch};
-use crate::shingle::{self, ShingleKind};
+use crate::pipeline::{self, Buffers, Judged, Sketch, Verifier};
+use crate::shingle::ShingleKind;
 
 /// Version of the stage line formats and of the config file. A stage refuses a config
 /// of another version.
@@ -220,11 +220,19 @@ enum LineError {
     Here(String),
     /// Named by the record's own `at` (`FILE:LINE` of the corpus).
     Record(String),
+    /// Not the line's fault (standard output closed, say): passed on as it is.
+    Fatal(StageError),
 }
 
 impl From<String> for LineError {
     fn from(s: String) -> Self {
         LineError::Here(s)
+    }
+}
+
+impl From<StageError> for LineError {
+    fn from(e: StageError) -> Self {
+        LineError::Fatal(e)
     }
 }
 
@@ -266,6 +274,7 @@ fn for_each_line(
         f(text).map_err(|e| match e {
             LineError::Here(m) => at(m),
             LineError::Record(m) => StageError::Record(m),
+            LineError::Fatal(e) => e,
         })?;
     }
 }
@@ -434,7 +443,6 @@ pub fn sketch(
     let mut full = vec![minhash::EMPTY_SLOT; cfg.num_perm];
     let mut slots: Vec<Slot> = Vec::with_capacity(cfg.num_perm);
     let mut keys = Vec::new();
-    let mut failed = None;
     for_each_line(input, name, |line| {
         let env = Envelope::parse(line)?;
         let bytes = env.bytes()?;
@@ -480,14 +488,9 @@ pub fn sketch(
                 sl.bytes_removed = Some(stripped.bytes_removed());
             }
         }
-        write_json(out, &sl).map_err(|e| {
-            let msg = e.to_string();
-            failed = Some(e);
-            msg
-        })?;
+        write_json(out, &sl)?;
         Ok(())
     })
-    .map_err(|e| failed.take().unwrap_or(e))
 }
 
 /// A bucket, or a component: its members.
@@ -516,13 +519,7 @@ pub fn confirm(
     let base = sc.dedup_config()?;
     let cfg = purpose_config(&base, purpose);
     let k = cfg.num_perm;
-    let floor = match cfg.verify {
-        Verify::Estimate => cfg.threshold,
-        Verify::Auto | Verify::Exact => {
-            (cfg.threshold - pipeline::exact_slack(cfg.threshold, k)).max(0.0)
-        }
-    };
-    let mut failed = None;
+    let floor = Verifier::new(&cfg).floor;
     for_each_line(input, name, |line| {
         let g: Group<SketchIn<'_>> = parse_line(line, "bucket ({\"members\": [...]})")?;
         let mut members: Vec<(u64, u64, Vec<Slot>)> =
@@ -555,15 +552,10 @@ pub fn confirm(
                 b: members[e.b as usize].0,
                 similarity: e.similarity as f64,
             };
-            write_json(out, &line).map_err(|e| {
-                let msg = e.to_string();
-                failed = Some(e);
-                msg
-            })?;
+            write_json(out, &line)?;
         }
         Ok(())
     })
-    .map_err(|e| failed.take().unwrap_or(e))
 }
 
 #[derive(Deserialize)]
@@ -691,7 +683,6 @@ pub fn examples(
     let cfg = sc.dedup_config()?;
     let learned = LearnedFile::load(learned, sc)?;
     let mut buf = String::new();
-    let mut failed = None;
     for_each_line(input, name, |line| {
         let env = Envelope::parse(line)?;
         let bytes = env.bytes()?;
@@ -708,15 +699,10 @@ pub fn examples(
                 pos: pos as u32,
                 line: Cow::Owned(text),
             };
-            write_json(out, &ex).map_err(|e| {
-                let msg = e.to_string();
-                failed = Some(e);
-                msg
-            })?;
+            write_json(out, &ex)?;
         }
         Ok(())
     })
-    .map_err(|e| failed.take().unwrap_or(e))
 }
 
 /// `stage rules`: the rules file, from the learned keys and their examples (any
@@ -786,12 +772,7 @@ pub fn assign(
         rules.unwrap_or_else(Rules::empty),
     ))));
     let k = cfg.num_perm;
-    let slack = pipeline::exact_slack(cfg.threshold, k);
-    let floor = match cfg.verify {
-        Verify::Estimate => cfg.threshold,
-        Verify::Auto | Verify::Exact => (cfg.threshold - slack).max(0.0),
-    };
-    let mut failed = None;
+    let verifier = Verifier::new(&cfg);
     for_each_line(input, name, |line| {
         let g: Group<MemberIn<'_>> = parse_line(line, "component ({\"members\": [...]})")?;
         let mut members = g.members;
@@ -842,24 +823,16 @@ pub fn assign(
             let missing: Mutex<Vec<DocId>> = Mutex::new(Vec::new());
             let (clusters, _) = cluster::assign(&comps, rank, |a, b| {
                 let est = minhash::estimate(&sigs[a as usize], &sigs[b as usize]);
-                match cfg.verify {
-                    Verify::Estimate => return (est >= cfg.threshold).then_some(est),
-                    Verify::Auto if est < floor => return None,
-                    Verify::Auto if est >= cfg.threshold + slack => return Some(est),
-                    _ => {}
+                let judged = verifier.judge(est, || {
+                    let (x, y) = sets.get(&a).zip(sets.get(&b))?;
+                    Some((&x[..], &y[..]))
+                });
+                if let Judged::Missing(_) = judged
+                    && let Ok(mut m) = missing.lock()
+                {
+                    m.extend([a, b]);
                 }
-                match (sets.get(&a), sets.get(&b)) {
-                    (Some(x), Some(y)) => {
-                        let s = shingle::jaccard(x, y);
-                        (s >= cfg.threshold).then_some(s)
-                    }
-                    _ => {
-                        if let Ok(mut m) = missing.lock() {
-                            m.extend([a, b]);
-                        }
-                        (est >= cfg.threshold).then_some(est)
-                    }
-                }
+                judged.similarity()
             });
             let mut missing = missing.into_inner().unwrap_or_default();
             missing.retain(|d| !sets.contains_key(d));
@@ -888,15 +861,10 @@ pub fn assign(
                 keep: members[c.keep as usize].sketch.row,
                 members: cm,
             };
-            write_json(out, &line).map_err(|e| {
-                let msg = e.to_string();
-                failed = Some(e);
-                msg
-            })?;
+            write_json(out, &line)?;
         }
         Ok(())
     })
-    .map_err(|e| failed.take().unwrap_or(e))
 }
 
 #[derive(Deserialize)]
@@ -953,7 +921,6 @@ pub fn apply(
     let mut stats = ApplyStats::default();
     let mut buf = Buffers::default();
     let mut rendered = Vec::new();
-    let mut failed = None;
     for_each_line(input, name, |line| {
         let env = Envelope::parse(line)?;
         stats.read += 1;
@@ -983,13 +950,9 @@ pub fn apply(
         }
         rendered.push(b'\n');
         stats.written += 1;
-        out.write_all(&rendered).map_err(|e| {
-            failed = Some(StageError::Write(e));
-            "cannot write".to_string()
-        })?;
+        out.write_all(&rendered).map_err(StageError::Write)?;
         Ok(())
-    })
-    .map_err(|e| failed.take().unwrap_or(e))?;
+    })?;
     Ok(stats)
 }
 

@@ -118,6 +118,26 @@ def executor_binary(name):
     return name
 
 
+def write_lines(p, lines):
+    """Feed `lines` to process `p`, one per line, then close its input. A process that
+    stopped reading (it failed) is not an error here; its exit code tells. If `lines`
+    fails, the process is killed and the error raised."""
+    try:
+        for line in lines:
+            p.stdin.write(line.encode("utf-8"))
+            p.stdin.write(b"\n")
+    except BrokenPipeError:
+        pass
+    except BaseException:
+        p.kill()
+        raise
+    finally:
+        try:
+            p.stdin.close()
+        except OSError:
+            pass
+
+
 def stage(binary, args, files=()):
     """A mapPartitions function that pipes a partition through `dupstrip stage ARGS`.
     `files` are names added with SparkContext.addFile; `@name` in ARGS becomes its
@@ -135,19 +155,9 @@ def stage(binary, args, files=()):
 
             def feed():
                 try:
-                    for line in lines:
-                        p.stdin.write(line.encode("utf-8"))
-                        p.stdin.write(b"\n")
-                except BrokenPipeError:
-                    pass
+                    write_lines(p, lines)
                 except Exception as e:  # the upstream iterator failed
                     failure.append(e)
-                    p.kill()
-                finally:
-                    try:
-                        p.stdin.close()
-                    except OSError:
-                        pass
 
             t = threading.Thread(target=feed, daemon=True)
             t.start()
@@ -177,21 +187,10 @@ def run_local(binary, args, lines, out_path):
     with open(out_path, "wb") as out:
         p = subprocess.Popen([binary, "stage"] + args, stdin=subprocess.PIPE, stdout=out)
         try:
-            for line in lines:
-                p.stdin.write(line.encode("utf-8"))
-                p.stdin.write(b"\n")
-        except BrokenPipeError:
-            pass
-        except BaseException:
-            p.kill()
-            p.wait()
-            raise
+            write_lines(p, lines)
         finally:
-            try:
-                p.stdin.close()
-            except OSError:
-                pass
-        if p.wait() != 0:
+            p.wait()
+        if p.returncode != 0:
             sys.exit(f"dupstrip_spark: dupstrip stage {args[0]} failed (exit {p.returncode})")
 
 
