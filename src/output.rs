@@ -2,7 +2,10 @@
 //!
 //! Every file dupstrip writes goes to a temporary file in the target directory and is
 //! renamed over the final name only when complete. `-` is standard output. A name
-//! ending in `.gz` or `.zst` is compressed.
+//! ending in `.gz` or `.zst` is compressed. A symbolic link is followed, so the file it
+//! names is replaced and the link stays; a name that is not a regular file (`/dev/null`,
+//! a named pipe, a terminal) is written in place, since renaming over it would replace
+//! the device or pipe with a plain file.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -34,7 +37,8 @@ pub enum Sink {
     Stdout(BufWriter<io::Stdout>),
     File {
         writer: Box<dyn FinishWrite>,
-        tmp: tempfile::TempPath,
+        /// The temporary to rename over `dest`; `None` when `dest` is written in place.
+        tmp: Option<tempfile::TempPath>,
         dest: PathBuf,
     },
     /// A `.parquet` output: JSON Lines go to `rows`, converted into `file` (the
@@ -42,7 +46,7 @@ pub enum Sink {
     Parquet {
         rows: BufWriter<File>,
         file: File,
-        tmp: tempfile::TempPath,
+        tmp: Option<tempfile::TempPath>,
         dest: PathBuf,
         schema: Option<arrow_schema::SchemaRef>,
     },
@@ -89,29 +93,52 @@ impl Sink {
                 io::stdout(),
             )));
         }
+        // The name as given decides the format; a link is replaced through its target.
+        let name = dest.file_name().unwrap_or_default().to_string_lossy();
+        let parquet = crate::columnar::has_parquet_extension(dest);
+        let resolved;
+        let mut dest = dest;
+        if std::fs::symlink_metadata(dest).is_ok_and(|m| m.file_type().is_symlink())
+            && let Ok(target) = std::fs::canonicalize(dest)
+        {
+            resolved = target;
+            dest = &resolved;
+        }
         let dir = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        let name = dest.file_name().unwrap_or_default().to_string_lossy();
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".tmp")
-            .tempfile_in(dir)?;
-        let (file, tmp) = tmp.into_parts();
-        register_temporary(&tmp);
-        // Temporary files are created private (0600); the result should have the
-        // permissions of the file it replaces, or the usual 0644.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let perms = std::fs::metadata(dest)
-                .map(|m| m.permissions())
-                .unwrap_or_else(|_| std::fs::Permissions::from_mode(0o644));
-            file.set_permissions(perms)?;
-        }
-        if crate::columnar::has_parquet_extension(dest) {
-            let rows = tempfile::tempfile_in(dir)?;
+        let (file, tmp) = match std::fs::metadata(dest) {
+            Ok(meta) if !meta.is_file() && !meta.is_dir() => {
+                (std::fs::OpenOptions::new().write(true).open(dest)?, None)
+            }
+            _ => {
+                let tmp = tempfile::Builder::new()
+                    .prefix(&format!(".{name}."))
+                    .suffix(".tmp")
+                    .tempfile_in(dir)?;
+                let (file, tmp) = tmp.into_parts();
+                register_temporary(&tmp);
+                // Temporary files are created private (0600); the result should have
+                // the permissions of the file it replaces, or the usual 0644.
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    let perms = std::fs::metadata(dest)
+                        .map(|m| m.permissions())
+                        .unwrap_or_else(|_| std::fs::Permissions::from_mode(0o644));
+                    file.set_permissions(perms)?;
+                }
+                (file, Some(tmp))
+            }
+        };
+        if parquet {
+            // Rows are spooled beside the output, or in the temporary directory when
+            // the output is written in place (its directory may be /dev).
+            let rows = match tmp {
+                Some(_) => tempfile::tempfile_in(dir)?,
+                None => tempfile::tempfile()?,
+            };
             return Ok(Sink::Parquet {
                 rows: BufWriter::with_capacity(1 << 20, rows),
                 file,
@@ -144,10 +171,7 @@ impl Sink {
             Sink::Stdout(mut w) => w.flush(),
             Sink::File { writer, tmp, dest } => {
                 let file = writer.finish()?;
-                file.sync_all()?;
-                drop(file);
-                tmp.persist(&dest).map_err(|e| e.error)?;
-                Ok(())
+                put_in_place(file, tmp, &dest)
             }
             Sink::Parquet {
                 rows,
@@ -158,13 +182,21 @@ impl Sink {
             } => {
                 let rows = rows.into_inner().map_err(|e| e.into_error())?;
                 let file = crate::columnar::jsonl_to_parquet(rows, file, schema.as_deref())?;
-                file.sync_all()?;
-                drop(file);
-                tmp.persist(&dest).map_err(|e| e.error)?;
-                Ok(())
+                put_in_place(file, tmp, &dest)
             }
         }
     }
+}
+
+/// Sync a finished temporary and rename it over `dest`; a destination written in place
+/// (a device or pipe) has nothing to sync or rename.
+fn put_in_place(file: File, tmp: Option<tempfile::TempPath>, dest: &Path) -> io::Result<()> {
+    let Some(tmp) = tmp else {
+        return Ok(());
+    };
+    file.sync_all()?;
+    drop(file);
+    tmp.persist(dest).map_err(|e| e.error)
 }
 
 impl Write for Sink {

@@ -141,3 +141,43 @@ fn closed_stdout_pipe_exits_quietly() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Outputs are replaced by renaming a finished temporary over them, except where that
+/// would be wrong: a symbolic link is followed (the link stays, its target gets the
+/// output), and a named pipe is written in place (renaming over it, or over
+/// `/dev/null`, would put a plain file where the pipe or device was).
+#[test]
+fn symlinks_are_followed_and_pipes_written_in_place() {
+    use std::os::unix::fs::FileTypeExt;
+    let env = Env::new();
+    env.synth_news(300, 4);
+    ok(&env.run(&["clean", "news.jsonl", "-o", "plain.jsonl", "-q"]));
+    let expected = std::fs::read(env.path("plain.jsonl")).unwrap();
+
+    std::fs::create_dir(env.path("real")).unwrap();
+    env.write("real/out.jsonl", "old\n");
+    std::os::unix::fs::symlink("real/out.jsonl", env.path("link.jsonl")).unwrap();
+    ok(&env.run(&["clean", "news.jsonl", "-o", "link.jsonl", "-q"]));
+    let link = std::fs::symlink_metadata(env.path("link.jsonl")).unwrap();
+    assert!(link.file_type().is_symlink(), "the link was replaced");
+    assert_eq!(std::fs::read(env.path("real/out.jsonl")).unwrap(), expected);
+
+    let fifo = env.path("pipe");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    ok(&env.run(&["clean", "news.jsonl", "-o", "pipe", "-q"]));
+    // Checked before joining: a replaced pipe would leave the reader waiting forever.
+    let meta = std::fs::symlink_metadata(&fifo).unwrap();
+    assert!(meta.file_type().is_fifo(), "the pipe was replaced");
+    assert_eq!(reader.join().unwrap(), expected);
+    let leftovers: Vec<_> = std::fs::read_dir(env.path("."))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporaries left: {leftovers:?}");
+}
