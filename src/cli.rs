@@ -123,7 +123,11 @@ enum StageCmd {
     /// Write the config file every stage of a job reads, from the options `clean`
     /// takes (-o FILE).
     #[command(
-        after_help = "Example:\n  dupstrip stage config -o job.json --threshold 0.5 --text-field content"
+        after_help = "The options are clean's; these are refused, since stages read standard input and the engine \
+                      writes every other file: INPUT, --clusters, --report, --rejects, --state, \
+                      --skip-bad-records, --mem-limit, --mode annotate, --input-format text, --rules, \
+                      --save-rules, and an -o that is `-` or ends in .gz, .zst or .parquet.\n\n\
+                      Example:\n  dupstrip stage config -o job.json --threshold 0.5 --text-field content"
     )]
     Config(Box<CleanArgs>),
     /// Record envelopes in, one sketch line out per record: row, length, signature,
