@@ -25,6 +25,7 @@ line, as `clean --clusters` writes them.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -45,9 +46,6 @@ TEXT_SUFFIXES = (".txt", ".text", ".md")
 COMPRESSED = (".gz", ".zst")
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-# The fields of the sketch lines that Spark SQL reads (a line key is [kind, hash]).
-STORY_SKETCH = "row long, len long, sig string, bands array<string>, keys array<array<string>>"
-DEDUP_SKETCH = "row long, len long, sig string, bands array<string>"
 # Hadoop splits input paths at commas and expands glob characters.
 UNSAFE_PATH_CHARS = set(",{}[]*?\\")
 
@@ -344,32 +342,32 @@ def read_records(spark, files, binary):
                         json.dumps(rec[0][2], ensure_ascii=False))))
 
 
-def sketch_frame(spark, lines, schema):
-    """A stage's sketch lines as a DataFrame, parsed by Spark's JSON reader: parsing
-    them in Python and converting the rows took 18.1 s of a story pass over 150 MB on
-    local[2], against 12.3 s this way (benches/RESULTS.md)."""
-    return spark.read.schema(schema).option("mode", "FAILFAST").json(lines)
-
-
-def candidate_edges(sketches, binary, purpose, parts):
+def candidate_edges(spark, sketches, binary, purpose, parts):
     """Band buckets of two or more members, confirmed by `stage confirm`: the edges
-    (a, b), a < b. `sketches` is a DataFrame with row, len, sig and bands; all the
-    grouping is Spark SQL's."""
-    signed = sketches.where(F.col("sig").isNotNull())
+    (a, b), a < b."""
+    # The band keys (tens per record) are grouped by Spark SQL: with PySpark's
+    # groupByKey they took 19 of the 25 s of a story pass over 150 MB on local[2].
+    bands = spark.createDataFrame(
+        sketches.filter(lambda d: d["sig"] is not None).map(lambda d: (d["row"], d["bands"])),
+        "row long, bands array<string>")
     # Buckets with the same members confirm the same edges (copies of one story
     # share most of their bands): each member set is confirmed once, named by a hash
-    # of its members.
-    sets = (signed.select("row", F.posexplode("bands").alias("band", "key"))
+    # of its members (stable when a partition is computed again).
+    sets = (bands.select("row", F.posexplode("bands").alias("band", "key"))
             .groupBy("band", "key").agg(F.sort_array(F.collect_list("row")).alias("rows"))
-            .where(F.size("rows") >= 2).select("rows").distinct()
-            .select(F.sha2(F.concat_ws(",", F.col("rows").cast("array<string>")), 256)
-                    .alias("set"), "rows"))
-    buckets = (sets.select("set", F.explode("rows").alias("row"))
-               .join(signed.select("row", "sig", "len"), "row")
-               .groupBy("set")
-               .agg(F.collect_list(F.struct("row", "sig", "len")).alias("members"))
-               .select(F.to_json(F.struct("members"))))
-    edges = buckets.rdd.map(lambda r: r[0]).mapPartitions(
+            .where(F.size("rows") >= 2).select("rows").distinct())
+
+    def member_set(r):
+        rows = r[0]
+        return hashlib.blake2b(",".join(map(str, rows)).encode(), digest_size=16).digest(), rows
+
+    membership = sets.rdd.map(member_set).flatMap(lambda kv: [(r, kv[0]) for r in kv[1]])
+    slim = sketches.filter(lambda d: d["sig"] is not None).map(
+        lambda d: (d["row"], json.dumps({"row": d["row"], "sig": d["sig"], "len": d["len"]})))
+    lines = (membership.join(slim, parts).map(lambda x: (x[1][0], x[1][1]))
+             .groupByKey(parts)
+             .map(lambda kv: '{"members":[' + ",".join(kv[1]) + "]}"))
+    edges = lines.mapPartitions(
         stage(binary, ["confirm", "--config", "@job.json", "--for", purpose], ["job.json"]))
     return edges.map(json.loads).map(lambda e: (e["a"], e["b"])).distinct(parts)
 
@@ -399,8 +397,8 @@ def components(edges, parts):
     """Connected components by alternating large-star and small-star (Kiveris et al.,
     2014) until the edge set stops changing: (member, smallest member) for every member
     of a component, the smallest included. Nothing is collected to the driver. Each
-    partition's edges are first contracted to stars locally, which saves rounds (five
-    to two on the 150 MB benchmark's story graph)."""
+    partition's edges are first contracted to stars by union-find, which saved a round
+    (five to four) on the 150 MB benchmark's story graph."""
 
     def large_star(kv):
         u, ns = kv
@@ -482,21 +480,22 @@ def main(argv):
             shutil.copyfile(a.rules, rules_path)
         else:
             t = time.time()
-            story_sk = sketch_frame(spark, envelopes.mapPartitions(stage(
+            story_sk = envelopes.mapPartitions(stage(
                 binary, ["sketch", "--config", "@job.json", "--for", "stories"], ["job.json"]
-            )), STORY_SKETCH).persist(StorageLevel.MEMORY_AND_DISK)
-            story_edges = candidate_edges(story_sk, binary, "stories", parts)
+            )).map(json.loads).persist(StorageLevel.MEMORY_AND_DISK)
+            story_edges = candidate_edges(spark, story_sk, binary, "stories", parts)
             story_of, rounds = components(story_edges, parts)
             story_of.persist(StorageLevel.MEMORY_AND_DISK)
             grouped = story_of.count()
             groups = story_of.filter(lambda rs: rs[0] == rs[1]).count()
             stories = documents - grouped + groups
             # (line key, story) pairs counted per key by Spark SQL (tens per record).
+            keys = spark.createDataFrame(
+                story_sk.map(lambda d: (d["row"], ["%d:%s" % (k, h) for k, h in d["keys"]])),
+                "row long, keys array<string>")
             story_df = spark.createDataFrame(story_of, "row long, root long")
             floor = max(config["learn"]["min_docs"], 2)
-            frequent = (story_sk.select("row", F.explode("keys").alias("k"))
-                        .select("row", F.concat_ws(":", F.col("k")[0], F.col("k")[1])
-                                .alias("key"))
+            frequent = (keys.select("row", F.explode("keys").alias("key"))
                         .join(story_df, "row", "left")
                         .select("key", F.coalesce("root", "row").alias("story")).distinct()
                         .groupBy("key").agg(F.count("*").alias("n"))
@@ -542,11 +541,11 @@ def main(argv):
         sk_lines = envelopes.mapPartitions(stage(
             binary, ["sketch", "--config", "@job.json", "--for", "dedup", "--rules",
                      "@rules.json"], ["job.json", "rules.json"]))
-        sk_lines.persist(StorageLevel.MEMORY_AND_DISK)
-        edges = candidate_edges(sketch_frame(spark, sk_lines, DEDUP_SKETCH), binary,
-                                "dedup", parts)
+        sketches = sk_lines.map(lambda l: (json.loads(l), l)).persist(
+            StorageLevel.MEMORY_AND_DISK)
+        edges = candidate_edges(spark, sketches.keys(), binary, "dedup", parts)
         comp, rounds = components(edges, parts)
-        by_row = sk_lines.map(lambda line: (json.loads(line)["row"], line))
+        by_row = sketches.map(lambda dl: (dl[0]["row"], dl[1]))
         members = (comp.join(by_row, parts).join(records, parts)
                    .map(lambda x: (x[1][0][0], '{"sketch":%s,"input":%s}'
                                    % (x[1][0][1], x[1][1])))
