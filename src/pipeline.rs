@@ -1223,7 +1223,8 @@ pub fn check_outputs(corpus: &Corpus, paths: &OutputPaths) -> Result<(), RunErro
     }
     let outs: Vec<&PathBuf> = all.into_iter().filter(|p| p.as_os_str() != "-").collect();
     for (i, a) in outs.iter().enumerate() {
-        if outs[i + 1..].contains(a) {
+        // Two outputs may both go to a device such as /dev/null (written in place).
+        if outs[i + 1..].contains(a) && !is_char_device(a) {
             return Err(RunError::Outputs(format!(
                 "{} is named as two different outputs",
                 a.display()
@@ -1251,6 +1252,17 @@ pub fn check_outputs(corpus: &Corpus, paths: &OutputPaths) -> Result<(), RunErro
         }
     }
     Ok(())
+}
+
+#[cfg(unix)]
+fn is_char_device(p: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(p).is_ok_and(|m| m.file_type().is_char_device())
+}
+
+#[cfg(not(unix))]
+fn is_char_device(_: &Path) -> bool {
+    false
 }
 
 /// What a run does beyond reading: which command it is, the boilerplate rules

@@ -180,4 +180,33 @@ fn symlinks_are_followed_and_pipes_written_in_place() {
         .filter(|n| n.ends_with(".tmp"))
         .collect();
     assert!(leftovers.is_empty(), "temporaries left: {leftovers:?}");
+
+    // Every output to /dev/null at once (allowed for a device, refused for a file).
+    let is_device = |p: &str| std::fs::metadata(p).is_ok_and(|m| m.file_type().is_char_device());
+    if is_device("/dev/null") {
+        let null = "/dev/null";
+        ok(&env.run(&[
+            "clean",
+            "news.jsonl",
+            "-o",
+            null,
+            "--clusters",
+            null,
+            "--report",
+            null,
+            "-q",
+        ]));
+        assert!(is_device("/dev/null"), "/dev/null was replaced");
+    } else {
+        eprintln!("/dev/null is not a character device here; that part is skipped");
+    }
+    let twice = env.run(&[
+        "clean",
+        "news.jsonl",
+        "-o",
+        "a.jsonl",
+        "--clusters",
+        "a.jsonl",
+    ]);
+    fails_with(&twice, "named as two different outputs");
 }
