@@ -421,6 +421,11 @@ fn write_json(out: &mut impl Write, v: &impl Serialize) -> Result<(), StageError
     out.write_all(b"\n").map_err(StageError::Write)
 }
 
+/// The stripper of a stage given `--rules` (none: strips nothing).
+fn stripper(rules: Option<Rules>) -> std::sync::Arc<Stripper> {
+    std::sync::Arc::new(Stripper::new(rules.unwrap_or_else(Rules::empty)))
+}
+
 /// `stage sketch`: one sketch line per record, in input order.
 pub fn sketch(
     sc: &StageConfig,
@@ -433,9 +438,7 @@ pub fn sketch(
     let base = sc.dedup_config()?;
     let cfg = purpose_config(&base, purpose);
     let stripper = match purpose {
-        Purpose::Dedup => Some(std::sync::Arc::new(Stripper::new(
-            rules.unwrap_or_else(Rules::empty),
-        ))),
+        Purpose::Dedup => Some(stripper(rules)),
         Purpose::Stories => None,
     };
     let sk = Sketch::new(&cfg).with_stripper(stripper);
@@ -768,9 +771,7 @@ pub fn assign(
     out: &mut impl Write,
 ) -> Result<(), StageError> {
     let cfg = sc.dedup_config()?;
-    let sk = Sketch::new(&cfg).with_stripper(Some(std::sync::Arc::new(Stripper::new(
-        rules.unwrap_or_else(Rules::empty),
-    ))));
+    let sk = Sketch::new(&cfg).with_stripper(Some(stripper(rules)));
     let k = cfg.num_perm;
     let verifier = Verifier::new(&cfg);
     for_each_line(input, name, |line| {
@@ -915,9 +916,7 @@ pub fn apply(
     out: &mut impl Write,
 ) -> Result<ApplyStats, StageError> {
     let cfg = sc.dedup_config()?;
-    let sk = Sketch::new(&cfg).with_stripper(Some(std::sync::Arc::new(Stripper::new(
-        rules.unwrap_or_else(Rules::empty),
-    ))));
+    let sk = Sketch::new(&cfg).with_stripper(Some(stripper(rules)));
     let mut stats = ApplyStats::default();
     let mut buf = Buffers::default();
     let mut rendered = Vec::new();
