@@ -574,6 +574,9 @@ struct KeyLine {
     kind: u8,
     hash: String,
     stories: u64,
+    /// What the corpus showed about the rule (the rules file carries it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    evidence: Option<boilerplate::Evidence>,
 }
 
 /// What `stage learn` writes: the keys that are rules, and the corpus they came from.
@@ -605,7 +608,7 @@ impl LearnedFile {
         let keys = f
             .keys
             .iter()
-            .map(|k| Ok(((k.kind, of_hex64(&k.hash)?), k.stories)))
+            .map(|k| Ok(((k.kind, of_hex64(&k.hash)?), k.stories, k.evidence.clone())))
             .collect::<Result<Vec<_>, String>>()
             .map_err(file_err)?;
         Ok(Learned::restore(
@@ -635,7 +638,7 @@ pub fn learn(
     let mut counts: HashMap<(u8, u64), u64> = HashMap::new();
     for_each_line(input, name, |line| {
         let c: CountIn<'_> = parse_line(line, "count ({\"kind\", \"hash\", \"stories\"})")?;
-        if c.stories >= required {
+        if c.stories >= boilerplate::floor(c.kind, required) {
             let key = (c.kind, of_hex64(&c.hash)?);
             if counts.insert(key, c.stories).is_some() {
                 return Err(format!("key {} {} counted twice", c.kind, c.hash).into());
@@ -653,10 +656,11 @@ pub fn learn(
         keys: learned
             .keys()
             .into_iter()
-            .map(|((kind, h), stories)| KeyLine {
+            .map(|((kind, h), stories, evidence)| KeyLine {
                 kind,
                 hash: hex64(h),
                 stories,
+                evidence,
             })
             .collect(),
     };

@@ -1087,7 +1087,8 @@ impl LineStats {
             };
             let (n, last) = e.1;
             let window = if n >= 2 { FORGET_RUNS } else { SINGLETON_RUNS };
-            if n >= required || last.saturating_add(window) > run {
+            if n >= crate::boilerplate::floor(e.0.0, required) || last.saturating_add(window) > run
+            {
                 out.push(e);
             }
         }
@@ -1199,7 +1200,7 @@ impl LineStats {
         let (old, mut j) = (&self.entries, 0);
         for &(k, (n, _)) in old {
             while j < day.len() && day[j].0 < k {
-                if day[j].1 >= required {
+                if day[j].1 >= crate::boilerplate::floor(day[j].0.0, required) {
                     out.insert(day[j].0, day[j].1);
                 }
                 j += 1;
@@ -1210,12 +1211,12 @@ impl LineStats {
             } else {
                 0
             };
-            if n + add >= required {
+            if n + add >= crate::boilerplate::floor(k.0, required) {
                 out.insert(k, n + add);
             }
         }
         for &(k, n) in &day[j..] {
-            if n >= required {
+            if n >= crate::boilerplate::floor(k.0, required) {
                 out.insert(k, n);
             }
         }

@@ -50,6 +50,10 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 UNSAFE_PATH_CHARS = set(",{}[]*?\\")
 
 
+# Key kind of "marker followed by this line" counts (boilerplate::FOLLOW_KIND): kept
+# from two stories on, whatever --min-docs asks (boilerplate::floor).
+FOLLOW_KIND = 8
+
 def parse_args(argv):
     p = argparse.ArgumentParser(
         prog="dupstrip_spark.py",
@@ -499,7 +503,9 @@ def main(argv):
                         .join(story_df, "row", "left")
                         .select("key", F.coalesce("root", "row").alias("story")).distinct()
                         .groupBy("key").agg(F.count("*").alias("n"))
-                        .where(F.col("n") >= floor))
+                        .where((F.col("n") >= floor)
+                               | (F.col("key").startswith("%d:" % FOLLOW_KIND)
+                                  & (F.col("n") >= 2))))
 
             def count_line(r):
                 kind, h = r["key"].split(":")

@@ -1,0 +1,223 @@
+//! How does each line of a page sit among its neighbours?
+//!
+//! Recurrence alone does not make a line boilerplate: a wrapped paragraph repeats
+//! "The" and "-v" in every man page, and a quote repeats "He added:". Before a line is
+//! counted, the page is read once and every non-empty line gets its shape: how many
+//! words and letters it has, whether it ends a sentence, whether it sits in the flow
+//! of a wrapped paragraph, and whether it could introduce an appended article (a
+//! marker candidate). Learning counts these shapes as evidence; stripping asks the
+//! same questions, so a rule applies only where it was learned to.
+
+use crate::normalize::Normalizer;
+use xxhash_rust::xxh3::xxh3_64;
+
+/// Markers are lines of at most this many words.
+pub const MAX_MARKER_WORDS: usize = 5;
+/// A marker cuts a tail only after at least this many words of the page.
+pub const MIN_WORDS_BEFORE_MARKER: usize = 30;
+/// A paragraph (what an appended article holds) has at least this many words and
+/// ends a sentence.
+pub const PARAGRAPH_WORDS: usize = 12;
+/// A tail is article-shaped when a paragraph comes within this many lines of the
+/// marker.
+const ARTICLE_WITHIN: usize = 4;
+/// Pages whose lines are at most this long (in characters) and mostly near the same
+/// width are hard-wrapped text (man pages, licenses, plain-text docs).
+const MAX_WRAP_WIDTH: usize = 100;
+
+/// A line of a text with its byte range (terminator excluded) and the range to remove
+/// with it (terminator included).
+#[derive(Clone, Copy, Debug)]
+pub struct LineSpan {
+    pub start: usize,
+    pub end: usize,
+    pub next: usize,
+}
+
+/// Every line of `text`, with `\n` or `\r\n` terminators.
+pub fn lines(text: &str) -> impl Iterator<Item = LineSpan> + '_ {
+    let mut pos = 0;
+    std::iter::from_fn(move || {
+        if pos > text.len() || (pos == text.len() && pos > 0) {
+            return None;
+        }
+        let rest = &text[pos..];
+        let (end, next) = match rest.find('\n') {
+            Some(i) => (pos + i, pos + i + 1),
+            None => (text.len(), text.len() + 1),
+        };
+        let mut e = end;
+        if e > pos && text.as_bytes()[e - 1] == b'\r' {
+            e -= 1;
+        }
+        let span = LineSpan {
+            start: pos,
+            end: e,
+            next: next.min(text.len()),
+        };
+        pos = next;
+        Some(span)
+    })
+}
+
+/// Characters that end a sentence, in the scripts we know of, with the closing quotes
+/// and brackets that may follow them.
+pub fn ends_sentence(line: &str) -> bool {
+    let t = line
+        .trim_end()
+        .trim_end_matches(['"', '\'', '»', '”', '’', ')', ']', '«', '“']);
+    t.ends_with(['.', '!', '?', '؟', '。', '！', '？', '…', '۔', '।'])
+}
+
+/// A non-empty line of a page.
+#[derive(Clone, Debug)]
+pub struct Line {
+    pub span: LineSpan,
+    /// Hash of the normalized line.
+    pub hash: u64,
+    /// Words of the normalized line.
+    pub words: usize,
+    /// Letters of the normalized line.
+    pub letters: usize,
+    /// Characters of the raw line (trimmed).
+    pub chars: usize,
+    /// Ends with sentence punctuation.
+    pub sentence: bool,
+    /// A blank line (or the page start) comes before it.
+    pub blank_before: bool,
+    /// Part of a wrapped paragraph: it continues the line before or runs on into the
+    /// next one.
+    pub in_flow: bool,
+    /// Words of the page before this line.
+    pub words_before: usize,
+}
+
+/// The non-empty lines of one page, with their shapes.
+pub struct Page {
+    pub lines: Vec<Line>,
+}
+
+impl Page {
+    /// Read `text`, normalizing every line into `buf` once.
+    pub fn new(normalizer: &Normalizer, text: &str, buf: &mut String) -> Page {
+        let mut out: Vec<Line> = Vec::new();
+        let mut blank = true;
+        let mut words_before = 0;
+        for l in lines(text) {
+            let raw = &text[l.start..l.end];
+            normalizer.normalize_into(raw, buf);
+            if buf.is_empty() {
+                blank = blank || raw.trim().is_empty();
+                continue;
+            }
+            let words = buf.split(' ').count();
+            let line = Line {
+                span: l,
+                hash: xxh3_64(buf.as_bytes()),
+                words,
+                letters: buf.chars().filter(|c| c.is_alphabetic()).count(),
+                chars: raw.trim().chars().count(),
+                sentence: ends_sentence(raw),
+                blank_before: blank,
+                in_flow: false,
+                words_before,
+            };
+            words_before += words;
+            blank = false;
+            out.push(line);
+        }
+        let mut page = Page { lines: out };
+        page.mark_flow();
+        page
+    }
+
+    /// Hard-wrapped pages: most lines end near one width. A line continues the one
+    /// before when that one reached the width without ending a sentence, and runs on
+    /// when it reaches the width itself without ending one.
+    fn mark_flow(&mut self) {
+        let n = self.lines.len();
+        if n < 4 {
+            return;
+        }
+        let width = self.lines.iter().map(|l| l.chars).max().unwrap_or(0);
+        if width > MAX_WRAP_WIDTH || width < 30 {
+            return;
+        }
+        let full = width * 6 / 10;
+        let long = self.lines.iter().filter(|l| l.chars >= full).count();
+        if long * 3 < n {
+            return;
+        }
+        let runs_on: Vec<bool> = self
+            .lines
+            .iter()
+            .map(|l| l.chars >= full && !l.sentence)
+            .collect();
+        for i in 0..n {
+            let continues = i > 0 && !self.lines[i].blank_before && runs_on[i - 1];
+            let next_joined = i + 1 < n && !self.lines[i + 1].blank_before;
+            self.lines[i].in_flow = continues || (runs_on[i] && next_joined);
+        }
+    }
+
+    /// Whether line `i` may introduce an appended article: short, with letters, not a
+    /// sentence, not in a wrapped paragraph, after enough of the page and with at
+    /// least two lines after it. Whether it ends in a colon does not matter.
+    pub fn marker_candidate(&self, i: usize) -> bool {
+        let l = &self.lines[i];
+        l.words <= MAX_MARKER_WORDS
+            && l.letters >= 3
+            && !l.sentence
+            && !l.in_flow
+            && l.words_before >= MIN_WORDS_BEFORE_MARKER
+            && self.lines.len() - i > 2
+    }
+
+    /// Whether the text after line `i` looks like another article: a paragraph within
+    /// the next few lines and at least two paragraphs' worth of words after it.
+    pub fn article_after(&self, i: usize) -> bool {
+        let after = &self.lines[i + 1..];
+        let para = after
+            .iter()
+            .take(ARTICLE_WITHIN)
+            .any(|l| l.words >= PARAGRAPH_WORDS && l.sentence);
+        let words: usize = after.iter().map(|l| l.words).sum();
+        para && words >= 2 * PARAGRAPH_WORDS
+    }
+
+    /// A line that stands alone: not part of a wrapped paragraph.
+    pub fn standalone(&self, i: usize) -> bool {
+        !self.lines[i].in_flow
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapped_paragraphs_are_in_flow() {
+        let text = "NAME\n       ls - list directory contents\n\nDESCRIPTION\n       List  information  about  the FILEs (the current directory by default).  Sort\n       entries alphabetically if none of -cftuvSUX nor --sort is specified.  The\n       and\n       the rest of the sentence goes on here until it wraps at the width of the\n       terminal again.\n";
+        let n = Normalizer::default();
+        let p = Page::new(&n, text, &mut String::new());
+        let flow: Vec<(String, bool)> = p
+            .lines
+            .iter()
+            .map(|l| (text[l.span.start..l.span.end].trim().to_string(), l.in_flow))
+            .collect();
+        let get = |s: &str| flow.iter().find(|(l, _)| l == s).unwrap().1;
+        assert!(!get("NAME"));
+        assert!(!get("DESCRIPTION"));
+        assert!(get("and"), "{flow:?}");
+    }
+
+    #[test]
+    fn news_lines_are_not_in_flow() {
+        let text = "Title of a story\nRead also\nA long paragraph of a story that goes on and on for many words, well past any wrap width a terminal has.\nAnother one.";
+        let n = Normalizer::default();
+        let p = Page::new(&n, text, &mut String::new());
+        assert!(p.lines.iter().all(|l| !l.in_flow));
+        assert!(ends_sentence("He said «yes.»"));
+        assert!(!ends_sentence("Read also:"));
+    }
+}
