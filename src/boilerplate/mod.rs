@@ -336,10 +336,16 @@ fn field_value(line: &str) -> bool {
 
 /// Labels of the lines of a page, and whether each label occurs once on it.
 fn page_labels(normalizer: &Normalizer, text: &str, page: &Page) -> Vec<Option<(u64, bool)>> {
+    // A page's first line is its title or opening, never a field.
     let keys: Vec<Option<u64>> = page
         .lines
         .iter()
-        .map(|l| label_key(normalizer, &text[l.span.start..l.span.end]))
+        .enumerate()
+        .map(|(i, l)| {
+            (i > 0)
+                .then(|| label_key(normalizer, &text[l.span.start..l.span.end]))
+                .flatten()
+        })
         .collect();
     keys.iter()
         .map(|k| k.map(|k| (k, keys.iter().filter(|o| **o == Some(k)).count() == 1)))
@@ -349,7 +355,7 @@ fn page_labels(normalizer: &Normalizer, text: &str, page: &Page) -> Vec<Option<(
 /// Whether line `i` of a page is a field-like use of its label.
 fn field_label(text: &str, page: &Page, i: usize, once: bool) -> bool {
     let l = &page.lines[i];
-    once && !l.in_flow && field_value(&text[l.span.start..l.span.end])
+    once && page.standalone(i) && field_value(&text[l.span.start..l.span.end])
 }
 
 /// The masked form of a normalized line, when the line is short and no sentence.
@@ -358,6 +364,32 @@ fn masked_key(normalizer: &Normalizer, normalized: &str, l: &page::Line) -> Opti
         return None;
     }
     words::mask(normalizer.options(), normalized).map(|m| xxh3_64(m.as_bytes()))
+}
+
+/// The masked key of every line of a page that stands alone and is the only line of
+/// its pattern on the page (a date line is printed once; the signature lines of a
+/// changelog or the entries of a log repeat).
+fn page_masked(
+    normalizer: &Normalizer,
+    text: &str,
+    page: &Page,
+    buf: &mut String,
+) -> Vec<Option<u64>> {
+    let keys: Vec<Option<u64>> = page
+        .lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 || !page.standalone(i) || l.words > MAX_MASKED_WORDS || l.sentence {
+                return None;
+            }
+            normalizer.normalize_into(&text[l.span.start..l.span.end], buf);
+            masked_key(normalizer, buf, l)
+        })
+        .collect();
+    keys.iter()
+        .map(|k| k.filter(|k| keys.iter().filter(|o| **o == Some(*k)).count() == 1))
+        .collect()
 }
 
 /// Whether a normalized line lists related headlines: two or more relative times,
@@ -395,6 +427,9 @@ fn related_line(normalizer: &Normalizer, normalized: &str, l: &page::Line) -> bo
 pub struct Stripper {
     normalizer: Normalizer,
     lines: HashSet<u64>,
+    /// Line, label and masked rules that were written by hand (no evidence): the cap
+    /// on what rules may take from a page does not hold them back.
+    by_hand: HashSet<u64>,
     labels: HashSet<u64>,
     masked: HashSet<u64>,
     related: bool,
@@ -444,10 +479,19 @@ impl Stripper {
         let mut masked = HashSet::new();
         let mut labels = HashSet::new();
         let mut related = false;
+        let mut by_hand = HashSet::new();
+        for r in &rules.lines {
+            if r.evidence.is_none() {
+                by_hand.insert(h(&r.line));
+            }
+        }
         for t in &rules.templates {
             match t.kind {
                 TemplateKind::Label => {
                     labels.insert(h(&t.pattern));
+                    if t.evidence.is_none() {
+                        by_hand.insert(h(&t.pattern));
+                    }
                 }
                 // Each word but `#` is normalized, and the pattern masked again, so a
                 // hand-written pattern (or one from an older dupstrip, with a `#` per
@@ -467,6 +511,9 @@ impl Stripper {
                     let joined = words.join(" ");
                     let m = words::mask(normalizer.options(), &joined).unwrap_or(joined);
                     masked.insert(xxh3_64(m.as_bytes()));
+                    if t.evidence.is_none() {
+                        by_hand.insert(xxh3_64(m.as_bytes()));
+                    }
                 }
                 TemplateKind::Related => related = true,
             }
@@ -477,6 +524,7 @@ impl Stripper {
             labels,
             masked,
             related,
+            by_hand,
             normalizer,
             rules,
         }
@@ -507,8 +555,10 @@ impl Stripper {
         // page, with text after it) cuts the rest; elsewhere it is removed alone.
         let n = page.lines.len();
         let cut = (0..n).find(|&i| {
-            self.markers.contains(&page.lines[i].hash)
-                && page.lines[i].words_before >= page::MIN_WORDS_BEFORE_MARKER
+            let l = &page.lines[i];
+            self.markers.contains(&l.hash)
+                && l.words_before >= page::MIN_WORDS_BEFORE_MARKER
+                && !l.in_flow
                 && i + 1 < n
         });
         let body = cut.unwrap_or(n);
@@ -517,32 +567,55 @@ impl Stripper {
         } else {
             page_labels(&self.normalizer, text, &page)
         };
-        let mut ranges: Vec<(usize, usize)> = Vec::new();
-        let (mut removed, mut total) = (0usize, 0usize);
+        let masked = if self.masked.is_empty() {
+            Vec::new()
+        } else {
+            page_masked(&self.normalizer, text, &page, buf)
+        };
+        // Removed lines, and whether a learned rule (not one written by hand) took them.
+        let mut hits: Vec<(usize, usize, bool)> = Vec::new();
+        let (mut learned, mut total) = (0usize, 0usize);
         for (i, l) in page.lines[..body].iter().enumerate() {
             let line = &text[l.span.start..l.span.end];
             total += line.len();
-            let hit = self.lines.contains(&l.hash)
-                || self.markers.contains(&l.hash)
-                || labels.get(i).copied().flatten().is_some_and(|(k, once)| {
-                    self.labels.contains(&k) && field_label(text, &page, i, once)
-                })
-                || ((!self.masked.is_empty() || self.related) && {
-                    self.normalizer.normalize_into(line, buf);
-                    masked_key(&self.normalizer, buf, l).is_some_and(|m| self.masked.contains(&m))
-                        || (self.related && related_line(&self.normalizer, buf, l))
-                });
-            if hit {
-                removed += line.len();
-                ranges.push((l.span.start, l.span.next));
+            // A line rule removes the line where it stands alone, as it was learned;
+            // the same words inside a wrapped paragraph or heading a block stay.
+            let standalone = page.standalone(i);
+            let by_line =
+                (self.lines.contains(&l.hash) || self.markers.contains(&l.hash)) && standalone;
+            let label = labels
+                .get(i)
+                .copied()
+                .flatten()
+                .filter(|&(k, once)| self.labels.contains(&k) && field_label(text, &page, i, once))
+                .map(|(k, _)| k);
+            let mask = masked
+                .get(i)
+                .copied()
+                .flatten()
+                .filter(|m| self.masked.contains(m));
+            let related = self.related && {
+                self.normalizer.normalize_into(line, buf);
+                related_line(&self.normalizer, buf, l)
+            };
+            if by_line || label.is_some() || mask.is_some() || related {
+                let hand = (by_line && self.by_hand.contains(&l.hash))
+                    || label.is_some_and(|k| self.by_hand.contains(&k))
+                    || mask.is_some_and(|m| self.by_hand.contains(&m));
+                if !hand {
+                    learned += line.len();
+                }
+                hits.push((l.span.start, l.span.next, hand));
             }
         }
-        // A page is not emptied by line and template rules: when they would take most
-        // of its own text, only the marker's cut applies.
-        if cap && total > 0 && removed as f64 > MAX_STRIP_SHARE * total as f64 {
-            ranges.clear();
+        // A page is not emptied by learned line and template rules: when they would
+        // take most of its own text, only the marker's cut (and rules written by
+        // hand) apply.
+        if cap && total > 0 && learned as f64 > MAX_STRIP_SHARE * total as f64 {
+            hits.retain(|h| h.2);
             out.capped = true;
         }
+        let mut ranges: Vec<(usize, usize)> = hits.iter().map(|h| (h.0, h.1)).collect();
         out.lines_removed = ranges.len() as u64;
         if let Some(m) = cut {
             let start = page.lines[m].span.start;
@@ -617,6 +690,7 @@ pub fn line_keys(normalizer: &Normalizer, text: &str, buf: &mut String, out: &mu
     let page = Page::new(normalizer, text, buf);
     let n = page.lines.len();
     let labels = page_labels(normalizer, text, &page);
+    let masked = page_masked(normalizer, text, &page, buf);
     let mut first_candidate = None;
     for (i, l) in page.lines.iter().enumerate() {
         let line = &text[l.span.start..l.span.end];
@@ -647,11 +721,11 @@ pub fn line_keys(normalizer: &Normalizer, text: &str, buf: &mut String, out: &mu
                 out.push((KIND_LABEL, k));
             }
         }
+        if let Some(m) = masked[i] {
+            out.push((KIND_MASKED, m));
+        }
         if l.words <= MAX_RELATED_WORDS && !l.sentence {
             normalizer.normalize_into(line, buf);
-            if let Some(m) = masked_key(normalizer, buf, l) {
-                out.push((KIND_MASKED, m));
-            }
             if related_line(normalizer, buf, l) {
                 out.push((KIND_RELATED, 0));
             }
@@ -747,19 +821,25 @@ fn decide(
                 let article_share = share(articles, n);
                 let top_share = share(top, n);
                 let alone = share(get(KIND_LINE_ALONE, h), seen);
-                let proof = if t.len() >= 2
+                // What follows must look like another article (a headline and
+                // paragraphs) in most of its pages, and be another article: the
+                // same ones recur after it in unrelated stories, or it changes from
+                // page to page. A heading followed by its own section (man pages,
+                // changelogs) has no headline-and-paragraphs shape.
+                let proof = if article_share < ARTICLE_SHARE {
+                    None
+                } else if t.len() >= 2
                     && recurring >= 2.max(n / 5)
                     && top_share <= 2.0 * MAX_TOP_TAIL_SHARE
                 {
                     Some("recurring tails")
-                } else if article_share >= ARTICLE_SHARE && top_share <= MAX_TOP_TAIL_SHARE {
+                } else if top_share <= MAX_TOP_TAIL_SHARE {
                     Some("article tails")
                 } else {
                     None
                 };
                 if let Some(proof) = proof
                     && followed >= MARKER_FOLLOWED_SHARE
-                    && alone >= EVIDENCE_SHARE
                 {
                     rules.insert((KIND_MARKER, h), n);
                     evidence.insert(
@@ -975,9 +1055,13 @@ impl Learned {
         }
         let page = Page::new(&self.normalizer, text, buf);
         let labels = page_labels(&self.normalizer, text, &page);
+        let masked = page_masked(&self.normalizer, text, &page, buf);
         for (i, l) in page.lines.iter().enumerate() {
             let line = &text[l.span.start..l.span.end];
             let mut keys = vec![(KIND_LINE, l.hash), (KIND_MARKER, l.hash)];
+            if let Some(m) = masked[i] {
+                keys.push((KIND_MASKED, m));
+            }
             if let Some((k, once)) = labels[i]
                 && field_label(text, &page, i, once)
             {
@@ -985,9 +1069,6 @@ impl Learned {
             }
             if l.words <= MAX_RELATED_WORDS && !l.sentence {
                 self.normalizer.normalize_into(line, buf);
-                if let Some(m) = masked_key(&self.normalizer, buf, l) {
-                    keys.push((KIND_MASKED, m));
-                }
                 if related_line(&self.normalizer, buf, l) {
                     keys.push((KIND_RELATED, 0));
                 }
@@ -1246,7 +1327,7 @@ mod tests {
             line: "Abu Huraira reported".into(),
             stories: 9,
             examples: vec![],
-            evidence: None,
+            evidence: Some(Evidence::default()),
         });
         let s = Stripper::new(r);
         let mut buf = String::new();

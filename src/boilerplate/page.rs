@@ -85,6 +85,8 @@ pub struct Line {
     pub sentence: bool,
     /// A blank line (or the page start) comes before it.
     pub blank_before: bool,
+    /// A blank line (or the page end) comes after it.
+    pub blank_after: bool,
     /// Part of a wrapped paragraph: it continues the line before or runs on into the
     /// next one.
     pub in_flow: bool,
@@ -95,6 +97,9 @@ pub struct Line {
 /// The non-empty lines of one page, with their shapes.
 pub struct Page {
     pub lines: Vec<Line>,
+    /// Paragraphs are separated by blank lines (as in man pages, plain-text
+    /// documents and some extractions), rather than one to a line.
+    pub blank_separated: bool,
 }
 
 impl Page {
@@ -119,6 +124,7 @@ impl Page {
                 chars: raw.trim().chars().count(),
                 sentence: ends_sentence(raw),
                 blank_before: blank,
+                blank_after: true,
                 in_flow: false,
                 words_before,
             };
@@ -126,7 +132,15 @@ impl Page {
             blank = false;
             out.push(line);
         }
-        let mut page = Page { lines: out };
+        for i in 1..out.len() {
+            out[i - 1].blank_after = out[i].blank_before;
+        }
+        let gaps = out.iter().skip(1).filter(|l| l.blank_before).count();
+        let blank_separated = out.len() >= 4 && gaps * 5 >= out.len() - 1;
+        let mut page = Page {
+            lines: out,
+            blank_separated,
+        };
         page.mark_flow();
         page
     }
@@ -173,11 +187,18 @@ impl Page {
             && self.lines.len() - i > 2
     }
 
-    /// Whether the text after line `i` looks like another article: a paragraph within
-    /// the next few lines and at least two paragraphs' worth of words after it.
+    /// Whether the text after line `i` looks like another article: a headline, a
+    /// paragraph within the next few lines and at least two paragraphs' worth of words
+    /// after it.
     pub fn article_after(&self, i: usize) -> bool {
         let after = &self.lines[i + 1..];
-        let para = after
+        let Some(head) = after.first() else {
+            return false;
+        };
+        if head.sentence || head.words < 2 || head.words > 20 || head.letters < 3 {
+            return false;
+        }
+        let para = after[1..]
             .iter()
             .take(ARTICLE_WITHIN)
             .any(|l| l.words >= PARAGRAPH_WORDS && l.sentence);
@@ -185,9 +206,12 @@ impl Page {
         para && words >= 2 * PARAGRAPH_WORDS
     }
 
-    /// A line that stands alone: not part of a wrapped paragraph.
+    /// A line that stands alone: not part of a wrapped paragraph, and on pages whose
+    /// paragraphs are separated by blank lines, a paragraph of its own (a heading
+    /// attached to the block under it, or an item of a list, is not).
     pub fn standalone(&self, i: usize) -> bool {
-        !self.lines[i].in_flow
+        let l = &self.lines[i];
+        !l.in_flow && (!self.blank_separated || l.blank_after)
     }
 }
 
