@@ -65,12 +65,15 @@ def every(paths, n):
 def collect():
     docs = []
     man_en = [p for s in "1578" for p in glob.glob(f"/usr/share/man/man{s}/*.gz")]
-    for p in every(man_en, 450):
-        t = render_man(p)
-        if t:
-            # gcloud's pages carry real boilerplate of their own (flag blocks repeated
-            # in every page): a source of its own.
-            docs.append(("man-gcloud" if "gcloud" in os.path.basename(p) else "man-en", p, t))
+    # gcloud's pages (most of man1 here) carry real boilerplate of their own, the same
+    # flag blocks in every page: a source of their own.
+    gcloud = [p for p in man_en if os.path.basename(p).startswith("gcloud")]
+    man_en = [p for p in man_en if p not in set(gcloud)]
+    for source, paths, n in (("man-en", man_en, 450), ("man-gcloud", gcloud, 100)):
+        for p in every(paths, n):
+            t = render_man(p)
+            if t:
+                docs.append((source, p, t))
     man_l10n = [p for lang in ("de", "fr", "es", "ru", "pl", "pt_BR", "uk", "it", "nl", "sv")
                 for p in glob.glob(f"/usr/share/man/{lang}/man[18]/*.gz")]
     for p in every(man_l10n, 300):

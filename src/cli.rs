@@ -508,6 +508,18 @@ struct SynthArgs {
     /// stories to 3–5 outlets; the truth marks boilerplate lines.
     #[arg(long)]
     boilerplate: bool,
+    /// Outlet layouts of --boilerplate: `fixed` (a few hand-made ones) or `random`
+    /// (drawn from a grammar with --seed: which elements, where, in which words and
+    /// language, markers with or without a colon, related-headline lines; records
+    /// carry a `url`). `random` implies --boilerplate.
+    #[arg(long, value_enum, default_value = "fixed")]
+    layouts: Layouts,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
+enum Layouts {
+    Fixed,
+    Random,
 }
 
 pub fn run() -> Result<()> {
@@ -1037,7 +1049,9 @@ fn synth_cmd(a: SynthArgs) -> Result<()> {
     // Generate once into memory for the truth, stream the corpus to its sink.
     let mut truth = Vec::new();
     write(&a.output, &mut |w| {
-        if a.boilerplate {
+        if a.layouts == Layouts::Random {
+            synth::layouts::generate_random_layouts(&opts, w, &mut truth)
+        } else if a.boilerplate {
             synth::generate_news(&opts, w, &mut truth)
         } else {
             synth::generate(&opts, w, &mut truth)

@@ -501,7 +501,7 @@ impl Stripper {
                         .pattern
                         .split_whitespace()
                         .map(|w| {
-                            if w == "#" {
+                            if w == "#" || w == words::DATE_ONLY {
                                 w.to_string()
                             } else {
                                 normalizer.normalize(w)

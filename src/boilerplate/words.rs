@@ -558,16 +558,21 @@ pub fn relative_count(slots: &[Slot]) -> usize {
 }
 
 /// The line with every slot replaced by `#` and runs of `#` collapsed to one, when it
-/// has at least one slot and one template word. `#` in the input (a hand-written
-/// pattern) counts as a slot.
+/// has at least one slot and one template word, or [`DATE_ONLY`] for a line that is
+/// only a date. `#` in the input (a hand-written pattern) counts as a slot.
 pub fn mask(opts: &NormalizeOptions, normalized: &str) -> Option<String> {
     let words: Vec<&str> = normalized.split(' ').filter(|w| !w.is_empty()).collect();
     let slots = slots(opts, &words);
+    let t = tables(opts);
     let mut out: Vec<&str> = Vec::with_capacity(words.len());
-    let (mut any_slot, mut any_word) = (false, false);
+    let (mut any_slot, mut any_word, mut date_word) = (false, false, false);
     for (w, s) in words.iter().zip(&slots) {
+        if *w == DATE_ONLY {
+            return Some(DATE_ONLY.into());
+        }
         if *w == "#" || *s != Slot::Word {
             any_slot = true;
+            date_word |= t.closed.contains(*w) || matches!(s, Slot::Relative { .. });
             if out.last() != Some(&"#") {
                 out.push("#");
             }
@@ -576,8 +581,16 @@ pub fn mask(opts: &NormalizeOptions, normalized: &str) -> Option<String> {
             out.push(w);
         }
     }
+    if any_slot && !any_word && date_word {
+        return Some(DATE_ONLY.into());
+    }
     (any_slot && any_word).then(|| out.join(" "))
 }
+
+/// The pattern of a line made only of a date or time with at least one month,
+/// weekday or relative-time word ("Friday, 28 February 2022", «الأحد، 1 ديسمبر
+/// 2020»). A line of digits alone has no pattern: it could be anything.
+pub const DATE_ONLY: &str = "<date>";
 
 #[cfg(test)]
 mod tests {
@@ -643,7 +656,12 @@ mod tests {
     #[test]
     fn lines_without_slots_or_words_are_not_templates() {
         assert_eq!(m("no slot here"), None);
-        assert_eq!(m("12 March 2024"), None);
+        assert_eq!(m("12 2024"), None);
+        assert_eq!(m("12 March 2024").as_deref(), Some(DATE_ONLY));
+        assert_eq!(
+            m("الأحد، 1 ديسمبر 2020"),
+            m("Dienstag, 16. Januar 2023, 04:41 Uhr")
+        );
         assert_eq!(m("updated march # # gmt").as_deref(), Some("updated #"));
     }
 }

@@ -10,6 +10,8 @@
 //! (`family`) and the edits applied; ground truth for a threshold is the exact Jaccard
 //! similarity of pairs within a family.
 
+pub mod layouts;
+
 use std::io::{self, Write};
 
 use rand::{Rng, SeedableRng};
