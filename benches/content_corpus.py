@@ -173,7 +173,11 @@ def paragraphs(text):
 def article(text):
     """A page of another site's text as an appended article: a headline and two or
     three paragraphs of prose."""
-    prose = [p for p in paragraphs(text) if len(p.split()) >= 12 and p.endswith(".")]
+    def is_prose(p):
+        words = p.split()
+        return (len(words) >= 12 and p.endswith(".") and "://" not in p
+                and sum(w.isalpha() for w in words) >= 0.7 * len(words))
+    prose = [p for p in paragraphs(text) if is_prose(p)]
     if len(prose) < 2:
         return None
     return [" ".join(prose[0].split()[:8]).rstrip(".,;:")] + prose[:3]
@@ -212,17 +216,17 @@ def plant(docs, seed):
         if src_at == "top":
             head.append(bp(f"Source: {name}" if lang != "ar" else f"المصدر: {name}"))
         if sep:
-            head = [x for h in head for x in (h, ["", False])]
+            head = [["", False]] + [x for h in head for x in (h, ["", False])]
         planted[first:first] = head
         # Ads and mid-page labels after a blank line a third of the way down.
         blanks = [k for k, (l, b) in enumerate(planted) if not l.strip() and k > first + 3]
         if ad and blanks:
             k = blanks[len(blanks) // 3]
-            planted[k + 1:k + 1] = [bp(ad)] + ([["", False]] if sep else [])
+            planted[k:k] = ([["", False]] if sep else []) + [bp(ad)]
         if src_at == "mid" and blanks:
             k = blanks[min(len(blanks) - 1, 1)]
-            planted[k + 1:k + 1] = ([bp(f"Source: {name}" if lang != "ar" else f"المصدر: {name}")]
-                                    + ([["", False]] if sep else []))
+            planted[k:k] = (([["", False]] if sep else [])
+                            + [bp(f"Source: {name}" if lang != "ar" else f"المصدر: {name}")])
         tail = []
         if src_at == "bottom":
             tail.append(bp(f"Source: {name}" if lang != "ar" else f"المصدر: {name}"))

@@ -167,6 +167,10 @@ pub struct Sketch {
     pub line_keys: bool,
     /// Also hash every text as read (for finding exact copies in a state).
     pub text_hashes: bool,
+    /// Sketch only a page's own text, before an appended article
+    /// ([`boilerplate::own_text_end`]): stories are grouped on it, so pages of one
+    /// site that carry the same appended article are not taken for copies.
+    pub own_text: bool,
 }
 
 /// Reusable buffers for [`Sketch`].
@@ -190,6 +194,7 @@ impl Sketch {
             signatures: true,
             line_keys: false,
             text_hashes: false,
+            own_text: false,
         }
     }
 
@@ -202,6 +207,10 @@ impl Sketch {
     /// what was removed.
     pub fn prepare<'t>(&self, text: &'t str, buf: &mut Buffers) -> (Cow<'t, str>, Stripped) {
         match &self.stripper {
+            None if self.own_text => {
+                let end = boilerplate::own_text_end(&self.normalizer, text, &mut buf.normalized);
+                (Cow::Borrowed(&text[..end]), Stripped::default())
+            }
             None => (Cow::Borrowed(text), Stripped::default()),
             Some(s) => {
                 let st = s.strip(text, &mut buf.normalized);
@@ -1682,6 +1691,7 @@ fn story_counts(
     // second pass.
     let mut sk = Sketch::new(&story_cfg);
     sk.line_keys = true;
+    sk.own_text = true;
     let mut table = sketch_corpus(corpus, &story_cfg, &sk, progress)?;
     progress.finish_and_clear();
     let sigs = table.signatures();

@@ -441,7 +441,9 @@ pub fn sketch(
         Purpose::Dedup => Some(stripper(rules)),
         Purpose::Stories => None,
     };
-    let sk = Sketch::new(&cfg).with_stripper(stripper);
+    let mut sk = Sketch::new(&cfg).with_stripper(stripper);
+    // Stories are grouped on each page's own text, as `clean` does.
+    sk.own_text = purpose == Purpose::Stories;
     let mut buf = Buffers::default();
     let mut full = vec![minhash::EMPTY_SLOT; cfg.num_perm];
     let mut slots: Vec<Slot> = Vec::with_capacity(cfg.num_perm);

@@ -50,9 +50,9 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 UNSAFE_PATH_CHARS = set(",{}[]*?\\")
 
 
-# Key kind of "marker followed by this line" counts (boilerplate::FOLLOW_KIND): kept
+# Key kinds of "marker followed by this tail" counts (boilerplate::TAIL_KINDS): kept
 # from two stories on, whatever --min-docs asks (boilerplate::floor).
-FOLLOW_KIND = 8
+TAIL_KINDS = (8, 12)
 
 def parse_args(argv):
     p = argparse.ArgumentParser(
@@ -504,7 +504,7 @@ def main(argv):
                         .select("key", F.coalesce("root", "row").alias("story")).distinct()
                         .groupBy("key").agg(F.count("*").alias("n"))
                         .where((F.col("n") >= floor)
-                               | (F.col("key").startswith("%d:" % FOLLOW_KIND)
+                               | (F.split("key", ":")[0].cast("int").isin(*TAIL_KINDS)
                                   & (F.col("n") >= 2))))
 
             def count_line(r):

@@ -154,15 +154,13 @@ pub struct MarkerRule {
 pub struct Evidence {
     /// Distinct stories the key was seen in.
     pub stories: u64,
-    /// Lines: share of stories in which it stood alone (not in a wrapped paragraph).
+    /// Lines: share of stories in which it stood alone in the page's own text (a
+    /// paragraph of its own, not the first line, not in an appended article).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub standalone: Option<f64>,
     /// Share of stories in which it was among the first 4 or last 6 lines.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub at_page_edge: Option<f64>,
-    /// Share of stories in which it was the page's first line.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub first_line: Option<f64>,
     /// Labels: share of uses whose value is a field (not a sentence or quote, the
     /// label once on its page, not in a wrapped paragraph).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -173,13 +171,13 @@ pub struct Evidence {
     /// Markers: share of stories in which a headline and paragraphs followed it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub article_tails: Option<f64>,
-    /// Markers: distinct tails that followed it in two or more unrelated stories,
-    /// and the stories they were seen in.
+    /// Markers: distinct whole tails (from the line after it to the page's end) that
+    /// followed it in two or more unrelated stories, and the stories they were seen in.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recurring_tails: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recurring_tail_stories: Option<u64>,
-    /// Markers: share of its stories in which the most frequent tail followed it.
+    /// Markers: share of its stories in which the most frequent next line followed it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub top_tail: Option<f64>,
     /// Markers: why the tail is taken as foreign (`recurring tails`, `article tails`).
@@ -350,6 +348,13 @@ fn page_labels(normalizer: &Normalizer, text: &str, page: &Page) -> Vec<Option<(
     keys.iter()
         .map(|k| k.map(|k| (k, keys.iter().filter(|o| **o == Some(k)).count() == 1)))
         .collect()
+}
+
+/// Whether line `i` of a page stands alone as a line rule needs it to: a paragraph
+/// of its own ([`Page::standalone`]), and not one of several fields of one label
+/// (the `License:` lines of a copyright file's stanzas).
+fn line_alone(page: &Page, labels: &[Option<(u64, bool)>], i: usize) -> bool {
+    page.standalone(i) && labels[i].is_none_or(|(_, once)| once)
 }
 
 /// Whether line `i` of a page is a field-like use of its label.
@@ -562,11 +567,7 @@ impl Stripper {
                 && i + 1 < n
         });
         let body = cut.unwrap_or(n);
-        let labels = if self.labels.is_empty() {
-            Vec::new()
-        } else {
-            page_labels(&self.normalizer, text, &page)
-        };
+        let labels = page_labels(&self.normalizer, text, &page);
         let masked = if self.masked.is_empty() {
             Vec::new()
         } else {
@@ -580,9 +581,9 @@ impl Stripper {
             total += line.len();
             // A line rule removes the line where it stands alone, as it was learned;
             // the same words inside a wrapped paragraph or heading a block stay.
-            let standalone = page.standalone(i);
-            let by_line =
-                (self.lines.contains(&l.hash) || self.markers.contains(&l.hash)) && standalone;
+            let by_line = (self.lines.contains(&l.hash) || self.markers.contains(&l.hash))
+                && i > 0
+                && line_alone(&page, &labels, i);
             let label = labels
                 .get(i)
                 .copied()
@@ -645,10 +646,12 @@ const KIND_MASKED: u8 = 2;
 const KIND_MARKER: u8 = 3;
 /// A label, however used: the denominator of the field share.
 const KIND_LABEL_ANYWHERE: u8 = 4;
-/// A line standing alone with at least three letters.
+/// A line that could be boilerplate: it stands alone ([`line_alone`]), has three
+/// letters or more, is not the page's first line (a title or opening), and is not
+/// the headline or a paragraph of what may be an appended article (after
+/// [`own_end`]), so the title and paragraphs of a story appended under other pages
+/// never count for it.
 const KIND_LINE_ALONE: u8 = 5;
-/// A paragraph after the page's first marker candidate (an appended article's text).
-const KIND_PARAGRAPH_AFTER: u8 = 6;
 /// A marker candidate followed by a headline and paragraphs.
 const KIND_MARKER_ARTICLE: u8 = 7;
 /// A marker candidate and the line after it: high 32 bits of the marker's hash, low
@@ -658,8 +661,11 @@ const KIND_FOLLOW: u8 = 8;
 const KIND_RELATED: u8 = 9;
 /// A line among the first 4 or last 6 of its page.
 const KIND_LINE_EDGE: u8 = 10;
-/// A page's first line.
-const KIND_LINE_FIRST: u8 = 11;
+/// A marker candidate and its whole tail (every line after it): high 32 bits of the
+/// marker's hash, low 32 bits of the tail's. The same appended article under
+/// unrelated pages recurs as a unit; a heading followed by the same license text,
+/// then by the page's own lines, does not. Counted from two stories on ([`floor`]).
+const KIND_TAIL_UNIT: u8 = 12;
 
 const EDGE_HEAD: usize = 4;
 const EDGE_TAIL: usize = 6;
@@ -674,16 +680,34 @@ fn follow_key(marker: u64, next: u64) -> u64 {
 /// foreign. Every path that counts keys (a run, a state, the stage commands and the
 /// Spark driver) filters with this.
 pub fn floor(kind: u8, required: u64) -> u64 {
-    if kind == KIND_FOLLOW {
+    if TAIL_KINDS.contains(&kind) {
         2.min(required)
     } else {
         required
     }
 }
 
-/// The kind whose keys count from two stories on (for drivers that filter counts
+/// The kinds whose keys count from two stories on (for drivers that filter counts
 /// themselves, as [`floor`] does).
-pub const FOLLOW_KIND: u8 = KIND_FOLLOW;
+pub const TAIL_KINDS: [u8; 2] = [KIND_FOLLOW, KIND_TAIL_UNIT];
+
+/// Where a page's own text ends: at the first line that could introduce an appended
+/// article (a marker candidate followed by a headline and paragraphs), or at its
+/// end. Copies of one story are found on this part, so that pages of one site which
+/// carry the same appended article are not grouped into one story.
+pub fn own_text_end(normalizer: &Normalizer, text: &str, buf: &mut String) -> usize {
+    let page = Page::new(normalizer, text, buf);
+    let end = own_end(&page);
+    page.lines.get(end).map_or(text.len(), |l| l.span.start)
+}
+
+/// The index of the first line of a page that could introduce an appended article
+/// (see [`own_text_end`]), or the number of lines.
+fn own_end(page: &Page) -> usize {
+    (0..page.lines.len())
+        .find(|&i| page.marker_candidate(i) && page.article_after(i))
+        .unwrap_or(page.lines.len())
+}
 
 /// The counted keys of one document's lines, as `(kind, hash)` pairs appended to `out`.
 pub fn line_keys(normalizer: &Normalizer, text: &str, buf: &mut String, out: &mut Vec<(u8, u64)>) {
@@ -691,29 +715,33 @@ pub fn line_keys(normalizer: &Normalizer, text: &str, buf: &mut String, out: &mu
     let n = page.lines.len();
     let labels = page_labels(normalizer, text, &page);
     let masked = page_masked(normalizer, text, &page, buf);
-    let mut first_candidate = None;
+    let own = own_end(&page);
+    // Hash of every tail: the lines from `i` to the page's end.
+    let mut tails = vec![0u64; n + 1];
+    for i in (0..n).rev() {
+        let pair = [page.lines[i].hash.to_le_bytes(), tails[i + 1].to_le_bytes()];
+        tails[i] = xxh3_64(pair.as_flattened());
+    }
     for (i, l) in page.lines.iter().enumerate() {
         let line = &text[l.span.start..l.span.end];
         out.push((KIND_LINE, l.hash));
-        if page.standalone(i) && l.letters >= 3 {
+        // After a line that could introduce an appended article, the headline right
+        // after it and paragraphs may be another story's: they do not count.
+        let appended =
+            i > own && (i == own + 1 || (l.words >= page::PARAGRAPH_WORDS && l.sentence));
+        if i > 0 && !appended && line_alone(&page, &labels, i) && l.letters >= 3 {
             out.push((KIND_LINE_ALONE, l.hash));
         }
         if i < EDGE_HEAD || i + EDGE_TAIL >= n {
             out.push((KIND_LINE_EDGE, l.hash));
         }
-        if i == 0 {
-            out.push((KIND_LINE_FIRST, l.hash));
-        }
-        if first_candidate.is_some() && l.words >= page::PARAGRAPH_WORDS && l.sentence {
-            out.push((KIND_PARAGRAPH_AFTER, l.hash));
-        }
         if page.marker_candidate(i) {
-            first_candidate.get_or_insert(i);
             out.push((KIND_MARKER, l.hash));
             if page.article_after(i) {
                 out.push((KIND_MARKER_ARTICLE, l.hash));
             }
             out.push((KIND_FOLLOW, follow_key(l.hash, page.lines[i + 1].hash)));
+            out.push((KIND_TAIL_UNIT, follow_key(l.hash, tails[i + 1])));
         }
         if let Some((k, once)) = labels[i] {
             out.push((KIND_LABEL_ANYWHERE, k));
@@ -795,11 +823,17 @@ fn decide(
     required: u64,
 ) -> (HashMap<(u8, u64), u64>, HashMap<(u8, u64), Evidence>) {
     let get = |k: u8, h: u64| counts.get(&(k, h)).copied().unwrap_or(0);
-    // Tails of each marker (by the high half of its hash) seen in two stories or more.
-    let mut tails: HashMap<u64, Vec<u64>> = HashMap::new();
+    // Next lines and whole tails of each marker (by the high half of its hash) seen
+    // in two stories or more.
+    let mut next_lines: HashMap<u64, Vec<u64>> = HashMap::new();
+    let mut units: HashMap<u64, Vec<u64>> = HashMap::new();
     for (&(k, h), &n) in counts {
-        if k == KIND_FOLLOW && n >= 2 {
-            tails.entry(h >> 32).or_default().push(n);
+        if n >= 2 {
+            match k {
+                KIND_FOLLOW => next_lines.entry(h >> 32).or_default().push(n),
+                KIND_TAIL_UNIT => units.entry(h >> 32).or_default().push(n),
+                _ => {}
+            }
         }
     }
     let mut rules = HashMap::new();
@@ -814,13 +848,14 @@ fn decide(
             KIND_MARKER => {
                 let seen = get(KIND_LINE, h).max(n);
                 let articles = get(KIND_MARKER_ARTICLE, h);
-                let t = tails.get(&(h >> 32)).map(Vec::as_slice).unwrap_or(&[]);
+                let t = units.get(&(h >> 32)).map(Vec::as_slice).unwrap_or(&[]);
                 let recurring: u64 = t.iter().sum();
-                let top = t.iter().copied().max().unwrap_or(1);
+                let top_unit = share(t.iter().copied().max().unwrap_or(1), n);
+                let next = next_lines.get(&(h >> 32)).map(Vec::as_slice).unwrap_or(&[]);
+                let top = next.iter().copied().max().unwrap_or(1);
                 let followed = share(n, seen);
                 let article_share = share(articles, n);
                 let top_share = share(top, n);
-                let alone = share(get(KIND_LINE_ALONE, h), seen);
                 // What follows must look like another article (a headline and
                 // paragraphs) in most of its pages, and be another article: the
                 // same ones recur after it in unrelated stories, or it changes from
@@ -829,7 +864,8 @@ fn decide(
                 let proof = if article_share < ARTICLE_SHARE {
                     None
                 } else if t.len() >= 2
-                    && recurring >= 2.max(n / 5)
+                    && recurring >= 3.max(n / 2)
+                    && top_unit <= 2.0 * MAX_TOP_TAIL_SHARE
                     && top_share <= 2.0 * MAX_TOP_TAIL_SHARE
                 {
                     Some("recurring tails")
@@ -846,7 +882,6 @@ fn decide(
                         (KIND_MARKER, h),
                         Evidence {
                             stories: n,
-                            standalone: Some(alone),
                             followed: Some(followed),
                             article_tails: Some(article_share),
                             recurring_tails: Some(t.len() as u64),
@@ -860,9 +895,7 @@ fn decide(
             }
             KIND_LINE => {
                 let alone = share(get(KIND_LINE_ALONE, h), n);
-                let first = share(get(KIND_LINE_FIRST, h), n);
-                let appended = share(get(KIND_PARAGRAPH_AFTER, h), n);
-                if alone >= EVIDENCE_SHARE && first < EVIDENCE_SHARE && appended < EVIDENCE_SHARE {
+                if alone >= EVIDENCE_SHARE {
                     rules.insert((KIND_LINE, h), n);
                     evidence.insert(
                         (KIND_LINE, h),
@@ -870,7 +903,6 @@ fn decide(
                             stories: n,
                             standalone: Some(alone),
                             at_page_edge: Some(share(get(KIND_LINE_EDGE, h), n)),
-                            first_line: Some(first),
                             ..Evidence::default()
                         },
                     );

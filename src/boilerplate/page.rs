@@ -18,6 +18,9 @@ pub const MIN_WORDS_BEFORE_MARKER: usize = 30;
 /// A paragraph (what an appended article holds) has at least this many words and
 /// ends a sentence.
 pub const PARAGRAPH_WORDS: usize = 12;
+/// Words of a headline (shorter lines after a marker candidate are other page
+/// furniture: "Follow us on WhatsApp").
+const HEADLINE_WORDS: (usize, usize) = (5, 20);
 /// A tail is article-shaped when a paragraph comes within this many lines of the
 /// marker.
 const ARTICLE_WITHIN: usize = 4;
@@ -81,6 +84,8 @@ pub struct Line {
     pub letters: usize,
     /// Characters of the raw line (trimmed).
     pub chars: usize,
+    /// Leading whitespace of the raw line, in columns (a tab counts 8).
+    pub indent: usize,
     /// Ends with sentence punctuation.
     pub sentence: bool,
     /// A blank line (or the page start) comes before it.
@@ -122,6 +127,11 @@ impl Page {
                 words,
                 letters: buf.chars().filter(|c| c.is_alphabetic()).count(),
                 chars: raw.trim().chars().count(),
+                indent: raw
+                    .chars()
+                    .take_while(|c| c.is_whitespace())
+                    .map(|c| if c == '\t' { 8 } else { 1 })
+                    .sum(),
                 sentence: ends_sentence(raw),
                 blank_before: blank,
                 blank_after: true,
@@ -153,19 +163,36 @@ impl Page {
         if n < 4 {
             return;
         }
-        let width = self.lines.iter().map(|l| l.chars).max().unwrap_or(0);
-        if width > MAX_WRAP_WIDTH || width < 30 {
+        // The wrap width: the longest line among those a terminal could show, when
+        // most lines are such (a page may also hold a few long lines of other text).
+        let short = self
+            .lines
+            .iter()
+            .filter(|l| l.chars <= MAX_WRAP_WIDTH)
+            .count();
+        let width = self
+            .lines
+            .iter()
+            .map(|l| l.chars)
+            .filter(|&c| c <= MAX_WRAP_WIDTH)
+            .max()
+            .unwrap_or(0);
+        if short * 10 < n * 8 || width < 30 {
             return;
         }
         let full = width * 6 / 10;
-        let long = self.lines.iter().filter(|l| l.chars >= full).count();
+        let long = self
+            .lines
+            .iter()
+            .filter(|l| l.chars >= full && l.chars <= width)
+            .count();
         if long * 3 < n {
             return;
         }
         let runs_on: Vec<bool> = self
             .lines
             .iter()
-            .map(|l| l.chars >= full && !l.sentence)
+            .map(|l| l.chars >= full && l.chars <= width && !l.sentence)
             .collect();
         for i in 0..n {
             let continues = i > 0 && !self.lines[i].blank_before && runs_on[i - 1];
@@ -195,7 +222,7 @@ impl Page {
         let Some(head) = after.first() else {
             return false;
         };
-        if head.sentence || head.words < 2 || head.words > 20 || head.letters < 3 {
+        if head.sentence || head.words < HEADLINE_WORDS.0 || head.words > HEADLINE_WORDS.1 {
             return false;
         }
         let para = after[1..]
@@ -208,10 +235,22 @@ impl Page {
 
     /// A line that stands alone: not part of a wrapped paragraph, and on pages whose
     /// paragraphs are separated by blank lines, a paragraph of its own (a heading
-    /// attached to the block under it, or an item of a list, is not).
+    /// attached to the block under it, the last line of a block, or an item of a list
+    /// is not).
     pub fn standalone(&self, i: usize) -> bool {
         let l = &self.lines[i];
-        !l.in_flow && (!self.blank_separated || l.blank_after)
+        // Indentation shows blocks too: a line whose next line is indented deeper
+        // heads a block ("Comment:" over its text), and one indented deeper than the
+        // line before it belongs to that line's block.
+        let heads = self
+            .lines
+            .get(i + 1)
+            .is_some_and(|n| !n.blank_before && n.indent > l.indent);
+        let child = i > 0 && !l.blank_before && l.indent > self.lines[i - 1].indent;
+        !l.in_flow
+            && !heads
+            && !child
+            && (!self.blank_separated || (l.blank_before && l.blank_after))
     }
 }
 
