@@ -282,6 +282,12 @@ pub struct StripStats {
     pub bytes_removed: u64,
     /// Documents left empty (or under --min-chars) by stripping.
     pub emptied: u64,
+    /// Documents that lost more than half of their text (markers' appended articles
+    /// included).
+    pub over_half: u64,
+    /// Documents whose learned line and template rules would have taken more than
+    /// half of their own text: only their marker (if any) was applied.
+    pub capped: u64,
 }
 
 impl StripStats {
@@ -290,6 +296,8 @@ impl StripStats {
         self.lines_removed += o.lines_removed;
         self.bytes_removed += o.bytes_removed;
         self.emptied += o.emptied;
+        self.over_half += o.over_half;
+        self.capped += o.capped;
     }
 }
 
@@ -338,7 +346,10 @@ fn sketch_chunk(corpus: &Corpus, cfg: &DedupConfig, sk: &Sketch, chunk: &Chunk<'
                     out.strip.lines_removed += stripped.lines_removed;
                     out.strip.bytes_removed += stripped.bytes_removed();
                     out.strip.emptied += emptied as u64;
+                    out.strip.over_half +=
+                        (stripped.bytes_removed() * 2 > doc.text.len() as u64) as u64;
                 }
+                out.strip.capped += stripped.capped as u64;
                 if sk.line_keys {
                     let local = out.text_bytes.len() as DocId;
                     let mut keys = Vec::new();

@@ -191,13 +191,14 @@ impl Report {
         );
         if let Some(b) = &self.boilerplate {
             s += &format!(
-                "dupstrip: boilerplate: {} line, {} template, {} marker rules; {} lines ({:.1} MB) removed from {} documents, {} emptied\n",
+                "dupstrip: boilerplate: {} line, {} template, {} marker rules; {} lines ({:.1} MB) removed from {} documents, {} lost over half their text, {} emptied\n",
                 b.lines,
                 b.templates,
                 b.markers,
                 b.removed.lines_removed,
                 b.removed.bytes_removed as f64 / 1e6,
                 b.removed.documents_stripped,
+                b.removed.over_half,
                 b.removed.emptied
             );
         }

@@ -579,11 +579,13 @@ impl Stripper {
         for (i, l) in page.lines[..body].iter().enumerate() {
             let line = &text[l.span.start..l.span.end];
             total += line.len();
-            // A line rule removes the line where it stands alone, as it was learned;
-            // the same words inside a wrapped paragraph or heading a block stay.
-            let by_line = (self.lines.contains(&l.hash) || self.markers.contains(&l.hash))
-                && i > 0
-                && line_alone(&page, &labels, i);
+            // A learned line rule removes the line where it was counted: standing
+            // alone, not the page's first line. One written by hand removes the line
+            // wherever it is.
+            let by_line = (self.by_hand.contains(&l.hash) && self.lines.contains(&l.hash))
+                || ((self.lines.contains(&l.hash) || self.markers.contains(&l.hash))
+                    && i > 0
+                    && line_alone(&page, &labels, i));
             let label = labels
                 .get(i)
                 .copied()
@@ -1207,17 +1209,21 @@ impl Learned {
             ..rules.clone()
         });
         let mut buf = String::new();
-        rules.lines.retain(|r| {
-            templates_only
-                .strip_with(&r.line, &mut buf, false)
+        // Each line is tried as the second line of a page (rules never take a
+        // page's first line).
+        let covered = |s: &Stripper, line: &str, buf: &mut String| {
+            !s.strip_with(&format!("x\n{line}"), buf, false)
                 .ranges
                 .is_empty()
-        });
+        };
+        rules
+            .lines
+            .retain(|r| !covered(&templates_only, &r.line, &mut buf));
         rules.templates.retain(|t| {
             t.kind == TemplateKind::Label
                 || t.examples
                     .first()
-                    .is_none_or(|e| labels_only.strip_with(e, &mut buf, false).ranges.is_empty())
+                    .is_none_or(|e| !covered(&labels_only, e, &mut buf))
         });
         rules
     }
@@ -1268,7 +1274,7 @@ mod tests {
             )
         };
         format!(
-            "Title {body}\nPublished: {date}\nFollow us on WhatsApp\n{}\n{}\n{}\nSource: {outlet}\n{marker}\nHeadline of {appended} today\nThe {appended} article has its own paragraph, with a sentence that goes on for a while here.\nmore of the {appended} article",
+            "Title {body}\nPublished: {date}\nFollow us on WhatsApp\n{}\n{}\n{}\nSource: {outlet}\n{marker}\nHeadline of the {appended} story today\nThe {appended} article has its own paragraph, with a sentence that goes on for a while here.\nmore of the {appended} article",
             para(1),
             para(2),
             para(3)
@@ -1363,8 +1369,14 @@ mod tests {
         });
         let s = Stripper::new(r);
         let mut buf = String::new();
-        let st = s.strip("Abu Huraira reported", &mut buf);
+        let st = s.strip("T\nAbu Huraira reported", &mut buf);
         assert!(st.ranges.is_empty() && st.capped);
+        // Nor is a page's first line (its title or opening) taken by a line rule.
+        assert!(
+            s.strip("Abu Huraira reported\nT", &mut buf)
+                .ranges
+                .is_empty()
+        );
     }
 
     #[test]

@@ -88,6 +88,8 @@ pub struct Line {
     pub indent: usize,
     /// Ends with sentence punctuation.
     pub sentence: bool,
+    /// Ends with a colon.
+    pub colon: bool,
     /// A blank line (or the page start) comes before it.
     pub blank_before: bool,
     /// A blank line (or the page end) comes after it.
@@ -133,6 +135,7 @@ impl Page {
                     .map(|c| if c == '\t' { 8 } else { 1 })
                     .sum(),
                 sentence: ends_sentence(raw),
+                colon: raw.trim_end().ends_with([':', '：']),
                 blank_before: blank,
                 blank_after: true,
                 in_flow: false,
@@ -247,9 +250,12 @@ impl Page {
             .get(i + 1)
             .is_some_and(|n| !n.blank_before && n.indent > l.indent);
         let child = i > 0 && !l.blank_before && l.indent > self.lines[i - 1].indent;
+        // A line ending in a colon introduces what follows it ("The commands are:").
+        let introduces = l.colon && i + 1 < self.lines.len();
         !l.in_flow
             && !heads
             && !child
+            && !introduces
             && (!self.blank_separated || (l.blank_before && l.blank_after))
     }
 }

@@ -4,6 +4,7 @@ mod bad_input;
 mod battery;
 mod clean;
 mod dedup;
+mod evidence;
 mod inputs;
 mod normalize_cases;
 mod parquet;
