@@ -36,17 +36,13 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use crate::lsh::DocId;
 use crate::normalize::{NormalizeOptions, Normalizer};
-use page::Page;
+use page::{Page, label_of};
 
 /// `format` field of a rules file.
 pub const RULES_FORMAT: &str = "dupstrip-rules";
 /// Version of the rules file layout this build reads and writes.
 pub const RULES_VERSION: u32 = 1;
 
-/// Longest label (in characters) before a colon for a template.
-const MAX_LABEL_CHARS: usize = 40;
-/// Labels of at most this many words.
-const MAX_LABEL_WORDS: usize = 3;
 /// Template values of at most this many words (a long value is prose, not a field).
 const MAX_VALUE_WORDS: usize = 40;
 /// Masked templates apply to lines of at most this many words.
@@ -292,21 +288,6 @@ impl Rules {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
-}
-
-/// The label of a `LABEL: value` line, if it has one: text before the first colon,
-/// short, with a non-empty value after it.
-fn label_of(line: &str) -> Option<(&str, &str)> {
-    let (i, c) = line
-        .char_indices()
-        .take(MAX_LABEL_CHARS + 1)
-        .find(|&(_, c)| c == ':' || c == '：')?;
-    let label = line[..i].trim();
-    let value = line[i + c.len_utf8()..].trim();
-    if label.is_empty() || value.is_empty() || label.split_whitespace().count() > MAX_LABEL_WORDS {
-        return None;
-    }
-    Some((label, value))
 }
 
 /// Hash of the normalized label of a `LABEL: value` line. Labels made of digits
@@ -727,11 +708,13 @@ pub fn line_keys(normalizer: &Normalizer, text: &str, buf: &mut String, out: &mu
     for (i, l) in page.lines.iter().enumerate() {
         let line = &text[l.span.start..l.span.end];
         out.push((KIND_LINE, l.hash));
-        // After a line that could introduce an appended article, the headline right
-        // after it and paragraphs may be another story's: they do not count.
+        // A page's first line is its title or opening; after a line that could
+        // introduce an appended article, the headline right after it and paragraphs
+        // may be another story's. Neither counts as evidence for a rule.
         let appended =
             i > own && (i == own + 1 || (l.words >= page::PARAGRAPH_WORDS && l.sentence));
-        if i > 0 && !appended && line_alone(&page, &labels, i) && l.letters >= 3 {
+        let countable = i > 0 && !appended;
+        if countable && line_alone(&page, &labels, i) && l.letters >= 3 {
             out.push((KIND_LINE_ALONE, l.hash));
         }
         if i < EDGE_HEAD || i + EDGE_TAIL >= n {
@@ -747,11 +730,11 @@ pub fn line_keys(normalizer: &Normalizer, text: &str, buf: &mut String, out: &mu
         }
         if let Some((k, once)) = labels[i] {
             out.push((KIND_LABEL_ANYWHERE, k));
-            if field_label(text, &page, i, once) {
+            if countable && field_label(text, &page, i, once) {
                 out.push((KIND_LABEL, k));
             }
         }
-        if let Some(m) = masked[i] {
+        if let Some(m) = masked[i].filter(|_| countable) {
             out.push((KIND_MASKED, m));
         }
         if l.words <= MAX_RELATED_WORDS && !l.sentence {

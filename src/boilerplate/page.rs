@@ -72,6 +72,26 @@ pub fn ends_sentence(line: &str) -> bool {
     t.ends_with(['.', '!', '?', '؟', '。', '！', '？', '…', '۔', '।'])
 }
 
+/// Longest label (in characters) before a colon for a template.
+const MAX_LABEL_CHARS: usize = 40;
+/// Labels of at most this many words.
+const MAX_LABEL_WORDS: usize = 3;
+
+/// The label and value of a `LABEL: value` line, if it is one: text before the first
+/// colon, short, with a non-empty value after it.
+pub fn label_of(line: &str) -> Option<(&str, &str)> {
+    let (i, c) = line
+        .char_indices()
+        .take(MAX_LABEL_CHARS + 1)
+        .find(|&(_, c)| c == ':' || c == '：')?;
+    let label = line[..i].trim();
+    let value = line[i + c.len_utf8()..].trim();
+    if label.is_empty() || value.is_empty() || label.split_whitespace().count() > MAX_LABEL_WORDS {
+        return None;
+    }
+    Some((label, value))
+}
+
 /// A non-empty line of a page.
 #[derive(Clone, Debug)]
 pub struct Line {
@@ -90,6 +110,8 @@ pub struct Line {
     pub sentence: bool,
     /// Ends with a colon.
     pub colon: bool,
+    /// A `LABEL: value` field ([`label_of`]).
+    pub field: bool,
     /// A blank line (or the page start) comes before it.
     pub blank_before: bool,
     /// A blank line (or the page end) comes after it.
@@ -136,6 +158,7 @@ impl Page {
                     .sum(),
                 sentence: ends_sentence(raw),
                 colon: raw.trim_end().ends_with([':', '：']),
+                field: label_of(raw).is_some(),
                 blank_before: blank,
                 blank_after: true,
                 in_flow: false,
@@ -205,13 +228,15 @@ impl Page {
     }
 
     /// Whether line `i` may introduce an appended article: short, with letters, not a
-    /// sentence, not in a wrapped paragraph, after enough of the page and with at
-    /// least two lines after it. Whether it ends in a colon does not matter.
+    /// sentence, not a `LABEL: value` field, not in a wrapped paragraph, after enough
+    /// of the page and with at least two lines after it. Whether it ends in a colon
+    /// does not matter.
     pub fn marker_candidate(&self, i: usize) -> bool {
         let l = &self.lines[i];
         l.words <= MAX_MARKER_WORDS
             && l.letters >= 3
             && !l.sentence
+            && !l.field
             && !l.in_flow
             && l.words_before >= MIN_WORDS_BEFORE_MARKER
             && self.lines.len() - i > 2
