@@ -21,9 +21,9 @@ pub const PARAGRAPH_WORDS: usize = 12;
 /// Words of a headline (shorter lines after a marker candidate are other page
 /// furniture: "Follow us on WhatsApp").
 const HEADLINE_WORDS: (usize, usize) = (5, 20);
-/// A tail is article-shaped when a paragraph comes within this many lines of the
-/// marker.
-const ARTICLE_WITHIN: usize = 4;
+/// A tail is article-shaped when a paragraph comes within this many lines after its
+/// headline (a short line or two, such as an app prompt, may sit between).
+const ARTICLE_WITHIN: usize = 2;
 /// Pages whose lines are at most this long (in characters) and mostly near the same
 /// width are hard-wrapped text (man pages, licenses, plain-text docs).
 const MAX_WRAP_WIDTH: usize = 100;
@@ -250,7 +250,12 @@ impl Page {
         let Some(head) = after.first() else {
             return false;
         };
-        if head.sentence || head.words < HEADLINE_WORDS.0 || head.words > HEADLINE_WORDS.1 {
+        // A headline, not a sentence and not a `LABEL: value` field (a tag line).
+        if head.sentence
+            || head.field
+            || head.words < HEADLINE_WORDS.0
+            || head.words > HEADLINE_WORDS.1
+        {
             return false;
         }
         let para = after[1..]
