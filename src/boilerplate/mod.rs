@@ -801,12 +801,12 @@ fn share(part: u64, whole: u64) -> f64 {
     }
 }
 
+/// Something per counted key.
+type Keyed<T> = HashMap<(u8, u64), T>;
+
 /// Decide which keys are rules, from the story counts of every key at or over its
 /// [`floor`]. Returns the rule keys with their story counts, and their evidence.
-fn decide(
-    counts: &HashMap<(u8, u64), u64>,
-    required: u64,
-) -> (HashMap<(u8, u64), u64>, HashMap<(u8, u64), Evidence>) {
+fn decide(counts: &HashMap<(u8, u64), u64>, required: u64) -> (Keyed<u64>, Keyed<Evidence>) {
     let get = |k: u8, h: u64| counts.get(&(k, h)).copied().unwrap_or(0);
     // Next lines and whole tails of each marker (by the high half of its hash) seen
     // in two stories or more.

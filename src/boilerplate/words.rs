@@ -503,9 +503,8 @@ pub fn slots(opts: &NormalizeOptions, words: &[&str]) -> Vec<Slot> {
     let t = tables(opts);
     let mut out = vec![Slot::Word; words.len()];
     for (i, w) in words.iter().enumerate() {
-        if is_number(w) || t.closed.contains(*w) {
-            out[i] = Slot::Value;
-        } else if i > 0 && out[i - 1] == Slot::Value && t.ordinals.contains(*w) {
+        let month_ordinal = i > 0 && out[i - 1] == Slot::Value && t.ordinals.contains(*w);
+        if is_number(w) || t.closed.contains(*w) || month_ordinal {
             out[i] = Slot::Value;
         }
     }

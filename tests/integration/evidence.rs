@@ -37,7 +37,7 @@ fn sentence(rng: &mut ChaCha8Rng, n: usize) -> String {
 fn wrap(text: &str, out: &mut String) {
     let mut line = String::from("       ");
     for word in text.split(' ') {
-        if line.len() + word.len() + 1 > 78 && line.trim().len() > 0 {
+        if line.len() + word.len() + 1 > 78 && !line.trim().is_empty() {
             writeln!(out, "{}", line.trim_end()).unwrap();
             line = String::from("       ");
         }
