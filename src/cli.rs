@@ -260,8 +260,11 @@ struct CleanArgs {
     #[arg(long, value_name = "FILE", help_heading = "Boilerplate")]
     save_rules: Option<PathBuf>,
 
-    /// A line is boilerplate when it recurs in at least this many distinct stories
-    /// (copies of one syndicated story count once).
+    /// A rule needs its line in at least this many distinct stories (copies of one
+    /// syndicated story count once), and evidence that it is not the page's own text:
+    /// a line standing alone, a label with field values, a marker followed by a
+    /// foreign article. The rules file records the evidence (README, "What is
+    /// learned").
     #[arg(long, default_value_t = 5, help_heading = "Boilerplate")]
     min_docs: u64,
 

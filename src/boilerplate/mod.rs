@@ -313,6 +313,20 @@ fn field_value(line: &str) -> bool {
         && !value.starts_with(['"', '«', '“', '\'', '‘', '„', '「'])
 }
 
+/// Whether each key occurs once among `keys`.
+fn once_each(keys: &[Option<u64>]) -> Vec<bool> {
+    let mut sorted: Vec<u64> = keys.iter().flatten().copied().collect();
+    sorted.sort_unstable();
+    keys.iter()
+        .map(|k| {
+            k.is_some_and(|k| {
+                let a = sorted.partition_point(|&x| x < k);
+                sorted.get(a + 1) != Some(&k)
+            })
+        })
+        .collect()
+}
+
 /// Labels of the lines of a page, and whether each label occurs once on it.
 fn page_labels(normalizer: &Normalizer, text: &str, page: &Page) -> Vec<Option<(u64, bool)>> {
     // A page's first line is its title or opening, never a field.
@@ -326,8 +340,10 @@ fn page_labels(normalizer: &Normalizer, text: &str, page: &Page) -> Vec<Option<(
                 .flatten()
         })
         .collect();
+    let once = once_each(&keys);
     keys.iter()
-        .map(|k| k.map(|k| (k, keys.iter().filter(|o| **o == Some(k)).count() == 1)))
+        .zip(once)
+        .map(|(k, once)| k.map(|k| (k, once)))
         .collect()
 }
 
@@ -355,12 +371,7 @@ fn masked_key(normalizer: &Normalizer, normalized: &str, l: &page::Line) -> Opti
 /// The masked key of every line of a page that stands alone and is the only line of
 /// its pattern on the page (a date line is printed once; the signature lines of a
 /// changelog or the entries of a log repeat).
-fn page_masked(
-    normalizer: &Normalizer,
-    text: &str,
-    page: &Page,
-    buf: &mut String,
-) -> Vec<Option<u64>> {
+fn page_masked(normalizer: &Normalizer, page: &Page) -> Vec<Option<u64>> {
     let keys: Vec<Option<u64>> = page
         .lines
         .iter()
@@ -369,12 +380,13 @@ fn page_masked(
             if i == 0 || !page.standalone(i) || l.words > MAX_MASKED_WORDS || l.sentence {
                 return None;
             }
-            normalizer.normalize_into(&text[l.span.start..l.span.end], buf);
-            masked_key(normalizer, buf, l)
+            masked_key(normalizer, page.normalized(i), l)
         })
         .collect();
+    let once = once_each(&keys);
     keys.iter()
-        .map(|k| k.filter(|k| keys.iter().filter(|o| **o == Some(*k)).count() == 1))
+        .zip(once)
+        .map(|(k, once)| k.filter(|_| once))
         .collect()
 }
 
@@ -552,7 +564,7 @@ impl Stripper {
         let masked = if self.masked.is_empty() {
             Vec::new()
         } else {
-            page_masked(&self.normalizer, text, &page, buf)
+            page_masked(&self.normalizer, &page)
         };
         // Removed lines, and whether a learned rule (not one written by hand) took them.
         let mut hits: Vec<(usize, usize, bool)> = Vec::new();
@@ -578,10 +590,7 @@ impl Stripper {
                 .copied()
                 .flatten()
                 .filter(|m| self.masked.contains(m));
-            let related = self.related && {
-                self.normalizer.normalize_into(line, buf);
-                related_line(&self.normalizer, buf, l)
-            };
+            let related = self.related && related_line(&self.normalizer, page.normalized(i), l);
             if by_line || label.is_some() || mask.is_some() || related {
                 let hand = (by_line && self.by_hand.contains(&l.hash))
                     || label.is_some_and(|k| self.by_hand.contains(&k))
@@ -697,7 +706,7 @@ pub fn line_keys(normalizer: &Normalizer, text: &str, buf: &mut String, out: &mu
     let page = Page::new(normalizer, text, buf);
     let n = page.lines.len();
     let labels = page_labels(normalizer, text, &page);
-    let masked = page_masked(normalizer, text, &page, buf);
+    let masked = page_masked(normalizer, &page);
     let own = own_end(&page);
     // Hash of every tail: the lines from `i` to the page's end.
     let mut tails = vec![0u64; n + 1];
@@ -706,7 +715,6 @@ pub fn line_keys(normalizer: &Normalizer, text: &str, buf: &mut String, out: &mu
         tails[i] = xxh3_64(pair.as_flattened());
     }
     for (i, l) in page.lines.iter().enumerate() {
-        let line = &text[l.span.start..l.span.end];
         out.push((KIND_LINE, l.hash));
         // A page's first line is its title or opening; after a line that could
         // introduce an appended article, the headline right after it and paragraphs
@@ -714,7 +722,7 @@ pub fn line_keys(normalizer: &Normalizer, text: &str, buf: &mut String, out: &mu
         let appended =
             i > own && (i == own + 1 || (l.words >= page::PARAGRAPH_WORDS && l.sentence));
         let countable = i > 0 && !appended;
-        if countable && line_alone(&page, &labels, i) && l.letters >= 3 {
+        if countable && line_alone(&page, &labels, i) && l.letters >= page::LETTERS_COUNTED {
             out.push((KIND_LINE_ALONE, l.hash));
         }
         if i < EDGE_HEAD || i + EDGE_TAIL >= n {
@@ -737,11 +745,8 @@ pub fn line_keys(normalizer: &Normalizer, text: &str, buf: &mut String, out: &mu
         if let Some(m) = masked[i].filter(|_| countable) {
             out.push((KIND_MASKED, m));
         }
-        if l.words <= MAX_RELATED_WORDS && !l.sentence {
-            normalizer.normalize_into(line, buf);
-            if related_line(normalizer, buf, l) {
-                out.push((KIND_RELATED, 0));
-            }
+        if related_line(normalizer, page.normalized(i), l) {
+            out.push((KIND_RELATED, 0));
         }
     }
 }
@@ -1072,7 +1077,7 @@ impl Learned {
         }
         let page = Page::new(&self.normalizer, text, buf);
         let labels = page_labels(&self.normalizer, text, &page);
-        let masked = page_masked(&self.normalizer, text, &page, buf);
+        let masked = page_masked(&self.normalizer, &page);
         for (i, l) in page.lines.iter().enumerate() {
             let line = &text[l.span.start..l.span.end];
             let mut keys = vec![(KIND_LINE, l.hash), (KIND_MARKER, l.hash)];
@@ -1084,11 +1089,8 @@ impl Learned {
             {
                 keys.push((KIND_LABEL, k));
             }
-            if l.words <= MAX_RELATED_WORDS && !l.sentence {
-                self.normalizer.normalize_into(line, buf);
-                if related_line(&self.normalizer, buf, l) {
-                    keys.push((KIND_RELATED, 0));
-                }
+            if related_line(&self.normalizer, page.normalized(i), l) {
+                keys.push((KIND_RELATED, 0));
             }
             for k in keys {
                 if self.frequent.contains_key(&k) {

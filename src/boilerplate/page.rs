@@ -92,6 +92,9 @@ pub fn label_of(line: &str) -> Option<(&str, &str)> {
     Some((label, value))
 }
 
+/// Letters are counted up to this many.
+pub const LETTERS_COUNTED: usize = 3;
+
 /// A non-empty line of a page.
 #[derive(Clone, Debug)]
 pub struct Line {
@@ -100,7 +103,8 @@ pub struct Line {
     pub hash: u64,
     /// Words of the normalized line.
     pub words: usize,
-    /// Letters of the normalized line.
+    /// Letters of the normalized line, counted up to [`LETTERS_COUNTED`] (what the
+    /// rules ask; a full count of a long line would cost a Unicode lookup a letter).
     pub letters: usize,
     /// Characters of the raw line (trimmed).
     pub chars: usize,
@@ -121,11 +125,15 @@ pub struct Line {
     pub in_flow: bool,
     /// Words of the page before this line.
     pub words_before: usize,
+    /// Byte range of the normalized line in [`Page::normalized`].
+    norm: (usize, usize),
 }
 
 /// The non-empty lines of one page, with their shapes.
 pub struct Page {
     pub lines: Vec<Line>,
+    /// The normalized lines, one after another.
+    normalized: String,
     /// Paragraphs are separated by blank lines (as in man pages, plain-text
     /// documents and some extractions), rather than one to a line.
     pub blank_separated: bool,
@@ -135,6 +143,7 @@ impl Page {
     /// Read `text`, normalizing every line into `buf` once.
     pub fn new(normalizer: &Normalizer, text: &str, buf: &mut String) -> Page {
         let mut out: Vec<Line> = Vec::new();
+        let mut normalized = String::new();
         let mut blank = true;
         let mut words_before = 0;
         for l in lines(text) {
@@ -149,7 +158,11 @@ impl Page {
                 span: l,
                 hash: xxh3_64(buf.as_bytes()),
                 words,
-                letters: buf.chars().filter(|c| c.is_alphabetic()).count(),
+                letters: buf
+                    .chars()
+                    .filter(|c| c.is_alphabetic())
+                    .take(LETTERS_COUNTED)
+                    .count(),
                 chars: raw.trim().chars().count(),
                 indent: raw
                     .chars()
@@ -163,7 +176,9 @@ impl Page {
                 blank_after: true,
                 in_flow: false,
                 words_before,
+                norm: (normalized.len(), normalized.len() + buf.len()),
             };
+            normalized.push_str(buf);
             words_before += words;
             blank = false;
             out.push(line);
@@ -175,10 +190,17 @@ impl Page {
         let blank_separated = out.len() >= 4 && gaps * 5 >= out.len() - 1;
         let mut page = Page {
             lines: out,
+            normalized,
             blank_separated,
         };
         page.mark_flow();
         page
+    }
+
+    /// Line `i`, normalized.
+    pub fn normalized(&self, i: usize) -> &str {
+        let (a, b) = self.lines[i].norm;
+        &self.normalized[a..b]
     }
 
     /// Hard-wrapped pages: most lines end near one width. A line continues the one
@@ -234,7 +256,7 @@ impl Page {
     pub fn marker_candidate(&self, i: usize) -> bool {
         let l = &self.lines[i];
         l.words <= MAX_MARKER_WORDS
-            && l.letters >= 3
+            && l.letters >= LETTERS_COUNTED
             && !l.sentence
             && !l.field
             && !l.in_flow

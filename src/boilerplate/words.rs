@@ -448,6 +448,23 @@ struct Tables {
 
 /// The word tables, normalized with `opts` (built once per options in a run).
 fn tables(opts: &NormalizeOptions) -> &'static Tables {
+    // Each thread remembers the last tables it used, so the shared cache's lock is
+    // taken once per thread and options, not once per line.
+    thread_local! {
+        static LAST: std::cell::Cell<Option<(NormalizeOptions, &'static Tables)>> =
+            const { std::cell::Cell::new(None) };
+    }
+    if let Some((o, t)) = LAST.with(|c| c.get())
+        && o == *opts
+    {
+        return t;
+    }
+    let t = shared_tables(opts);
+    LAST.with(|c| c.set(Some((*opts, t))));
+    t
+}
+
+fn shared_tables(opts: &NormalizeOptions) -> &'static Tables {
     static CACHE: OnceLock<std::sync::Mutex<Vec<(NormalizeOptions, &'static Tables)>>> =
         OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
