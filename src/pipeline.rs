@@ -181,6 +181,9 @@ pub struct Buffers {
     pub shingles: Vec<u64>,
     /// A full signature, before it is stored as [`lsh::Slot`]s.
     pub signature: Vec<u32>,
+    /// The line keys of the last text [`Sketch::prepare`] cut to its own text (they
+    /// are found on the same read of its lines).
+    pub line_keys: Vec<(u8, u64)>,
 }
 
 impl Sketch {
@@ -208,7 +211,13 @@ impl Sketch {
     pub fn prepare<'t>(&self, text: &'t str, buf: &mut Buffers) -> (Cow<'t, str>, Stripped) {
         match &self.stripper {
             None if self.own_text => {
-                let end = boilerplate::own_text_end(&self.normalizer, text, &mut buf.normalized);
+                buf.line_keys.clear();
+                let end = boilerplate::line_keys(
+                    &self.normalizer,
+                    text,
+                    &mut buf.normalized,
+                    &mut buf.line_keys,
+                );
                 (Cow::Borrowed(&text[..end]), Stripped::default())
             }
             None => (Cow::Borrowed(text), Stripped::default()),
@@ -353,12 +362,17 @@ fn sketch_chunk(corpus: &Corpus, cfg: &DedupConfig, sk: &Sketch, chunk: &Chunk<'
                 if sk.line_keys {
                     let local = out.text_bytes.len() as DocId;
                     let mut keys = Vec::new();
-                    boilerplate::line_keys(
-                        &sk.normalizer,
-                        &doc.text,
-                        &mut buf.normalized,
-                        &mut keys,
-                    );
+                    if sk.own_text {
+                        // Found by `prepare`, on the same read of the lines.
+                        keys.extend_from_slice(&buf.line_keys);
+                    } else {
+                        boilerplate::line_keys(
+                            &sk.normalizer,
+                            &doc.text,
+                            &mut buf.normalized,
+                            &mut keys,
+                        );
+                    }
                     keys.sort_unstable();
                     keys.dedup();
                     out.line_keys

@@ -479,8 +479,10 @@ pub fn sketch(
         };
         match purpose {
             Purpose::Stories => {
+                // Found by `prepare` (which cut the text to its own part) on the
+                // same read of the lines.
                 keys.clear();
-                boilerplate::line_keys(&sk.normalizer, &doc.text, &mut buf.normalized, &mut keys);
+                keys.extend_from_slice(&buf.line_keys);
                 keys.sort_unstable();
                 keys.dedup();
                 sl.keys = Some(keys.iter().map(|&(k, h)| (k, hex64(h))).collect());

@@ -702,7 +702,13 @@ fn own_end(page: &Page) -> usize {
 }
 
 /// The counted keys of one document's lines, as `(kind, hash)` pairs appended to `out`.
-pub fn line_keys(normalizer: &Normalizer, text: &str, buf: &mut String, out: &mut Vec<(u8, u64)>) {
+/// Returns where the page's own text ends ([`own_text_end`]), found on the way.
+pub fn line_keys(
+    normalizer: &Normalizer,
+    text: &str,
+    buf: &mut String,
+    out: &mut Vec<(u8, u64)>,
+) -> usize {
     let page = Page::new(normalizer, text, buf);
     let n = page.lines.len();
     let labels = page_labels(normalizer, text, &page);
@@ -749,6 +755,7 @@ pub fn line_keys(normalizer: &Normalizer, text: &str, buf: &mut String, out: &mu
             out.push((KIND_RELATED, 0));
         }
     }
+    page.lines.get(own).map_or(text.len(), |l| l.span.start)
 }
 
 /// Distinct (kind, hash, story) keys of a corpus.

@@ -562,6 +562,17 @@ pub fn slots(opts: &NormalizeOptions, words: &[&str]) -> Vec<Slot> {
             }
         }
     }
+    // A number with its unit in one word before an "ago" word: "2h ago", "5min ago".
+    for i in 1..words.len() {
+        if t.after.contains(words[i])
+            && is_number(words[i - 1])
+            && words[i - 1].chars().any(char::is_alphabetic)
+            && out[i - 1] != (Slot::Relative { start: false })
+        {
+            out[i - 1] = Slot::Relative { start: true };
+            out[i] = Slot::Relative { start: false };
+        }
+    }
     out
 }
 
@@ -667,6 +678,10 @@ mod tests {
         assert_eq!(count("Two hours ago, police said the road was closed."), 1);
         assert_eq!(count("He worked for a day and a week."), 0);
         assert_eq!(count("قبل 5 دقائق"), 1);
+        assert_eq!(
+            count("Plane fault 2h ago Baghdad to Washington 45min ago"),
+            2
+        );
     }
 
     #[test]
