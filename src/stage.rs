@@ -628,8 +628,9 @@ impl LearnedFile {
 }
 
 /// `stage learn`: from the story count of every line key (`{"kind", "hash",
-/// "stories"}`, keys under the required count may be left out) and the corpus totals,
-/// the keys that are rules.
+/// "stories"}`; keys under their floor, `boilerplate::floor`, may be left out: the
+/// required count, or two stories for `boilerplate::TAIL_KINDS`) and the corpus
+/// totals, the keys that are rules.
 pub fn learn(
     sc: &StageConfig,
     documents: u64,

@@ -1059,9 +1059,9 @@ struct StatsMeta {
 
 impl LineStats {
     /// Add one run's story counts (any order, keys distinct) seen in run `run`, and
-    /// forget keys that are not rules (under the story count `self.learn` requires)
-    /// and were not seen for [`SINGLETON_RUNS`] runs (one story) or [`FORGET_RUNS`]
-    /// runs (more).
+    /// forget keys under their floor (`boilerplate::floor` of the story count
+    /// `self.learn` requires) that were not seen for [`SINGLETON_RUNS`] runs (one
+    /// story) or [`FORGET_RUNS`] runs (more).
     pub fn merge(&mut self, day: Vec<((u8, u64), u64)>, run: u32, documents: u64, stories: u64) {
         self.documents += documents;
         self.stories += stories;
@@ -1190,7 +1190,8 @@ impl LineStats {
     }
 
     /// Keys whose story count, with a run's counts `day` (sorted by key) added,
-    /// reaches `required`; nothing else is held in memory.
+    /// reaches its floor (`boilerplate::floor` of `required`); nothing else is held in
+    /// memory.
     pub fn frequent_with(
         &self,
         day: &[((u8, u64), u64)],

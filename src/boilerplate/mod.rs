@@ -6,22 +6,22 @@
 //! count once, so a paragraph republished by six outlets stays content while a line
 //! printed under six unrelated articles may be boilerplate. Recurrence alone is not
 //! enough: a rule also needs evidence, counted the same way, that the line is not
-//! the page's own text ([`page`] gives every line its shape). Four kinds of rules come
+//! the page's own text ([`page`] gives every line its shape). Three kinds of rules come
 //! out:
 //!
 //! * **lines** that recur exactly after normalization ("تابع أحدث الأخبار عبر تطبيق"),
-//!   standing alone (not a fragment of a wrapped paragraph such as "The" or "-v"),
-//!   not mostly the first line of their pages (an opening formula of content), with
-//!   at least three letters;
+//!   standing alone (not a fragment of a wrapped paragraph such as "The" or "-v", not
+//!   a heading over its block), never counted as a page's first line (a title or an
+//!   opening formula of content), with at least three letters;
 //! * **templates**: a recurring label before a colon whose values are fields, not
 //!   sentences or quotes ("المصدر: <outlet>", "Tags: …", anywhere on the page), lines
 //!   that are the same once dates, times and relative times are masked ("Posted on
 //!   Feb 9, 2024 at 5:07 AM", [`words`]), and lines listing related headlines with
 //!   their relative times («… منذ ساعة … منذ ساعتين»);
 //! * **markers**: a short line, with or without a colon, after which a *foreign*
-//!   tail follows: the same articles recur after it in unrelated stories, or in most
-//!   of its pages it is followed by a headline and paragraphs that change from page
-//!   to page. It and everything after it are removed.
+//!   tail follows: in most of its pages a headline and a paragraph follow it, and
+//!   either the same whole tails recur after it in unrelated stories or the headline
+//!   changes from page to page. It and everything after it are removed.
 //!
 //! Every learned rule carries its evidence in the rules file. Rules live in a
 //! versioned, human-editable JSON file.
@@ -55,8 +55,10 @@ const EVIDENCE_SHARE: f64 = 0.8;
 const MARKER_FOLLOWED_SHARE: f64 = 0.8;
 /// Article-shaped tails in at least this share of a marker's stories.
 const ARTICLE_SHARE: f64 = 0.7;
-/// No single tail may follow a marker in more than this share of its stories (a
-/// heading followed by the same block every time is not a marker).
+/// For the `article tails` proof, no single next line may follow a marker in more
+/// than this share of its stories (a heading followed by the same block every time
+/// is not a marker); the `recurring tails` proof allows twice this share of one
+/// next line or one whole tail (a site appending a few articles of its own).
 const MAX_TOP_TAIL_SHARE: f64 = 0.34;
 /// When the rules would remove more than this share of a page's text before any
 /// marker, the line and template rules are not applied to it.
@@ -161,7 +163,8 @@ pub struct Evidence {
     /// label once on its page, not in a wrapped paragraph).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field_values: Option<f64>,
-    /// Markers: share of stories in which more text followed it.
+    /// Markers: share of the stories holding the line in which it sat where a marker
+    /// can cut (after 30 words, short, no sentence or field, two lines or more after).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub followed: Option<f64>,
     /// Markers: share of stories in which a headline and paragraphs followed it.
@@ -552,13 +555,9 @@ impl Stripper {
         // The first marker line that sits where a marker can cut (after enough of the
         // page, with text after it) cuts the rest; elsewhere it is removed alone.
         let n = page.lines.len();
-        let cut = (0..n).find(|&i| {
-            let l = &page.lines[i];
-            self.markers.contains(&l.hash)
-                && l.words_before >= page::MIN_WORDS_BEFORE_MARKER
-                && !l.in_flow
-                && i + 1 < n
-        });
+        // It cuts only where it could have been counted as one.
+        let cut = (0..n)
+            .find(|&i| self.markers.contains(&page.lines[i].hash) && page.marker_candidate(i));
         let body = cut.unwrap_or(n);
         let labels = page_labels(&self.normalizer, text, &page);
         let masked = if self.masked.is_empty() {
@@ -590,7 +589,10 @@ impl Stripper {
                 .copied()
                 .flatten()
                 .filter(|m| self.masked.contains(m));
-            let related = self.related && related_line(&self.normalizer, page.normalized(i), l);
+            let related = self.related
+                && i > 0
+                && !l.in_flow
+                && related_line(&self.normalizer, page.normalized(i), l);
             if by_line || label.is_some() || mask.is_some() || related {
                 let hand = (by_line && self.by_hand.contains(&l.hash))
                     || label.is_some_and(|k| self.by_hand.contains(&k))
@@ -751,7 +753,7 @@ pub fn line_keys(
         if let Some(m) = masked[i].filter(|_| countable) {
             out.push((KIND_MASKED, m));
         }
-        if related_line(normalizer, page.normalized(i), l) {
+        if countable && !l.in_flow && related_line(normalizer, page.normalized(i), l) {
             out.push((KIND_RELATED, 0));
         }
     }
@@ -1096,7 +1098,7 @@ impl Learned {
             {
                 keys.push((KIND_LABEL, k));
             }
-            if related_line(&self.normalizer, page.normalized(i), l) {
+            if i > 0 && !l.in_flow && related_line(&self.normalizer, page.normalized(i), l) {
                 keys.push((KIND_RELATED, 0));
             }
             for k in keys {
