@@ -168,7 +168,7 @@ pub struct Sketch {
     /// Also hash every text as read (for finding exact copies in a state).
     pub text_hashes: bool,
     /// Sketch only a page's own text, before an appended article
-    /// ([`boilerplate::own_text_end`]): stories are grouped on it, so pages of one
+    /// (as [`boilerplate::line_keys`] finds it): stories are grouped on it, so pages of one
     /// site that carry the same appended article are not taken for copies.
     pub own_text: bool,
 }

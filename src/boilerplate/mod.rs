@@ -685,18 +685,10 @@ pub fn floor(kind: u8, required: u64) -> u64 {
 /// themselves, as [`floor`] does).
 pub const TAIL_KINDS: [u8; 2] = [KIND_FOLLOW, KIND_TAIL_UNIT];
 
-/// Where a page's own text ends: at the first line that could introduce an appended
-/// article (a marker candidate followed by a headline and paragraphs), or at its
-/// end. Copies of one story are found on this part, so that pages of one site which
-/// carry the same appended article are not grouped into one story.
-pub fn own_text_end(normalizer: &Normalizer, text: &str, buf: &mut String) -> usize {
-    let page = Page::new(normalizer, text, buf);
-    let end = own_end(&page);
-    page.lines.get(end).map_or(text.len(), |l| l.span.start)
-}
-
-/// The index of the first line of a page that could introduce an appended article
-/// (see [`own_text_end`]), or the number of lines.
+/// Where a page's own text ends: the index of the first line that could introduce an
+/// appended article (a marker candidate followed by a headline and a paragraph), or
+/// the number of lines. Copies of one story are found on the text before it, so that
+/// pages of one site which carry the same appended article are not one story.
 fn own_end(page: &Page) -> usize {
     (0..page.lines.len())
         .find(|&i| page.marker_candidate(i) && page.article_after(i))
@@ -704,7 +696,8 @@ fn own_end(page: &Page) -> usize {
 }
 
 /// The counted keys of one document's lines, as `(kind, hash)` pairs appended to `out`.
-/// Returns where the page's own text ends ([`own_text_end`]), found on the way.
+/// Returns the byte offset where the page's own text ends ([`own_end`]), found on the
+/// way.
 pub fn line_keys(
     normalizer: &Normalizer,
     text: &str,

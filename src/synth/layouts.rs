@@ -20,7 +20,9 @@ use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{EN_MONTHS, Story, SynthOptions, TruthRow, Vocab, arabic_variants, paragraphs};
+use super::{
+    EN_MONTHS, Story, SynthOptions, TruthRow, Vocab, arabic_variants, edit_copy, paragraphs,
+};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Lang {
@@ -509,31 +511,11 @@ pub fn generate_random_layouts(
                 arabic,
                 sentences: story.sentences.clone(),
             };
-            let mut edits = Vec::new();
-            if c > 0 {
-                match rng.random_range(0..4) {
-                    0 => {
-                        for s in body.sentences.iter_mut() {
-                            if rng.random_bool(0.5) {
-                                let j = rng.random_range(0..s.len());
-                                s[j] = vocab.word(&mut rng, arabic).to_string();
-                            }
-                        }
-                        edits.push("words_per_sentence".to_string());
-                    }
-                    1 => {
-                        let keep = (body.sentences.len() * 3).div_ceil(5);
-                        body.sentences.truncate(keep.max(3));
-                        edits.push("truncated".into());
-                    }
-                    2 => {
-                        let i = rng.random_range(0..body.sentences.len());
-                        body.sentences.remove(i);
-                        edits.push("drop_sentence".into());
-                    }
-                    _ => edits.push("outlet_only".into()),
-                }
-            }
+            let edits = if c > 0 {
+                edit_copy(&mut body, &vocab, &mut rng)
+            } else {
+                Vec::new()
+            };
             // (line, is boilerplate)
             let mut lines: Vec<(String, bool)> = vec![(head.clone(), false)];
             let related = |rng: &mut ChaCha8Rng, recent: &[Article]| -> Option<String> {

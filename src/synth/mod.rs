@@ -878,6 +878,59 @@ fn date(rng: &mut ChaCha8Rng, arabic: bool) -> String {
     }
 }
 
+/// Edit a syndicated copy of a story as an outlet would: a word changed in about
+/// half the sentences, truncated to 60%, a sentence dropped, or left as it is.
+/// Returns the edit's name for the truth file.
+fn edit_copy(body: &mut Story, vocab: &Vocab, rng: &mut ChaCha8Rng) -> Vec<String> {
+    let edit = match rng.random_range(0..4) {
+        0 => {
+            for s in body.sentences.iter_mut() {
+                if rng.random_bool(0.5) {
+                    let j = rng.random_range(0..s.len());
+                    s[j] = vocab.word(rng, body.arabic).to_string();
+                }
+            }
+            "words_per_sentence"
+        }
+        1 => {
+            let keep = (body.sentences.len() * 3).div_ceil(5);
+            body.sentences.truncate(keep.max(3));
+            "truncated"
+        }
+        2 => {
+            let i = rng.random_range(0..body.sentences.len());
+            body.sentences.remove(i);
+            "drop_sentence"
+        }
+        _ => "outlet_only",
+    };
+    vec![edit.to_string()]
+}
+
+/// For every non-blank line of an annotated record's text (split on `\n`), its index
+/// and whether `dupstrip.boilerplate` removed it (the range holds its first byte).
+pub fn stripped_lines(rec: &serde_json::Value) -> Vec<(usize, bool)> {
+    let text = rec["text"].as_str().unwrap_or("");
+    let ranges: Vec<(usize, usize)> = rec["dupstrip"]["boilerplate"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| Some((r[0].as_u64()? as usize, r[1].as_u64()? as usize)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    let mut pos = 0;
+    for (i, line) in text.split('\n').enumerate() {
+        let start = pos;
+        pos += line.len() + 1;
+        if !line.trim().is_empty() {
+            out.push((i, ranges.iter().any(|&(a, b)| start >= a && start < b)));
+        }
+    }
+    out
+}
+
 /// Paragraphs of a story body: sentences grouped three by three.
 fn paragraphs(story: &Story) -> Vec<String> {
     let stop = ".";
@@ -976,32 +1029,11 @@ pub fn generate_news(
                 arabic,
                 sentences: story.sentences.clone(),
             };
-            let mut edits = Vec::new();
-            if c > 0 {
-                match rng.random_range(0..4) {
-                    0 => {
-                        // A few words changed: one word in about half the sentences.
-                        for s in body.sentences.iter_mut() {
-                            if rng.random_bool(0.5) {
-                                let j = rng.random_range(0..s.len());
-                                s[j] = vocab.word(&mut rng, arabic).to_string();
-                            }
-                        }
-                        edits.push("words_per_sentence".to_string());
-                    }
-                    1 => {
-                        let keep = (body.sentences.len() * 3).div_ceil(5);
-                        body.sentences.truncate(keep.max(3));
-                        edits.push("truncated".into());
-                    }
-                    2 => {
-                        let i = rng.random_range(0..body.sentences.len());
-                        body.sentences.remove(i);
-                        edits.push("drop_sentence".into());
-                    }
-                    _ => edits.push("outlet_only".into()),
-                }
-            }
+            let edits = if c > 0 {
+                edit_copy(&mut body, &vocab, &mut rng)
+            } else {
+                Vec::new()
+            };
             let mut lines: Vec<String> = Vec::new();
             let mut bp: Vec<usize> = Vec::new();
             lines.push(title.clone());
@@ -1101,30 +1133,9 @@ pub fn score_clean(truth: &[TruthRow], annotated: &[serde_json::Value]) -> Clean
     let mut cluster_of: HashMap<String, i64> = HashMap::new();
     for rec in annotated {
         let id = rec["id"].as_str().expect("id").to_string();
-        let text = rec["text"].as_str().expect("text");
         let Some(t) = truth.get(&id) else { continue };
-        let ranges: Vec<(usize, usize)> = rec["dupstrip"]["boilerplate"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|r| {
-                        (
-                            r[0].as_u64().unwrap() as usize,
-                            r[1].as_u64().unwrap() as usize,
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
         let truth_lines: HashSet<usize> = t.boilerplate_lines.iter().copied().collect();
-        let mut pos = 0;
-        for (i, line) in text.split('\n').enumerate() {
-            let start = pos;
-            pos += line.len() + 1;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let stripped = ranges.iter().any(|&(a, b)| start >= a && start < b);
+        for (i, stripped) in stripped_lines(rec) {
             match (stripped, truth_lines.contains(&i)) {
                 (true, true) => tp += 1,
                 (true, false) => {

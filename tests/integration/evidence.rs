@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use dupstrip::synth::{TruthRow, score_clean};
+use dupstrip::synth::{TruthRow, score_clean, stripped_lines};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -154,30 +154,9 @@ fn content_without_boilerplate_keeps_its_lines() {
     ]));
     let (mut lines, mut removed, mut over_half) = (0usize, 0usize, 0usize);
     for rec in env.json_lines("a.jsonl") {
-        let text = rec["text"].as_str().unwrap();
-        let ranges: Vec<(usize, usize)> = rec["dupstrip"]["boilerplate"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|r| {
-                        (
-                            r[0].as_u64().unwrap() as usize,
-                            r[1].as_u64().unwrap() as usize,
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let (mut own, mut gone, mut pos) = (0, 0, 0);
-        for line in text.split('\n') {
-            let start = pos;
-            pos += line.len() + 1;
-            if line.trim().is_empty() {
-                continue;
-            }
-            own += 1;
-            gone += ranges.iter().any(|&(a, b)| start >= a && start < b) as usize;
-        }
+        let lines_of = stripped_lines(&rec);
+        let own = lines_of.len();
+        let gone = lines_of.iter().filter(|l| l.1).count();
         lines += own;
         removed += gone;
         over_half += (gone * 2 > own) as usize;
