@@ -16,10 +16,10 @@ use dupstrip::boilerplate::{self, Counts};
 use dupstrip::config::DedupOptions;
 use dupstrip::corpus::{self, Chunk, Format, ReadOptions};
 use dupstrip::lsh::{self, Signatures};
-use dupstrip::minhash::{Scheme, Sketcher};
+use dupstrip::minhash::{self, Scheme, Sketcher};
 use dupstrip::normalize::{NormalizeOptions, Normalizer};
-use dupstrip::pipeline::{Buffers, Sketch};
 use dupstrip::shingle::{ShingleKind, ShingleParams, Shingler};
+use dupstrip::sketch::{Buffers, Sketch};
 use dupstrip::synth::{self, SynthOptions};
 
 fn corpus(docs: usize, news: bool) -> (Vec<u8>, Vec<String>) {
@@ -121,7 +121,7 @@ fn stages(c: &mut Criterion) {
     let sk = Sketcher::new(Scheme::Oph, 128, 42);
     let mut slots = Vec::with_capacity(shingles.len() * 128);
     for s in &shingles {
-        slots.extend(sk.sketch(s).into_iter().map(lsh::stored));
+        slots.extend(sk.sketch(s).into_iter().map(minhash::stored));
     }
     let active = bitvec![1; shingles.len()];
     let cfg = DedupOptions::default().validate().expect("config");

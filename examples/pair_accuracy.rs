@@ -14,11 +14,11 @@
 use std::collections::HashMap;
 
 use dupstrip::config::DedupOptions;
-use dupstrip::lsh::stored;
+use dupstrip::minhash::stored;
 use dupstrip::minhash::{Scheme, Sketcher, estimate};
 use dupstrip::normalize::NormalizeOptions;
-use dupstrip::pipeline::{Buffers, Sketch};
 use dupstrip::shingle::{ShingleKind, jaccard};
+use dupstrip::sketch::{Buffers, Sketch};
 use dupstrip::synth::{TruthRow, read_json_lines};
 
 #[derive(Default)]

@@ -12,7 +12,7 @@ use dupstrip::normalize::NormalizeOptions;
 use dupstrip::shingle::ShingleKind;
 
 use dupstrip::config::DedupOptions;
-use dupstrip::pipeline::Sketch;
+use dupstrip::sketch::Sketch;
 use dupstrip::synth::{TruthRow, read_json_lines, score_pairs};
 use std::collections::HashMap;
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use dupstrip::cluster::KeepPolicy;
+use dupstrip::config::KeepPolicy;
 use std::sync::Arc;
 
 use dupstrip::boilerplate::{LearnOptions, Rules, Stripper};
@@ -18,7 +18,7 @@ use dupstrip::normalize::NormalizeOptions;
 use dupstrip::report::Report;
 use dupstrip::shingle::ShingleKind;
 use dupstrip::state::{Access, State, StateParams};
-use dupstrip::{pipeline, stage, synth};
+use dupstrip::{learn, output, pipeline, report, stage, synth};
 
 const DEDUP_EXAMPLES: &str = "\
 Examples:
@@ -575,7 +575,7 @@ fn dedup(a: DedupArgs) -> Result<()> {
     let state_dir = a.state.clone();
     let match_ids = !a.no_id_match;
     let (cfg, paths, corpus, skipped, progress, quiet) = prepare(a, &DEDUP_DEFAULTS)?;
-    pipeline::check_outputs(&corpus, &paths)?;
+    output::check_outputs(&corpus, &paths)?;
     let mut job = pipeline::Job::dedup();
     job.state = open_state(state_dir.as_deref(), &cfg, false)?;
     if let Some(st) = job.state.as_mut() {
@@ -647,7 +647,7 @@ fn clean(a: CleanArgs, action: Action) -> Result<()> {
     if action == Action::Strip {
         cfg.on_empty = EmptyPolicy::Keep;
     }
-    pipeline::check_outputs(&corpus, &paths)?;
+    output::check_outputs(&corpus, &paths)?;
     let mut state = open_state(state_dir.as_deref(), &cfg, true)?;
     let (mut fingerprint, mut replaces) = (String::new(), None);
     if let Some(st) = state.as_mut() {
@@ -658,18 +658,17 @@ fn clean(a: CleanArgs, action: Action) -> Result<()> {
     let (rules, source) = match (&a.rules, &state) {
         (Some(p), _) => (Rules::load(p)?, p.display().to_string()),
         (None, Some(st)) => {
-            let (rules, l) =
-                pipeline::learn_rules_with_state(&corpus, &cfg, &learn, st, &progress)?;
+            let (rules, l) = learn::learn_rules_with_state(&corpus, &cfg, &learn, st, &progress)?;
             lines = Some(l);
             (rules, "learned (with the state's statistics)".to_string())
         }
         (None, None) => (
-            pipeline::learn_rules(&corpus, &cfg, &learn, &progress)?,
+            learn::learn_rules(&corpus, &cfg, &learn, &progress)?,
             "learned".to_string(),
         ),
     };
     if action == Action::Learn {
-        pipeline::write_rules(&paths.output, &rules)?;
+        output::write_rules(&paths.output, &rules)?;
         if !quiet {
             let from = rules.learned_from.clone().unwrap_or_default();
             eprintln!(
@@ -685,7 +684,7 @@ fn clean(a: CleanArgs, action: Action) -> Result<()> {
         return Ok(());
     }
     if let Some(p) = &a.save_rules {
-        pipeline::write_rules(p, &rules)?;
+        output::write_rules(p, &rules)?;
     }
     let job = pipeline::Job {
         command: if action == Action::Strip {
@@ -696,7 +695,7 @@ fn clean(a: CleanArgs, action: Action) -> Result<()> {
         stripper: Some(Arc::new(Stripper::new(rules))),
         dedup: action == Action::Clean,
         rules_source: Some(source),
-        learn_seconds: dupstrip::report::secs(learn_start.elapsed()),
+        learn_seconds: dupstrip::timings::secs(learn_start.elapsed()),
         state,
         lines,
         fingerprint,
@@ -809,7 +808,7 @@ fn dedup_options(a: &DedupArgs, defaults: &Defaults) -> DedupOptions {
 
 fn finish(report: &Report, paths: &OutputPaths, quiet: bool) -> Result<()> {
     if let Some(p) = &paths.report {
-        pipeline::write_report(p, report)?;
+        report::write_report(p, report)?;
     }
     if !quiet {
         eprint!("{}", report.summary());
@@ -1023,7 +1022,7 @@ fn state_cmd(cmd: StateCmd) -> Result<()> {
                 );
             };
             let rules = lines.rules(st.manifest.params.normalize);
-            pipeline::write_rules(&output, &rules)?;
+            output::write_rules(&output, &rules)?;
             eprintln!(
                 "dupstrip: {} line, {} template and {} marker rules from {} documents of {} runs",
                 rules.lines.len(),

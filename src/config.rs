@@ -3,12 +3,30 @@
 
 use std::path::PathBuf;
 
-use crate::cluster::KeepPolicy;
 use crate::corpus::ReadOptions;
 use crate::lsh::{self, LshParams};
 use crate::minhash::Scheme;
 use crate::normalize::NormalizeOptions;
 use crate::shingle::{ShingleKind, ShingleParams};
+
+/// Which copy of a cluster is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeepPolicy {
+    /// The first in input order.
+    First,
+    /// The longest text (ties: the first in input order).
+    Longest,
+}
+
+impl KeepPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeepPolicy::First => "first",
+            KeepPolicy::Longest => "longest",
+        }
+    }
+}
 
 /// What happens to duplicates in the output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

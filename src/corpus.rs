@@ -784,7 +784,7 @@ fn parquet_spool(
         path: format!("temporary file for the rows of {}", spec.name),
         source,
     })?;
-    crate::output::register_temporary(spool.path());
+    crate::temporaries::register_temporary(spool.path());
     let schema = crate::columnar::parquet_to_jsonl(path, spool.as_file_mut()).map_err(|e| {
         InputError::Io {
             path: format!("{} (reading it as Parquet)", spec.name),
@@ -813,7 +813,7 @@ fn spool_input(
         ),
         source,
     })?;
-    crate::output::register_temporary(spool.path());
+    crate::temporaries::register_temporary(spool.path());
     let read_err = |source| InputError::Io {
         path: spec.name.clone(),
         source,

@@ -22,19 +22,63 @@
 //! assert_eq!(jaccard(&a, &b), 1.0);
 //! ```
 
-pub mod boilerplate;
-pub mod cluster;
+// The modules in the order data flows through them (`clean`; `dedup` skips the
+// boilerplate steps). A module uses only modules listed before it, except `config`,
+// which gathers the parameter types of the stages before it, and `timings`, `error`
+// and `temporaries`, which serve every stage.
+
+// Read: records from files (JSON Lines, text, Parquet via `columnar`).
 pub mod columnar;
-pub mod config;
 pub mod corpus;
-pub mod lsh;
-pub mod minhash;
+
+// Per text: normalized, cut into hashed shingles, sketched.
 pub mod normalize;
-pub mod output;
-pub mod pipeline;
-pub mod report;
+
 pub mod shingle;
+
+pub mod minhash;
+
+// Options, checked once before anything runs.
+pub mod config;
+
+// Boilerplate: line shapes and rules; learning them from a corpus (`learn`) comes
+// after `sketch` because it groups pages into stories by their signatures.
+pub mod boilerplate;
+
+// Per document: one parallel pass over the corpus (strip, normalize, shingle, sign).
+pub mod sketch;
+
+pub mod learn;
+
+// Pairs: LSH candidates (band keys spill to disk under --mem-limit), verification,
+// clusters and keep decisions.
 pub mod spill;
-pub mod stage;
+
+pub mod lsh;
+
+pub mod verify;
+
+pub mod cluster;
+
+// Across runs: the state directory of nightly runs.
 pub mod state;
+
+// Write: records, clusters, rejects, rules; the report.
+pub mod output;
+
+pub mod report;
+
+// Run: the stages in order, for the binary and for the stage commands.
+pub mod pipeline;
+
+pub mod stage;
+
+// Test corpora with planted duplicates and boilerplate (`dupstrip synth`).
 pub mod synth;
+
+// Shared by every stage.
+pub mod error;
+
+pub mod temporaries;
+
+pub mod timings;

@@ -10,7 +10,7 @@ fn main() -> ExitCode {
     // Ctrl-C: remove the temporary files of unfinished outputs, exit 130. Finished
     // outputs are already in place; nothing is left half-written under a final name.
     let _ = ctrlc::set_handler(|| {
-        dupstrip::output::remove_temporaries();
+        dupstrip::temporaries::remove_temporaries();
         eprintln!("dupstrip: interrupted");
         std::process::exit(130);
     });
@@ -18,7 +18,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if e.chain().any(|c| {
-                c.downcast_ref::<dupstrip::pipeline::RunError>()
+                c.downcast_ref::<dupstrip::error::RunError>()
                     .is_some_and(|r| r.is_broken_pipe())
             }) {
                 return ExitCode::SUCCESS;

@@ -1,12 +1,16 @@
 //! Report: what did a run do? A JSON document (schema below, versioned) for machines,
 //! and a short summary on stderr for people.
 
-use std::time::Duration;
+use std::io::{self, Write};
+use std::path::Path;
 
 use crate::cluster::AssignStats;
 use crate::config::DedupConfig;
 use crate::corpus::InputSpec;
+use crate::error::{RunError, write_err};
 use crate::lsh::{self, CandidateStats};
+use crate::output;
+use crate::timings::Timings;
 
 /// Version of the report's JSON layout. Bumped when a field changes meaning or is
 /// removed; new fields may appear without a bump.
@@ -83,33 +87,6 @@ impl LshReport {
     }
 }
 
-/// Seconds spent in each stage.
-#[derive(Clone, Debug, Default, serde::Serialize)]
-pub struct Timings {
-    /// Learning boilerplate rules (`clean` without --rules): story grouping, line
-    /// counts, examples.
-    pub learn: f64,
-    /// Reading, normalizing, shingling and sketching every document.
-    pub sketch: f64,
-    /// Banding, bucket grouping and candidate confirmation.
-    pub candidates: f64,
-    /// Components and assignment of duplicates to kept documents (with exact
-    /// verification: re-reading the shingle sets).
-    pub cluster: f64,
-    /// Writing output, clusters and rejects.
-    pub write: f64,
-    pub total: f64,
-}
-
-pub fn secs(d: Duration) -> f64 {
-    round_ms(d.as_secs_f64())
-}
-
-/// Seconds rounded to milliseconds.
-pub fn round_ms(s: f64) -> f64 {
-    (s * 1000.0).round() / 1000.0
-}
-
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Report {
     pub schema_version: u32,
@@ -125,7 +102,7 @@ pub struct Report {
     pub lsh: LshReport,
     pub candidates: CandidateStats,
     pub clustering: AssignStats,
-    pub verification: crate::pipeline::VerifyStats,
+    pub verification: crate::verify::VerifyStats,
     /// Boilerplate rules and what stripping removed (`clean`, `boilerplate strip`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub boilerplate: Option<BoilerplateReport>,
@@ -254,14 +231,14 @@ pub struct BoilerplateReport {
     pub top_lines: Vec<crate::boilerplate::LineRule>,
     pub top_templates: Vec<crate::boilerplate::TemplateRule>,
     pub top_markers: Vec<crate::boilerplate::MarkerRule>,
-    pub removed: crate::pipeline::StripStats,
+    pub removed: crate::boilerplate::StripStats,
 }
 
 impl BoilerplateReport {
     pub fn new(
         rules: &crate::boilerplate::Rules,
         rules_source: Option<String>,
-        removed: crate::pipeline::StripStats,
+        removed: crate::boilerplate::StripStats,
     ) -> Self {
         BoilerplateReport {
             rules_source,
@@ -275,4 +252,12 @@ impl BoilerplateReport {
             removed,
         }
     }
+}
+/// Write the report as pretty JSON.
+pub fn write_report(path: &Path, report: &Report) -> Result<(), RunError> {
+    output::write_atomic(path, |w| {
+        serde_json::to_writer_pretty(&mut *w, report).map_err(io::Error::other)?;
+        w.write_all(b"\n")
+    })
+    .map_err(write_err(path))
 }

@@ -30,14 +30,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::boilerplate::{self, LearnOptions, Learned, LearnedFrom, Rules, Stripper};
-use crate::cluster::{self, KeepPolicy};
+use crate::cluster;
+use crate::config::KeepPolicy;
 use crate::config::{ConfigError, DedupConfig, DedupOptions, EmptyPolicy, Mode, Verify};
 use crate::corpus::{self, Format, ReadOptions, Record};
-use crate::lsh::{self, DocId, Slot};
-use crate::minhash::{self, Scheme};
+use crate::learn::{self};
+use crate::lsh::{self, DocId};
+use crate::minhash::{self, Scheme, Slot};
 use crate::normalize::NormalizeOptions;
-use crate::pipeline::{self, Buffers, Judged, Sketch, Verifier};
+use crate::output;
 use crate::shingle::ShingleKind;
+use crate::sketch::{Buffers, Sketch};
+use crate::verify::{self, Judged, Verifier};
 
 /// Version of the stage line formats and of the config file. A stage refuses a config
 /// of another version.
@@ -202,13 +206,13 @@ pub enum Purpose {
 }
 
 /// The configuration of a purpose: stories are grouped with their own threshold and
-/// banding ([`pipeline::STORY_JACCARD`]), as `clean` does.
+/// banding ([`learn::STORY_JACCARD`]), as `clean` does.
 fn purpose_config(cfg: &DedupConfig, purpose: Purpose) -> DedupConfig {
     match purpose {
         Purpose::Dedup => cfg.clone(),
         Purpose::Stories => DedupConfig {
-            threshold: pipeline::STORY_JACCARD,
-            lsh: lsh::optimal_params(pipeline::STORY_JACCARD, cfg.num_perm),
+            threshold: learn::STORY_JACCARD,
+            lsh: lsh::optimal_params(learn::STORY_JACCARD, cfg.num_perm),
             ..cfg.clone()
         },
     }
@@ -457,7 +461,7 @@ pub fn sketch(
         full.fill(minhash::EMPTY_SLOT);
         let ok = !emptied && sk.sign(&text, &mut buf, &mut full);
         slots.clear();
-        slots.extend(full.iter().map(|&v| lsh::stored(v)));
+        slots.extend(full.iter().map(|&v| minhash::stored(v)));
         let bands = if ok {
             (0..cfg.lsh.bands)
                 .map(|b| hex64(lsh::band_key(&slots, b, cfg.lsh.rows, cfg.seed)))
@@ -546,7 +550,7 @@ pub fn confirm(
         let (edges, _, _) = lsh::confirm_bucket(&keyed, &|a: DocId, b: DocId| {
             let (x, y) = (&members[a as usize], &members[b as usize]);
             match purpose {
-                Purpose::Stories => pipeline::story_link(&x.2, &y.2, x.1, y.1),
+                Purpose::Stories => learn::story_link(&x.2, &y.2, x.1, y.1),
                 Purpose::Dedup => {
                     let s = minhash::estimate(&x.2, &y.2);
                     (s >= floor).then_some(s)
@@ -848,7 +852,7 @@ pub fn assign(
             missing.retain(|d| !sets.contains_key(d));
             missing.sort_unstable();
             missing.dedup();
-            if missing.is_empty() || rounds >= pipeline::MAX_VERIFY_ROUNDS {
+            if missing.is_empty() || rounds >= verify::MAX_VERIFY_ROUNDS {
                 break clusters;
             }
             for d in missing {
@@ -954,7 +958,7 @@ pub fn apply(
         if stripped.ranges.is_empty() {
             rendered.extend_from_slice(record);
         } else {
-            pipeline::splice_text(&mut rendered, record, &doc, &text, &cfg.read);
+            output::splice_text(&mut rendered, record, &doc, &text, &cfg.read);
         }
         rendered.push(b'\n');
         stats.written += 1;

@@ -38,8 +38,9 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use xxhash_rust::xxh3::{Xxh3Default, xxh3_64, xxh3_128};
 
-use crate::lsh::{self, LshParams, Slot};
+use crate::lsh::{self, LshParams};
 use crate::minhash::Scheme;
+use crate::minhash::Slot;
 use crate::normalize::NormalizeOptions;
 use crate::shingle::ShingleParams;
 
@@ -1791,7 +1792,7 @@ impl State {
             added,
             segments: self.segments.len() as u64,
             merged,
-            seconds: crate::report::secs(start.elapsed()),
+            seconds: crate::timings::secs(start.elapsed()),
         })
     }
 

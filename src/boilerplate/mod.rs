@@ -1216,6 +1216,34 @@ impl Learned {
     }
 }
 
+/// What boilerplate stripping removed over a run.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct StripStats {
+    /// Documents with at least one line removed.
+    pub documents_stripped: u64,
+    pub lines_removed: u64,
+    pub bytes_removed: u64,
+    /// Documents left empty (or under --min-chars) by stripping.
+    pub emptied: u64,
+    /// Documents that lost more than half of their text (markers' appended articles
+    /// included).
+    pub over_half: u64,
+    /// Documents whose learned line and template rules would have taken more than
+    /// half of their own text: only their marker (if any) was applied.
+    pub capped: u64,
+}
+
+impl StripStats {
+    pub fn add(&mut self, o: &StripStats) {
+        self.documents_stripped += o.documents_stripped;
+        self.lines_removed += o.lines_removed;
+        self.bytes_removed += o.bytes_removed;
+        self.emptied += o.emptied;
+        self.over_half += o.over_half;
+        self.capped += o.capped;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1223,7 +1251,7 @@ mod tests {
     fn learn(docs: &[(DocId, &str)], min_docs: u64) -> Rules {
         let opts = NormalizeOptions::default();
         let n = Normalizer::new(opts);
-        // As `pipeline::learn_rules` does: keys per document, then documents mapped to
+        // As `learn::learn_rules` does: keys per document, then documents mapped to
         // their stories.
         let (mut keys, mut out, mut buf) = (Vec::new(), Vec::new(), String::new());
         for (d, &(_, text)) in docs.iter().enumerate() {

@@ -693,11 +693,11 @@ pub fn score_pairs(
     texts: &std::collections::HashMap<String, String>,
     truth: &[TruthRow],
     clusters: &[(String, Vec<String>)],
-    sketch: &crate::pipeline::Sketch,
+    sketch: &crate::sketch::Sketch,
     threshold: f64,
 ) -> PairScore {
     use std::collections::{HashMap, HashSet};
-    let mut buf = crate::pipeline::Buffers::default();
+    let mut buf = crate::sketch::Buffers::default();
     let mut sets: HashMap<&str, Vec<u64>> = HashMap::new();
     for (id, text) in texts {
         sets.insert(id, sketch.shingle_set(text, &mut buf));

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use dupstrip::config::DedupOptions;
-use dupstrip::pipeline::Sketch;
+use dupstrip::sketch::Sketch;
 use dupstrip::synth::{TruthRow, score_pairs};
 
 use crate::util::*;

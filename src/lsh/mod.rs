@@ -9,8 +9,11 @@
 use rayon::prelude::*;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-use crate::minhash;
-use crate::spill::{BandRuns, SpillDir};
+pub mod runs;
+
+use crate::minhash::{self, Slot};
+use crate::spill::SpillDir;
+use runs::BandRuns;
 
 /// A document's position in the corpus (input order, 0-based).
 pub type DocId = u32;
@@ -82,20 +85,6 @@ pub fn s_curve(p: LshParams) -> Vec<(f64, f64)> {
             (s, detection_probability(s, p))
         })
         .collect()
-}
-
-/// A signature slot as stored for the whole run: the low 16 bits of a MinHash slot
-/// (b-bit minwise hashing, Li and König 2010). Two different slot values agree in
-/// their low 16 bits with probability 2⁻¹⁶, which raises an estimate by
-/// (1 − J)/65,536 at most, and halves the memory signatures take. On the 24,650
-/// planted pairs of the 200 MB benchmark corpus, every decision at 0.8 was the same
-/// as with full slots.
-pub type Slot = u16;
-
-/// The stored form of a full signature slot.
-#[inline]
-pub fn stored(v: u32) -> Slot {
-    v as Slot
 }
 
 /// Key of band `band` of a signature.
@@ -371,6 +360,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::minhash::stored;
     use bitvec::prelude::*;
 
     #[test]

@@ -11,26 +11,11 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-/// Temporary files created by this process (outputs being written, spooled input).
-/// They are removed by [`remove_temporaries`] when the run is interrupted; a path that
-/// was already renamed into place or deleted is simply gone.
-static TEMPORARIES: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+use crate::temporaries::register_temporary;
 
-/// Remember a temporary file so an interrupt can remove it.
-pub fn register_temporary(path: &Path) {
-    if let Ok(mut t) = TEMPORARIES.lock() {
-        t.push(path.to_path_buf());
-    }
-}
+mod records;
 
-/// Remove every temporary file still present (called on Ctrl-C).
-pub fn remove_temporaries() {
-    if let Ok(t) = TEMPORARIES.lock() {
-        for p in t.iter() {
-            let _ = std::fs::remove_file(p);
-        }
-    }
-}
+pub use records::{Written, check_outputs, splice_text, write_outputs, write_rules};
 
 /// Where output goes.
 pub enum Sink {

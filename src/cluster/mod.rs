@@ -9,26 +9,13 @@
 
 use rayon::prelude::*;
 
+mod decide;
+mod history;
+
+pub use decide::{Clustering, Role, cluster_docs};
+pub use history::History;
+
 use crate::lsh::{DocId, Edge};
-
-/// Which copy of a cluster is kept.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum KeepPolicy {
-    /// The first in input order.
-    First,
-    /// The longest text (ties: the first in input order).
-    Longest,
-}
-
-impl KeepPolicy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeepPolicy::First => "first",
-            KeepPolicy::Longest => "longest",
-        }
-    }
-}
 
 /// Union-find over document ids with path halving and union by size.
 pub struct UnionFind {

@@ -1,0 +1,237 @@
+//! Decide: which documents are kept, which are copies, and of what?
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use bitvec::prelude::*;
+
+use super::history::{History, history_matches};
+use crate::cluster::{self, Cluster};
+use crate::config::{DedupConfig, KeepPolicy, Verify};
+use crate::corpus::Corpus;
+use crate::error::{RunError, spill_err};
+use crate::lsh::{self, DocId};
+use crate::minhash::{self};
+use crate::sketch::{DocTable, Sketch, collect_sets};
+use crate::state::State;
+use crate::timings::{self};
+use crate::verify::{Judged, MAX_VERIFY_ROUNDS, Verifier, VerifyStats};
+
+/// The role of every document after clustering.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Role {
+    Unique,
+    Keep {
+        cluster: u32,
+    },
+    Duplicate {
+        cluster: u32,
+        of: DocId,
+        similarity: f64,
+    },
+    Rejected,
+    /// Stripping left it empty (or under --min-chars).
+    Emptied,
+}
+
+/// Stages 2 and 3: candidates, components, keep/duplicate decisions.
+pub struct Clustering {
+    pub clusters: Vec<Cluster>,
+    pub roles: Vec<Role>,
+    pub candidates: lsh::CandidateStats,
+    pub assign: cluster::AssignStats,
+    pub verification: VerifyStats,
+    /// The state's documents compared with (`--state`); document `n + i` is the
+    /// state's document `history.seqs[i]`.
+    pub history: History,
+    /// Seconds spent finding candidates, and clustering them.
+    pub candidate_seconds: f64,
+    pub cluster_seconds: f64,
+}
+
+impl Clustering {
+    /// No near-duplicate search (`boilerplate strip`): every document keeps its text,
+    /// rejected and emptied ones aside.
+    pub fn without_dedup(table: &DocTable) -> Clustering {
+        Clustering {
+            clusters: Vec::new(),
+            roles: roles_of(table, &[]),
+            candidates: Default::default(),
+            assign: Default::default(),
+            verification: Default::default(),
+            history: Default::default(),
+            candidate_seconds: 0.0,
+            cluster_seconds: 0.0,
+        }
+    }
+}
+
+/// Stages 2 and 3: candidate pairs (LSH, and the state's documents), then components
+/// and keep/duplicate decisions, verified as `--verify` says.
+pub fn cluster_docs(
+    corpus: &Corpus,
+    cfg: &DedupConfig,
+    sk: &Sketch,
+    table: &DocTable,
+    state: Option<&State>,
+) -> Result<Clustering, RunError> {
+    let t0 = Instant::now();
+    let sigs = table.signatures();
+    let verifier = Verifier::new(cfg);
+    let (edges, cand_stats) = lsh::candidates_bounded(
+        &sigs,
+        cfg.lsh,
+        cfg.seed,
+        cfg.band_key_budget(),
+        &cfg.spill_dir(),
+        lsh::estimate_at_least(&sigs, verifier.floor),
+    )
+    .map_err(spill_err)?;
+    let mut edges = edges;
+    let n = table.len();
+    let history = match state {
+        Some(st) => history_matches(table, cfg, st),
+        None => History::default(),
+    };
+    edges.extend_from_slice(&history.edges);
+    let candidate_seconds = timings::secs(t0.elapsed());
+
+    let t1 = Instant::now();
+    let comps = cluster::components(n + history.seqs.len(), &edges);
+    drop(edges);
+    let (clusters, assign, verification) =
+        assign_verified(corpus, cfg, sk, table, &history, &verifier, &comps)?;
+    let roles = roles_of(table, &clusters);
+    Ok(Clustering {
+        clusters,
+        roles,
+        candidates: cand_stats,
+        assign,
+        verification,
+        history,
+        candidate_seconds,
+        cluster_seconds: timings::secs(t1.elapsed()),
+    })
+}
+
+/// Keep/duplicate decisions in every component. Pairs with a state document are
+/// decided by the estimate (or forced when exact copies); pairs of this run as
+/// `verifier` says, with the shingle sets it needs read from the corpus.
+fn assign_verified(
+    corpus: &Corpus,
+    cfg: &DedupConfig,
+    sk: &Sketch,
+    table: &DocTable,
+    history: &History,
+    verifier: &Verifier,
+    comps: &[Vec<DocId>],
+) -> Result<(Vec<Cluster>, cluster::AssignStats, VerifyStats), RunError> {
+    let sigs = table.signatures();
+    let n = table.len();
+    // The state's documents were kept by earlier runs: they come first, in the
+    // order they were kept, and stay kept.
+    let rank = |d: DocId| {
+        if d as usize >= n {
+            return (0, d);
+        }
+        match cfg.keep {
+            KeepPolicy::First => (1, d),
+            KeepPolicy::Longest => ((u64::MAX - table.text_bytes[d as usize]).max(1), d),
+        }
+    };
+    let k = table.k;
+    let history_sig = |h: DocId| {
+        let i = h as usize - n;
+        &history.slots[i * k..(i + 1) * k]
+    };
+    let mut sets: HashMap<DocId, Vec<u64>> = HashMap::new();
+    if cfg.verify == Verify::Exact {
+        let mut needed = bitvec![0; table.len()];
+        for &d in comps.iter().flatten().filter(|&&d| (d as usize) < n) {
+            needed.set(d as usize, true);
+        }
+        sets = collect_sets(corpus, sk, &needed)?;
+    }
+    let exact_checks = AtomicU64::new(0);
+    let mut verification = VerifyStats::default();
+    // With `auto`, the shingle sets of borderline pairs are not known in advance: each
+    // round records the documents it lacked, a read of the corpus fetches them, and
+    // the assignment runs again. Sets only grow, so this settles in a round or two.
+    let (clusters, assign_stats) = loop {
+        verification.rounds += 1;
+        let missing: Mutex<Vec<DocId>> = Mutex::new(Vec::new());
+        exact_checks.store(0, Ordering::Relaxed);
+        let result = cluster::assign(comps, rank, |a, b| {
+            if a as usize >= n || b as usize >= n {
+                let (h, d) = if a as usize >= n { (a, b) } else { (b, a) };
+                if d as usize >= n {
+                    return None;
+                }
+                if let Some(&s) = history.forced.get(&(d, (h as usize - n) as u32)) {
+                    return Some(s);
+                }
+                let est = minhash::estimate(history_sig(h), sigs.get(d));
+                return (est >= cfg.threshold).then_some(est);
+            }
+            let est = minhash::estimate(sigs.get(a), sigs.get(b));
+            let judged = verifier.judge(est, || {
+                let (x, y) = sets.get(&a).zip(sets.get(&b))?;
+                Some((&x[..], &y[..]))
+            });
+            match judged {
+                Judged::Exact(_) => {
+                    exact_checks.fetch_add(1, Ordering::Relaxed);
+                }
+                Judged::Missing(_) => {
+                    if let Ok(mut m) = missing.lock() {
+                        m.extend([a, b]);
+                    }
+                }
+                Judged::Decided(_) => {}
+            }
+            judged.similarity()
+        });
+        let mut missing = missing.into_inner().unwrap_or_default();
+        missing.retain(|d| !sets.contains_key(d));
+        if missing.is_empty() || verification.rounds >= MAX_VERIFY_ROUNDS {
+            verification.decided_by_estimate = missing.len() as u64;
+            break result;
+        }
+        let mut needed = bitvec![0; table.len()];
+        for d in missing {
+            needed.set(d as usize, true);
+        }
+        sets.extend(collect_sets(corpus, sk, &needed)?);
+    };
+    verification.exact_checks = exact_checks.load(Ordering::Relaxed);
+    verification.shingle_sets = sets.len() as u64;
+    Ok((clusters, assign_stats, verification))
+}
+
+/// The role of every document of this run.
+fn roles_of(table: &DocTable, clusters: &[Cluster]) -> Vec<Role> {
+    let n = table.len();
+    let mut roles = vec![Role::Unique; n];
+    for d in table.rejected.iter_ones() {
+        roles[d] = Role::Rejected;
+    }
+    for d in table.emptied.iter_ones() {
+        roles[d] = Role::Emptied;
+    }
+    for (i, c) in clusters.iter().enumerate() {
+        let cluster = i as u32;
+        if (c.keep as usize) < n {
+            roles[c.keep as usize] = Role::Keep { cluster };
+        }
+        for dup in &c.duplicates {
+            roles[dup.doc as usize] = Role::Duplicate {
+                cluster,
+                of: dup.of,
+                similarity: dup.similarity,
+            };
+        }
+    }
+    roles
+}

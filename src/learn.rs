@@ -1,0 +1,225 @@
+//! Learn: which lines of this corpus are boilerplate?
+//!
+//! Pages are grouped into stories (copies of one article, found by LSH on their own
+//! text), lines are counted once per story, the counts become rules
+//! ([`crate::boilerplate::Learned`]), and a last read finds each rule's examples.
+
+use rayon::prelude::*;
+
+use crate::boilerplate::{self, LearnOptions, Learned, Rules};
+use crate::cluster::{self};
+use crate::config::DedupConfig;
+use crate::corpus::{self, Corpus};
+use crate::error::{RunError, spill_err};
+use crate::lsh::{self, DocId};
+use crate::minhash::{self, Slot};
+use crate::sketch::{Sketch, sketch_corpus};
+use crate::state::{self, State};
+
+/// While learning boilerplate, two raw pages are copies of one story when at least
+/// this share of the smaller page's shingles is in the other (estimated containment).
+/// Outlet wrappers and appended articles pull the Jaccard similarity of true copies
+/// far down, but not their containment; unrelated pages of one outlet share only their
+/// boilerplate, a small part of each.
+pub const STORY_CONTAINMENT: f64 = 0.5;
+/// Jaccard similarity the banding for story grouping is tuned to: a pair at
+/// containment 0.5 with a page twice the other's size has Jaccard 0.25.
+pub const STORY_JACCARD: f64 = 0.25;
+
+/// Learn boilerplate rules from the corpus: group raw pages into stories, count lines
+/// per story, then collect examples.
+pub fn learn_rules(
+    corpus: &Corpus,
+    cfg: &DedupConfig,
+    learn: &LearnOptions,
+    progress: &indicatif::ProgressBar,
+) -> Result<Rules, RunError> {
+    let (counts, _, documents, stories) = story_counts(corpus, cfg, progress)?;
+    let learned = Learned::new(cfg.normalize, counts, learn, documents, stories);
+    rules_with_examples(corpus, learned)
+}
+
+/// A run's boilerplate line counts, waiting for the run's duplicates to be known
+/// before they join a state's statistics.
+pub struct PendingLines {
+    counts: boilerplate::Counts,
+    /// Story of every document (its first member).
+    story: Vec<DocId>,
+    learn: LearnOptions,
+    /// Examples of the rules the run used.
+    examples: Vec<((u8, u64), Vec<String>)>,
+}
+
+impl PendingLines {
+    /// The statistics after this run: the state's, plus the counts of the stories
+    /// none of whose pages copies a document of the state. A story republished over
+    /// several days is thus counted once, on the day it first appeared, and its
+    /// lines do not turn into boilerplate by being seen again.
+    pub(crate) fn merged(
+        self,
+        previous: Option<state::LineStats>,
+        copies_of_state: &[DocId],
+        run: u32,
+    ) -> state::LineStats {
+        let mut excluded: Vec<DocId> = copies_of_state
+            .iter()
+            .filter_map(|&d| self.story.get(d as usize).copied())
+            .collect();
+        excluded.sort_unstable();
+        excluded.dedup();
+        let documents = self
+            .story
+            .iter()
+            .filter(|s| excluded.binary_search(s).is_err())
+            .count() as u64;
+        let stories = self
+            .story
+            .iter()
+            .enumerate()
+            .filter(|&(d, &s)| s as usize == d && excluded.binary_search(&s).is_err())
+            .count() as u64;
+        let counts = self.counts.without_stories(&excluded);
+        let mut lines = previous.unwrap_or_default();
+        lines.learn = self.learn;
+        lines.merge(counts.all_story_counts(), run, documents, stories);
+        lines.examples = self.examples;
+        lines
+    }
+}
+
+/// Learn boilerplate rules from the corpus and the statistics of a state's earlier
+/// runs: a line counts the stories it was seen in over all runs. Returns the rules,
+/// and the run's counts to add to the state when it commits.
+pub fn learn_rules_with_state(
+    corpus: &Corpus,
+    cfg: &DedupConfig,
+    learn: &LearnOptions,
+    st: &State,
+    progress: &indicatif::ProgressBar,
+) -> Result<(Rules, PendingLines), RunError> {
+    let (counts, story, documents, stories) = story_counts(corpus, cfg, progress)?;
+    let day = counts.all_story_counts();
+    let none = state::LineStats::default();
+    let previous = st.lines.as_ref().unwrap_or(&none);
+    let learned = previous.learned(&day, documents, stories, learn, cfg.normalize);
+    let (rules, examples) = rules_and_examples(corpus, learned)?;
+    Ok((
+        rules,
+        PendingLines {
+            counts,
+            story,
+            learn: *learn,
+            examples,
+        },
+    ))
+}
+
+/// Group raw pages into stories and count, for every line key, the stories it is in.
+/// Returns the counts, the documents read and the number of stories.
+#[allow(clippy::type_complexity)]
+fn story_counts(
+    corpus: &Corpus,
+    cfg: &DedupConfig,
+    progress: &indicatif::ProgressBar,
+) -> Result<(boilerplate::Counts, Vec<DocId>, u64, u64), RunError> {
+    // 1. Stories: components of raw pages whose estimated containment reaches
+    // STORY_CONTAINMENT.
+    let story_cfg = DedupConfig {
+        threshold: STORY_JACCARD,
+        lsh: lsh::optimal_params(STORY_JACCARD, cfg.num_perm),
+        ..cfg.clone()
+    };
+    // The same read gathers every page's line keys, so lines are counted without a
+    // second pass.
+    let mut sk = Sketch::new(&story_cfg);
+    sk.line_keys = true;
+    sk.own_text = true;
+    let mut table = sketch_corpus(corpus, &story_cfg, &sk, progress)?;
+    progress.finish_and_clear();
+    let sigs = table.signatures();
+    // Text length stands in for the shingle-set size (they grow together).
+    let (edges, _) = lsh::candidates_bounded(
+        &sigs,
+        story_cfg.lsh,
+        cfg.seed,
+        cfg.band_key_budget(),
+        &cfg.spill_dir(),
+        |a, b| {
+            story_link(
+                sigs.get(a),
+                sigs.get(b),
+                table.text_bytes[a as usize],
+                table.text_bytes[b as usize],
+            )
+        },
+    )
+    .map_err(spill_err)?;
+    let mut story: Vec<DocId> = (0..table.len() as DocId).collect();
+    let comps = cluster::components(table.len(), &edges);
+    for c in &comps {
+        for &m in c {
+            story[m as usize] = c[0];
+        }
+    }
+    let stories = (table.len() - comps.iter().map(|c| c.len() - 1).sum::<usize>()) as u64;
+    let documents = table.len() as u64;
+
+    // 2. Counts of (line key, story). Signatures are not needed any more; free them
+    // first.
+    let keys = std::mem::take(&mut table.line_keys);
+    drop(table);
+    Ok((
+        boilerplate::Counts::from_doc_keys(keys, &story),
+        story,
+        documents,
+        stories,
+    ))
+}
+
+/// Whether two raw pages of `la` and `lb` bytes are copies of one story: their
+/// estimated containment when it reaches [`STORY_CONTAINMENT`]. Text length stands in
+/// for the shingle-set size (they grow together).
+pub fn story_link(a: &[Slot], b: &[Slot], la: u64, lb: u64) -> Option<f64> {
+    let j = minhash::estimate(a, b);
+    let (la, lb) = (la as f64, lb as f64);
+    let smaller = la.min(lb).max(1.0);
+    let containment = (j * (la + lb) / ((1.0 + j) * smaller)).min(1.0);
+    (containment >= STORY_CONTAINMENT).then_some(containment)
+}
+
+/// The rules of `learned`, with the examples their text comes from.
+fn rules_with_examples(corpus: &Corpus, learned: Learned) -> Result<Rules, RunError> {
+    rules_and_examples(corpus, learned).map(|r| r.0)
+}
+
+/// [`rules_with_examples`], and the examples of every rule (for a state).
+#[allow(clippy::type_complexity)]
+fn rules_and_examples(
+    corpus: &Corpus,
+    mut learned: Learned,
+) -> Result<(Rules, Vec<((u8, u64), Vec<String>)>), RunError> {
+    // 3. Examples: searched in parallel, kept in input order; the read stops early
+    // once every rule has its examples.
+    let mut done = learned.has_all_examples();
+    corpus.for_each_group(|chunks| -> Result<(), RunError> {
+        if done {
+            return Ok(());
+        }
+        let found: Vec<Vec<((u8, u64), String)>> = chunks
+            .par_iter()
+            .map(|c| {
+                let mut buf = String::new();
+                let format = corpus.inputs()[c.source].format;
+                c.records()
+                    .filter_map(|rec| corpus::parse(&rec, format, corpus.options()).ok())
+                    .flat_map(|doc| learned.find_examples(&doc.text, &mut buf))
+                    .collect()
+            })
+            .collect();
+        learned.add_examples(found.into_iter().flatten());
+        done = learned.has_all_examples();
+        Ok(())
+    })?;
+    let examples = learned.rule_examples();
+    Ok((learned.into_rules(), examples))
+}

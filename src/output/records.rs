@@ -1,0 +1,463 @@
+//! Records: how are the kept records, clusters, rejects and rules written?
+
+use std::borrow::Cow;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use super::{Sink, inject_field, write_atomic};
+use crate::boilerplate::Rules;
+use crate::cluster::{Cluster, Clustering, Role};
+use crate::config::{DedupConfig, EmptyPolicy, Mode, OutputPaths};
+use crate::corpus::{self, Chunk, Corpus, Format, InputError, Record};
+use crate::error::{RunError, write_err};
+use crate::lsh::DocId;
+use crate::sketch::{Buffers, DocTable, Reject, Sketch, chunk_bases};
+
+/// Text of a record of a text input as a JSON object with `id` and `text`.
+fn text_record_json(id: &str, text: &str) -> String {
+    let mut m = serde_json::Map::new();
+    m.insert("id".into(), id.into());
+    m.insert("text".into(), text.into());
+    serde_json::Value::Object(m).to_string()
+}
+
+fn annotation(role: Role, table: &DocTable, boilerplate: Option<&[(usize, usize)]>) -> String {
+    let mut v = match role {
+        Role::Unique | Role::Rejected => serde_json::json!({
+            "cluster": null, "duplicate_of": null, "similarity": null
+        }),
+        Role::Emptied => serde_json::json!({
+            "cluster": null, "duplicate_of": null, "similarity": null, "emptied": true
+        }),
+        Role::Keep { cluster } => serde_json::json!({
+            "cluster": cluster, "duplicate_of": null, "similarity": null
+        }),
+        Role::Duplicate {
+            cluster,
+            of,
+            similarity,
+        } => serde_json::json!({
+            "cluster": cluster, "duplicate_of": table.id(of), "similarity": similarity
+        }),
+    };
+    if let (Some(ranges), Some(o)) = (boilerplate, v.as_object_mut()) {
+        let ranges: Vec<[usize; 2]> = ranges.iter().map(|&(a, b)| [a, b]).collect();
+        o.insert("boilerplate".into(), serde_json::json!(ranges));
+    }
+    v.to_string()
+}
+
+/// What the write stage produced.
+#[derive(Default)]
+pub struct Written {
+    pub records: u64,
+    pub text_bytes: u64,
+    pub bytes: u64,
+    pub records_per_input: Vec<u64>,
+}
+
+/// What a chunk contributes to the output when records are written unchanged.
+#[derive(Default)]
+struct ChunkPlan {
+    pieces: Vec<Piece>,
+    written: u64,
+    text_bytes: u64,
+    seen: u64,
+}
+
+enum Piece {
+    /// Bytes of the chunk: kept records and the newlines between them.
+    Input(std::ops::Range<usize>),
+    /// A newline the input lacks (a last line without one, or `\r\n`).
+    Newline,
+}
+
+/// Plan a chunk of JSON Lines in drop mode: the same bytes [`render_chunk`] gives,
+/// as ranges of the input.
+fn plan_chunk(table: &DocTable, roles: &[Role], chunk: &Chunk<'_>, base: u64) -> ChunkPlan {
+    let mut plan = ChunkPlan::default();
+    let data = chunk.data;
+    // The open range of consecutive kept records, newline included once known.
+    let mut open: Option<std::ops::Range<usize>> = None;
+    for (i, rec) in chunk.records().enumerate() {
+        plan.seen += 1;
+        let d = base as usize + i;
+        let Some(&role) = roles.get(d) else { break };
+        if !matches!(role, Role::Unique | Role::Keep { .. }) {
+            continue;
+        }
+        plan.written += 1;
+        plan.text_bytes += table.text_bytes[d];
+        let start = rec.bytes.as_ptr() as usize - data.as_ptr() as usize;
+        let end = start + rec.bytes.len();
+        match &mut open {
+            Some(r) if r.end == start => r.end = end,
+            _ => {
+                if let Some(r) = open.take() {
+                    plan.pieces.push(Piece::Input(r));
+                }
+                open = Some(start..end);
+            }
+        }
+        // The record's own newline extends the run; any other terminator is
+        // replaced by a newline of ours.
+        if data.get(end) == Some(&b'\n') {
+            if let Some(r) = &mut open {
+                r.end = end + 1;
+            }
+        } else {
+            if let Some(r) = open.take() {
+                plan.pieces.push(Piece::Input(r));
+            }
+            plan.pieces.push(Piece::Newline);
+        }
+    }
+    if let Some(r) = open {
+        plan.pieces.push(Piece::Input(r));
+    }
+    plan
+}
+
+fn render_chunk(
+    corpus: &Corpus,
+    cfg: &DedupConfig,
+    sk: &Sketch,
+    table: &DocTable,
+    roles: &[Role],
+    chunk: &Chunk<'_>,
+    base: u64,
+) -> (Vec<u8>, u64, u64, u64) {
+    let mut out = Vec::with_capacity(chunk.data.len());
+    let (mut written, mut text_bytes, mut seen) = (0u64, 0u64, 0u64);
+    let format = corpus.inputs()[chunk.source].format;
+    let mut buf = Buffers::default();
+    for (i, rec) in chunk.records().enumerate() {
+        seen += 1;
+        let d = base as usize + i;
+        let Some(&role) = roles.get(d) else { break };
+        let keep = match role {
+            Role::Rejected => false,
+            Role::Duplicate { .. } => cfg.mode == Mode::Annotate,
+            Role::Emptied => cfg.mode == Mode::Annotate || cfg.on_empty == EmptyPolicy::Keep,
+            Role::Unique | Role::Keep { .. } => true,
+        };
+        if !keep {
+            continue;
+        }
+        written += 1;
+        text_bytes += table.text_bytes[d];
+        write_record(
+            &mut out, corpus, cfg, sk, table, role, &rec, d as DocId, format, &mut buf,
+        );
+        out.push(b'\n');
+    }
+    (out, written, text_bytes, seen)
+}
+
+/// Write one record: unchanged, with its text stripped (`clean`, `strip`), or
+/// annotated.
+#[allow(clippy::too_many_arguments)]
+fn write_record(
+    out: &mut Vec<u8>,
+    corpus: &Corpus,
+    cfg: &DedupConfig,
+    sk: &Sketch,
+    table: &DocTable,
+    role: Role,
+    rec: &Record<'_>,
+    d: DocId,
+    format: Format,
+    buf: &mut Buffers,
+) {
+    let needs_text = format == Format::Text || sk.stripper.is_some();
+    let doc = if needs_text {
+        corpus::parse(rec, format, corpus.options()).ok()
+    } else {
+        None
+    };
+    let (stripped_text, ranges) = match (&doc, &sk.stripper) {
+        (Some(doc), Some(_)) => {
+            let (t, st) = sk.prepare(&doc.text, buf);
+            (Some(t.into_owned()), st.ranges)
+        }
+        _ => (None, Vec::new()),
+    };
+    let id = table.id(d);
+    if cfg.mode == Mode::Annotate {
+        let note = annotation(role, table, sk.stripper.is_some().then_some(&ranges[..]));
+        let base: Cow<'_, [u8]> = match (format, &doc) {
+            (Format::Text, Some(doc)) => Cow::Owned(text_record_json(id, &doc.text).into_bytes()),
+            _ => Cow::Borrowed(rec.bytes),
+        };
+        if inject_field(&base, "dupstrip", &note, out).is_none() {
+            out.extend_from_slice(&base);
+        }
+        return;
+    }
+    match (format, &doc, stripped_text) {
+        (Format::Text, Some(doc), stripped) => {
+            let text = stripped.unwrap_or_else(|| doc.text.to_string());
+            out.extend_from_slice(text_record_json(id, &text).as_bytes());
+        }
+        (Format::Jsonl, Some(doc), Some(text)) if !ranges.is_empty() => {
+            splice_text(out, rec.bytes, doc, &text, corpus.options());
+        }
+        _ => out.extend_from_slice(rec.bytes),
+    }
+}
+
+/// Write a JSON Lines record with its text field replaced by `text`, every other byte
+/// as it was.
+pub fn splice_text(
+    out: &mut Vec<u8>,
+    record: &[u8],
+    doc: &corpus::Doc<'_>,
+    text: &str,
+    opts: &corpus::ReadOptions,
+) {
+    // Serializing a string cannot fail.
+    let encoded = serde_json::to_string(text).unwrap_or_default();
+    match &doc.text_span {
+        Some(span) => {
+            out.extend_from_slice(&record[..span.start]);
+            out.extend_from_slice(encoded.as_bytes());
+            out.extend_from_slice(&record[span.end..]);
+        }
+        None => {
+            // Only records with lone surrogates lack a span: splice into the
+            // repaired record (its lone surrogates become \ufffd).
+            let repaired = corpus::repair_surrogates(record);
+            let spliced = repaired.as_deref().and_then(|fixed| {
+                let span = corpus::text_span(fixed, opts)?;
+                let mut v = fixed[..span.start].to_vec();
+                v.extend_from_slice(encoded.as_bytes());
+                v.extend_from_slice(&fixed[span.end..]);
+                Some(v)
+            });
+            out.extend_from_slice(spliced.as_deref().unwrap_or(record));
+        }
+    }
+}
+
+fn write_records(
+    corpus: &Corpus,
+    cfg: &DedupConfig,
+    sk: &Sketch,
+    table: &DocTable,
+    roles: &[Role],
+    sink: &mut Sink,
+    dest: &Path,
+) -> Result<Written, RunError> {
+    let mut w = Written {
+        records_per_input: vec![0; corpus.inputs().len()],
+        ..Default::default()
+    };
+    let mut next = 0u64;
+    // Records written unchanged (drop mode, no stripping, JSON Lines) are not
+    // copied: each chunk is planned as byte ranges of the input, and runs of kept
+    // records go to the output as they lie in the input.
+    // Without a stripper no document is `Emptied`, so kept means Unique or Keep.
+    let as_is = cfg.mode == Mode::Drop && sk.stripper.is_none();
+    debug_assert!(!as_is || table.emptied.not_any());
+    corpus.for_each_group(|chunks| -> Result<(), RunError> {
+        let bases = chunk_bases(chunks, next);
+        next = bases[bases.len() - 1];
+        if as_is && chunks.iter().all(|c| c.format == Format::Jsonl) {
+            let plans: Vec<ChunkPlan> = chunks
+                .par_iter()
+                .zip(&bases[..chunks.len()])
+                .map(|(c, &base)| plan_chunk(table, roles, c, base))
+                .collect();
+            for (c, plan) in chunks.iter().zip(plans) {
+                for piece in &plan.pieces {
+                    let bytes: &[u8] = match piece {
+                        Piece::Input(r) => &c.data[r.clone()],
+                        Piece::Newline => b"\n",
+                    };
+                    sink.write_all(bytes).map_err(write_err(dest))?;
+                    w.bytes += bytes.len() as u64;
+                }
+                w.records += plan.written;
+                w.text_bytes += plan.text_bytes;
+                w.records_per_input[c.source] += plan.seen;
+            }
+            return Ok(());
+        }
+        let rendered: Vec<(Vec<u8>, u64, u64, u64)> = chunks
+            .par_iter()
+            .zip(&bases[..chunks.len()])
+            .map(|(c, &base)| render_chunk(corpus, cfg, sk, table, roles, c, base))
+            .collect();
+        for (c, (bytes, n, tb, seen)) in chunks.iter().zip(rendered) {
+            sink.write_all(&bytes).map_err(write_err(dest))?;
+            w.records += n;
+            w.text_bytes += tb;
+            w.bytes += bytes.len() as u64;
+            w.records_per_input[c.source] += seen;
+        }
+        Ok(())
+    })?;
+    for (i, (&before, &after)) in table
+        .records_per_input
+        .iter()
+        .zip(&w.records_per_input)
+        .enumerate()
+    {
+        if before != after {
+            return Err(InputError::Changed {
+                path: corpus.inputs()[i].name.clone(),
+                before,
+                after,
+            }
+            .into());
+        }
+    }
+    Ok(w)
+}
+
+fn write_clusters(path: &Path, table: &DocTable, clusters: &[Cluster]) -> Result<(), RunError> {
+    write_atomic(path, |w| {
+        for (n, c) in clusters.iter().enumerate() {
+            let mut members: Vec<(DocId, f64)> = vec![(c.keep, 1.0)];
+            members.extend(c.duplicates.iter().map(|d| (d.doc, d.similarity)));
+            members.sort_unstable_by_key(|m| m.0);
+            let members: Vec<serde_json::Value> = members
+                .iter()
+                .map(|&(d, s)| serde_json::json!({"id": table.id(d), "similarity": s}))
+                .collect();
+            let line = serde_json::json!({
+                "cluster": n, "keep": table.id(c.keep), "members": members
+            });
+            writeln!(w, "{line}")?;
+        }
+        Ok(())
+    })
+    .map_err(write_err(path))
+}
+
+fn write_rejects(path: &Path, rejects: &[Reject]) -> Result<(), RunError> {
+    write_atomic(path, |w| {
+        for r in rejects {
+            let line = serde_json::to_string(r).map_err(io::Error::other)?;
+            writeln!(w, "{line}")?;
+        }
+        Ok(())
+    })
+    .map_err(write_err(path))
+}
+
+/// Check output paths before any work: none names an input or another output, at
+/// most one is standard output, and each one's directory exists.
+pub fn check_outputs(corpus: &Corpus, paths: &OutputPaths) -> Result<(), RunError> {
+    let all: Vec<&PathBuf> = std::iter::once(&paths.output)
+        .chain(&paths.clusters)
+        .chain(&paths.report)
+        .chain(&paths.rejects)
+        .chain(&paths.rules)
+        .collect();
+    if all.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+        return Err(RunError::Outputs(
+            "only one of -o, --clusters, --report, --rejects, --save-rules can be - (standard output)".into(),
+        ));
+    }
+    let outs: Vec<&PathBuf> = all.into_iter().filter(|p| p.as_os_str() != "-").collect();
+    for (i, a) in outs.iter().enumerate() {
+        // Two outputs may both go to a device such as /dev/null (written in place).
+        if outs[i + 1..].contains(a) && !is_char_device(a) {
+            return Err(RunError::Outputs(format!(
+                "{} is named as two different outputs",
+                a.display()
+            )));
+        }
+        let dir = match a.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        if !dir.is_dir() {
+            return Err(RunError::Write {
+                path: a.display().to_string(),
+                source: io::Error::new(io::ErrorKind::NotFound, "its directory does not exist"),
+            });
+        }
+    }
+    for spec in corpus.inputs() {
+        let Some(input) = spec.path.as_ref().and_then(|p| p.canonicalize().ok()) else {
+            continue;
+        };
+        for out in &outs {
+            if out.canonicalize().ok().as_ref() == Some(&input) {
+                return Err(RunError::OutputIsInput(out.display().to_string()));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn is_char_device(p: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(p).is_ok_and(|m| m.file_type().is_char_device())
+}
+
+#[cfg(not(unix))]
+fn is_char_device(_: &Path) -> bool {
+    false
+}
+
+/// Write a rules file atomically.
+pub fn write_rules(path: &Path, rules: &Rules) -> Result<(), RunError> {
+    write_atomic(path, |w| {
+        w.write_all(rules.to_json().as_bytes())?;
+        w.write_all(b"\n")
+    })
+    .map_err(write_err(path))
+}
+/// A reader that closes standard output early (`| head`) is not an error, except for a
+/// run with a state: its documents were not all delivered, so the state is left as it
+/// was and the run fails.
+fn closed_with_state(e: RunError, with_state: bool) -> RunError {
+    if with_state && e.is_broken_pipe() {
+        return RunError::Outputs(
+            "standard output was closed before the run finished: the state was not updated".into(),
+        );
+    }
+    e
+}
+
+/// Write the records, then the clusters and rejects files, then put the output in
+/// place. The side files go into place first and the output last, so a run that fails
+/// writing them leaves the previous output untouched.
+pub fn write_outputs(
+    corpus: &Corpus,
+    cfg: &DedupConfig,
+    sk: &Sketch,
+    table: &DocTable,
+    clustering: &Clustering,
+    paths: &OutputPaths,
+    with_state: bool,
+) -> Result<Written, RunError> {
+    let mut sink = Sink::create_with_schema(&paths.output, corpus.parquet_schema().cloned())
+        .map_err(write_err(&paths.output))?;
+    let written = write_records(
+        corpus,
+        cfg,
+        sk,
+        table,
+        &clustering.roles,
+        &mut sink,
+        &paths.output,
+    )
+    .map_err(|e| closed_with_state(e, with_state))?;
+    if let Some(p) = &paths.clusters {
+        write_clusters(p, table, &clustering.clusters)?;
+    }
+    if let Some(p) = &paths.rejects {
+        write_rejects(p, &table.rejects)?;
+    }
+    sink.commit()
+        .map_err(write_err(&paths.output))
+        .map_err(|e| closed_with_state(e, with_state))?;
+    Ok(written)
+}

@@ -1,0 +1,460 @@
+//! Sketch: what does every document of the corpus look like to the later stages?
+//!
+//! One parallel pass over the corpus parses every record, strips boilerplate when
+//! rules are given, normalizes, shingles and signs the text. Only small per-document
+//! values stay in memory ([`DocTable`]: id, text length, signature, flags).
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bitvec::prelude::*;
+use rayon::prelude::*;
+
+use crate::boilerplate::{self, StripStats, Stripped, Stripper};
+use crate::config::DedupConfig;
+use crate::corpus::{self, Chunk, Corpus, Format, InputError, Record, RecordError};
+use crate::error::{RunError, spill_err};
+use crate::lsh::{DocId, Signatures};
+use crate::minhash::{self, Sketcher, Slot};
+use crate::normalize::Normalizer;
+use crate::shingle::Shingler;
+use crate::spill::SigStore;
+use crate::state::{self};
+
+/// A record that could not be read, kept for the rejects file.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Reject {
+    pub input: String,
+    pub line: u64,
+    pub reason: String,
+    /// The record as read (invalid UTF-8 replaced by U+FFFD).
+    pub record: String,
+}
+
+/// Per-document values kept between passes.
+pub struct DocTable {
+    ids: Vec<u8>,
+    id_ends: Vec<u64>,
+    pub text_bytes: Vec<u64>,
+    /// Documents with a signature (not empty, not rejected).
+    pub active: BitVec,
+    pub rejected: BitVec,
+    /// Documents that stripping left empty (or under --min-chars).
+    pub emptied: BitVec,
+    pub sigs: SigStore,
+    pub k: usize,
+    pub records_per_input: Vec<u64>,
+    pub rejects: Vec<Reject>,
+    pub strip: StripStats,
+    /// Bytes of text read, before stripping.
+    pub text_in: u64,
+    /// Boilerplate line keys per document, when asked for ([`Sketch::line_keys`]).
+    pub line_keys: Vec<(u8, u64, DocId)>,
+    /// Hash of every text as read, when asked for ([`Sketch::text_hashes`]).
+    pub text_hash: Vec<u128>,
+    /// Documents whose id came from the record (not made up from file and line).
+    pub has_id: BitVec,
+    /// Ids of the state's documents that documents of this run were compared with:
+    /// document `len() + i` is `history_ids[i]`.
+    pub history_ids: Vec<String>,
+}
+
+impl DocTable {
+    pub fn len(&self) -> usize {
+        self.text_bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.text_bytes.is_empty()
+    }
+
+    pub fn id(&self, d: DocId) -> &str {
+        let d = d as usize;
+        if d >= self.len() {
+            return self
+                .history_ids
+                .get(d - self.len())
+                .map_or("", |s| s.as_str());
+        }
+        let start = if d == 0 {
+            0
+        } else {
+            self.id_ends[d - 1] as usize
+        };
+        // Ids are copied from valid UTF-8 strings only.
+        std::str::from_utf8(&self.ids[start..self.id_ends[d] as usize]).unwrap_or("")
+    }
+
+    pub fn signatures(&self) -> Signatures<'_> {
+        Signatures {
+            k: self.k,
+            slots: self.sigs.slots(),
+            active: &self.active,
+        }
+    }
+}
+
+/// The per-thread machinery that turns text into a signature.
+#[derive(Clone)]
+pub struct Sketch {
+    pub normalizer: Normalizer,
+    pub shingler: Shingler,
+    pub sketcher: Sketcher,
+    /// Boilerplate rules applied before anything else (`clean`).
+    pub stripper: Option<Arc<Stripper>>,
+    /// Texts shorter than this after stripping (in characters) count as emptied.
+    pub min_chars: usize,
+    /// Compute signatures (off for `boilerplate strip`, which only strips).
+    pub signatures: bool,
+    /// Also gather the boilerplate line keys of every raw text (while learning).
+    pub line_keys: bool,
+    /// Also hash every text as read (for finding exact copies in a state).
+    pub text_hashes: bool,
+    /// Sketch only a page's own text, before an appended article
+    /// (as [`boilerplate::line_keys`] finds it): stories are grouped on it, so pages of one
+    /// site that carry the same appended article are not taken for copies.
+    pub own_text: bool,
+}
+
+/// Reusable buffers for [`Sketch`].
+#[derive(Default)]
+pub struct Buffers {
+    pub normalized: String,
+    pub tokens: Vec<u64>,
+    pub shingles: Vec<u64>,
+    /// A full signature, before it is stored as [`minhash::Slot`]s.
+    pub signature: Vec<u32>,
+    /// The line keys of the last text [`Sketch::prepare`] cut to its own text (they
+    /// are found on the same read of its lines).
+    pub line_keys: Vec<(u8, u64)>,
+}
+
+impl Sketch {
+    pub fn new(cfg: &DedupConfig) -> Self {
+        Sketch {
+            normalizer: Normalizer::new(cfg.normalize),
+            shingler: Shingler::new(cfg.shingle),
+            sketcher: Sketcher::new(cfg.scheme, cfg.num_perm, cfg.seed),
+            stripper: None,
+            min_chars: cfg.min_chars,
+            signatures: true,
+            line_keys: false,
+            text_hashes: false,
+            own_text: false,
+        }
+    }
+
+    pub fn with_stripper(mut self, stripper: Option<Arc<Stripper>>) -> Self {
+        self.stripper = stripper;
+        self
+    }
+
+    /// The text the rest of the pipeline sees: `text` without its boilerplate, and
+    /// what was removed.
+    pub fn prepare<'t>(&self, text: &'t str, buf: &mut Buffers) -> (Cow<'t, str>, Stripped) {
+        match &self.stripper {
+            None if self.own_text => {
+                buf.line_keys.clear();
+                let end = boilerplate::line_keys(
+                    &self.normalizer,
+                    text,
+                    &mut buf.normalized,
+                    &mut buf.line_keys,
+                );
+                (Cow::Borrowed(&text[..end]), Stripped::default())
+            }
+            None => (Cow::Borrowed(text), Stripped::default()),
+            Some(s) => {
+                let st = s.strip(text, &mut buf.normalized);
+                (st.apply(text), st)
+            }
+        }
+    }
+
+    /// True when stripping left too little of a text to keep.
+    pub fn is_emptied(&self, prepared: &str, stripped: &Stripped) -> bool {
+        !stripped.ranges.is_empty()
+            && (prepared.trim().is_empty() || prepared.chars().count() < self.min_chars)
+    }
+
+    /// Shingle `text` into `buf.shingles`.
+    pub fn shingle(&self, text: &str, buf: &mut Buffers) {
+        if self.normalizer.is_identity() {
+            self.shingler
+                .shingles_into(text, &mut buf.tokens, &mut buf.shingles);
+            return;
+        }
+        self.normalizer.normalize_into(text, &mut buf.normalized);
+        self.shingler
+            .shingles_into(&buf.normalized, &mut buf.tokens, &mut buf.shingles);
+    }
+
+    /// Signature of `text` into `out`; `false` when the text has no shingles.
+    pub fn sign(&self, text: &str, buf: &mut Buffers, out: &mut [u32]) -> bool {
+        self.shingle(text, buf);
+        self.sketcher.sketch_into(&buf.shingles, out)
+    }
+
+    /// Sorted, distinct shingle set of `text`.
+    pub fn shingle_set(&self, text: &str, buf: &mut Buffers) -> Vec<u64> {
+        self.shingle(text, buf);
+        let mut set = buf.shingles.clone();
+        set.sort_unstable();
+        set.dedup();
+        set
+    }
+}
+
+/// What one chunk contributed to the document table.
+#[derive(Default)]
+struct ChunkOut {
+    ids: Vec<u8>,
+    id_lens: Vec<u32>,
+    text_bytes: Vec<u64>,
+    active: Vec<bool>,
+    rejected: Vec<bool>,
+    emptied: Vec<bool>,
+    sigs: Vec<Slot>,
+    rejects: Vec<Reject>,
+    strip: StripStats,
+    text_in: u64,
+    /// (kind, hash, index of the document in this chunk).
+    line_keys: Vec<(u8, u64, DocId)>,
+    text_hash: Vec<u128>,
+    has_id: Vec<bool>,
+    error: Option<InputError>,
+}
+
+fn record_error(corpus: &Corpus, rec: &Record<'_>, reason: RecordError) -> InputError {
+    let input = &corpus.inputs()[rec.source];
+    let line = match (&reason, input.format) {
+        (RecordError::InvalidUtf8(off), Format::Text) => corpus::line_of_offset(rec.bytes, *off),
+        _ => rec.line,
+    };
+    InputError::Record {
+        path: input.name.clone(),
+        line,
+        reason,
+    }
+}
+
+fn default_id(corpus: &Corpus, rec: &Record<'_>) -> String {
+    let input = &corpus.inputs()[rec.source];
+    match input.format {
+        Format::Text => input.name.clone(),
+        Format::Jsonl => format!("{}:{}", input.name, rec.line),
+    }
+}
+
+fn sketch_chunk(corpus: &Corpus, cfg: &DedupConfig, sk: &Sketch, chunk: &Chunk<'_>) -> ChunkOut {
+    let mut out = ChunkOut::default();
+    let mut buf = Buffers::default();
+    let k = cfg.num_perm;
+    let format = corpus.inputs()[chunk.source].format;
+    for rec in chunk.records() {
+        match corpus::parse(&rec, format, corpus.options()) {
+            Ok(doc) => {
+                out.has_id.push(doc.id.is_some());
+                if sk.text_hashes {
+                    out.text_hash.push(state::text_hash(&doc.text));
+                }
+                let id = doc
+                    .id
+                    .map_or_else(|| default_id(corpus, &rec), |c| c.into_owned());
+                out.ids.extend_from_slice(id.as_bytes());
+                out.id_lens.push(id.len() as u32);
+                let (text, stripped) = sk.prepare(&doc.text, &mut buf);
+                let emptied = sk.is_emptied(&text, &stripped);
+                if !stripped.ranges.is_empty() {
+                    out.strip.documents_stripped += 1;
+                    out.strip.lines_removed += stripped.lines_removed;
+                    out.strip.bytes_removed += stripped.bytes_removed();
+                    out.strip.emptied += emptied as u64;
+                    out.strip.over_half +=
+                        (stripped.bytes_removed() * 2 > doc.text.len() as u64) as u64;
+                }
+                out.strip.capped += stripped.capped as u64;
+                if sk.line_keys {
+                    let local = out.text_bytes.len() as DocId;
+                    let mut keys = Vec::new();
+                    if sk.own_text {
+                        // Found by `prepare`, on the same read of the lines.
+                        keys.extend_from_slice(&buf.line_keys);
+                    } else {
+                        boilerplate::line_keys(
+                            &sk.normalizer,
+                            &doc.text,
+                            &mut buf.normalized,
+                            &mut keys,
+                        );
+                    }
+                    keys.sort_unstable();
+                    keys.dedup();
+                    out.line_keys
+                        .extend(keys.into_iter().map(|(k, h)| (k, h, local)));
+                }
+                out.text_bytes.push(text.len() as u64);
+                out.text_in += doc.text.len() as u64;
+                let mut full = std::mem::take(&mut buf.signature);
+                full.resize(k, minhash::EMPTY_SLOT);
+                let ok = !emptied && sk.signatures && sk.sign(&text, &mut buf, &mut full);
+                out.sigs.extend(full.iter().map(|&v| minhash::stored(v)));
+                buf.signature = full;
+                out.active.push(ok);
+                out.rejected.push(false);
+                out.emptied.push(emptied);
+            }
+            Err(reason) => {
+                let err = record_error(corpus, &rec, reason);
+                if !cfg.skip_bad_records {
+                    out.error = Some(err);
+                    return out;
+                }
+                let (input, line, reason) = match err {
+                    InputError::Record { path, line, reason } => (path, line, reason.to_string()),
+                    other => (String::new(), rec.line, other.to_string()),
+                };
+                out.rejects.push(Reject {
+                    input,
+                    line,
+                    reason,
+                    record: String::from_utf8_lossy(rec.bytes).into_owned(),
+                });
+                let id = default_id(corpus, &rec);
+                out.has_id.push(false);
+                if sk.text_hashes {
+                    out.text_hash.push(0);
+                }
+                out.ids.extend_from_slice(id.as_bytes());
+                out.id_lens.push(id.len() as u32);
+                out.text_bytes.push(0);
+                out.sigs
+                    .resize(out.sigs.len() + k, minhash::stored(minhash::EMPTY_SLOT));
+                out.active.push(false);
+                out.rejected.push(true);
+                out.emptied.push(false);
+            }
+        }
+    }
+    out
+}
+
+/// Stage 1: read, normalize, shingle and sign every document.
+pub fn sketch_corpus(
+    corpus: &Corpus,
+    cfg: &DedupConfig,
+    sk: &Sketch,
+    progress: &indicatif::ProgressBar,
+) -> Result<DocTable, RunError> {
+    let mut t = DocTable {
+        ids: Vec::new(),
+        id_ends: Vec::new(),
+        text_bytes: Vec::new(),
+        active: BitVec::new(),
+        rejected: BitVec::new(),
+        emptied: BitVec::new(),
+        sigs: SigStore::new(cfg.signature_budget(), cfg.spill_dir()),
+        k: cfg.num_perm,
+        records_per_input: vec![0; corpus.inputs().len()],
+        rejects: Vec::new(),
+        strip: StripStats::default(),
+        text_in: 0,
+        line_keys: Vec::new(),
+        text_hash: Vec::new(),
+        has_id: BitVec::new(),
+        history_ids: Vec::new(),
+    };
+    corpus.for_each_group(|chunks| -> Result<(), RunError> {
+        let outs: Vec<ChunkOut> = chunks
+            .par_iter()
+            .map(|c| sketch_chunk(corpus, cfg, sk, c))
+            .collect();
+        for (c, o) in chunks.iter().zip(outs) {
+            if let Some(e) = o.error {
+                return Err(e.into());
+            }
+            t.records_per_input[c.source] += o.text_bytes.len() as u64;
+            let mut end = t.ids.len() as u64;
+            for l in o.id_lens {
+                end += l as u64;
+                t.id_ends.push(end);
+            }
+            t.ids.extend_from_slice(&o.ids);
+            t.text_bytes.extend_from_slice(&o.text_bytes);
+            t.active.extend(o.active);
+            t.rejected.extend(o.rejected);
+            t.emptied.extend(o.emptied);
+            t.has_id.extend(o.has_id);
+            t.text_hash.extend_from_slice(&o.text_hash);
+            t.strip.add(&o.strip);
+            t.text_in += o.text_in;
+            let base = (t.text_bytes.len() - o.text_bytes.len()) as DocId;
+            t.line_keys
+                .extend(o.line_keys.iter().map(|&(k, h, d)| (k, h, base + d)));
+            t.sigs.extend(&o.sigs).map_err(spill_err)?;
+            t.rejects.extend(o.rejects);
+            progress.inc(c.data.len() as u64);
+        }
+        if t.text_bytes.len() > u32::MAX as usize {
+            return Err(RunError::TooManyDocuments);
+        }
+        Ok(())
+    })?;
+    t.sigs.finish().map_err(spill_err)?;
+    Ok(t)
+}
+
+/// Number of records in each chunk, and the id of each chunk's first document.
+pub(crate) fn chunk_bases(chunks: &[Chunk<'_>], first: u64) -> Vec<u64> {
+    let counts: Vec<u64> = chunks
+        .par_iter()
+        .map(|c| c.records().count() as u64)
+        .collect();
+    let mut bases = Vec::with_capacity(counts.len() + 1);
+    let mut next = first;
+    for n in counts {
+        bases.push(next);
+        next += n;
+    }
+    bases.push(next);
+    bases
+}
+
+/// Rebuild the shingle sets of the documents marked in `needed` (for exact
+/// verification) by reading the corpus again.
+pub fn collect_sets(
+    corpus: &Corpus,
+    sk: &Sketch,
+    needed: &BitVec,
+) -> Result<HashMap<DocId, Vec<u64>>, RunError> {
+    let mut sets = HashMap::new();
+    let mut next = 0u64;
+    corpus.for_each_group(|chunks| -> Result<(), RunError> {
+        let bases = chunk_bases(chunks, next);
+        next = bases[bases.len() - 1];
+        let found: Vec<Vec<(DocId, Vec<u64>)>> = chunks
+            .par_iter()
+            .zip(&bases[..chunks.len()])
+            .map(|(c, &base)| {
+                let mut buf = Buffers::default();
+                let format = corpus.inputs()[c.source].format;
+                c.records()
+                    .enumerate()
+                    .filter(|(i, _)| needed.get(base as usize + i).is_some_and(|b| *b))
+                    .filter_map(|(i, rec)| {
+                        let doc = corpus::parse(&rec, format, corpus.options()).ok()?;
+                        let (text, _) = sk.prepare(&doc.text, &mut buf);
+                        Some((
+                            (base as usize + i) as DocId,
+                            sk.shingle_set(&text, &mut buf),
+                        ))
+                    })
+                    .collect()
+            })
+            .collect();
+        sets.extend(found.into_iter().flatten());
+        Ok(())
+    })?;
+    Ok(sets)
+}
