@@ -53,7 +53,7 @@ run_all() {
         "$bin" clean "night-$n.jsonl" --state state -o "night-$n-out.jsonl" \
             --report "night-$n-report.json" -q
     done
-    "$bin" state stats state > state-stats.txt
+    "$bin" state stats state | sed -E 's/[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]+Z/<time>/g' > state-stats.txt
     "$bin" state rules state -o state-rules.json
     "$bin" state compact state > /dev/null
     # Stage commands on record envelopes, as the Spark driver sends them.
@@ -84,7 +84,10 @@ import json, pathlib
 VARYING = {"seconds", "timings", "started", "finished", "unix_time", "peak_rss", "elapsed"}
 def mask(v):
     if isinstance(v, dict):
-        return {k: ("<masked>" if k in VARYING else mask(x)) for k, x in v.items()}
+        return {
+            k: ("<masked>" if k in VARYING or k.endswith("_seconds") else mask(x))
+            for k, x in v.items()
+        }
     if isinstance(v, list):
         return [mask(x) for x in v]
     return v
@@ -116,7 +119,7 @@ for f in $files; do
     count=$((count + 1))
     if ! cmp -s "$WORK/base/$f" "$WORK/new/$f"; then
         echo "differs: $f"
-        diff <(head -c 3000 "$WORK/base/$f") <(head -c 3000 "$WORK/new/$f") | head -10 || true
+        diff "$WORK/base/$f" "$WORK/new/$f" | head -10 || true
         status=1
     fi
 done
