@@ -9,7 +9,8 @@ Rules (issue 17):
     line of `fn` to the line of its closing brace;
   * no cycle in the graph of top-level library modules (an edge A -> B when a
     file of module A names `crate::B`), and none among the files of one folder
-    module (an edge x -> y when `src/m/x.rs` names `super::y` or `crate::m::y`);
+    module (an edge x -> y when `src/m/x.rs` names `super::y`, `crate::m::y`, or
+    an item defined at the top of y.rs, also when it came through `use super::*`);
     a child naming its parent (`super::Item` defined in mod.rs) is not an edge:
     mod.rs is the folder's facade.
 
@@ -247,6 +248,30 @@ def main():
             siblings = folders.setdefault(parts[0], {}).setdefault(parts[1], set())
             siblings.update(h for h in super_refs(code) if h != parts[1])
 
+    # Items defined at the top of each child of a folder, found by name in its
+    # siblings (a glob `use super::*` hides the path, not the name).
+    defined = {}
+    item = re.compile(
+        r"^(?:pub(?:\([a-z]+\))? )?(?:fn|struct|enum|const|static|type|trait) ([A-Za-z_][A-Za-z0-9_]*)",
+        re.M,
+    )
+    codes = {}
+    for path in sorted(SRC.rglob("*.rs")):
+        parts = module_of(path)
+        if len(parts) == 2 and parts[0] not in BINARY:
+            code = strip_code(path.read_text(encoding="utf-8"))
+            codes[tuple(parts)] = code
+            defined[tuple(parts)] = set(item.findall(code))
+    for (folder, child), code in codes.items():
+        own = defined[(folder, child)]
+        for (f2, sib), names in defined.items():
+            if f2 != folder or sib == child:
+                continue
+            for name in sorted(names - own):
+                if re.search(r"(?<![.\w])" + re.escape(name) + r"\b", code):
+                    folders.setdefault(folder, {}).setdefault(child, set()).add(sib)
+                    break
+
     for comp in cycles(top):
         problems.append("import cycle between modules: " + " <-> ".join(comp))
     for folder, graph in sorted(folders.items()):
@@ -258,6 +283,10 @@ def main():
     if args.graph:
         for mod in sorted(top, key=lambda m: (len(closure(top, m)), m)):
             print(f"{mod:12} -> {', '.join(sorted(top[mod] & set(top))) or '-'}")
+        for folder, graph in sorted(folders.items()):
+            for child in sorted(graph):
+                deps = sorted(d for d in graph[child] if d in graph)
+                print(f"{folder + '/' + child:24} -> {', '.join(deps) or '-'}")
     for p in problems:
         print(p)
     if problems:

@@ -1,0 +1,475 @@
+//! Segments: one run's kept documents, with sorted indexes by band key, id and text hash, searched in the memory-mapped file.
+
+use std::path::Path;
+
+use rayon::prelude::*;
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::lsh::{self};
+use crate::minhash::Slot;
+
+use super::format::{DataFile, FileWriter};
+use super::*;
+
+/// A segment's entry in the manifest.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SegmentEntry {
+    #[serde(flatten)]
+    pub file: FileEntry,
+    /// First document (global sequence number) and count.
+    pub first_seq: u64,
+    pub docs: u64,
+    /// Entries per band: documents plus the dropped copies that point at them.
+    pub band_entries: u64,
+    /// First and last run it holds documents of.
+    pub runs: [u32; 2],
+}
+
+/// What a segment's footer says of it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(super) struct SegmentMeta {
+    pub(super) first_seq: u64,
+    pub(super) docs: u64,
+    pub(super) band_entries: u64,
+    pub(super) runs: [u32; 2],
+}
+
+/// `[key, value]` pairs sorted by key then value: band key → seq, id hash → local
+/// document.
+pub(super) type Pair = [u64; 2];
+/// `[hash high, hash low, local document]`.
+pub(super) type TextEntry = [u64; 3];
+
+/// An open segment.
+pub(super) struct Segment {
+    pub(super) entry: SegmentEntry,
+    pub(super) data: DataFile,
+    pub(super) k: usize,
+    pub(super) sections: Sections,
+}
+
+/// Byte ranges of a segment's sections, checked when it is opened.
+pub(super) struct Sections {
+    pub(super) slots: Range<usize>,
+    pub(super) id_ends: Range<usize>,
+    pub(super) id_bytes: Range<usize>,
+    pub(super) id_index: Range<usize>,
+    pub(super) id_dir: Range<usize>,
+    pub(super) text_index: Range<usize>,
+    pub(super) text_dir: Range<usize>,
+    pub(super) bands: Vec<Range<usize>>,
+    pub(super) dirs: Vec<Range<usize>>,
+}
+
+pub(super) type Range<T> = std::ops::Range<T>;
+
+/// A directory over a sorted index of hashes: `dir[p]` is the first entry whose
+/// key's top `bits` bits are at least `p` (2^bits + 1 entries, about one per four
+/// index entries). A lookup reads one directory entry and one short stretch of the
+/// index instead of binary-searching the whole of it: two cache misses, not twenty.
+pub(super) struct DirBuilder {
+    pub(super) bits: u32,
+    pub(super) dir: Vec<u64>,
+    pub(super) n: u64,
+}
+
+impl DirBuilder {
+    pub(super) fn new(entries: u64) -> DirBuilder {
+        let bits = if entries < 16 { 0 } else { entries.ilog2() - 2 };
+        DirBuilder {
+            bits,
+            dir: Vec::with_capacity((1usize << bits) + 1),
+            n: 0,
+        }
+    }
+
+    /// The next key, in sorted order.
+    pub(super) fn push(&mut self, key: u64) {
+        let p = prefix(key, self.bits);
+        while self.dir.len() <= p {
+            self.dir.push(self.n);
+        }
+        self.n += 1;
+    }
+
+    pub(super) fn finish(mut self) -> Vec<u64> {
+        while self.dir.len() < (1usize << self.bits) + 1 {
+            self.dir.push(self.n);
+        }
+        self.dir
+    }
+}
+
+pub(super) fn prefix(key: u64, bits: u32) -> usize {
+    if bits == 0 {
+        0
+    } else {
+        (key >> (64 - bits)) as usize
+    }
+}
+
+/// The stretch of the index a key can be in.
+pub(super) fn dir_range(dir: &[u64], key: u64) -> Range<usize> {
+    let buckets = dir.len().saturating_sub(1);
+    if buckets == 0 {
+        return 0..0;
+    }
+    let p = prefix(key, buckets.trailing_zeros());
+    match (dir.get(p), dir.get(p + 1)) {
+        (Some(&a), Some(&b)) => a as usize..b as usize,
+        _ => 0..0,
+    }
+}
+
+/// Entries of the index `sorted` (with its directory) whose first field is `key`, at
+/// most `cap`.
+pub(super) fn lookup<'a, T: Copy>(
+    sorted: &'a [T],
+    dir: &[u64],
+    key: u64,
+    cap: usize,
+    first: impl Fn(&T) -> u64,
+) -> &'a [T] {
+    let r = dir_range(dir, key);
+    let Some(stretch) = sorted.get(r) else {
+        return &[];
+    };
+    let start = stretch.partition_point(|e| first(e) < key);
+    let n = stretch[start..]
+        .iter()
+        .take(cap)
+        .take_while(|e| first(e) == key)
+        .count();
+    &stretch[start..start + n]
+}
+
+impl Segment {
+    pub(super) fn open(
+        dir: &Path,
+        entry: &SegmentEntry,
+        params: &StateParams,
+    ) -> Result<Segment, StateError> {
+        let path = dir.join(&entry.file.file);
+        let data = DataFile::open(&path, SEGMENT_MAGIC)?;
+        if data.checksum != entry.file.checksum {
+            return Err(corrupt(
+                &path,
+                format!(
+                    "checksum {} is not the {} the manifest names",
+                    data.checksum, entry.file.checksum
+                ),
+            ));
+        }
+        let meta: SegmentMeta = data.meta()?;
+        if data.params != *params {
+            return Err(corrupt(&path, "its parameters are not the manifest's"));
+        }
+        if meta.first_seq != entry.first_seq
+            || meta.docs != entry.docs
+            || meta.band_entries != entry.band_entries
+        {
+            return Err(corrupt(&path, "its document range is not the manifest's"));
+        }
+        let n = meta.docs as usize;
+        let e = meta.band_entries as usize;
+        let k = params.num_perm;
+        // Every section must be there, aligned, and of the size the counts say.
+        let check =
+            |name: &str, size: usize, want: Option<usize>| -> Result<Range<usize>, StateError> {
+                let &(start, len) = data
+                    .sections
+                    .get(name)
+                    .ok_or_else(|| corrupt(&path, format!("no section {name}")))?;
+                let (start, len) = (start as usize, len as usize);
+                if len % size != 0 || want.is_some_and(|w| w != len / size) {
+                    return Err(corrupt(
+                        &path,
+                        format!("section {name} has {} entries, not {want:?}", len / size),
+                    ));
+                }
+                Ok(start..start + len)
+            };
+        let dir_check = |name: &str, entries: usize| -> Result<Range<usize>, StateError> {
+            let r = check(name, 8, None)?;
+            let len = r.len() / 8;
+            let dir: &[u64] = bytemuck::try_cast_slice(&data.map[r.clone()])
+                .map_err(|e| corrupt(&path, format!("section {name}: {e}")))?;
+            if len < 2 || !(len - 1).is_power_of_two() || dir[len - 1] != entries as u64 {
+                return Err(corrupt(
+                    &path,
+                    format!("directory {name} does not fit its index"),
+                ));
+            }
+            Ok(r)
+        };
+        let ids_with_id = check("id_index", 16, None)?.len() / 16;
+        let sections = Sections {
+            slots: check(
+                "slots",
+                2,
+                Some(
+                    n.checked_mul(k)
+                        .ok_or_else(|| corrupt(&path, "document count out of range"))?,
+                ),
+            )?,
+            id_ends: check("id_ends", 8, Some(n))?,
+            id_bytes: check("id_bytes", 1, None)?,
+            id_index: check("id_index", 16, None)?,
+            id_dir: dir_check("id_dir", ids_with_id)?,
+            text_index: check("text_index", 24, Some(n))?,
+            text_dir: dir_check("text_dir", n)?,
+            bands: (0..params.bands)
+                .map(|b| check(&format!("bands.{b}"), 16, None))
+                .collect::<Result<_, _>>()?,
+            dirs: Vec::new(),
+        };
+        let mut sections = sections;
+        let mut total = 0usize;
+        for (b, r) in sections.bands.iter().enumerate() {
+            total += r.len() / 16;
+            sections
+                .dirs
+                .push(dir_check(&format!("dir.{b}"), r.len() / 16)?);
+        }
+        if total != e {
+            return Err(corrupt(&path, "band entries are not the footer's count"));
+        }
+        for (name, size) in [("runs", 4), ("flags", 1), ("text_hash", 16)] {
+            check(name, size, Some(n))?;
+        }
+        let seg = Segment {
+            entry: entry.clone(),
+            data,
+            k,
+            sections,
+        };
+        let ids = seg.sections.id_bytes.len() as u64;
+        if seg
+            .get::<u64>(&seg.sections.id_ends)
+            .last()
+            .is_some_and(|&l| l != ids)
+        {
+            return Err(corrupt(&path, "id table out of range"));
+        }
+        Ok(seg)
+    }
+
+    pub(super) fn get<T: bytemuck::Pod>(&self, r: &Range<usize>) -> &[T] {
+        // Alignment and sizes were checked when the segment was opened.
+        bytemuck::try_cast_slice(&self.data.map[r.clone()]).unwrap_or(&[])
+    }
+
+    /// A section by name (for copying whole sections while merging).
+    pub(super) fn raw(&self, name: &str) -> &[u8] {
+        self.data.section::<u8>(name).unwrap_or(&[])
+    }
+
+    pub(super) fn contains(&self, seq: u64) -> bool {
+        (self.entry.first_seq..self.entry.first_seq + self.entry.docs).contains(&seq)
+    }
+
+    pub(super) fn slots(&self, local: usize) -> &[Slot] {
+        self.get::<Slot>(&self.sections.slots)
+            .get(local * self.k..(local + 1) * self.k)
+            .unwrap_or(&[])
+    }
+
+    pub(super) fn id(&self, local: usize) -> &str {
+        let ends = self.get::<u64>(&self.sections.id_ends);
+        let bytes = self.get::<u8>(&self.sections.id_bytes);
+        let start = match local.checked_sub(1) {
+            None => 0,
+            Some(i) => ends.get(i).map_or(0, |&e| e as usize),
+        };
+        let end = ends.get(local).map_or(0, |&e| e as usize);
+        bytes
+            .get(start..end)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or("")
+    }
+
+    pub(super) fn band(&self, b: usize) -> &[Pair] {
+        self.get(&self.sections.bands[b])
+    }
+
+    /// Documents (seq) sharing band `b`'s key `key`, at most `cap`.
+    pub(super) fn band_lookup(&self, b: usize, key: u64, cap: usize) -> &[Pair] {
+        lookup(
+            self.band(b),
+            self.get(&self.sections.dirs[b]),
+            key,
+            cap,
+            |p| p[0],
+        )
+    }
+
+    /// Local documents whose id hashes to `hash`.
+    pub(super) fn id_lookup(&self, hash: u64) -> &[Pair] {
+        let index = self.get(&self.sections.id_index);
+        lookup(
+            index,
+            self.get(&self.sections.id_dir),
+            hash,
+            usize::MAX,
+            |p| p[0],
+        )
+    }
+
+    /// Local documents whose text hashes to `(hi, lo)`.
+    pub(super) fn text_lookup(&self, hi: u64, lo: u64) -> Option<u64> {
+        let index = self.get::<TextEntry>(&self.sections.text_index);
+        lookup(
+            index,
+            self.get(&self.sections.text_dir),
+            hi,
+            usize::MAX,
+            |t| t[0],
+        )
+        .iter()
+        .find(|t| t[1] == lo && t[2] < self.entry.docs)
+        .map(|t| t[2])
+    }
+}
+
+/// A document to add to the state.
+pub struct NewDoc<'a> {
+    pub id: &'a str,
+    /// The id came from the record (not made up from the file name and line).
+    pub has_id: bool,
+    pub text_hash: u128,
+    pub slots: &'a [Slot],
+}
+
+/// Builds the segment of one run in memory (it is the size of the run's keepers).
+pub struct SegmentBuilder {
+    pub(super) params: StateParams,
+    pub(super) run: u32,
+    pub(super) first_seq: u64,
+    pub(super) slots: Vec<Slot>,
+    pub(super) flags: Vec<u8>,
+    pub(super) text_hash: Vec<Pair>,
+    pub(super) ids: Vec<u8>,
+    pub(super) id_ends: Vec<u64>,
+    /// One list per band.
+    pub(super) bands: Vec<Vec<Pair>>,
+}
+
+pub(super) const FLAG_HAS_ID: u8 = 1;
+
+impl SegmentBuilder {
+    pub(super) fn new(params: StateParams, run: u32, first_seq: u64) -> SegmentBuilder {
+        let bands = vec![Vec::new(); params.bands];
+        SegmentBuilder {
+            params,
+            run,
+            first_seq,
+            slots: Vec::new(),
+            flags: Vec::new(),
+            text_hash: Vec::new(),
+            ids: Vec::new(),
+            id_ends: Vec::new(),
+            bands,
+        }
+    }
+
+    pub fn docs(&self) -> u64 {
+        self.flags.len() as u64
+    }
+
+    /// Add a kept document; returns its sequence number.
+    pub fn add(&mut self, d: &NewDoc<'_>) -> u64 {
+        let seq = self.first_seq + self.docs();
+        self.slots.extend_from_slice(d.slots);
+        self.flags.push(if d.has_id { FLAG_HAS_ID } else { 0 });
+        self.text_hash
+            .push([(d.text_hash >> 64) as u64, d.text_hash as u64]);
+        self.ids.extend_from_slice(d.id.as_bytes());
+        self.id_ends.push(self.ids.len() as u64);
+        self.alias(d.slots, seq);
+        seq
+    }
+
+    /// Index the band keys of `slots` as pointing at document `seq`: a kept
+    /// document's own, or a dropped copy's, so later copies of the copy find it.
+    pub fn alias(&mut self, slots: &[Slot], seq: u64) {
+        let p = self.params.lsh();
+        for (b, list) in self.bands.iter_mut().enumerate() {
+            list.push([lsh::band_key(slots, b, p.rows, self.params.seed), seq]);
+        }
+    }
+
+    pub(super) fn write(mut self, path: &Path) -> Result<SegmentEntry, StateError> {
+        let n = self.docs() as usize;
+        // An exact copy's band keys are its keeper's: one entry is enough.
+        self.bands.par_iter_mut().for_each(|b| {
+            b.sort_unstable();
+            b.dedup();
+        });
+        let e: usize = self.bands.iter().map(|b| b.len()).sum();
+        let mut id_index: Vec<Pair> = (0..n)
+            .filter(|&i| self.flags[i] & FLAG_HAS_ID != 0)
+            .map(|i| {
+                let start = if i == 0 {
+                    0
+                } else {
+                    self.id_ends[i - 1] as usize
+                };
+                [
+                    xxh3_64(&self.ids[start..self.id_ends[i] as usize]),
+                    i as u64,
+                ]
+            })
+            .collect();
+        id_index.sort_unstable();
+        let mut text_index: Vec<TextEntry> = self
+            .text_hash
+            .iter()
+            .enumerate()
+            .map(|(i, h)| [h[0], h[1], i as u64])
+            .collect();
+        text_index.sort_unstable();
+        let runs = vec![self.run; n];
+        let mut w = FileWriter::create(path, SEGMENT_MAGIC, &self.params)?;
+        w.section("slots", |w| w.put_pod(&self.slots))?;
+        w.section("runs", |w| w.put_pod(&runs))?;
+        w.section("flags", |w| w.put(&self.flags))?;
+        w.section("text_hash", |w| w.put_pod(&self.text_hash))?;
+        w.section("id_ends", |w| w.put_pod(&self.id_ends))?;
+        w.section("id_bytes", |w| w.put(&self.ids))?;
+        w.section("id_index", |w| w.put_pod(&id_index))?;
+        w.section("id_dir", |w| {
+            w.put_pod(&dir_of(id_index.iter().map(|p| p[0]), id_index.len()))
+        })?;
+        w.section("text_index", |w| w.put_pod(&text_index))?;
+        w.section("text_dir", |w| {
+            w.put_pod(&dir_of(text_index.iter().map(|t| t[0]), n))
+        })?;
+        for (b, band) in self.bands.iter().enumerate() {
+            w.section(&format!("bands.{b}"), |w| w.put_pod(band))?;
+            w.section(&format!("dir.{b}"), |w| {
+                w.put_pod(&dir_of(band.iter().map(|p| p[0]), band.len()))
+            })?;
+        }
+        let meta = SegmentMeta {
+            first_seq: self.first_seq,
+            docs: n as u64,
+            band_entries: e as u64,
+            runs: [self.run, self.run],
+        };
+        let file = w.finish(serde_json::to_value(&meta).unwrap_or_default())?;
+        Ok(SegmentEntry {
+            file,
+            first_seq: meta.first_seq,
+            docs: meta.docs,
+            band_entries: meta.band_entries,
+            runs: meta.runs,
+        })
+    }
+}
+
+/// The directory of `entries` sorted keys.
+pub(super) fn dir_of(keys: impl Iterator<Item = u64>, entries: usize) -> Vec<u64> {
+    let mut d = DirBuilder::new(entries as u64);
+    keys.for_each(|k| d.push(k));
+    d.finish()
+}
