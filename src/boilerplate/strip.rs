@@ -1,0 +1,245 @@
+//! Strip: which lines of one page do the rules remove, and how much of the page may they take?
+
+use std::collections::HashSet;
+
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::keys::{field_label, line_alone, page_labels, page_masked, related_line};
+use super::rules::{Rules, TemplateKind};
+use super::*;
+use crate::normalize::Normalizer;
+use page::Page;
+
+/// Compiled rules: hashes of normalized lines, labels and patterns.
+pub struct Stripper {
+    normalizer: Normalizer,
+    lines: HashSet<u64>,
+    /// Line, label and masked rules that were written by hand (no evidence): the cap
+    /// on what rules may take from a page does not hold them back.
+    by_hand: HashSet<u64>,
+    labels: HashSet<u64>,
+    masked: HashSet<u64>,
+    related: bool,
+    markers: HashSet<u64>,
+    /// The rules it was compiled from (for reports).
+    pub rules: Rules,
+}
+
+/// What stripping one text removed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Stripped {
+    /// Removed byte ranges of the text, in order, not overlapping.
+    pub ranges: Vec<(usize, usize)>,
+    pub lines_removed: u64,
+    /// The line and template rules would have removed most of the page, so only its
+    /// marker (if any) was applied.
+    pub capped: bool,
+}
+
+impl Stripped {
+    pub fn bytes_removed(&self) -> u64 {
+        self.ranges.iter().map(|r| (r.1 - r.0) as u64).sum()
+    }
+
+    /// The text without the removed ranges, trailing whitespace trimmed.
+    pub fn apply<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        if self.ranges.is_empty() {
+            return std::borrow::Cow::Borrowed(text);
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut pos = 0;
+        for &(a, b) in &self.ranges {
+            out.push_str(&text[pos..a]);
+            pos = b;
+        }
+        out.push_str(&text[pos..]);
+        let trimmed = out.trim_end().len();
+        out.truncate(trimmed);
+        std::borrow::Cow::Owned(out)
+    }
+}
+
+impl Stripper {
+    pub fn new(rules: Rules) -> Stripper {
+        let normalizer = Normalizer::new(rules.normalize);
+        let h = |s: &str| xxh3_64(normalizer.normalize(s).as_bytes());
+        let mut masked = HashSet::new();
+        let mut labels = HashSet::new();
+        let mut related = false;
+        let mut by_hand = HashSet::new();
+        for r in &rules.lines {
+            if r.evidence.is_none() {
+                by_hand.insert(h(&r.line));
+            }
+        }
+        for t in &rules.templates {
+            match t.kind {
+                TemplateKind::Label => {
+                    labels.insert(h(&t.pattern));
+                    if t.evidence.is_none() {
+                        by_hand.insert(h(&t.pattern));
+                    }
+                }
+                // Each word but `#` is normalized, and the pattern masked again, so a
+                // hand-written pattern (or one from an older dupstrip, with a `#` per
+                // word) matches like a learned one.
+                TemplateKind::Masked => {
+                    let words: Vec<String> = t
+                        .pattern
+                        .split_whitespace()
+                        .map(|w| {
+                            if w == "#" || w == words::DATE_ONLY {
+                                w.to_string()
+                            } else {
+                                normalizer.normalize(w)
+                            }
+                        })
+                        .collect();
+                    let joined = words.join(" ");
+                    let m = words::mask(normalizer.options(), &joined).unwrap_or(joined);
+                    masked.insert(xxh3_64(m.as_bytes()));
+                    if t.evidence.is_none() {
+                        by_hand.insert(xxh3_64(m.as_bytes()));
+                    }
+                }
+                TemplateKind::Related => related = true,
+            }
+        }
+        Stripper {
+            lines: rules.lines.iter().map(|r| h(&r.line)).collect(),
+            markers: rules.markers.iter().map(|r| h(&r.line)).collect(),
+            labels,
+            masked,
+            related,
+            by_hand,
+            normalizer,
+            rules,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+            && self.labels.is_empty()
+            && self.masked.is_empty()
+            && !self.related
+            && self.markers.is_empty()
+    }
+
+    /// Find the boilerplate in `text`. `buf` is scratch space.
+    pub fn strip(&self, text: &str, buf: &mut String) -> Stripped {
+        self.strip_with(text, buf, true)
+    }
+
+    /// [`Stripper::strip`], with the cap on what line and template rules may take
+    /// from a page on (`cap`) or off.
+    pub(super) fn strip_with(&self, text: &str, buf: &mut String, cap: bool) -> Stripped {
+        let mut out = Stripped::default();
+        if self.is_empty() {
+            return out;
+        }
+        let page = Page::new(&self.normalizer, text, buf);
+        // The first marker line that sits where a marker can cut (after enough of the
+        // page, with text after it) cuts the rest; elsewhere it is removed alone.
+        let n = page.lines.len();
+        // It cuts only where it could have been counted as one.
+        let cut = (0..n)
+            .find(|&i| self.markers.contains(&page.lines[i].hash) && page.marker_candidate(i));
+        let body = cut.unwrap_or(n);
+        let labels = page_labels(&self.normalizer, text, &page);
+        let masked = if self.masked.is_empty() {
+            Vec::new()
+        } else {
+            page_masked(&self.normalizer, &page)
+        };
+        // Removed lines, and whether a learned rule (not one written by hand) took them.
+        let mut hits: Vec<(usize, usize, bool)> = Vec::new();
+        let (mut learned, mut total) = (0usize, 0usize);
+        for (i, l) in page.lines[..body].iter().enumerate() {
+            let line = &text[l.span.start..l.span.end];
+            total += line.len();
+            // A learned line rule removes the line where it was counted: standing
+            // alone, not the page's first line. One written by hand removes the line
+            // wherever it is.
+            let by_line = (self.by_hand.contains(&l.hash) && self.lines.contains(&l.hash))
+                || ((self.lines.contains(&l.hash) || self.markers.contains(&l.hash))
+                    && i > 0
+                    && line_alone(&page, &labels, i));
+            let label = labels
+                .get(i)
+                .copied()
+                .flatten()
+                .filter(|&(k, once)| self.labels.contains(&k) && field_label(text, &page, i, once))
+                .map(|(k, _)| k);
+            let mask = masked
+                .get(i)
+                .copied()
+                .flatten()
+                .filter(|m| self.masked.contains(m));
+            let related = self.related
+                && i > 0
+                && !l.in_flow
+                && related_line(&self.normalizer, page.normalized(i), l);
+            if by_line || label.is_some() || mask.is_some() || related {
+                let hand = (by_line && self.by_hand.contains(&l.hash))
+                    || label.is_some_and(|k| self.by_hand.contains(&k))
+                    || mask.is_some_and(|m| self.by_hand.contains(&m));
+                if !hand {
+                    learned += line.len();
+                }
+                hits.push((l.span.start, l.span.next, hand));
+            }
+        }
+        // A page is not emptied by learned line and template rules: when they would
+        // take most of its own text, only the marker's cut (and rules written by
+        // hand) apply.
+        if cap && total > 0 && learned as f64 > MAX_STRIP_SHARE * total as f64 {
+            hits.retain(|h| h.2);
+            out.capped = true;
+        }
+        let mut ranges: Vec<(usize, usize)> = hits.iter().map(|h| (h.0, h.1)).collect();
+        out.lines_removed = ranges.len() as u64;
+        if let Some(m) = cut {
+            let start = page.lines[m].span.start;
+            ranges.push((start, text.len()));
+            out.lines_removed += (n - m) as u64;
+        }
+        // Merge adjacent ranges.
+        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(ranges.len());
+        for r in ranges {
+            match merged.last_mut() {
+                Some(last) if last.1 >= r.0 => last.1 = last.1.max(r.1),
+                _ => merged.push(r),
+            }
+        }
+        out.ranges = merged;
+        out
+    }
+}
+
+/// What boilerplate stripping removed over a run.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct StripStats {
+    /// Documents with at least one line removed.
+    pub documents_stripped: u64,
+    pub lines_removed: u64,
+    pub bytes_removed: u64,
+    /// Documents left empty (or under --min-chars) by stripping.
+    pub emptied: u64,
+    /// Documents that lost more than half of their text (markers' appended articles
+    /// included).
+    pub over_half: u64,
+    /// Documents whose learned line and template rules would have taken more than
+    /// half of their own text: only their marker (if any) was applied.
+    pub capped: u64,
+}
+
+impl StripStats {
+    pub fn add(&mut self, o: &StripStats) {
+        self.documents_stripped += o.documents_stripped;
+        self.lines_removed += o.lines_removed;
+        self.bytes_removed += o.bytes_removed;
+        self.emptied += o.emptied;
+        self.over_half += o.over_half;
+        self.capped += o.capped;
+    }
+}
