@@ -57,51 +57,9 @@ pub(super) fn decide(
         }
         match kind {
             KIND_MARKER => {
-                let seen = get(KIND_LINE, h).max(n);
-                let articles = get(KIND_MARKER_ARTICLE, h);
-                let t = units.get(&(h >> 32)).map(Vec::as_slice).unwrap_or(&[]);
-                let recurring: u64 = t.iter().sum();
-                let top_unit = share(t.iter().copied().max().unwrap_or(1), n);
-                let next = next_lines.get(&(h >> 32)).map(Vec::as_slice).unwrap_or(&[]);
-                let top = next.iter().copied().max().unwrap_or(1);
-                let followed = share(n, seen);
-                let article_share = share(articles, n);
-                let top_share = share(top, n);
-                // What follows must look like another article (a headline and
-                // paragraphs) in most of its pages, and be another article: the
-                // same ones recur after it in unrelated stories, or it changes from
-                // page to page. A heading followed by its own section (man pages,
-                // changelogs) has no headline-and-paragraphs shape.
-                let proof = if article_share < ARTICLE_SHARE {
-                    None
-                } else if t.len() >= 2
-                    && recurring >= 3.max(n / 2)
-                    && top_unit <= 2.0 * MAX_TOP_TAIL_SHARE
-                    && top_share <= 2.0 * MAX_TOP_TAIL_SHARE
-                {
-                    Some("recurring tails")
-                } else if top_share <= MAX_TOP_TAIL_SHARE {
-                    Some("article tails")
-                } else {
-                    None
-                };
-                if let Some(proof) = proof
-                    && followed >= MARKER_FOLLOWED_SHARE
-                {
+                if let Some(e) = marker_evidence(counts, h, n, &units, &next_lines) {
                     rules.insert((KIND_MARKER, h), n);
-                    evidence.insert(
-                        (KIND_MARKER, h),
-                        Evidence {
-                            stories: n,
-                            followed: Some(followed),
-                            article_tails: Some(article_share),
-                            recurring_tails: Some(t.len() as u64),
-                            recurring_tail_stories: Some(recurring),
-                            top_tail: Some(top_share),
-                            proof: Some(proof.into()),
-                            ..Evidence::default()
-                        },
-                    );
+                    evidence.insert((KIND_MARKER, h), e);
                 }
             }
             KIND_LINE => {
@@ -158,6 +116,58 @@ pub(super) fn decide(
         evidence.remove(&(KIND_LINE, h));
     }
     (rules, evidence)
+}
+
+/// The evidence of marker key `h`, seen in `n` stories, when it proves a marker: what
+/// follows it is another article in most of its pages (the same tails recurring
+/// under unrelated stories, or varying headlines), and it is followed in most.
+fn marker_evidence(
+    counts: &HashMap<(u8, u64), u64>,
+    h: u64,
+    n: u64,
+    units: &HashMap<u64, Vec<u64>>,
+    next_lines: &HashMap<u64, Vec<u64>>,
+) -> Option<Evidence> {
+    let get = |k: u8, h: u64| counts.get(&(k, h)).copied().unwrap_or(0);
+    let seen = get(KIND_LINE, h).max(n);
+    let articles = get(KIND_MARKER_ARTICLE, h);
+    let t = units.get(&(h >> 32)).map(Vec::as_slice).unwrap_or(&[]);
+    let recurring: u64 = t.iter().sum();
+    let top_unit = share(t.iter().copied().max().unwrap_or(1), n);
+    let next = next_lines.get(&(h >> 32)).map(Vec::as_slice).unwrap_or(&[]);
+    let top = next.iter().copied().max().unwrap_or(1);
+    let followed = share(n, seen);
+    let article_share = share(articles, n);
+    let top_share = share(top, n);
+    // What follows must look like another article (a headline and
+    // paragraphs) in most of its pages, and be another article: the
+    // same ones recur after it in unrelated stories, or it changes from
+    // page to page. A heading followed by its own section (man pages,
+    // changelogs) has no headline-and-paragraphs shape.
+    let proof = if article_share < ARTICLE_SHARE {
+        None
+    } else if t.len() >= 2
+        && recurring >= 3.max(n / 2)
+        && top_unit <= 2.0 * MAX_TOP_TAIL_SHARE
+        && top_share <= 2.0 * MAX_TOP_TAIL_SHARE
+    {
+        Some("recurring tails")
+    } else if top_share <= MAX_TOP_TAIL_SHARE {
+        Some("article tails")
+    } else {
+        None
+    };
+    let proof = proof?;
+    (followed >= MARKER_FOLLOWED_SHARE).then(|| Evidence {
+        stories: n,
+        followed: Some(followed),
+        article_tails: Some(article_share),
+        recurring_tails: Some(t.len() as u64),
+        recurring_tail_stories: Some(recurring),
+        top_tail: Some(top_share),
+        proof: Some(proof.into()),
+        ..Evidence::default()
+    })
 }
 
 /// Learned keys, waiting for their examples.
