@@ -1,0 +1,283 @@
+//! `dupstrip stage …`: the stages of `clean` as streaming maps, for Spark.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand, ValueEnum};
+
+use dupstrip::boilerplate::{LearnOptions, Rules};
+use dupstrip::config::EmptyPolicy;
+use dupstrip::stage;
+
+use super::clean::{CleanArgs, EmptyArg};
+use super::dedup::{CLEAN_DEFAULTS, FormatArg, ModeArg, dedup_options};
+
+#[derive(Args, Debug)]
+pub(super) struct StageCommon {
+    /// The job's config file, written by `dupstrip stage config`.
+    #[arg(long, value_name = "FILE")]
+    pub(super) config: PathBuf,
+    /// Worker threads (an engine runs one stage per core).
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 1)]
+    pub(super) threads: usize,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub(super) enum PurposeArg {
+    /// Raw pages grouped into stories, for learning boilerplate.
+    Stories,
+    /// Stripped texts, for near-duplicates.
+    Dedup,
+}
+
+#[derive(Subcommand, Debug)]
+pub(super) enum StageCmd {
+    /// Write the config file every stage of a job reads, from the options `clean`
+    /// takes (-o FILE).
+    #[command(
+        after_help = "The options are clean's; these are refused, since stages read standard input and the engine \
+                      writes every other file: INPUT, --clusters, --report, --rejects, --state, \
+                      --skip-bad-records, --mem-limit, --mode annotate, --input-format text, --rules, \
+                      --save-rules, and an -o that is `-` or ends in .gz, .zst or .parquet.\n\n\
+                      Example:\n  dupstrip stage config -o job.json --threshold 0.5 --text-field content"
+    )]
+    Config(Box<CleanArgs>),
+    /// Record envelopes in, one sketch line out per record: row, length, signature,
+    /// band keys (and line keys with --for stories, id and stripping with --for dedup).
+    #[command(
+        after_help = "Example:\n  dupstrip stage sketch --config job.json --for dedup --rules rules.json < envelopes.jsonl"
+    )]
+    Sketch {
+        #[command(flatten)]
+        common: StageCommon,
+        /// Which grouping the sketch serves.
+        #[arg(long = "for", value_enum, value_name = "PURPOSE")]
+        purpose: PurposeArg,
+        /// Rules to strip with (needed with --for dedup).
+        #[arg(long, value_name = "FILE")]
+        rules: Option<PathBuf>,
+    },
+    /// Buckets in ({"members": [sketch lines]}), confirmed edges out ({"a", "b",
+    /// "similarity"}, rows).
+    Confirm {
+        #[command(flatten)]
+        common: StageCommon,
+        /// Which grouping the buckets belong to.
+        #[arg(long = "for", value_enum, value_name = "PURPOSE")]
+        purpose: PurposeArg,
+    },
+    /// Story counts of line keys in ({"kind", "hash", "stories"}), the learned keys
+    /// out (one JSON document).
+    Learn {
+        #[command(flatten)]
+        common: StageCommon,
+        /// Records in the corpus.
+        #[arg(long)]
+        documents: u64,
+        /// Stories in the corpus (records less the copies grouped into stories).
+        #[arg(long)]
+        stories: u64,
+    },
+    /// Record envelopes in, the lines that match a learned key out.
+    Examples {
+        #[command(flatten)]
+        common: StageCommon,
+        /// Output of `stage learn`.
+        #[arg(long, value_name = "FILE")]
+        learned: PathBuf,
+    },
+    /// Example lines in, the rules file out (the same file as `clean --save-rules`).
+    Rules {
+        #[command(flatten)]
+        common: StageCommon,
+        /// Output of `stage learn`.
+        #[arg(long, value_name = "FILE")]
+        learned: PathBuf,
+    },
+    /// Components in ({"members": [{"sketch", "input"}]}), clusters out ({"keep",
+    /// "members": [{"row", "id", "similarity"}]}).
+    Assign {
+        #[command(flatten)]
+        common: StageCommon,
+        /// The rules the texts were stripped with.
+        #[arg(long, value_name = "FILE")]
+        rules: PathBuf,
+    },
+    /// Record envelopes in, the records `clean` writes out: boilerplate stripped,
+    /// emptied records and the rows of --drop left out.
+    Apply {
+        #[command(flatten)]
+        common: StageCommon,
+        /// The rules to strip with.
+        #[arg(long, value_name = "FILE")]
+        rules: PathBuf,
+        /// JSON lines with a "row" field: rows to leave out (duplicates).
+        #[arg(long, value_name = "FILE")]
+        drop: Option<PathBuf>,
+        /// Write what was done (records read, written, dropped, emptied) as JSON.
+        #[arg(long, value_name = "FILE")]
+        stats: Option<PathBuf>,
+    },
+    /// Gzip or zstd in, plain bytes out (for engines that cannot read zstd).
+    Decompress,
+}
+
+/// `stage config`: clean's options, checked, as a config file.
+pub(super) fn stage_config(a: CleanArgs) -> Result<()> {
+    let c = &a.common;
+    let unsupported = [
+        (!c.inputs.is_empty(), "INPUT (stages read standard input)"),
+        (c.clusters.is_some(), "--clusters"),
+        (c.report.is_some(), "--report"),
+        (c.rejects.is_some(), "--rejects"),
+        (c.state.is_some(), "--state"),
+        (c.skip_bad_records, "--skip-bad-records"),
+        (c.mem_limit.is_some(), "--mem-limit"),
+        (matches!(c.mode, ModeArg::Annotate), "--mode annotate"),
+        (
+            matches!(c.input_format, FormatArg::Text),
+            "--input-format text",
+        ),
+        (a.rules.is_some(), "--rules"),
+        (a.save_rules.is_some(), "--save-rules"),
+        (
+            {
+                let o = c.output.to_string_lossy().to_lowercase();
+                o == "-" || [".gz", ".zst", ".parquet"].iter().any(|e| o.ends_with(e))
+            },
+            "-o to standard output or a compressed or Parquet file (the config is a plain JSON file)",
+        ),
+    ];
+    let named: Vec<&str> = unsupported.iter().filter(|u| u.0).map(|u| u.1).collect();
+    if !named.is_empty() {
+        anyhow::bail!(
+            "stage config takes the similarity, boilerplate and input options of clean; not {}",
+            named.join(", ")
+        );
+    }
+    if a.min_docs < 2 {
+        anyhow::bail!("--min-docs must be at least 2, got {}", a.min_docs);
+    }
+    if !(0.0..=1.0).contains(&a.min_fraction) {
+        anyhow::bail!(
+            "--min-fraction must be between 0 and 1, got {}",
+            a.min_fraction
+        );
+    }
+    let mut opts = dedup_options(c, &CLEAN_DEFAULTS);
+    opts.min_chars = a.min_chars;
+    opts.on_empty = match a.on_empty {
+        EmptyArg::Keep => EmptyPolicy::Keep,
+        EmptyArg::Drop => EmptyPolicy::Drop,
+    };
+    let cfg = opts.validate()?;
+    let learn = LearnOptions {
+        min_docs: a.min_docs,
+        min_fraction: a.min_fraction,
+    };
+    let sc = stage::StageConfig::new(&cfg, learn);
+    let json = serde_json::to_string_pretty(&sc)?;
+    dupstrip::output::write_atomic(&c.output, |w| {
+        use std::io::Write;
+        w.write_all(json.as_bytes())?;
+        w.write_all(b"\n")
+    })
+    .with_context(|| format!("{}: cannot write", c.output.display()))?;
+    Ok(())
+}
+
+pub(super) fn stage_cmd(cmd: StageCmd) -> Result<()> {
+    let cmd = match cmd {
+        StageCmd::Config(a) => return stage_config(*a),
+        StageCmd::Decompress => {
+            let input = std::io::BufReader::with_capacity(1 << 20, std::io::stdin().lock());
+            let mut out = std::io::stdout().lock();
+            return match stage::decompress(input, &mut out) {
+                Err(e) if e.is_broken_pipe() => Ok(()),
+                other => other.map(|_| ()).map_err(Into::into),
+            };
+        }
+        other => other,
+    };
+    let common = match &cmd {
+        StageCmd::Config(_) | StageCmd::Decompress => return Ok(()),
+        StageCmd::Sketch { common, .. }
+        | StageCmd::Confirm { common, .. }
+        | StageCmd::Learn { common, .. }
+        | StageCmd::Examples { common, .. }
+        | StageCmd::Rules { common, .. }
+        | StageCmd::Assign { common, .. }
+        | StageCmd::Apply { common, .. } => common,
+    };
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(common.threads.max(1))
+        .build_global()
+        .context("cannot start the worker threads")?;
+    let sc = stage::StageConfig::load(&common.config)?;
+    let stdin = std::io::stdin().lock();
+    let input = std::io::BufReader::with_capacity(1 << 20, stdin);
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    let name = "<stdin>";
+    let purpose = |p: PurposeArg| match p {
+        PurposeArg::Stories => stage::Purpose::Stories,
+        PurposeArg::Dedup => stage::Purpose::Dedup,
+    };
+    let result = match &cmd {
+        StageCmd::Config(_) | StageCmd::Decompress => Ok(()),
+        StageCmd::Sketch {
+            purpose: p, rules, ..
+        } => {
+            let p = purpose(*p);
+            let rules = match (p, rules) {
+                (stage::Purpose::Dedup, None) => anyhow::bail!(
+                    "stage sketch --for dedup needs --rules FILE (the output of `stage rules`)"
+                ),
+                (stage::Purpose::Stories, Some(_)) => anyhow::bail!(
+                    "stage sketch --for stories reads raw pages: --rules goes with --for dedup"
+                ),
+                (_, Some(r)) => Some(Rules::load(r)?),
+                (_, None) => None,
+            };
+            stage::sketch(&sc, p, rules, input, name, &mut out)
+        }
+        StageCmd::Confirm { purpose: p, .. } => {
+            stage::confirm(&sc, purpose(*p), input, name, &mut out)
+        }
+        StageCmd::Learn {
+            documents, stories, ..
+        } => stage::learn(&sc, *documents, *stories, input, name, &mut out),
+        StageCmd::Examples { learned, .. } => stage::examples(&sc, learned, input, name, &mut out),
+        StageCmd::Rules { learned, .. } => stage::rules(&sc, learned, input, name, &mut out),
+        StageCmd::Assign { rules, .. } => {
+            stage::assign(&sc, Some(Rules::load(rules)?), input, name, &mut out)
+        }
+        StageCmd::Apply {
+            rules, drop, stats, ..
+        } => {
+            let drop = match drop {
+                Some(p) => stage::read_drop_list(p)?,
+                None => Default::default(),
+            };
+            stage::apply(&sc, Some(Rules::load(rules)?), &drop, input, name, &mut out).and_then(
+                |s| {
+                    if let Some(p) = stats {
+                        let json = serde_json::to_string(&s).unwrap_or_default();
+                        std::fs::write(p, json + "\n").map_err(|e| stage::StageError::File {
+                            path: p.display().to_string(),
+                            message: format!("cannot write: {e}"),
+                        })?;
+                    }
+                    Ok(())
+                },
+            )
+        }
+    };
+    let result = result.and_then(|_| {
+        use std::io::Write;
+        out.flush().map_err(stage::StageError::Write)
+    });
+    match result {
+        Err(e) if e.is_broken_pipe() => Ok(()),
+        other => Ok(other?),
+    }
+}
