@@ -258,7 +258,7 @@ def main():
     codes = {}
     for path in sorted(SRC.rglob("*.rs")):
         parts = module_of(path)
-        if len(parts) == 2 and parts[0] not in BINARY:
+        if len(parts) == 2:
             code = strip_code(path.read_text(encoding="utf-8"))
             codes[tuple(parts)] = code
             defined[tuple(parts)] = set(item.findall(code))

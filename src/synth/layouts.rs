@@ -20,9 +20,9 @@ use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{
-    EN_MONTHS, Story, SynthOptions, TruthRow, Vocab, arabic_variants, edit_copy, paragraphs,
-};
+use super::news::{EN_MONTHS, edit_copy, paragraphs};
+use super::words::Vocab;
+use super::{Story, SynthOptions, TruthRow, arabic_variants};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Lang {
