@@ -263,12 +263,19 @@ def main():
             codes[tuple(parts)] = code
             defined[tuple(parts)] = set(item.findall(code))
     for (folder, child), code in codes.items():
+        folders.setdefault(folder, {}).setdefault(child, set())
         own = defined[(folder, child)]
         for (f2, sib), names in defined.items():
             if f2 != folder or sib == child:
                 continue
             for name in sorted(names - own):
-                if re.search(r"(?<![.\w])" + re.escape(name) + r"\b", code):
+                # A function counts where it is called or imported, so that a local
+                # variable or a field of the same name is not taken for it.
+                if name[0].islower():
+                    pattern = r"(?<![.\w])%s\s*\(|use super::[^;]*\b%s\b" % (name, name)
+                else:
+                    pattern = r"(?<![.\w])" + re.escape(name) + r"\b"
+                if re.search(pattern, code):
                     folders.setdefault(folder, {}).setdefault(child, set()).add(sib)
                     break
 
