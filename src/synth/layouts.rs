@@ -133,126 +133,134 @@ struct Phrases {
     quote: &'static str,
 }
 
+const ENGLISH: Phrases = Phrases {
+    dates: &[
+        "Posted on {mon3} {d}, {y} at {h}:{mi} {ampm}",
+        "{day} {d} {month} {y} | {hh}:{mi} GMT",
+        "Published: {month} {d}, {y}",
+        "Updated {d} {month} {y}, {hh}:{mi}",
+        "Last updated: {day}, {month} {d}, {y}",
+    ],
+    follow: &[
+        "Follow us on WhatsApp",
+        "Get the latest news on our app",
+        "Subscribe to our daily newsletter",
+        "Follow us on Google News",
+    ],
+    ads: &[
+        "Advertisement",
+        "ADVERTISEMENT",
+        "Sponsored",
+        "Story continues below advertisement",
+    ],
+    markers: &[
+        "Read also",
+        "Read more",
+        "Also read",
+        "Related",
+        "You may also like",
+        "More on this story",
+    ],
+    source: &["Source", "Via"],
+    tags: &["Tags", "Topics"],
+    byline: &[
+        "By {author}",
+        "Written by {author}",
+        "Reporting by {author}",
+    ],
+    home: &["Home › {section}", "Home / News / {section}"],
+    footers: &[
+        "© {year} {name}. All rights reserved.",
+        "Contact us | Privacy Policy | Terms of Use",
+        "Download the {name} app",
+        "We use cookies to improve your experience on our site.",
+    ],
+    quote: "He added: \"{said}.\"",
+};
+
+const ARABIC: Phrases = Phrases {
+    dates: &[
+        "تاريخ النشر: {d}th, {mon_en} {y} GMT",
+        "نشر في: {day} {d} {month} {y}",
+        "{day} {d} {month_lev} {y} - {hh}:{mi}",
+        "آخر تحديث: {d} {month} {y} | {hh}:{mi} {ampm_ar}",
+        "{day}، {d} {month} {y}",
+    ],
+    follow: &[
+        "تابع أحدث الأخبار عبر تطبيق",
+        "تابعونا على تطبيق واتساب",
+        "اشترك في نشرتنا الإخبارية",
+    ],
+    ads: &["إعلان", "مساحة إعلانية", "محتوى مدفوع"],
+    markers: &[
+        "إقرأ أيضاً",
+        "اقرأ أيضا",
+        "شاهد أيضاً",
+        "أخبار ذات صلة",
+        "قد يهمك أيضاً",
+    ],
+    source: &["المصدر", "مصدر الخبر"],
+    tags: &["كلمات دلالية", "الوسوم"],
+    byline: &["بقلم: {author}", "كتب: {author}"],
+    home: &["الرئيسية » {section}", "الرئيسية / أخبار / {section}"],
+    footers: &[
+        "جميع الحقوق محفوظة © {year} {name}",
+        "اتصل بنا | سياسة الخصوصية | شروط الاستخدام",
+        "حمّل تطبيق {name}",
+    ],
+    quote: "وأضاف: «{said}»",
+};
+
+const FRENCH: Phrases = Phrases {
+    dates: &[
+        "Publié le {day} {d} {month} {y} à {hh}h{mi}",
+        "Mis à jour le {d} {month} {y}",
+    ],
+    follow: &[
+        "Suivez-nous sur Google Actualités",
+        "Abonnez-vous à notre newsletter",
+    ],
+    ads: &["Publicité", "PUBLICITÉ", "Contenu sponsorisé"],
+    markers: &["Lire aussi", "À lire aussi", "Sur le même sujet"],
+    source: &["Source"],
+    tags: &["Mots-clés", "Sujets"],
+    byline: &["Par {author}"],
+    home: &["Accueil › {section}"],
+    footers: &[
+        "© {year} {name}. Tous droits réservés.",
+        "Mentions légales | Contact | Cookies",
+    ],
+    quote: "Il a ajouté : « {said}. »",
+};
+
+const GERMAN: Phrases = Phrases {
+    dates: &[
+        "{day}, {d}. {month} {y}, {hh}:{mi} Uhr",
+        "Veröffentlicht am {d}. {month} {y}",
+    ],
+    follow: &[
+        "Folgen Sie uns auf WhatsApp",
+        "Abonnieren Sie unseren Newsletter",
+    ],
+    ads: &["Anzeige", "ANZEIGE", "Werbung"],
+    markers: &["Lesen Sie auch", "Mehr zum Thema", "Auch interessant"],
+    source: &["Quelle"],
+    tags: &["Schlagwörter", "Themen"],
+    byline: &["Von {author}"],
+    home: &["Startseite › {section}"],
+    footers: &[
+        "© {year} {name}. Alle Rechte vorbehalten.",
+        "Impressum | Datenschutz | Kontakt",
+    ],
+    quote: "Er fügte hinzu: „{said}.“",
+};
+
 fn phrases(lang: Lang) -> Phrases {
     match lang {
-        Lang::En => Phrases {
-            dates: &[
-                "Posted on {mon3} {d}, {y} at {h}:{mi} {ampm}",
-                "{day} {d} {month} {y} | {hh}:{mi} GMT",
-                "Published: {month} {d}, {y}",
-                "Updated {d} {month} {y}, {hh}:{mi}",
-                "Last updated: {day}, {month} {d}, {y}",
-            ],
-            follow: &[
-                "Follow us on WhatsApp",
-                "Get the latest news on our app",
-                "Subscribe to our daily newsletter",
-                "Follow us on Google News",
-            ],
-            ads: &[
-                "Advertisement",
-                "ADVERTISEMENT",
-                "Sponsored",
-                "Story continues below advertisement",
-            ],
-            markers: &[
-                "Read also",
-                "Read more",
-                "Also read",
-                "Related",
-                "You may also like",
-                "More on this story",
-            ],
-            source: &["Source", "Via"],
-            tags: &["Tags", "Topics"],
-            byline: &[
-                "By {author}",
-                "Written by {author}",
-                "Reporting by {author}",
-            ],
-            home: &["Home › {section}", "Home / News / {section}"],
-            footers: &[
-                "© {year} {name}. All rights reserved.",
-                "Contact us | Privacy Policy | Terms of Use",
-                "Download the {name} app",
-                "We use cookies to improve your experience on our site.",
-            ],
-            quote: "He added: \"{said}.\"",
-        },
-        Lang::Ar => Phrases {
-            dates: &[
-                "تاريخ النشر: {d}th, {mon_en} {y} GMT",
-                "نشر في: {day} {d} {month} {y}",
-                "{day} {d} {month_lev} {y} - {hh}:{mi}",
-                "آخر تحديث: {d} {month} {y} | {hh}:{mi} {ampm_ar}",
-                "{day}، {d} {month} {y}",
-            ],
-            follow: &[
-                "تابع أحدث الأخبار عبر تطبيق",
-                "تابعونا على تطبيق واتساب",
-                "اشترك في نشرتنا الإخبارية",
-            ],
-            ads: &["إعلان", "مساحة إعلانية", "محتوى مدفوع"],
-            markers: &[
-                "إقرأ أيضاً",
-                "اقرأ أيضا",
-                "شاهد أيضاً",
-                "أخبار ذات صلة",
-                "قد يهمك أيضاً",
-            ],
-            source: &["المصدر", "مصدر الخبر"],
-            tags: &["كلمات دلالية", "الوسوم"],
-            byline: &["بقلم: {author}", "كتب: {author}"],
-            home: &["الرئيسية » {section}", "الرئيسية / أخبار / {section}"],
-            footers: &[
-                "جميع الحقوق محفوظة © {year} {name}",
-                "اتصل بنا | سياسة الخصوصية | شروط الاستخدام",
-                "حمّل تطبيق {name}",
-            ],
-            quote: "وأضاف: «{said}»",
-        },
-        Lang::Fr => Phrases {
-            dates: &[
-                "Publié le {day} {d} {month} {y} à {hh}h{mi}",
-                "Mis à jour le {d} {month} {y}",
-            ],
-            follow: &[
-                "Suivez-nous sur Google Actualités",
-                "Abonnez-vous à notre newsletter",
-            ],
-            ads: &["Publicité", "PUBLICITÉ", "Contenu sponsorisé"],
-            markers: &["Lire aussi", "À lire aussi", "Sur le même sujet"],
-            source: &["Source"],
-            tags: &["Mots-clés", "Sujets"],
-            byline: &["Par {author}"],
-            home: &["Accueil › {section}"],
-            footers: &[
-                "© {year} {name}. Tous droits réservés.",
-                "Mentions légales | Contact | Cookies",
-            ],
-            quote: "Il a ajouté : « {said}. »",
-        },
-        Lang::De => Phrases {
-            dates: &[
-                "{day}, {d}. {month} {y}, {hh}:{mi} Uhr",
-                "Veröffentlicht am {d}. {month} {y}",
-            ],
-            follow: &[
-                "Folgen Sie uns auf WhatsApp",
-                "Abonnieren Sie unseren Newsletter",
-            ],
-            ads: &["Anzeige", "ANZEIGE", "Werbung"],
-            markers: &["Lesen Sie auch", "Mehr zum Thema", "Auch interessant"],
-            source: &["Quelle"],
-            tags: &["Schlagwörter", "Themen"],
-            byline: &["Von {author}"],
-            home: &["Startseite › {section}"],
-            footers: &[
-                "© {year} {name}. Alle Rechte vorbehalten.",
-                "Impressum | Datenschutz | Kontakt",
-            ],
-            quote: "Er fügte hinzu: „{said}.“",
-        },
+        Lang::En => ENGLISH,
+        Lang::Ar => ARABIC,
+        Lang::Fr => FRENCH,
+        Lang::De => GERMAN,
     }
 }
 
@@ -423,6 +431,181 @@ fn title(rng: &mut ChaCha8Rng, v: &Vocab, arabic: bool) -> String {
         .join(" ")
 }
 
+/// What a story carries besides its body: title and tags, and content that looks
+/// like boilerplate (a subheading, a quote after a label, a sentence opening with a
+/// relative time).
+struct StoryParts {
+    head: String,
+    tags: Vec<String>,
+    subheading: Option<String>,
+    quote: Option<String>,
+    opener: Option<String>,
+}
+
+fn story_parts(rng: &mut ChaCha8Rng, v: &Vocab, arabic: bool) -> StoryParts {
+    let head = title(rng, v, arabic);
+    let tags: Vec<String> = (0..6).map(|_| v.word(rng, arabic).to_string()).collect();
+    // Content that looks like boilerplate: a subheading, a quote after a label, a
+    // sentence opening with a relative time.
+    let subheading = rng.random_bool(0.3).then(|| {
+        (0..rng.random_range(2..=4))
+            .map(|_| v.word(rng, arabic))
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
+    let said: String = (0..rng.random_range(6..=14))
+        .map(|_| v.word(rng, arabic))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let quote = rng.random_bool(0.4).then_some(said);
+    let opener = rng.random_bool(0.2).then(|| {
+        let rest: String = (0..rng.random_range(10..=18))
+            .map(|_| v.word(rng, arabic))
+            .collect::<Vec<_>>()
+            .join(" ");
+        if arabic {
+            format!("منذ ساعتين، {rest}.")
+        } else {
+            format!("Two hours ago, {rest}.")
+        }
+    });
+    StoryParts {
+        head,
+        tags,
+        subheading,
+        quote,
+        opener,
+    }
+}
+
+/// Up to `k` (2-4) headlines of recent articles, each with a relative time.
+fn related(rng: &mut ChaCha8Rng, recent: &[Article], lang: Lang) -> Option<String> {
+    if recent.len() < 2 {
+        return None;
+    }
+    let k = rng.random_range(2..=4).min(recent.len());
+    let mut out = Vec::new();
+    for _ in 0..k {
+        let a = &recent[rng.random_range(0..recent.len())];
+        out.push(format!("{} {}", a.title, relative(rng, lang)));
+    }
+    Some(out.join(" "))
+}
+
+/// The lines of one page of layout `lay` for a copy `body` of a story, each with
+/// whether it is boilerplate. `recent` are the stories other outlets append, `pool`
+/// the outlet's own.
+fn page_lines(
+    lay: &Layout,
+    parts: &StoryParts,
+    body: &Story,
+    recent: &[Article],
+    pool: &[Article],
+    rng: &mut ChaCha8Rng,
+) -> Vec<(String, bool)> {
+    let p = phrases(lay.lang);
+    // (line, is boilerplate)
+    let mut lines: Vec<(String, bool)> = vec![(parts.head.clone(), false)];
+    if let Some((fmt, sections)) = &lay.home {
+        let s = &sections[rng.random_range(0..sections.len())];
+        lines.push((fmt.replace("{section}", s), true));
+    }
+    if let Some((fmt, true)) = &lay.date {
+        lines.push((date(rng, lay.lang, fmt), true));
+    }
+    if let Some((fmt, authors)) = &lay.byline {
+        let a = &authors[rng.random_range(0..authors.len())];
+        lines.push((fmt.replace("{author}", a), true));
+    }
+    if let Some((f, Place::Top)) = &lay.follow {
+        lines.push((f.clone(), true));
+    }
+    if let Some((label, Place::Top)) = &lay.source {
+        lines.push((format!("{label}: {}", lay.name), true));
+    }
+    if lay.related == Some(Place::Top)
+        && let Some(r) = related(rng, recent, lay.lang)
+    {
+        lines.push((r, true));
+    }
+    let paras = paragraphs(body);
+    for (i, para) in paras.iter().enumerate() {
+        if i == 1 {
+            if let Some((fmt, false)) = &lay.date {
+                lines.push((date(rng, lay.lang, fmt), true));
+            }
+            if let Some((label, Place::Middle)) = &lay.source {
+                lines.push((format!("{label}: {}", lay.name), true));
+            }
+            if let Some((f, Place::Middle)) = &lay.follow {
+                lines.push((f.clone(), true));
+            }
+        }
+        if let Some((ad, every)) = &lay.ad
+            && i > 0
+            && i % (every + 1) == 0
+        {
+            lines.push((ad.clone(), true));
+        }
+        if i == paras.len() / 2 {
+            if let Some(s) = &parts.subheading {
+                lines.push((s.clone(), false));
+            }
+            if let Some(q) = &parts.quote {
+                lines.push((p.quote.replace("{said}", q), false));
+            }
+        }
+        if i == 0
+            && let Some(o) = &parts.opener
+        {
+            lines.push((o.clone(), false));
+        }
+        lines.push((para.clone(), false));
+    }
+    for &e in &lay.bottom_order {
+        match e {
+            0 => {
+                if let Some((label, Place::Bottom)) = &lay.source {
+                    lines.push((format!("{label}: {}", lay.name), true));
+                }
+                if let Some((f, Place::Bottom)) = &lay.follow {
+                    lines.push((f.clone(), true));
+                }
+            }
+            1 => {
+                if let Some(label) = &lay.tags {
+                    let mut t = parts.tags.clone();
+                    let r = rng.random_range(0..t.len());
+                    t.rotate_left(r);
+                    t.truncate(rng.random_range(3..=6));
+                    let sep = if body.arabic { " " } else { ", " };
+                    lines.push((format!("{label}: {}", t.join(sep)), true));
+                }
+            }
+            2 => {
+                if lay.related == Some(Place::Bottom)
+                    && let Some(r) = related(rng, recent, lay.lang)
+                {
+                    lines.push((r, true));
+                }
+            }
+            _ => lines.extend(lay.footers.iter().map(|f| (f.clone(), true))),
+        }
+    }
+    if let Some(marker) = &lay.marker {
+        let appended = if lay.own_pool || recent.is_empty() {
+            pool[rng.random_range(0..pool.len())].clone()
+        } else {
+            recent[rng.random_range(0..recent.len())].clone()
+        };
+        lines.push((marker.clone(), true));
+        lines.push((appended.title.clone(), true));
+        let k = rng.random_range(2..=4).min(appended.paras.len());
+        lines.extend(appended.paras[..k].iter().map(|l| (l.clone(), true)));
+    }
+    lines
+}
+
 /// Write a news corpus with layouts drawn from the grammar (see the module docs).
 pub fn generate_random_layouts(
     opts: &SynthOptions,
@@ -455,34 +638,7 @@ pub fn generate_random_layouts(
     while written < opts.docs {
         let arabic = rng.random_bool(opts.arabic_share);
         let story = Story::new(&vocab, &mut rng, arabic, (9, 24));
-        let head = title(&mut rng, &vocab, arabic);
-        let tags: Vec<String> = (0..6)
-            .map(|_| vocab.word(&mut rng, arabic).to_string())
-            .collect();
-        // Content that looks like boilerplate: a subheading, a quote after a label, a
-        // sentence opening with a relative time.
-        let subheading = rng.random_bool(0.3).then(|| {
-            (0..rng.random_range(2..=4))
-                .map(|_| vocab.word(&mut rng, arabic))
-                .collect::<Vec<_>>()
-                .join(" ")
-        });
-        let said: String = (0..rng.random_range(6..=14))
-            .map(|_| vocab.word(&mut rng, arabic))
-            .collect::<Vec<_>>()
-            .join(" ");
-        let quote = rng.random_bool(0.4).then_some(said);
-        let opener = rng.random_bool(0.2).then(|| {
-            let rest: String = (0..rng.random_range(10..=18))
-                .map(|_| vocab.word(&mut rng, arabic))
-                .collect::<Vec<_>>()
-                .join(" ");
-            if arabic {
-                format!("منذ ساعتين، {rest}.")
-            } else {
-                format!("Two hours ago, {rest}.")
-            }
-        });
+        let parts = story_parts(&mut rng, &vocab, arabic);
         let script: Vec<usize> = (0..layouts.len())
             .filter(|&i| (layouts[i].lang == Lang::Ar) == arabic)
             .collect();
@@ -506,7 +662,6 @@ pub fn generate_random_layouts(
             }
             chosen.push(o);
             let lay = &layouts[o];
-            let p = phrases(lay.lang);
             let mut body = Story {
                 arabic,
                 sentences: story.sentences.clone(),
@@ -516,118 +671,14 @@ pub fn generate_random_layouts(
             } else {
                 Vec::new()
             };
-            // (line, is boilerplate)
-            let mut lines: Vec<(String, bool)> = vec![(head.clone(), false)];
-            let related = |rng: &mut ChaCha8Rng, recent: &[Article]| -> Option<String> {
-                if recent.len() < 2 {
-                    return None;
-                }
-                let k = rng.random_range(2..=4).min(recent.len());
-                let mut out = Vec::new();
-                for _ in 0..k {
-                    let a = &recent[rng.random_range(0..recent.len())];
-                    out.push(format!("{} {}", a.title, relative(rng, lay.lang)));
-                }
-                Some(out.join(" "))
-            };
-            let recent_here = &recent[arabic as usize];
-            if let Some((fmt, sections)) = &lay.home {
-                let s = &sections[rng.random_range(0..sections.len())];
-                lines.push((fmt.replace("{section}", s), true));
-            }
-            if let Some((fmt, true)) = &lay.date {
-                lines.push((date(&mut rng, lay.lang, fmt), true));
-            }
-            if let Some((fmt, authors)) = &lay.byline {
-                let a = &authors[rng.random_range(0..authors.len())];
-                lines.push((fmt.replace("{author}", a), true));
-            }
-            if let Some((f, Place::Top)) = &lay.follow {
-                lines.push((f.clone(), true));
-            }
-            if let Some((label, Place::Top)) = &lay.source {
-                lines.push((format!("{label}: {}", lay.name), true));
-            }
-            if lay.related == Some(Place::Top)
-                && let Some(r) = related(&mut rng, recent_here)
-            {
-                lines.push((r, true));
-            }
-            let paras = paragraphs(&body);
-            for (i, para) in paras.iter().enumerate() {
-                if i == 1 {
-                    if let Some((fmt, false)) = &lay.date {
-                        lines.push((date(&mut rng, lay.lang, fmt), true));
-                    }
-                    if let Some((label, Place::Middle)) = &lay.source {
-                        lines.push((format!("{label}: {}", lay.name), true));
-                    }
-                    if let Some((f, Place::Middle)) = &lay.follow {
-                        lines.push((f.clone(), true));
-                    }
-                }
-                if let Some((ad, every)) = &lay.ad
-                    && i > 0
-                    && i % (every + 1) == 0
-                {
-                    lines.push((ad.clone(), true));
-                }
-                if i == paras.len() / 2 {
-                    if let Some(s) = &subheading {
-                        lines.push((s.clone(), false));
-                    }
-                    if let Some(q) = &quote {
-                        lines.push((p.quote.replace("{said}", q), false));
-                    }
-                }
-                if i == 0
-                    && let Some(o) = &opener
-                {
-                    lines.push((o.clone(), false));
-                }
-                lines.push((para.clone(), false));
-            }
-            for &e in &lay.bottom_order {
-                match e {
-                    0 => {
-                        if let Some((label, Place::Bottom)) = &lay.source {
-                            lines.push((format!("{label}: {}", lay.name), true));
-                        }
-                        if let Some((f, Place::Bottom)) = &lay.follow {
-                            lines.push((f.clone(), true));
-                        }
-                    }
-                    1 => {
-                        if let Some(label) = &lay.tags {
-                            let mut t = tags.clone();
-                            let r = rng.random_range(0..t.len());
-                            t.rotate_left(r);
-                            t.truncate(rng.random_range(3..=6));
-                            let sep = if arabic { " " } else { ", " };
-                            lines.push((format!("{label}: {}", t.join(sep)), true));
-                        }
-                    }
-                    2 => {
-                        if lay.related == Some(Place::Bottom)
-                            && let Some(r) = related(&mut rng, recent_here)
-                        {
-                            lines.push((r, true));
-                        }
-                    }
-                    _ => lines.extend(lay.footers.iter().map(|f| (f.clone(), true))),
-                }
-            }
-            if let Some(marker) = &lay.marker {
-                let appended = if lay.own_pool || recent_here.is_empty() {
-                    pools[o][rng.random_range(0..pools[o].len())].clone()
-                } else {
-                    recent_here[rng.random_range(0..recent_here.len())].clone()
-                };
-                lines.push((marker.clone(), true));
-                lines.push((appended.title.clone(), true));
-                let k = rng.random_range(2..=4).min(appended.paras.len());
-                lines.extend(appended.paras[..k].iter().map(|l| (l.clone(), true)));
-            }
+            let lines = page_lines(
+                lay,
+                &parts,
+                &body,
+                &recent[arabic as usize],
+                &pools[o],
+                &mut rng,
+            );
             let text: Vec<String> = lines
                 .iter()
                 .map(|(l, bp)| {
@@ -664,7 +715,7 @@ pub fn generate_random_layouts(
         }
         let r = &mut recent[arabic as usize];
         r.push(Article {
-            title: head,
+            title: parts.head,
             paras: paragraphs(&story),
         });
         if r.len() > 40 {
