@@ -14,6 +14,10 @@ Rules (issue 17):
     a child naming its parent (`super::Item` defined in mod.rs) is not an edge:
     mod.rs is the folder's facade.
 
+  * src/lib.rs declares the modules in an order in which each uses only modules
+    declared before it, or the shared ones declared after the comment
+    `// Shared by every stage.` (the order data flows through them).
+
 `--graph` prints the top-level module graph in the order data flows through it.
 Exits 1 with one line per violation. The scanner skips comments, strings, raw
 strings and char literals, so braces inside them do not count.
@@ -278,6 +282,26 @@ def main():
                 if re.search(pattern, code):
                     folders.setdefault(folder, {}).setdefault(child, set()).add(sib)
                     break
+
+    # lib.rs: modules in data-flow order; shared ones after the marker comment.
+    order, shared = [], set()
+    in_shared = False
+    for line in (SRC / "lib.rs").read_text(encoding="utf-8").splitlines():
+        if line.strip() == "// Shared by every stage.":
+            in_shared = True
+        m = re.match(r"pub mod ([a-z_]+);", line)
+        if m:
+            order.append(m.group(1))
+            if in_shared:
+                shared.add(m.group(1))
+    for mod in sorted(set(top) - set(order)):
+        problems.append(f"src/lib.rs: module {mod} is not declared")
+    for i, mod in enumerate(order):
+        if mod in shared:
+            continue
+        for dep in sorted(top.get(mod, set()) & set(top)):
+            if dep not in shared and dep not in order[:i]:
+                problems.append(f"src/lib.rs: {mod} uses {dep}, which is declared after it")
 
     for comp in cycles(top):
         problems.append("import cycle between modules: " + " <-> ".join(comp))

@@ -2,12 +2,15 @@
 //! corpora.
 //!
 //! The modules follow the data: [`corpus`] reads records, [`normalize`] folds text,
-//! [`shingle`] cuts it into hashed n-grams, [`minhash`] sketches each document,
-//! [`lsh`] finds candidate pairs, [`cluster`] decides which copies are kept, and
-//! [`output`] and [`report`] write the results. [`pipeline`] runs the stages in order;
-//! [`config`] checks options before anything runs. [`state`] keeps what nightly runs
-//! kept, so each run is deduplicated against all earlier ones. [`synth`] writes test
-//! corpora with planted duplicates. See ARCHITECTURE.md.
+//! [`shingle`] cuts it into hashed n-grams, [`minhash`] summarises a shingle set,
+//! [`lsh`] finds candidate pairs (spilling to disk through [`spill`]), [`boilerplate`]
+//! knows the shape of a page's lines and strips rules, [`sketch`] runs the per-document
+//! pass over the corpus, [`verify`] and [`cluster`] decide which copies are kept,
+//! [`learn`] learns boilerplate rules from a corpus, and [`output`] and [`report`]
+//! write the results. [`config`] checks options before anything runs; [`state`] keeps
+//! what nightly runs kept, so each run is deduplicated against all earlier ones;
+//! [`pipeline`] runs the stages in order, and [`stage`] runs them one at a time for
+//! Spark. [`synth`] writes test corpora with planted duplicates. See ARCHITECTURE.md.
 //!
 //! Two spellings of one headline normalize to the same shingles:
 //!
@@ -22,46 +25,48 @@
 //! assert_eq!(jaccard(&a, &b), 1.0);
 //! ```
 
-// The modules in the order data flows through them (`clean`; `dedup` skips the
-// boilerplate steps). A module uses only modules listed before it, except `config`,
-// which gathers the parameter types of the stages before it, and `timings`, `error`
-// and `temporaries`, which serve every stage.
+// The modules in the order data flows through them in `clean` (`dedup` skips the
+// boilerplate steps). A module uses only modules listed before it and the three
+// shared ones at the end; `scripts/layout_check.py` checks it.
 
-// Read: records from files (JSON Lines, text, Parquet via `columnar`).
+// Read: records from files (JSON Lines, text, Parquet through `columnar`).
 pub mod columnar;
+
 pub mod corpus;
 
-// Per text: normalized, cut into hashed shingles, sketched.
+// Per text: normalized, cut into hashed shingles, summarised by MinHash.
 pub mod normalize;
 
 pub mod shingle;
 
 pub mod minhash;
 
-// Options, checked once before anything runs.
-pub mod config;
-
-// Boilerplate: line shapes and rules; learning them from a corpus (`learn`) comes
-// after `sketch` because it groups pages into stories by their signatures.
-pub mod boilerplate;
-
-// Per document: one parallel pass over the corpus (strip, normalize, shingle, sign).
-pub mod sketch;
-
-pub mod learn;
-
-// Pairs: LSH candidates (band keys spill to disk under --mem-limit), verification,
-// clusters and keep decisions.
+// Candidate pairs: LSH banding (band keys and signatures spill to disk under
+// --mem-limit).
 pub mod spill;
 
 pub mod lsh;
 
+// Options, checked once before anything runs.
+pub mod config;
+
+// Boilerplate: the shape of each line of a page, rules, stripping.
+pub mod boilerplate;
+
+// What earlier runs kept (`--state`): read by the stages below, written last.
+pub mod state;
+
+// Per document: one parallel pass over the corpus (strip, normalize, shingle, sign).
+pub mod sketch;
+
+// Pairs: verification, then clusters and keep decisions.
 pub mod verify;
 
 pub mod cluster;
 
-// Across runs: the state directory of nightly runs.
-pub mod state;
+// Boilerplate learned from a corpus: pages grouped into stories by their
+// signatures, lines counted per story.
+pub mod learn;
 
 // Write: records, clusters, rejects, rules; the report.
 pub mod output;

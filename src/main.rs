@@ -1,4 +1,4 @@
-//! The `dupstrip` binary: parse options (src/cli.rs), run the library, map the
+//! The `dupstrip` binary: parse options (src/cli/), run the library, map the
 //! outcome to an exit code (0 success, 2 error, 0 on a closed output pipe, 130 on
 //! Ctrl-C).
 

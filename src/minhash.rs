@@ -1,4 +1,4 @@
-//! Sketch: how is a shingle set summarised so that similarity can be estimated
+//! MinHash: how is a shingle set summarised so that similarity can be estimated
 //! without the set?
 //!
 //! A signature is `K` 32-bit slots. The fraction of slots two signatures share

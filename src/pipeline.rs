@@ -1,12 +1,18 @@
-//! Pipeline: how do the stages run together for `dupstrip dedup`?
+//! Pipeline: in which order do the stages run for `dedup`, `clean` and `boilerplate
+//! strip`? Only the order lives here; each step is its stage's module.
 //!
-//! 1. sketch — one parallel pass over the corpus: parse, normalize, shingle, sign.
-//!    Only small per-document values stay in memory (id, text length, signature).
-//! 2. candidates — LSH banding and bucket confirmation ([`crate::lsh`]).
-//! 3. cluster — components and keep/duplicate decisions ([`crate::cluster`]); with
-//!    `--verify exact`, the shingle sets of the documents involved are rebuilt by a
-//!    second read of the corpus.
-//! 4. write — a last read of the corpus writes the records, unchanged, in input order.
+//! 0. learn — `clean` without `--rules` learns them first ([`crate::learn`], called by
+//!    the binary, with a state's statistics under `--state`).
+//! 1. sketch — one parallel pass over the corpus: parse, strip, normalize, shingle,
+//!    sign ([`crate::sketch`]). Only small per-document values stay in memory (id,
+//!    text length, signature).
+//! 2. candidates and clusters — LSH banding and bucket confirmation ([`crate::lsh`]),
+//!    the state's documents ([`crate::cluster::History`]), components and keep/duplicate
+//!    decisions verified as `--verify` says ([`crate::verify`], [`crate::cluster`]).
+//! 3. write — a last read of the corpus writes the records in input order, then the
+//!    clusters and rejects files ([`crate::output`]).
+//! 4. state — the kept documents and boilerplate counts are committed to the state.
+//! 5. report — what the run did ([`crate::report`]).
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -39,7 +39,7 @@ from pyspark import SparkFiles, StorageLevel
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-# Formats of the stage lines this driver speaks (`dupstrip stage`, README).
+# Formats of the stage lines this driver speaks (`dupstrip stage`, docs/spark-and-stages.md).
 SCHEMA_VERSION = 1
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 TEXT_SUFFIXES = (".txt", ".text", ".md")

@@ -1,4 +1,5 @@
-//! Decide: which counted keys have the recurrence and the evidence to become rules, and what are their examples?
+//! Decide: which counted keys have the recurrence and the evidence to become rules, and
+//! what are their examples?
 
 use std::collections::HashMap;
 

@@ -1,4 +1,5 @@
-//! Keys: which counted keys does each line of a page give (the line, its label, its masked form, a marker and what follows it), and how are they counted per story?
+//! Keys: which counted keys does each line of a page give (the line, its label, its
+//! masked form, a marker and what follows it), and how are they counted per story?
 
 use std::collections::HashMap;
 

@@ -1,4 +1,5 @@
-//! Rules: what a rules file holds (lines, templates, markers, each with its evidence), and how it is read, checked and written.
+//! Rules: what a rules file holds (lines, templates, markers, each with its evidence),
+//! and how it is read, checked and written.
 
 use super::*;
 use crate::normalize::NormalizeOptions;

@@ -1,4 +1,5 @@
-//! Strip: which lines of one page do the rules remove, and how much of the page may they take?
+//! Strip: which lines of one page do the rules remove, and how much of the page may
+//! they take?
 
 use std::collections::HashSet;
 

@@ -1,4 +1,5 @@
-//! `dupstrip clean` (and `boilerplate learn|strip`, which take the same options): learn or load rules, then run.
+//! `dupstrip clean` (and `boilerplate learn|strip`, which take the same options): learn
+//! or load rules, then run.
 
 use std::path::PathBuf;
 
@@ -52,8 +53,8 @@ pub(super) struct CleanArgs {
     /// A rule needs its line in at least this many distinct stories (copies of one
     /// syndicated story count once), and evidence that it is not the page's own text:
     /// a line standing alone, a label with field values, a marker followed by a
-    /// foreign article. The rules file records the evidence (README, "What is
-    /// learned").
+    /// foreign article. The rules file records the evidence (docs/boilerplate.md,
+    /// "What is learned").
     #[arg(long, default_value_t = 5, help_heading = "Boilerplate")]
     pub(super) min_docs: u64,
 

@@ -1,4 +1,5 @@
-//! `dupstrip dedup`: its options (shared by `clean`, `boilerplate` and `stage config`), their conversion to a [`DedupConfig`], and the run.
+//! `dupstrip dedup`: its options (shared by `clean`, `boilerplate` and `stage config`),
+//! their conversion to a [`DedupConfig`], and the run.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;

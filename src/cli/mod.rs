@@ -45,7 +45,7 @@ enum Command {
     State(StateCmd),
     /// The stages of `clean` as streaming maps over JSON Lines (standard input to
     /// standard output), for an engine such as Spark that does the grouping between
-    /// them (integrations/spark/). Line formats: README, "Stage commands".
+    /// them (integrations/spark/). Line formats: docs/spark-and-stages.md.
     #[command(subcommand)]
     Stage(StageCmd),
     /// Write a synthetic corpus with planted near-duplicates (for tests and benchmarks).

@@ -1,4 +1,5 @@
-//! Discovery: which files does a list of paths name (directories walked in sorted order), in which format and compression?
+//! Discovery: which files does a list of paths name (directories walked in sorted
+//! order), in which format and compression?
 
 use std::fs::File;
 use std::io::{self, Read};

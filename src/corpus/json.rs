@@ -1,4 +1,5 @@
-//! Records: how is one JSON record parsed into an id and a text, borrowing from the input where it can, and what is wrong with a bad one?
+//! Records: how is one JSON record parsed into an id and a text, borrowing from the
+//! input where it can, and what is wrong with a bad one?
 
 use std::borrow::Cow;
 use std::fmt;

@@ -1,4 +1,5 @@
-//! Boilerplate stages: `learn` (which counted keys are rules), `examples` and `rules` (the rules file, with its examples).
+//! Boilerplate stages: `learn` (which counted keys are rules), `examples` and `rules`
+//! (the rules file, with its examples).
 
 use std::borrow::Cow;
 use std::collections::HashMap;

@@ -1,4 +1,5 @@
-//! Format: how is a state's data file laid out (magic, version, parameters, sections, footer, checksum), and what errors can reading one give?
+//! Format: how is a state's data file laid out (magic, version, parameters, sections,
+//! footer, checksum), and what errors can reading one give?
 
 use std::collections::BTreeMap;
 use std::fs::File;

@@ -1,4 +1,5 @@
-//! Lines: the boilerplate statistics of a state (stories per line key over all runs), and the rules they give.
+//! Lines: the boilerplate statistics of a state (stories per line key over all runs),
+//! and the rules they give.
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -1,4 +1,5 @@
-//! Manifest: which files are live, under which parameters, after which runs; replaced atomically; the lock of the one writer.
+//! Manifest: which files are live, under which parameters, after which runs; replaced
+//! atomically; the lock of the one writer.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};

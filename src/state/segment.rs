@@ -1,4 +1,5 @@
-//! Segments: one run's kept documents, with sorted indexes by band key, id and text hash, searched in the memory-mapped file.
+//! Segments: one run's kept documents, with sorted indexes by band key, id and text
+//! hash, searched in the memory-mapped file.
 
 use std::path::Path;
 

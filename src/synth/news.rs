@@ -1,4 +1,5 @@
-//! News: pages of made-up outlets with fixed layouts around syndicated stories (`synth --boilerplate`).
+//! News: pages of made-up outlets with fixed layouts around syndicated stories (`synth
+//! --boilerplate`).
 
 use std::io::{self, Write};
 
@@ -198,7 +199,7 @@ pub(super) fn news_page(
         bp.push(lines.len());
         lines.push(h.replace("{date}", &dt));
     }
-    let paras = paragraphs(&body);
+    let paras = paragraphs(body);
     for (i, p) in paras.iter().enumerate() {
         if i == 2
             && let Some(ad) = &outlet.ad

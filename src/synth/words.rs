@@ -1,4 +1,5 @@
-//! Words: the vocabularies synthetic text is drawn from (Arabic and English words, Zipf-like).
+//! Words: the vocabularies synthetic text is drawn from (Arabic and English words,
+//! Zipf-like).
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
