@@ -303,3 +303,21 @@ pub fn run_dedup(
 ) -> Result<Report, RunError> {
     run(corpus, cfg, paths, skipped_files, progress, Job::dedup())
 }
+
+/// `dedup`'s decisions without its output: for every document, the document it is a
+/// duplicate of (`None` for a kept, unique, empty or rejected one). The Python
+/// package's `find_duplicates`; the same documents are dropped as by [`run_dedup`].
+pub fn duplicates(corpus: &Corpus, cfg: &DedupConfig) -> Result<Vec<Option<DocId>>, RunError> {
+    let sk = Sketch::new(cfg);
+    let progress = indicatif::ProgressBar::hidden();
+    let table = sketch_corpus(corpus, cfg, &sk, &progress)?;
+    let clustering = cluster_docs(corpus, cfg, &sk, &table, None)?;
+    Ok(clustering
+        .roles
+        .iter()
+        .map(|r| match *r {
+            Role::Duplicate { of, .. } => Some(of),
+            _ => None,
+        })
+        .collect())
+}

@@ -9,7 +9,8 @@ use clap::{Args, ValueEnum};
 use std::sync::Arc;
 
 use dupstrip::boilerplate::{LearnOptions, Rules, Stripper};
-use dupstrip::config::EmptyPolicy;
+use dupstrip::config::{DedupConfig, EmptyPolicy};
+use dupstrip::report::Report;
 use dupstrip::{learn, output, pipeline};
 
 use super::dedup::{CLEAN_DEFAULTS, DedupArgs, finish, open_state, prepare, ready_state};
@@ -79,11 +80,8 @@ pub(super) enum Action {
     Strip,
 }
 
-pub(super) fn clean(a: CleanArgs, action: Action) -> Result<()> {
-    let learn = LearnOptions {
-        min_docs: a.min_docs,
-        min_fraction: a.min_fraction,
-    };
+/// The learning options of `clean`'s flags, checked.
+pub(super) fn learn_options(a: &CleanArgs) -> Result<LearnOptions> {
     if !(0.0..=1.0).contains(&a.min_fraction) {
         anyhow::bail!(
             "--min-fraction must be between 0 and 1, got {}",
@@ -93,6 +91,31 @@ pub(super) fn clean(a: CleanArgs, action: Action) -> Result<()> {
     if a.min_docs < 2 {
         anyhow::bail!("--min-docs must be at least 2, got {}", a.min_docs);
     }
+    Ok(LearnOptions {
+        min_docs: a.min_docs,
+        min_fraction: a.min_fraction,
+    })
+}
+
+/// The flags `clean` adds to `dedup`'s config.
+pub(super) fn clean_flags(
+    cfg: &mut DedupConfig,
+    min_chars: usize,
+    on_empty: EmptyArg,
+    action: Action,
+) {
+    cfg.min_chars = min_chars;
+    cfg.on_empty = match on_empty {
+        EmptyArg::Keep => EmptyPolicy::Keep,
+        EmptyArg::Drop => EmptyPolicy::Drop,
+    };
+    if action == Action::Strip {
+        cfg.on_empty = EmptyPolicy::Keep;
+    }
+}
+
+pub(super) fn clean(a: CleanArgs, action: Action) -> Result<Option<Report>> {
+    let learn = learn_options(&a)?;
     if action != Action::Clean && a.common.state.is_some() {
         anyhow::bail!("--state works with `dedup` and `clean`, not with `boilerplate learn|strip`");
     }
@@ -106,14 +129,7 @@ pub(super) fn clean(a: CleanArgs, action: Action) -> Result<()> {
     let (mut cfg, mut paths, corpus, skipped, progress, quiet) =
         prepare(a.common, &CLEAN_DEFAULTS)?;
     paths.rules = a.save_rules.clone();
-    cfg.min_chars = a.min_chars;
-    cfg.on_empty = match a.on_empty {
-        EmptyArg::Keep => EmptyPolicy::Keep,
-        EmptyArg::Drop => EmptyPolicy::Drop,
-    };
-    if action == Action::Strip {
-        cfg.on_empty = EmptyPolicy::Keep;
-    }
+    clean_flags(&mut cfg, a.min_chars, a.on_empty, action);
     output::check_outputs(&corpus, &paths)?;
     let mut state = open_state(state_dir.as_deref(), &cfg, true)?;
     let (mut fingerprint, mut replaces) = (String::new(), None);
@@ -148,7 +164,7 @@ pub(super) fn clean(a: CleanArgs, action: Action) -> Result<()> {
                 from.required_stories
             );
         }
-        return Ok(());
+        return Ok(None);
     }
     if let Some(p) = &a.save_rules {
         output::write_rules(p, &rules)?;
@@ -169,5 +185,6 @@ pub(super) fn clean(a: CleanArgs, action: Action) -> Result<()> {
         replaces,
     };
     let report = pipeline::run(&corpus, &cfg, &paths, skipped, &progress, job)?;
-    finish(&report, &paths, quiet)
+    finish(&report, &paths, quiet)?;
+    Ok(Some(report))
 }

@@ -272,7 +272,7 @@ pub(super) const CLEAN_DEFAULTS: Defaults = Defaults {
     ngram: 3,
 };
 
-pub(super) fn dedup(a: DedupArgs) -> Result<()> {
+pub(super) fn dedup(a: DedupArgs) -> Result<Option<Report>> {
     let state_dir = a.state.clone();
     let match_ids = !a.no_id_match;
     let (cfg, paths, corpus, skipped, progress, quiet) = prepare(a, &DEDUP_DEFAULTS)?;
@@ -283,7 +283,8 @@ pub(super) fn dedup(a: DedupArgs) -> Result<()> {
         (job.fingerprint, job.replaces) = ready_state(st, &corpus, match_ids)?;
     }
     let report = pipeline::run(&corpus, &cfg, &paths, skipped, &progress, job)?;
-    finish(&report, &paths, quiet)
+    finish(&report, &paths, quiet)?;
+    Ok(Some(report))
 }
 
 /// Before a run with a state: the input's fingerprint, and when it is the same as the
@@ -321,7 +322,11 @@ pub(super) type Prepared = (
 
 pub(super) fn prepare(a: DedupArgs, defaults: &Defaults) -> Result<Prepared> {
     let cfg = dedup_options(&a, defaults).validate()?;
-    if let Some(n) = cfg.threads {
+    // Inside a pool already (the Python package runs each call in its own pool,
+    // sized by `threads=`), the global one is left alone: it can be built only once.
+    if let Some(n) = cfg.threads
+        && rayon::current_thread_index().is_none()
+    {
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build_global()

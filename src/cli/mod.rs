@@ -3,10 +3,15 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use dupstrip::report::Report;
 
 mod boilerplate;
 mod clean;
 mod dedup;
+// The Python package includes this folder (python/src/lib.rs) and calls `embed`; the
+// binary does not.
+#[allow(dead_code)]
+pub mod embed;
 mod stage;
 mod state;
 mod synth;
@@ -56,14 +61,18 @@ enum Command {
 }
 
 pub fn run() -> Result<()> {
-    let cli = Cli::parse();
-    match cli.command {
+    execute(Cli::parse().command).map(drop)
+}
+
+/// Run one command; the report of the runs that make one.
+fn execute(command: Command) -> Result<Option<Report>> {
+    match command {
         Command::Dedup(args) => dedup(*args),
         Command::Clean(args) => clean(*args, Action::Clean),
         Command::Boilerplate(BoilerplateCmd::Learn(args)) => clean(*args, Action::Learn),
         Command::Boilerplate(BoilerplateCmd::Strip(args)) => clean(*args, Action::Strip),
-        Command::State(cmd) => state_cmd(cmd),
-        Command::Stage(cmd) => stage_cmd(cmd),
-        Command::Synth(args) => synth_cmd(args),
+        Command::State(cmd) => state_cmd(cmd).map(|()| None),
+        Command::Stage(cmd) => stage_cmd(cmd).map(|()| None),
+        Command::Synth(args) => synth_cmd(args).map(|()| None),
     }
 }

@@ -298,6 +298,45 @@ pub struct Corpus {
     opts: ReadOptions,
     /// The schema of the first Parquet input: the column types of a Parquet output.
     parquet_schema: Option<arrow_schema::SchemaRef>,
+    /// Texts held in memory instead of files ([`Corpus::from_memory`]).
+    memory: Option<MemoryTexts>,
+}
+
+/// Texts held in memory, one document each (the Python package's lists and Arrow
+/// arrays): copied once into one buffer, read like text files.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryTexts {
+    buf: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl MemoryTexts {
+    pub fn with_capacity(texts: usize, bytes: usize) -> MemoryTexts {
+        MemoryTexts {
+            buf: Vec::with_capacity(bytes),
+            ends: Vec::with_capacity(texts),
+        }
+    }
+
+    pub fn push(&mut self, text: &str) {
+        self.buf.extend_from_slice(text.as_bytes());
+        self.ends.push(self.buf.len());
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Text `i`.
+    pub fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        // Only `&str` goes in, cut at the same boundaries.
+        std::str::from_utf8(&self.buf[start..self.ends[i]]).unwrap_or("")
+    }
 }
 
 impl Corpus {
@@ -333,7 +372,30 @@ impl Corpus {
             _spools: spools,
             opts,
             parquet_schema,
+            memory: None,
         })
+    }
+
+    /// A corpus of texts in memory: one input named `<memory>`, read as text
+    /// documents in order (record `i` is text `i`), exactly as a JSON Lines file of
+    /// the same texts would be.
+    pub fn from_memory(texts: MemoryTexts, opts: ReadOptions) -> Corpus {
+        Corpus {
+            inputs: vec![InputSpec {
+                name: "<memory>".into(),
+                path: None,
+                format: Format::Text,
+                compression: Compression::None,
+                bytes: texts.buf.len() as u64,
+                spool: false,
+                parquet: false,
+            }],
+            files: Vec::new(),
+            _spools: Vec::new(),
+            opts,
+            parquet_schema: None,
+            memory: Some(texts),
+        }
     }
 
     /// The schema of the first Parquet input, if any.
@@ -379,6 +441,9 @@ impl Corpus {
     where
         E: From<InputError>,
     {
+        if let Some(m) = &self.memory {
+            return memory_groups(m, &mut on_group);
+        }
         let mut pending: Vec<(usize, Data)> = Vec::new();
         let mut pending_bytes = 0usize;
         for (i, spec) in self.inputs.iter().enumerate() {
@@ -593,7 +658,36 @@ fn flush_mapped<E>(
     r
 }
 
-/// Copy standard input or a pipe into a temporary file.
+/// The texts of a memory corpus as groups of chunks, one text per chunk (a text
+/// document), about [`GROUP_BYTES`] per group.
+fn memory_groups<E>(
+    m: &MemoryTexts,
+    on_group: &mut impl FnMut(&[Chunk<'_>]) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut chunks = Vec::new();
+    let mut bytes = 0usize;
+    let mut start = 0usize;
+    for &end in &m.ends {
+        chunks.push(Chunk {
+            source: 0,
+            format: Format::Text,
+            first_line: 1,
+            data: &m.buf[start..end],
+        });
+        bytes += end - start;
+        start = end;
+        if bytes >= GROUP_BYTES {
+            on_group(&chunks)?;
+            chunks.clear();
+            bytes = 0;
+        }
+    }
+    if !chunks.is_empty() {
+        on_group(&chunks)?;
+    }
+    Ok(())
+}
+
 /// The rows of a Parquet input as JSON Lines in a temporary file, and its schema.
 fn parquet_spool(
     spec: &InputSpec,
@@ -618,6 +712,7 @@ fn parquet_spool(
     Ok((spool, schema))
 }
 
+/// Copy standard input or a pipe into a temporary file.
 fn spool_input(
     spec: &InputSpec,
     dir: Option<&Path>,
