@@ -276,7 +276,8 @@ def main():
                 # A function counts where it is called or imported, so that a local
                 # variable or a field of the same name is not taken for it.
                 if name[0].islower():
-                    pattern = r"(?<![.\w])%s\s*\(|use super::[^;]*\b%s\b" % (name, name)
+                    # (not a method, not another module's function: `x.f(`, `m::f(`)
+                    pattern = r"(?<![.\w:])%s\s*\(|use super::[^;]*\b%s\b" % (name, name)
                 else:
                     pattern = r"(?<![.\w])" + re.escape(name) + r"\b"
                 if re.search(pattern, code):
