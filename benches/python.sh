@@ -11,7 +11,8 @@
 # clusters are scored against the planted truth by examples/score.rs: pair precision
 # and recall at exact Jaccard 0.8, on str.split() 5-grams for the matched runs and on
 # dupstrip's default shingles for the default ones. Prints seconds, MB/s of text,
-# peak RSS and the speed ratio to rensa.
+# resident memory with the texts loaded and its peak during the call, and the speed
+# ratio to rensa.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mb=${1:-100}
@@ -43,9 +44,9 @@ out, threads = sys.argv[1], sys.argv[2]
 load = lambda n: json.load(open(os.path.join(out, n)))
 rensa = load("rensa.time.json")["seconds"]
 print(f"find_duplicates on texts in memory, {threads} threads for dupstrip (rensa is single-threaded)")
-print(f"{'tool':18} {'seconds':>8} {'MB/s':>7} {'docs/s':>9} {'peak RSS':>9} {'precision':>9} {'recall':>7} {'vs rensa':>8}")
+print(f"{'tool':18} {'seconds':>8} {'MB/s':>7} {'docs/s':>9} {'RSS texts':>9} {'peak':>8} {'precision':>9} {'recall':>7} {'vs rensa':>8}")
 for tool in ["rensa", "dupstrip-matched", "dupstrip", "dupstrip-arrow"]:
     t, s = load(f"{tool}.time.json"), load(f"{tool}.score.json")
     print(f"{tool:18} {t['seconds']:8.2f} {t['text_bytes']/1e6/t['seconds']:7.1f} {t['documents']/t['seconds']:9.0f} "
-          f"{t['peak_rss']/2**20:6.0f} MiB {s['precision']:9.4f} {s['recall']:7.4f} {rensa/t['seconds']:7.1f}x")
+          f"{t['texts_rss']/2**20:5.0f} MiB {t['peak_rss']/2**20:4.0f} MiB {s['precision']:9.4f} {s['recall']:7.4f} {rensa/t['seconds']:7.1f}x")
 PY

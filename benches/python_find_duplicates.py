@@ -11,7 +11,8 @@ TOOL is one of
   dupstrip          dupstrip.find_duplicates(texts) with its defaults (threshold
                     0.8, word 5-grams, 128 permutations, normalization, exact
                     verification of borderline pairs);
-  dupstrip-arrow    the defaults, with the texts as a pyarrow string array;
+  dupstrip-arrow    the defaults, with the texts as a pyarrow string column
+                    (read from CORPUS with pyarrow.json);
   rensa             rensa's documented path: one RMinHash per document updated
                     with its shingles (tokenised in Python, str.split() word
                     5-grams), RMinHashLSH(threshold=0.8, num_perm=128,
@@ -19,15 +20,30 @@ TOOL is one of
                     documents kept so far and is a duplicate of the first candidate
                     whose estimated Jaccard reaches 0.8, else it is kept.
 
-The texts are read from CORPUS (JSON Lines) into a Python list before the clock
-starts. Writes the clusters in dupstrip's format (for examples/score.rs) and prints
-one JSON line: seconds, documents, bytes of text, peak RSS of this process.
+The texts are read from CORPUS (JSON Lines) into a Python list (for
+dupstrip-arrow: into an Arrow column) before the clock starts. Writes the clusters in dupstrip's format (for examples/score.rs) and prints
+one JSON line: seconds, documents, bytes of text, the process's resident memory
+with the texts loaded (`texts_rss`) and its peak during the call (`peak_rss`; the
+kernel's high-water mark is reset after loading, through /proc/self/clear_refs).
 """
 
 import argparse
+import gc
 import json
-import resource
 import time
+
+
+def rss(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def reset_peak():
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
 
 
 def load(path):
@@ -76,8 +92,18 @@ def main():
     a = ap.parse_args()
     ids, texts = load(a.corpus)
     text_bytes = sum(len(t.encode("utf-8")) for t in texts)
+    if a.tool == "dupstrip-arrow":
+        # As a datasets/pyarrow user holds them: an Arrow column, read from the file.
+        import pyarrow.json
+
+        del texts
+        gc.collect()
+        texts = pyarrow.json.read_json(a.corpus).column("text")
 
     if a.tool == "rensa":
+        gc.collect()
+        texts_rss = rss("VmRSS")
+        reset_peak()
         start = time.perf_counter()
         dup_of = rensa_duplicates(texts)
     else:
@@ -87,11 +113,9 @@ def main():
         if a.tool == "dupstrip-matched":
             options = dict(shingle="whitespace", no_normalize="all", verify="estimate", bands=16, rows=8, seed=42)
         data = texts
-        if a.tool == "dupstrip-arrow":
-            import pyarrow as pa
-
-            data = pa.array(texts)
-            del texts
+        gc.collect()
+        texts_rss = rss("VmRSS")
+        reset_peak()
         start = time.perf_counter()
         dup_of = dupstrip.find_duplicates(data, threshold=0.8, ngram=5, num_perm=128, threads=a.threads, **options)
     seconds = time.perf_counter() - start
@@ -104,9 +128,9 @@ def main():
         for n, keep in enumerate(sorted(members)):
             rows = [{"id": ids[keep], "similarity": 1.0}] + [{"id": ids[k], "similarity": 1.0} for k in members[keep]]
             out.write(json.dumps({"cluster": n, "keep": ids[keep], "members": rows}) + "\n")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = rss("VmHWM")
     print(json.dumps({"tool": a.tool, "seconds": round(seconds, 3), "documents": len(dup_of),
-                      "text_bytes": text_bytes, "peak_rss": peak}))
+                      "text_bytes": text_bytes, "texts_rss": texts_rss, "peak_rss": peak}))
 
 
 if __name__ == "__main__":

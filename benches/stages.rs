@@ -77,6 +77,7 @@ fn stages(c: &mut Criterion) {
                 format: Format::Jsonl,
                 first_line: 1,
                 data: &jsonl,
+                texts: &[],
             };
             let mut n = 0usize;
             for r in chunk.records() {

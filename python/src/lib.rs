@@ -11,8 +11,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use pyo3::buffer::PyBuffer;
-use pyo3::exceptions::{PyException, PyTypeError};
+use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::string::PyStringData;
 use pyo3::types::{PyList, PyString, PyTuple};
 use rayon::prelude::*;
 
@@ -25,7 +26,7 @@ use dupstrip::{learn, output, pipeline};
 mod cli;
 
 pyo3::create_exception!(
-    _dupstrip,
+    dupstrip,
     DupstripError,
     PyException,
     "An error of dupstrip, with the command line's message (file and line, or option)."
@@ -53,20 +54,15 @@ fn pool(threads: Option<usize>) -> PyResult<rayon::ThreadPool> {
 
 /// Texts from the package: a `list` of `str`, or `("arrow", parts)` where each part
 /// is `(offsets, data, validity, offset, length, large)`: the buffers of one chunk of
-/// a pyarrow `string` or `large_string` array. A null is an empty text.
-fn texts(obj: &Bound<'_, PyAny>) -> PyResult<MemoryTexts> {
+/// a pyarrow `string` or `large_string` array. A null is an empty text. Strings are
+/// encoded to UTF-8 on `pool` with the GIL released.
+fn texts(
+    py: Python<'_>,
+    obj: &Bound<'_, PyAny>,
+    pool: &rayon::ThreadPool,
+) -> PyResult<MemoryTexts> {
     if let Ok(list) = obj.cast::<PyList>() {
-        let mut out = MemoryTexts::with_capacity(list.len(), 0);
-        for (i, item) in list.iter().enumerate() {
-            let s = item.cast::<PyString>().map_err(|_| {
-                PyTypeError::new_err(format!(
-                    "texts[{i}] is {}, not str",
-                    item.get_type().name().map_or("?".into(), |n| n.to_string())
-                ))
-            })?;
-            out.push(s.to_str()?);
-        }
-        return Ok(out);
+        return list_texts(py, list, pool);
     }
     if let Ok(t) = obj.cast::<PyTuple>()
         && t.len() == 2
@@ -77,6 +73,147 @@ fn texts(obj: &Bound<'_, PyAny>) -> PyResult<MemoryTexts> {
     Err(PyTypeError::new_err(
         "texts must be a list of str, an iterable of str, or a pyarrow string array",
     ))
+}
+
+/// A string's code points as CPython stores them (PEP 393): one, two or four bytes
+/// each. Raw, so that they can be read with the GIL released; valid while the string
+/// is (the caller holds a reference to every one).
+#[derive(Clone, Copy)]
+enum Raw {
+    One(*const u8, usize),
+    Two(*const u16, usize),
+    Four(*const u32, usize),
+}
+
+// SAFETY: the pointers are read only, into immutable string data that the caller keeps
+// alive (a strong reference to each string) until every reader is done.
+unsafe impl Send for Raw {}
+unsafe impl Sync for Raw {}
+
+/// Append code units (`u8` Latin-1, `u16` UCS-2 or `u32` UCS-4 code points) to `out`
+/// as UTF-8; `false` for a surrogate (a lone one in a Python string: not encodable)
+/// or a value past U+10FFFF, with nothing appended.
+fn encode_units<T: Copy + Into<u32>>(src: &[T], out: &mut Vec<u8>) -> bool {
+    out.reserve(4 * src.len());
+    let start = out.len();
+    let spare = &mut out.spare_capacity_mut()[..4 * src.len()];
+    let mut w = 0usize;
+    for &unit in src {
+        let c: u32 = unit.into();
+        if c < 0x80 {
+            spare[w].write(c as u8);
+            w += 1;
+        } else if c < 0x800 {
+            spare[w].write(0xC0 | (c >> 6) as u8);
+            spare[w + 1].write(0x80 | (c & 0x3F) as u8);
+            w += 2;
+        } else if c < 0x1_0000 {
+            if (0xD800..0xE000).contains(&c) {
+                return false;
+            }
+            spare[w].write(0xE0 | (c >> 12) as u8);
+            spare[w + 1].write(0x80 | ((c >> 6) & 0x3F) as u8);
+            spare[w + 2].write(0x80 | (c & 0x3F) as u8);
+            w += 3;
+        } else if c < 0x11_0000 {
+            spare[w].write(0xF0 | (c >> 18) as u8);
+            spare[w + 1].write(0x80 | ((c >> 12) & 0x3F) as u8);
+            spare[w + 2].write(0x80 | ((c >> 6) & 0x3F) as u8);
+            spare[w + 3].write(0x80 | (c & 0x3F) as u8);
+            w += 4;
+        } else {
+            return false;
+        }
+    }
+    // SAFETY: the first `w` bytes of the spare capacity were written above.
+    unsafe { out.set_len(start + w) };
+    true
+}
+
+/// Append `raw` to `out` as UTF-8; `false` for a lone surrogate (not encodable).
+fn encode(raw: Raw, out: &mut Vec<u8>) -> bool {
+    // SAFETY: see `Raw`.
+    unsafe {
+        match raw {
+            Raw::One(p, n) => {
+                let s = std::slice::from_raw_parts(p, n);
+                if s.is_ascii() {
+                    out.extend_from_slice(s);
+                    return true;
+                }
+                encode_units(s, out)
+            }
+            Raw::Two(p, n) => encode_units(std::slice::from_raw_parts(p, n), out),
+            Raw::Four(p, n) => encode_units(std::slice::from_raw_parts(p, n), out),
+        }
+    }
+}
+
+/// A slice of strings as UTF-8: their bytes, and the length of each.
+type Encoded = (Vec<u8>, Vec<usize>);
+
+fn list_texts(
+    py: Python<'_>,
+    list: &Bound<'_, PyList>,
+    pool: &rayon::ThreadPool,
+) -> PyResult<MemoryTexts> {
+    // Strong references keep every string (and so its data) alive below.
+    let mut strings: Vec<Bound<'_, PyString>> = Vec::with_capacity(list.len());
+    let mut raws: Vec<Raw> = Vec::with_capacity(list.len());
+    for (i, item) in list.iter().enumerate() {
+        let s = item.cast_into::<PyString>().map_err(|e| {
+            let item = e.into_inner();
+            PyTypeError::new_err(format!(
+                "texts[{i}] is {}, not str",
+                item.get_type().name().map_or("?".into(), |n| n.to_string())
+            ))
+        })?;
+        // SAFETY: the data is read while `strings` holds the string.
+        let raw = match unsafe { s.data() }? {
+            PyStringData::Ucs1(b) => Raw::One(b.as_ptr(), b.len()),
+            PyStringData::Ucs2(b) => Raw::Two(b.as_ptr(), b.len()),
+            PyStringData::Ucs4(b) => Raw::Four(b.as_ptr(), b.len()),
+        };
+        raws.push(raw);
+        strings.push(s);
+    }
+    // Encoded in parallel, in slices of a few thousand strings, then put together in
+    // order.
+    let parts: Vec<Result<Encoded, usize>> = py.detach(|| {
+        pool.install(|| {
+            raws.par_chunks(2048)
+                .enumerate()
+                .map(|(c, chunk)| {
+                    let mut buf = Vec::new();
+                    let mut lens = Vec::with_capacity(chunk.len());
+                    for (j, &raw) in chunk.iter().enumerate() {
+                        let before = buf.len();
+                        if !encode(raw, &mut buf) {
+                            return Err(c * 2048 + j);
+                        }
+                        lens.push(buf.len() - before);
+                    }
+                    Ok((buf, lens))
+                })
+                .collect()
+        })
+    });
+    let total: usize = parts.iter().flatten().map(|p| p.0.len()).sum();
+    let mut out = MemoryTexts::with_capacity(raws.len(), total);
+    for part in parts {
+        let (buf, lens) = part.map_err(|i| {
+            PyValueError::new_err(format!(
+                "texts[{i}] holds a lone surrogate (not valid Unicode)"
+            ))
+        })?;
+        // Encoded from code points: valid UTF-8 (checked again, at SIMD speed).
+        let text = simdutf8::basic::from_utf8(&buf)
+            .map_err(|_| PyValueError::new_err("encoding error"))?;
+        out.push_concatenated(text, &lens)
+            .map_err(PyValueError::new_err)?;
+    }
+    drop(strings);
+    Ok(out)
 }
 
 /// The bytes of a buffer-protocol object (a pyarrow `Buffer`), or nothing for `None`.
@@ -100,10 +237,12 @@ fn slice_of(buf: &Option<PyBuffer<u8>>) -> &[u8] {
     }
 }
 
+/// Arrow string arrays: the data between the first and last offset is copied at once,
+/// after one UTF-8 check; an array whose nulls cover bytes is copied text by text.
 fn arrow_texts(parts: &Bound<'_, PyAny>) -> PyResult<MemoryTexts> {
     let parts = parts.cast::<PyList>()?;
     let mut out = MemoryTexts::with_capacity(0, 0);
-    let bad = || PyTypeError::new_err("malformed Arrow string array");
+    let bad = || PyValueError::new_err("malformed Arrow string array");
     for part in parts.iter() {
         let (offsets, data, validity, offset, length, large): (
             Bound<'_, PyAny>,
@@ -126,17 +265,45 @@ fn arrow_texts(parts: &Bound<'_, PyAny>) -> PyResult<MemoryTexts> {
             };
             usize::try_from(v).ok()
         };
+        let valid = |i: usize| {
+            validity.is_empty() || validity.get(i / 8).is_some_and(|b| b >> (i % 8) & 1 == 1)
+        };
+        let mut lens = Vec::with_capacity(length);
+        let mut nulls_with_bytes = false;
         for i in offset..offset + length {
-            let valid =
-                validity.is_empty() || validity.get(i / 8).is_some_and(|b| b >> (i % 8) & 1 == 1);
-            if !valid {
+            let (a, b) = (at(i).ok_or_else(bad)?, at(i + 1).ok_or_else(bad)?);
+            let n = b.checked_sub(a).ok_or_else(bad)?;
+            if !valid(i) {
+                nulls_with_bytes |= n > 0;
+                lens.push(0);
+            } else {
+                lens.push(n);
+            }
+        }
+        if length == 0 {
+            continue;
+        }
+        let (first, last) = (
+            at(offset).ok_or_else(bad)?,
+            at(offset + length).ok_or_else(bad)?,
+        );
+        let span = data.get(first..last).ok_or_else(bad)?;
+        if !nulls_with_bytes {
+            let text = simdutf8::basic::from_utf8(span)
+                .map_err(|_| PyValueError::new_err("an Arrow string is not valid UTF-8"))?;
+            out.push_concatenated(text, &lens)
+                .map_err(PyValueError::new_err)?;
+            continue;
+        }
+        for (k, i) in (offset..offset + length).enumerate() {
+            if lens[k] == 0 {
                 out.push("");
                 continue;
             }
-            let (a, b) = (at(i).ok_or_else(bad)?, at(i + 1).ok_or_else(bad)?);
-            let bytes = data.get(a..b).ok_or_else(bad)?;
-            let text = std::str::from_utf8(bytes).map_err(|_| {
-                PyTypeError::new_err(format!("Arrow string {i} is not valid UTF-8"))
+            let a = at(i).ok_or_else(bad)?;
+            let bytes = data.get(a..a + lens[k]).ok_or_else(bad)?;
+            let text = simdutf8::basic::from_utf8(bytes).map_err(|_| {
+                PyValueError::new_err(format!("Arrow string {i} is not valid UTF-8"))
             })?;
             out.push(text);
         }
@@ -165,8 +332,8 @@ fn find_duplicates(
     threads: Option<usize>,
 ) -> PyResult<Vec<Option<u32>>> {
     let cfg = cli::embed::dedup_config(&flags).map_err(error)?;
-    let corpus = Corpus::from_memory(self::texts(texts)?, cfg.read.clone());
     let pool = pool(threads)?;
+    let corpus = Corpus::from_memory(self::texts(py, texts, &pool)?, cfg.read.clone());
     py.detach(|| pool.install(|| pipeline::duplicates(&corpus, &cfg)))
         .map_err(|e| error(e.into()))
 }
@@ -182,8 +349,8 @@ fn learn_boilerplate(
     threads: Option<usize>,
 ) -> PyResult<PyRules> {
     let (cfg, learn_options) = cli::embed::learn_config(&flags).map_err(error)?;
-    let corpus = Corpus::from_memory(self::texts(texts)?, cfg.read.clone());
     let pool = pool(threads)?;
+    let corpus = Corpus::from_memory(self::texts(py, texts, &pool)?, cfg.read.clone());
     let rules = py
         .detach(|| {
             pool.install(|| {
@@ -245,9 +412,9 @@ impl PyRules {
         texts: &Bound<'_, PyAny>,
         threads: Option<usize>,
     ) -> PyResult<Vec<String>> {
-        let texts = self::texts(texts)?;
-        let stripper = &self.stripper;
         let pool = pool(threads)?;
+        let texts = self::texts(py, texts, &pool)?;
+        let stripper = &self.stripper;
         Ok(py.detach(|| {
             pool.install(|| {
                 (0..texts.len())

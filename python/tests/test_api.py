@@ -177,3 +177,23 @@ def test_docstring_examples():
 
     failed, attempted = doctest.testmod(dupstrip, extraglobs={"dupstrip": dupstrip})
     assert attempted >= 2 and failed == 0
+
+
+def test_every_string_width_reads_as_the_command_line_reads_it(tmp_path):
+    # CPython stores strings with 1 (ASCII, Latin-1), 2 (Arabic) or 4 (emoji) bytes
+    # per character; each is encoded to UTF-8 as a JSON Lines file would carry it.
+    base = ["café crème brûlée à la carte du jour numéro {}", "قال المتحدث باسم الوزارة إن الاجتماع {}",
+            "emoji 🙂 party 🎉 tonight at the old place {}", "plain ascii words for the test number {}"]
+    texts = [b.format(i % 3) for i in range(12) for b in base]
+    path = tmp_path / "t.jsonl"
+    with open(path, "w", encoding="utf-8") as f:
+        for i, t in enumerate(texts):
+            f.write(json.dumps({"id": str(i), "text": t}, ensure_ascii=False) + "\n")
+    got = dupstrip.find_duplicates(texts, ngram=2)
+    assert got == cli_duplicates(path, tmp_path, ngram=2)
+    # Digits are folded by normalization: one original per base text.
+    assert sum(d is None for d in got) == 4
+    rules = dupstrip.Rules.from_json(dupstrip.learn_boilerplate(texts, min_docs=2).to_json())
+    assert rules.strip(texts) == rules.strip([t.encode("utf-8").decode("utf-8") for t in texts])
+    with pytest.raises(ValueError, match=r"texts\[1\] holds a lone surrogate"):
+        dupstrip.find_duplicates(["ok", "bad \ud800 surrogate"])

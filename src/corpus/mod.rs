@@ -216,9 +216,13 @@ pub struct Record<'a> {
 pub struct Chunk<'a> {
     pub source: usize,
     pub format: Format,
-    /// Line number of the chunk's first line.
+    /// Line number of the chunk's first line (of a chunk of texts in memory: the
+    /// 1-based position of its first text).
     pub first_line: u64,
     pub data: &'a [u8],
+    /// A chunk of texts held in memory ([`MemoryTexts`]): the length of each, `data`
+    /// being their concatenation; each is one text document. Empty otherwise.
+    pub texts: &'a [usize],
 }
 
 impl<'a> Chunk<'a> {
@@ -229,10 +233,23 @@ impl<'a> Chunk<'a> {
         let data = self.data;
         let first = self.first_line;
         let text = self.format == Format::Text;
+        let lens = self.texts;
         let mut pos = 0usize;
         let mut line = first;
         let mut done = false;
+        let mut k = 0usize;
         std::iter::from_fn(move || {
+            if text && !lens.is_empty() {
+                let len = *lens.get(k)?;
+                let bytes = data.get(pos..pos + len)?;
+                pos += len;
+                k += 1;
+                return Some(Record {
+                    source,
+                    line: first + k as u64 - 1,
+                    bytes,
+                });
+            }
             if text {
                 if done {
                     return None;
@@ -308,6 +325,7 @@ pub struct Corpus {
 pub struct MemoryTexts {
     buf: Vec<u8>,
     ends: Vec<usize>,
+    lens: Vec<usize>,
 }
 
 impl MemoryTexts {
@@ -315,12 +333,41 @@ impl MemoryTexts {
         MemoryTexts {
             buf: Vec::with_capacity(bytes),
             ends: Vec::with_capacity(texts),
+            lens: Vec::with_capacity(texts),
         }
     }
 
     pub fn push(&mut self, text: &str) {
         self.buf.extend_from_slice(text.as_bytes());
         self.ends.push(self.buf.len());
+        self.lens.push(text.len());
+    }
+
+    /// Add texts given as one string and the byte length of each, in order. Refused
+    /// (nothing added) unless the lengths add up and every text starts on a
+    /// character boundary.
+    pub fn push_concatenated(&mut self, text: &str, lens: &[usize]) -> Result<(), String> {
+        let mut at = 0usize;
+        for &n in lens {
+            at = at.checked_add(n).ok_or("text lengths overflow")?;
+            if !text.is_char_boundary(at) {
+                return Err(format!(
+                    "a text boundary at byte {at} is inside a character"
+                ));
+            }
+        }
+        if at != text.len() {
+            return Err(format!("text lengths add up to {at}, not {}", text.len()));
+        }
+        let base = self.buf.len();
+        self.buf.extend_from_slice(text.as_bytes());
+        let mut end = base;
+        for &n in lens {
+            end += n;
+            self.ends.push(end);
+            self.lens.push(n);
+        }
+        Ok(())
     }
 
     pub fn len(&self) -> usize {
@@ -600,6 +647,7 @@ fn line_chunks(source: usize, format: Format, data: &[u8], first_line: u64) -> V
             format,
             first_line: 1,
             data,
+            texts: &[],
         }];
     }
     let pieces = split_lines(data);
@@ -617,6 +665,7 @@ fn line_chunks(source: usize, format: Format, data: &[u8], first_line: u64) -> V
                 format,
                 first_line: line,
                 data: p,
+                texts: &[],
             };
             line += n;
             c
@@ -658,32 +707,34 @@ fn flush_mapped<E>(
     r
 }
 
-/// The texts of a memory corpus as groups of chunks, one text per chunk (a text
-/// document), about [`GROUP_BYTES`] per group.
+/// The texts of a memory corpus as groups of chunks of about [`CHUNK_BYTES`] (at least
+/// one text each), about [`GROUP_BYTES`] per group.
 fn memory_groups<E>(
     m: &MemoryTexts,
     on_group: &mut impl FnMut(&[Chunk<'_>]) -> Result<(), E>,
 ) -> Result<(), E> {
     let mut chunks = Vec::new();
-    let mut bytes = 0usize;
-    let mut start = 0usize;
-    for &end in &m.ends {
+    let mut group_bytes = 0usize;
+    let (mut first, mut start) = (0usize, 0usize);
+    for (i, &end) in m.ends.iter().enumerate() {
+        let last = i + 1 == m.ends.len();
+        if end - start < CHUNK_BYTES && !last {
+            continue;
+        }
         chunks.push(Chunk {
             source: 0,
             format: Format::Text,
-            first_line: 1,
+            first_line: first as u64 + 1,
             data: &m.buf[start..end],
+            texts: &m.lens[first..=i],
         });
-        bytes += end - start;
-        start = end;
-        if bytes >= GROUP_BYTES {
+        group_bytes += end - start;
+        (first, start) = (i + 1, end);
+        if group_bytes >= GROUP_BYTES || last {
             on_group(&chunks)?;
             chunks.clear();
-            bytes = 0;
+            group_bytes = 0;
         }
-    }
-    if !chunks.is_empty() {
-        on_group(&chunks)?;
     }
     Ok(())
 }
@@ -829,6 +880,7 @@ mod tests {
             format: Format::Jsonl,
             first_line: 10,
             data,
+            texts: &[],
         };
         let recs: Vec<_> = c.records().map(|r| (r.line, r.bytes.to_vec())).collect();
         assert_eq!(
@@ -847,5 +899,49 @@ mod tests {
         assert!(pieces.len() > 1);
         assert!(pieces.iter().all(|p| p.ends_with(b"\n")));
         assert_eq!(pieces.iter().map(|p| p.len()).sum::<usize>(), line.len());
+    }
+
+    #[test]
+    fn memory_texts_are_read_in_order_one_document_each() {
+        let big = "x".repeat(CHUNK_BYTES + 5);
+        let texts = ["a\nb", "", big.as_str(), "last one"];
+        let mut m = MemoryTexts::with_capacity(texts.len(), 0);
+        for t in texts {
+            m.push(t);
+        }
+        assert_eq!(m.len(), 4);
+        assert_eq!(m.get(2), big);
+        let corpus = Corpus::from_memory(m, ReadOptions::default());
+        let mut seen: Vec<(u64, String)> = Vec::new();
+        let mut chunks = 0;
+        corpus
+            .for_each_group(|group| -> Result<(), InputError> {
+                chunks += group.len();
+                for c in group {
+                    for r in c.records() {
+                        let doc = parse(&r, c.format, corpus.options()).expect("text");
+                        seen.push((r.line, doc.text.into_owned()));
+                    }
+                }
+                Ok(())
+            })
+            .expect("read");
+        let want: Vec<(u64, String)> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (i as u64 + 1, t.to_string()))
+            .collect();
+        assert_eq!(seen, want);
+        // The big text closes a chunk of its own with the two before it.
+        assert_eq!(chunks, 2);
+        let empty = Corpus::from_memory(MemoryTexts::default(), ReadOptions::default());
+        let mut n = 0;
+        empty
+            .for_each_group(|g| -> Result<(), InputError> {
+                n += g.len();
+                Ok(())
+            })
+            .expect("read");
+        assert_eq!(n, 0);
     }
 }
