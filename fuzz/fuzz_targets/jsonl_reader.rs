@@ -16,6 +16,7 @@ fuzz_target!(|data: &[u8]| {
             format,
             first_line: 1,
             data,
+            texts: &[],
         };
         for rec in chunk.records() {
             if let Ok(doc) = corpus::parse(&rec, format, &opts)

@@ -197,3 +197,12 @@ def test_every_string_width_reads_as_the_command_line_reads_it(tmp_path):
     assert rules.strip(texts) == rules.strip([t.encode("utf-8").decode("utf-8") for t in texts])
     with pytest.raises(ValueError, match=r"texts\[1\] holds a lone surrogate"):
         dupstrip.find_duplicates(["ok", "bad \ud800 surrogate"])
+
+
+def test_boilerplate_calls_take_arrow_arrays(news):
+    pa = pytest.importorskip("pyarrow")
+    texts = [r["text"] for r in read_jsonl(news)]
+    rules = dupstrip.learn_boilerplate(texts, threads=2)
+    arrow = pa.chunked_array([texts[:250], texts[250:]])
+    assert dupstrip.learn_boilerplate(arrow).to_json() == rules.to_json()
+    assert rules.strip(arrow) == rules.strip(texts)
