@@ -22,7 +22,7 @@ venv=bench-out/pyvenv
 mkdir -p "$out"
 cargo build --release --locked --quiet --bin dupstrip --example score
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install --quiet --disable-pip-version-check rensa==0.5.0 pyarrow ./python
+"$venv/bin/pip" install --quiet --disable-pip-version-check rensa==0.5.0 pyarrow==26.0.1 ./python
 
 docs=$(( mb * 1000000 / 2600 ))
 corpus="bench-out/corpus-${mb}mb.jsonl"
