@@ -44,6 +44,9 @@ fn error(e: anyhow::Error) -> PyErr {
 
 /// A pool of `threads` workers (all cores when `None`), for one call.
 fn pool(threads: Option<usize>) -> PyResult<rayon::ThreadPool> {
+    if threads == Some(0) {
+        return Err(DupstripError::new_err("threads must be at least 1"));
+    }
     let mut b = rayon::ThreadPoolBuilder::new();
     if let Some(n) = threads {
         b = b.num_threads(n);
@@ -91,8 +94,8 @@ unsafe impl Send for Raw {}
 unsafe impl Sync for Raw {}
 
 /// Append code units (`u8` Latin-1, `u16` UCS-2 or `u32` UCS-4 code points) to `out`
-/// as UTF-8; `false` for a surrogate (a lone one in a Python string: not encodable)
-/// or a value past U+10FFFF, with nothing appended.
+/// as UTF-8; `false` for a value past U+10FFFF (not in a Python string), with nothing
+/// appended.
 fn encode_units<T: Copy + Into<u32>>(src: &[T], out: &mut Vec<u8>) -> bool {
     out.reserve(4 * src.len());
     let start = out.len();
@@ -108,9 +111,14 @@ fn encode_units<T: Copy + Into<u32>>(src: &[T], out: &mut Vec<u8>) -> bool {
             spare[w + 1].write(0x80 | (c & 0x3F) as u8);
             w += 2;
         } else if c < 0x1_0000 {
-            if (0xD800..0xE000).contains(&c) {
-                return false;
-            }
+            // A lone surrogate (Python strings may hold one: `json.loads` keeps a
+            // `\\udXXX` escape that way) becomes U+FFFD, as the command line reads
+            // such an escape in a JSON Lines file.
+            let c = if (0xD800..0xE000).contains(&c) {
+                0xFFFD
+            } else {
+                c
+            };
             spare[w].write(0xE0 | (c >> 12) as u8);
             spare[w + 1].write(0x80 | ((c >> 6) & 0x3F) as u8);
             spare[w + 2].write(0x80 | (c & 0x3F) as u8);
@@ -130,7 +138,7 @@ fn encode_units<T: Copy + Into<u32>>(src: &[T], out: &mut Vec<u8>) -> bool {
     true
 }
 
-/// Append `raw` to `out` as UTF-8; `false` for a lone surrogate (not encodable).
+/// Append `raw` to `out` as UTF-8; `false` for a value that is not a code point.
 fn encode(raw: Raw, out: &mut Vec<u8>) -> bool {
     // SAFETY: see `Raw`.
     unsafe {
@@ -232,7 +240,10 @@ fn slice_of(buf: &Option<PyBuffer<u8>>) -> &[u8] {
     match buf {
         // SAFETY: a contiguous buffer of `len_bytes` bytes, held (and so kept alive and
         // unchanged: pyarrow buffers are immutable) for as long as the slice is used.
-        Some(b) => unsafe { std::slice::from_raw_parts(b.buf_ptr() as *const u8, b.len_bytes()) },
+        Some(b) if b.len_bytes() > 0 => unsafe {
+            std::slice::from_raw_parts(b.buf_ptr() as *const u8, b.len_bytes())
+        },
+        Some(_) => &[],
         None => &[],
     }
 }
@@ -268,6 +279,16 @@ fn arrow_texts(parts: &Bound<'_, PyAny>) -> PyResult<MemoryTexts> {
         let valid = |i: usize| {
             validity.is_empty() || validity.get(i / 8).is_some_and(|b| b >> (i % 8) & 1 == 1)
         };
+        if length == 0 {
+            continue;
+        }
+        // Offsets `offset ..= offset + length` must be there.
+        if offset
+            .checked_add(length)
+            .is_none_or(|end| end >= offsets.len() / width)
+        {
+            return Err(bad());
+        }
         let mut lens = Vec::with_capacity(length);
         let mut nulls_with_bytes = false;
         for i in offset..offset + length {
@@ -279,9 +300,6 @@ fn arrow_texts(parts: &Bound<'_, PyAny>) -> PyResult<MemoryTexts> {
             } else {
                 lens.push(n);
             }
-        }
-        if length == 0 {
-            continue;
         }
         let (first, last) = (
             at(offset).ok_or_else(bad)?,
@@ -316,7 +334,7 @@ fn arrow_texts(parts: &Bound<'_, PyAny>) -> PyResult<MemoryTexts> {
 #[pyfunction]
 #[pyo3(signature = (args, threads=None))]
 fn run(py: Python<'_>, args: Vec<String>, threads: Option<usize>) -> PyResult<Option<String>> {
-    let pool = pool(threads)?;
+    let pool = pool(threads.or_else(|| cli::embed::threads(&args)))?;
     py.detach(|| pool.install(|| cli::embed::run(args)))
         .map_err(error)
 }
@@ -457,7 +475,9 @@ impl PyRules {
     }
 }
 
-#[pymodule]
+// Arrow buffers are read as plain byte slices: with the GIL, no other Python thread
+// writes to them meanwhile.
+#[pymodule(gil_used = true)]
 fn _dupstrip(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("DupstripError", m.py().get_type::<DupstripError>())?;

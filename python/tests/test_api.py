@@ -35,6 +35,22 @@ def news(tmp_path_factory):
     return path
 
 
+def cli_duplicates_of(texts, tmp_path, flags):
+    """`dupstrip dedup FLAGS` on a JSON Lines file of `texts`, as find_duplicates answers."""
+    path = tmp_path / "texts.jsonl"
+    with open(path, "w", encoding="utf-8") as f:
+        for i, t in enumerate(texts):
+            f.write(json.dumps({"id": str(i), "text": t}) + "\n")
+    clusters = tmp_path / "clusters.jsonl"
+    dupstrip.run(["dedup", str(path), "-o", str(tmp_path / "out.jsonl"), "--clusters", str(clusters), "-q", *flags])
+    want = [None] * len(texts)
+    for c in read_jsonl(clusters):
+        for m in c["members"]:
+            if m["id"] != c["keep"]:
+                want[int(m["id"])] = int(c["keep"])
+    return want
+
+
 def cli_duplicates(path, tmp_path, **options):
     """What `dupstrip dedup` decides, as find_duplicates answers: index of the kept
     document for every dropped one."""
@@ -100,8 +116,50 @@ def test_pyarrow_arrays_without_python_strings(corpus):
     # A null is an empty text.
     with_null = pa.array([texts[0], None, texts[0]])
     assert dupstrip.find_duplicates(with_null) == dupstrip.find_duplicates([texts[0], "", texts[0]])
+    # Nulls in a slice that does not start on a byte of the validity bitmap.
+    mixed = [None if i % 7 == 3 else t for i, t in enumerate(texts[:60])]
+    sliced = pa.array(mixed).slice(5, 50)
+    assert dupstrip.find_duplicates(sliced) == dupstrip.find_duplicates([t or "" for t in mixed[5:55]])
     with pytest.raises(TypeError, match="string array"):
         dupstrip.find_duplicates(pa.array([1, 2, 3]))
+
+
+def test_options_become_flags_and_file_options_are_refused(tmp_path, corpus):
+    texts = [r["text"] for r in read_jsonl(corpus)][:200]
+    # Lists repeat a flag; a value may start with "-" (attached with "=").
+    a = dupstrip.find_duplicates(texts, no_normalize=["digits", "punctuation"], seed=5)
+    b = cli_duplicates_of(texts, tmp_path, ["--no-normalize", "digits", "--no-normalize", "punctuation", "--seed", "5"])
+    assert a == b
+    with pytest.raises(dupstrip.DupstripError, match="threshold"):
+        dupstrip.find_duplicates(texts, threshold=-0.5)
+    with pytest.raises(TypeError, match=r"does not take clusters=, state="):
+        dupstrip.find_duplicates(texts, state=tmp_path / "st", clusters="c.jsonl")
+    with pytest.raises(TypeError, match=r"does not take rules="):
+        dupstrip.learn_boilerplate(texts, rules="r.json")
+    with pytest.raises(ValueError, match="no inputs"):
+        dupstrip.dedup([], tmp_path / "out.jsonl")
+    with pytest.raises(dupstrip.DupstripError, match="threads must be at least 1"):
+        dupstrip.find_duplicates(texts, threads=0)
+
+
+def test_run_takes_the_thread_count_and_clean_is_quiet(news, tmp_path, capfd):
+    report = dupstrip.run(["dedup", str(news), "-o", str(tmp_path / "o.jsonl"), "-j", "1", "-q"])
+    assert report["threads"] == 1
+    report = dupstrip.clean(news, tmp_path / "c.jsonl", threads=2)
+    assert report["threads"] == 2
+    assert capfd.readouterr().err == ""
+    # Stage commands set up their threads too: twice in one process.
+    for _ in range(2):
+        dupstrip.run(["stage", "config", "-o", str(tmp_path / "job.json")])
+
+
+def test_rules_pickle(news):
+    import pickle
+
+    texts = [r["text"] for r in read_jsonl(news)]
+    rules = dupstrip.learn_boilerplate(texts)
+    again = pickle.loads(pickle.dumps(rules))
+    assert again.to_json() == rules.to_json() and again.strip(texts[:20]) == rules.strip(texts[:20])
 
 
 def test_bad_texts_and_options_are_errors():
@@ -193,10 +251,15 @@ def test_every_string_width_reads_as_the_command_line_reads_it(tmp_path):
     assert got == cli_duplicates(path, tmp_path, ngram=2)
     # Digits are folded by normalization: one original per base text.
     assert sum(d is None for d in got) == 4
-    rules = dupstrip.Rules.from_json(dupstrip.learn_boilerplate(texts, min_docs=2).to_json())
-    assert rules.strip(texts) == rules.strip([t.encode("utf-8").decode("utf-8") for t in texts])
-    with pytest.raises(ValueError, match=r"texts\[1\] holds a lone surrogate"):
-        dupstrip.find_duplicates(["ok", "bad \ud800 surrogate"])
+    # A lone surrogate (json.loads keeps a "\\ud800" escape as one) reads as U+FFFD,
+    # as the command line reads the escape.
+    odd = ["left \ud800 right " + t for t in texts[:8]] + texts[:8]
+    odd_path = tmp_path / "odd.jsonl"
+    with open(odd_path, "w", encoding="utf-8") as f:
+        for i, t in enumerate(odd):
+            f.write(json.dumps({"id": str(i), "text": t}) + "\n")
+    assert dupstrip.find_duplicates(odd, ngram=2) == cli_duplicates(odd_path, tmp_path, ngram=2)
+    assert dupstrip.find_duplicates(["", ""]) == [None, None]
 
 
 def test_boilerplate_calls_take_arrow_arrays(news):

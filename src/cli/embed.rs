@@ -23,6 +23,17 @@ pub fn run(args: Vec<String>) -> Result<Option<String>> {
     }
 }
 
+/// The worker threads a command line asks for (`-j N`), if it names a valid command.
+pub fn threads(args: &[String]) -> Option<usize> {
+    match Cli::try_parse_from(args).ok()?.command {
+        Command::Dedup(a) => a.threads,
+        Command::Clean(a) => a.common.threads,
+        Command::Boilerplate(super::boilerplate::BoilerplateCmd::Learn(a))
+        | Command::Boilerplate(super::boilerplate::BoilerplateCmd::Strip(a)) => a.common.threads,
+        _ => None,
+    }
+}
+
 /// The config `dupstrip dedup FLAGS` runs with (no input is named or read).
 pub fn dedup_config(flags: &[String]) -> Result<DedupConfig> {
     let args = ["dupstrip", "dedup", "-o", "-"]

@@ -209,10 +209,13 @@ pub(super) fn stage_cmd(cmd: StageCmd) -> Result<()> {
         | StageCmd::Assign { common, .. }
         | StageCmd::Apply { common, .. } => common,
     };
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(common.threads.max(1))
-        .build_global()
-        .context("cannot start the worker threads")?;
+    // Inside a pool already (the Python package), the global one is left alone.
+    if rayon::current_thread_index().is_none() {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(common.threads.max(1))
+            .build_global()
+            .context("cannot start the worker threads")?;
+    }
     let sc = stage::StageConfig::load(&common.config)?;
     let stdin = std::io::stdin().lock();
     let input = std::io::BufReader::with_capacity(1 << 20, stdin);

@@ -48,24 +48,30 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 
 def _flags(options: dict) -> List[str]:
-    """Keyword options as command-line flags: ``min_docs=3`` -> ``--min-docs 3``.
+    """Keyword options as command-line flags: ``min_docs=3`` -> ``--min-docs=3``.
 
     ``True`` gives the bare flag, ``False`` and ``None`` leave it out, a list or
     tuple repeats it. A trailing ``_`` is dropped (``format_`` -> ``--format``).
+    Values are attached with ``=``, so one that starts with ``-`` is not read as a
+    flag.
     """
     out: List[str] = []
     for key, value in options.items():
-        if value is None or value is False:
+        if value is None or _is_bool(value) and not value:
             continue
         flag = "--" + key.rstrip("_").replace("_", "-")
-        if value is True:
+        if _is_bool(value):
             out.append(flag)
         elif isinstance(value, (list, tuple)):
-            for v in value:
-                out += [flag, _arg(v)]
+            out += [f"{flag}={_arg(v)}" for v in value]
         else:
-            out += [flag, _arg(value)]
+            out.append(f"{flag}={_arg(value)}")
     return out
+
+
+def _is_bool(value: Any) -> bool:
+    # numpy's booleans are not `bool`, and would read as the text "True".
+    return isinstance(value, bool) or type(value).__name__ == "bool_"
 
 
 def _arg(value: Any) -> str:
@@ -74,10 +80,32 @@ def _arg(value: Any) -> str:
     return str(value)
 
 
+def _no_file_options(call: str, options: dict, files: Sequence[str]) -> None:
+    """Options about files and states mean nothing on texts in memory: refuse them
+    rather than ignore them."""
+    bad = sorted(k for k in options if k.rstrip("_") in files)
+    if bad:
+        raise TypeError(
+            f"{call}() does not take {', '.join(k + '=' for k in bad)}: it works on texts in "
+            "memory (use dupstrip.dedup() or dupstrip.clean() on files)"
+        )
+
+
+_FILE_OPTIONS = (
+    "output", "clusters", "report", "rejects", "mode", "state", "no_id_match", "text_field",
+    "id_field", "format", "quiet", "mem_limit", "tmp_dir", "mmap", "no_mmap", "rules",
+    "save_rules", "on_empty", "min_chars",
+)
+
+
 def _inputs(inputs: Union[PathLike, Sequence[PathLike]]) -> List[str]:
     if isinstance(inputs, (str, os.PathLike)):
         return [os.fspath(inputs)]
-    return [os.fspath(p) for p in inputs]
+    paths = [os.fspath(p) for p in inputs]
+    if not paths:
+        # The command line reads standard input then, which would wait forever here.
+        raise ValueError("no inputs: give at least one file or directory")
+    return paths
 
 
 def _texts(texts: Any) -> Any:
@@ -140,7 +168,7 @@ def _command(command: List[str], inputs, output, options: dict) -> Optional[dict
     options = dict(options)
     threads = options.get("threads")
     options.setdefault("quiet", True)
-    args = [*command, *_inputs(inputs), "--output", os.fspath(output), *_flags(options)]
+    args = [*command, *_inputs(inputs), f"--output={os.fspath(output)}", *_flags(options)]
     return run(args, threads)
 
 
@@ -198,6 +226,7 @@ def find_duplicates(
     >>> dupstrip.find_duplicates(["a b c d e f", "a b c d e f", "x y z"], ngram=2)
     [None, 0, None]
     """
+    _no_file_options("find_duplicates", options, _FILE_OPTIONS)
     flags = _flags(dict(threshold=threshold, ngram=ngram, num_perm=num_perm, **options))
     return _dupstrip.find_duplicates(_texts(texts), flags, threads)
 
@@ -220,6 +249,7 @@ def learn_boilerplate(
     >>> rules  # doctest: +SKIP
     Rules(lines=5, templates=13, markers=1)
     """
+    _no_file_options("learn_boilerplate", options, _FILE_OPTIONS)
     flags = _flags(dict(min_docs=min_docs, min_fraction=min_fraction, **options))
     return Rules(_dupstrip.learn_boilerplate(_texts(texts), flags, threads))
 
@@ -277,6 +307,10 @@ class Rules:
 
     def __len__(self) -> int:
         return len(self._rules)
+
+    def __reduce__(self):
+        # Pickled as the rules file's text (datasets.map with num_proc, multiprocessing).
+        return (Rules.from_json, (self.to_json(),))
 
     def __repr__(self) -> str:
         return repr(self._rules)
