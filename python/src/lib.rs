@@ -112,7 +112,7 @@ fn encode_units<T: Copy + Into<u32>>(src: &[T], out: &mut Vec<u8>) -> bool {
             w += 2;
         } else if c < 0x1_0000 {
             // A lone surrogate (Python strings may hold one: `json.loads` keeps a
-            // `\\udXXX` escape that way) becomes U+FFFD, as the command line reads
+            // `\udXXX` escape that way) becomes U+FFFD, as the command line reads
             // such an escape in a JSON Lines file.
             let c = if (0xD800..0xE000).contains(&c) {
                 0xFFFD
