@@ -134,6 +134,8 @@ fn story_counts(
     let mut sk = Sketch::new(&story_cfg);
     sk.line_keys = true;
     sk.own_text = true;
+    progress.reset();
+    progress.set_message("learning boilerplate: reading pages");
     let mut table = sketch_corpus(corpus, &story_cfg, &sk, progress)?;
     progress.finish_and_clear();
     let sigs = table.signatures();

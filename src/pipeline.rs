@@ -83,6 +83,8 @@ pub fn run(
     sk.text_hashes = job.state.is_some();
 
     let t = Instant::now();
+    progress.reset();
+    progress.set_message(if job.dedup { "sketching" } else { "stripping" });
     let mut table = sketch_corpus(corpus, cfg, &sk, progress)?;
     timings.sketch = timings::secs(t.elapsed());
     progress.finish_and_clear();

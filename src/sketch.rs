@@ -368,7 +368,13 @@ pub fn sketch_corpus(
     corpus.for_each_group(|chunks| -> Result<(), RunError> {
         let outs: Vec<ChunkOut> = chunks
             .par_iter()
-            .map(|c| sketch_chunk(corpus, cfg, sk, c))
+            .map(|c| {
+                let out = sketch_chunk(corpus, cfg, sk, c);
+                // As each chunk is done, so that the bar moves while the group is
+                // worked on, not in one jump when it is put together.
+                progress.inc(c.data.len() as u64);
+                out
+            })
             .collect();
         for (c, o) in chunks.iter().zip(outs) {
             if let Some(e) = o.error {
@@ -394,7 +400,6 @@ pub fn sketch_corpus(
                 .extend(o.line_keys.iter().map(|&(k, h, d)| (k, h, base + d)));
             t.sigs.extend(&o.sigs).map_err(spill_err)?;
             t.rejects.extend(o.rejects);
-            progress.inc(c.data.len() as u64);
         }
         if t.text_bytes.len() > u32::MAX as usize {
             return Err(RunError::TooManyDocuments);

@@ -348,20 +348,57 @@ pub(super) fn prepare(a: DedupArgs, defaults: &Defaults) -> Result<Prepared> {
         }
     }
     let corpus = Corpus::open(found.inputs, cfg.read.clone())?;
-    let total: u64 = corpus.inputs().iter().map(|i| i.bytes).sum();
     let progress = if !a.quiet && std::io::stderr().is_terminal() {
-        let pb = indicatif::ProgressBar::new(total);
-        pb.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} sketching {bytes}/{total_bytes} {wide_bar} {bytes_per_sec} eta {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        pb
+        progress_bar(&corpus)
     } else {
         indicatif::ProgressBar::hidden()
     };
     Ok((cfg, paths, corpus, found.skipped, progress, a.quiet))
+}
+
+/// The progress bar of a run's passes over the corpus. Each pass names itself and
+/// starts the bar again (`learn` and `pipeline` set the message and reset it); the
+/// rate is the pass's average so far, and the time left is what that rate gives for
+/// the bytes left. The bytes are those read: with a compressed or Parquet input, whose
+/// size on disk is not what is read, the bar has no total and no time left.
+fn progress_bar(corpus: &Corpus) -> indicatif::ProgressBar {
+    use indicatif::{HumanBytes, ProgressState, ProgressStyle};
+    let exact = corpus
+        .inputs()
+        .iter()
+        .all(|i| i.compression == corpus::Compression::None && !i.parquet);
+    let rate = |s: &ProgressState| s.pos() as f64 / s.elapsed().as_secs_f64().max(1e-3);
+    let style = if exact {
+        "{spinner} {msg} {bytes}/{total_bytes} {wide_bar} {rate} {left}"
+    } else {
+        "{spinner} {msg} {bytes} {rate}"
+    };
+    let style = ProgressStyle::with_template(style)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key(
+            "rate",
+            move |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{}/s", HumanBytes(rate(s) as u64));
+            },
+        )
+        .with_key(
+            "left",
+            move |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let left = s.len().unwrap_or(0).saturating_sub(s.pos()) as f64;
+                let _ = match s.pos() {
+                    0 => write!(w, "eta ?"),
+                    _ => write!(w, "eta {:.0}s", (left / rate(s)).ceil()),
+                };
+            },
+        );
+    let total: u64 = corpus.inputs().iter().map(|i| i.bytes).sum();
+    let pb = if exact {
+        indicatif::ProgressBar::new(total)
+    } else {
+        indicatif::ProgressBar::new_spinner()
+    };
+    pb.set_style(style);
+    pb
 }
 
 /// The library options the command-line flags stand for (not yet checked).
