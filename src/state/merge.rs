@@ -142,14 +142,7 @@ pub(super) fn merge_segments(
         band_entries: entries,
         runs: [segs[0].entry.runs[0], segs[segs.len() - 1].entry.runs[1]],
     };
-    let file = w.finish(serde_json::to_value(&meta).unwrap_or_default())?;
-    Ok(SegmentEntry {
-        file,
-        first_seq: meta.first_seq,
-        docs: meta.docs,
-        band_entries: meta.band_entries,
-        runs: meta.runs,
-    })
+    meta.finish(w)
 }
 
 /// Merge the newest [`MERGE_FANIN`] segments of `segs` while they share a tier;

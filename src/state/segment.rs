@@ -35,6 +35,21 @@ pub(super) struct SegmentMeta {
     pub(super) runs: [u32; 2],
 }
 
+impl SegmentMeta {
+    /// Finish a segment file written by `w` with this in its footer; the manifest's
+    /// entry for it.
+    pub(super) fn finish(self, w: FileWriter) -> Result<SegmentEntry, StateError> {
+        let file = w.finish(serde_json::to_value(&self).unwrap_or_default())?;
+        Ok(SegmentEntry {
+            file,
+            first_seq: self.first_seq,
+            docs: self.docs,
+            band_entries: self.band_entries,
+            runs: self.runs,
+        })
+    }
+}
+
 /// `[key, value]` pairs sorted by key then value: band key → seq, id hash → local
 /// document.
 pub(super) type Pair = [u64; 2];
@@ -457,14 +472,7 @@ impl SegmentBuilder {
             band_entries: e as u64,
             runs: [self.run, self.run],
         };
-        let file = w.finish(serde_json::to_value(&meta).unwrap_or_default())?;
-        Ok(SegmentEntry {
-            file,
-            first_seq: meta.first_seq,
-            docs: meta.docs,
-            band_entries: meta.band_entries,
-            runs: meta.runs,
-        })
+        meta.finish(w)
     }
 }
 

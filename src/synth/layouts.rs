@@ -20,7 +20,7 @@ use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::news::{EN_MONTHS, edit_copy, paragraphs};
+use super::news::{EN_MONTHS, next_outlet, paragraphs, story_copy, syndicated_copies};
 use super::words::Vocab;
 use super::{Story, SynthOptions, TruthRow, arabic_variants};
 
@@ -642,35 +642,15 @@ pub fn generate_random_layouts(
         let script: Vec<usize> = (0..layouts.len())
             .filter(|&i| (layouts[i].lang == Lang::Ar) == arabic)
             .collect();
-        let d = opts.dup_share.clamp(0.0, 0.8);
-        let copies = if rng.random_bool((d / (4.0 * (1.0 - d))).min(1.0)) {
-            rng.random_range(3..=5)
-        } else {
-            1
-        };
+        let copies = syndicated_copies(&mut rng, opts.dup_share);
         let mut chosen: Vec<usize> = Vec::new();
         for c in 0..copies {
             if written >= opts.docs {
                 break;
             }
-            let mut o = script[rng.random_range(0..script.len())];
-            for _ in 0..8 {
-                if !chosen.contains(&o) {
-                    break;
-                }
-                o = script[rng.random_range(0..script.len())];
-            }
-            chosen.push(o);
+            let o = next_outlet(&mut rng, &script, &mut chosen);
             let lay = &layouts[o];
-            let mut body = Story {
-                arabic,
-                sentences: story.sentences.clone(),
-            };
-            let edits = if c > 0 {
-                edit_copy(&mut body, &vocab, &mut rng)
-            } else {
-                Vec::new()
-            };
+            let (body, edits) = story_copy(&story, c, &vocab, &mut rng);
             let lines = page_lines(
                 lay,
                 &parts,

@@ -133,6 +133,54 @@ pub(super) fn date(rng: &mut ChaCha8Rng, arabic: bool) -> String {
     }
 }
 
+/// How many outlets carry a story: 3–5 (4 on average) for a syndicated one, drawn
+/// so that about `dup_share` of the pages are copies; else 1.
+pub(super) fn syndicated_copies(rng: &mut ChaCha8Rng, dup_share: f64) -> usize {
+    let d = dup_share.clamp(0.0, 0.8);
+    if rng.random_bool((d / (4.0 * (1.0 - d))).min(1.0)) {
+        rng.random_range(3..=5)
+    } else {
+        1
+    }
+}
+
+/// The outlet of a story's next copy: one of `outlets` (those of the story's script),
+/// not one in `chosen` when eight draws find such; added to `chosen`.
+pub(super) fn next_outlet(
+    rng: &mut ChaCha8Rng,
+    outlets: &[usize],
+    chosen: &mut Vec<usize>,
+) -> usize {
+    let mut o = outlets[rng.random_range(0..outlets.len())];
+    for _ in 0..8 {
+        if !chosen.contains(&o) {
+            break;
+        }
+        o = outlets[rng.random_range(0..outlets.len())];
+    }
+    chosen.push(o);
+    o
+}
+
+/// Copy `c` of `story` and its edits: the story as it is first, then edited copies.
+pub(super) fn story_copy(
+    story: &Story,
+    c: usize,
+    vocab: &Vocab,
+    rng: &mut ChaCha8Rng,
+) -> (Story, Vec<String>) {
+    let mut body = Story {
+        arabic: story.arabic,
+        sentences: story.sentences.clone(),
+    };
+    let edits = if c > 0 {
+        edit_copy(&mut body, vocab, rng)
+    } else {
+        Vec::new()
+    };
+    (body, edits)
+}
+
 /// Edit a syndicated copy of a story as an outlet would: a word changed in about
 /// half the sentences, truncated to 60%, a sentence dropped, or left as it is.
 /// Returns the edit's name for the truth file.
@@ -295,37 +343,15 @@ pub fn generate_news(
         let same_script: Vec<usize> = (0..outlets.len())
             .filter(|&i| outlets[i].arabic == arabic)
             .collect();
-        let d = opts.dup_share.clamp(0.0, 0.8);
-        // Syndicated stories get 3–5 copies (4 on average).
-        let copies = if rng.random_bool((d / (4.0 * (1.0 - d))).min(1.0)) {
-            rng.random_range(3..=5)
-        } else {
-            1
-        };
+        let copies = syndicated_copies(&mut rng, opts.dup_share);
         let mut chosen: Vec<usize> = Vec::new();
         for c in 0..copies {
             if written >= opts.docs {
                 break;
             }
-            // Each copy from a different outlet of the story's script.
-            let mut o = same_script[rng.random_range(0..same_script.len())];
-            for _ in 0..8 {
-                if !chosen.contains(&o) {
-                    break;
-                }
-                o = same_script[rng.random_range(0..same_script.len())];
-            }
-            chosen.push(o);
+            let o = next_outlet(&mut rng, &same_script, &mut chosen);
             let outlet = &outlets[o];
-            let mut body = Story {
-                arabic,
-                sentences: story.sentences.clone(),
-            };
-            let edits = if c > 0 {
-                edit_copy(&mut body, &vocab, &mut rng)
-            } else {
-                Vec::new()
-            };
+            let (body, edits) = story_copy(&story, c, &vocab, &mut rng);
             let (lines, bp) = news_page(
                 outlet,
                 &title,
