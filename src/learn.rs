@@ -39,6 +39,69 @@ pub fn learn_rules(
     rules_with_examples(corpus, learned)
 }
 
+/// Rules learned for a run that strips right away (`clean`), with what is left to
+/// finish during its sketch pass.
+pub struct RunRules {
+    /// The rules to strip with. Every rule has its first example, so the rules
+    /// themselves are final; a template may still lack its further examples.
+    pub rules: Rules,
+    /// The learned keys before any example was searched: the sketch pass, which reads
+    /// every page anyway, searches the examples again in the same order
+    /// ([`crate::sketch::sketch_corpus`]), and the rules file is written from it.
+    pub examples: Learned,
+    /// The run's line counts for the state (with `--state`).
+    pub lines: Option<PendingLines>,
+}
+
+/// Learn rules for `clean`, with a state's statistics when given: as
+/// [`learn_rules`] and [`learn_rules_with_state`], but the example pass stops as soon
+/// as every rule has one example. The further examples of templates (up to three
+/// distinct ones, which may take a whole read of the corpus to find) are collected by
+/// the sketch pass ([`RunRules::examples`]); the rules file comes out the same.
+pub fn learn_rules_for_run(
+    corpus: &Corpus,
+    cfg: &DedupConfig,
+    learn: &LearnOptions,
+    st: Option<&State>,
+    progress: &indicatif::ProgressBar,
+) -> Result<RunRules, RunError> {
+    let (counts, story, documents, stories) = story_counts(corpus, cfg, progress)?;
+    let (learned, lines) = match st {
+        Some(st) => {
+            let day = counts.all_story_counts();
+            let none = state::LineStats::default();
+            let previous = st.lines.as_ref().unwrap_or(&none);
+            let learned = previous.learned(&day, documents, stories, learn, cfg.normalize);
+            let lines = PendingLines {
+                counts,
+                story,
+                learn: *learn,
+                examples: Vec::new(),
+            };
+            (learned, Some(lines))
+        }
+        None => (
+            Learned::new(cfg.normalize, counts, learn, documents, stories),
+            None,
+        ),
+    };
+    let examples = learned.clone();
+    let (rules, _) = search_examples(corpus, learned, Learned::has_first_examples)?;
+    Ok(RunRules {
+        rules,
+        examples,
+        lines,
+    })
+}
+
+impl PendingLines {
+    /// Keep the examples of the rules the run used (known once the sketch pass
+    /// collected them).
+    pub fn set_examples(&mut self, examples: Vec<((u8, u64), Vec<String>)>) {
+        self.examples = examples;
+    }
+}
+
 /// A run's boilerplate line counts, waiting for the run's duplicates to be known
 /// before they join a state's statistics.
 pub struct PendingLines {
@@ -136,7 +199,7 @@ fn story_counts(
     sk.own_text = true;
     progress.reset();
     progress.set_message("learning boilerplate: reading pages");
-    let mut table = sketch_corpus(corpus, &story_cfg, &sk, progress)?;
+    let mut table = sketch_corpus(corpus, &story_cfg, &sk, progress, None)?;
     progress.finish_and_clear();
     let sigs = table.signatures();
     // Text length stands in for the shingle-set size (they grow together).
@@ -198,11 +261,22 @@ fn rules_with_examples(corpus: &Corpus, learned: Learned) -> Result<Rules, RunEr
 #[allow(clippy::type_complexity)]
 fn rules_and_examples(
     corpus: &Corpus,
-    mut learned: Learned,
+    learned: Learned,
 ) -> Result<(Rules, Vec<((u8, u64), Vec<String>)>), RunError> {
+    search_examples(corpus, learned, Learned::has_all_examples)
+}
+
+/// Search the examples of the rules, in input order, until `done` holds.
+#[allow(clippy::type_complexity)]
+fn search_examples(
+    corpus: &Corpus,
+    mut learned: Learned,
+    done: fn(&Learned) -> bool,
+) -> Result<(Rules, Vec<((u8, u64), Vec<String>)>), RunError> {
+    let stop = done;
     // 3. Examples: searched in parallel, kept in input order; the read stops early
     // once every rule has its examples.
-    let mut done = learned.has_all_examples();
+    let mut done = stop(&learned);
     corpus.for_each_group(|chunks| -> Result<(), RunError> {
         if done {
             return Ok(());
@@ -219,7 +293,7 @@ fn rules_and_examples(
             })
             .collect();
         learned.add_examples(found.into_iter().flatten());
-        done = learned.has_all_examples();
+        done = stop(&learned);
         Ok(())
     })?;
     let examples = learned.rule_examples();

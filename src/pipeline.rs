@@ -17,14 +17,14 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::boilerplate::Stripper;
+use crate::boilerplate::{Learned, Rules, Stripper};
 use crate::cluster::{Clustering, Role, cluster_docs};
 use crate::config::{DedupConfig, EmptyPolicy, Mode, OutputPaths};
 use crate::corpus::Corpus;
 use crate::error::RunError;
 use crate::learn::PendingLines;
 use crate::lsh::DocId;
-use crate::output::{Written, check_outputs, write_outputs};
+use crate::output::{Written, check_outputs, write_outputs, write_rules};
 use crate::report::{self, Bytes, Counts, InputReport, LshReport, Report};
 use crate::sketch::{DocTable, Sketch, sketch_corpus};
 use crate::state::{self, State};
@@ -44,6 +44,10 @@ pub struct Job {
     pub state: Option<State>,
     /// Boilerplate counts to add to the state (runs that learned with a state).
     pub lines: Option<PendingLines>,
+    /// Rules learned for this run, whose examples the sketch pass completes
+    /// ([`crate::learn::RunRules`]); the rules file and the report are written from
+    /// them.
+    pub examples: Option<Learned>,
     /// [`Corpus::fingerprint`] of the input (runs with a state).
     pub fingerprint: String,
     /// The state's last run, which this run repeats and replaces.
@@ -60,6 +64,7 @@ impl Job {
             learn_seconds: 0.0,
             state: None,
             lines: None,
+            examples: None,
             fingerprint: String::new(),
             replaces: None,
         }
@@ -85,9 +90,14 @@ pub fn run(
     let t = Instant::now();
     progress.reset();
     progress.set_message(if job.dedup { "sketching" } else { "stripping" });
-    let mut table = sketch_corpus(corpus, cfg, &sk, progress)?;
+    let mut examples = job.examples.take();
+    let mut table = sketch_corpus(corpus, cfg, &sk, progress, examples.as_mut())?;
     timings.sketch = timings::secs(t.elapsed());
     progress.finish_and_clear();
+    let rules = finish_rules(&mut job, examples);
+    if let (Some(p), Some(r)) = (&paths.rules, &rules) {
+        write_rules(p, r)?;
+    }
 
     let mut clustering = if job.dedup {
         cluster_docs(corpus, cfg, &sk, &table, job.state.as_ref())?
@@ -129,9 +139,9 @@ pub fn run(
     };
 
     let documents = document_counts(cfg, job.dedup, &table, &clustering, &written);
-    let boilerplate = job.stripper.as_ref().map(|s| {
-        report::BoilerplateReport::new(&s.rules, job.rules_source.clone(), table.strip.clone())
-    });
+    let boilerplate = rules
+        .as_ref()
+        .map(|r| report::BoilerplateReport::new(r, job.rules_source.clone(), table.strip.clone()));
     timings.learn = job.learn_seconds;
     timings.total = timings::round_ms(start.elapsed().as_secs_f64() + job.learn_seconds);
     Ok(Report {
@@ -166,6 +176,29 @@ pub fn run(
         threads: rayon::current_num_threads(),
         timings,
     })
+}
+
+/// The run's rules as the rules file and the report give them: those it stripped
+/// with, or, when it learned them, the learned rules with the examples its sketch
+/// pass completed (which the state keeps too).
+fn finish_rules(job: &mut Job, examples: Option<Learned>) -> Option<Rules> {
+    let Some(learned) = examples else {
+        return job.stripper.as_ref().map(|s| s.rules.clone());
+    };
+    if let Some(lines) = job.lines.as_mut() {
+        lines.set_examples(learned.rule_examples());
+    }
+    let rules = learned.into_rules();
+    // Only examples past the first can differ from the rules stripped with.
+    debug_assert!(job.stripper.as_ref().is_none_or(|s| {
+        let strips = |r: &Rules| {
+            let mut r = r.clone();
+            r.templates.iter_mut().for_each(|t| t.examples.clear());
+            r
+        };
+        strips(&s.rules) == strips(&rules)
+    }));
+    Some(rules)
 }
 
 /// How many documents were read, written, dropped, rejected and emptied.
@@ -312,7 +345,7 @@ pub fn run_dedup(
 pub fn duplicates(corpus: &Corpus, cfg: &DedupConfig) -> Result<Vec<Option<DocId>>, RunError> {
     let sk = Sketch::new(cfg);
     let progress = indicatif::ProgressBar::hidden();
-    let table = sketch_corpus(corpus, cfg, &sk, &progress)?;
+    let table = sketch_corpus(corpus, cfg, &sk, &progress, None)?;
     let clustering = cluster_docs(corpus, cfg, &sk, &table, None)?;
     Ok(clustering
         .roles

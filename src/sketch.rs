@@ -11,7 +11,7 @@ use std::sync::Arc;
 use bitvec::prelude::*;
 use rayon::prelude::*;
 
-use crate::boilerplate::{self, StripStats, Stripped, Stripper};
+use crate::boilerplate::{self, Learned, StripStats, Stripped, Stripper};
 use crate::config::DedupConfig;
 use crate::corpus::{self, Chunk, Corpus, Format, InputError, Record, RecordError};
 use crate::error::{RunError, spill_err};
@@ -31,6 +31,9 @@ pub struct Reject {
     /// The record as read (invalid UTF-8 replaced by U+FFFD).
     pub record: String,
 }
+
+/// [`DocTable::stripped`]: the ranges of this document were not kept.
+const NOT_KEPT: u64 = u64::MAX;
 
 /// Per-document values kept between passes.
 pub struct DocTable {
@@ -55,6 +58,13 @@ pub struct DocTable {
     pub text_hash: Vec<u128>,
     /// Documents whose id came from the record (not made up from file and line).
     pub has_id: BitVec,
+    /// What stripping removed from each document (`clean`, `boilerplate strip`):
+    /// the ranges of document `d` are `strip_ranges[strip_ends[d - 1]..strip_ends[d]]`.
+    /// The write pass cuts them out without stripping again. Offsets are kept in 32
+    /// bits; the ranges of a text of 4 GiB or more are not kept ([`NOT_KEPT`]).
+    strip_ranges: Vec<(u32, u32)>,
+    strip_ends: Vec<u64>,
+    strip_ranges_kept: u64,
     /// Ids of the state's documents that documents of this run were compared with:
     /// document `len() + i` is `history_ids[i]`.
     pub history_ids: Vec<String>,
@@ -84,6 +94,31 @@ impl DocTable {
         };
         // Ids are copied from valid UTF-8 strings only.
         std::str::from_utf8(&self.ids[start..self.id_ends[d] as usize]).unwrap_or("")
+    }
+
+    /// The byte ranges stripping removed from document `d`, when the run stripped.
+    pub fn stripped(&self, d: DocId) -> Option<Stripped> {
+        let d = d as usize;
+        let end = *self.strip_ends.get(d)?;
+        if end == NOT_KEPT {
+            return None;
+        }
+        let start = match d.checked_sub(1) {
+            Some(p) => self.strip_ends[..=p]
+                .iter()
+                .rev()
+                .find(|&&e| e != NOT_KEPT)
+                .copied()
+                .unwrap_or(0),
+            None => 0,
+        };
+        Some(Stripped {
+            ranges: self.strip_ranges[start as usize..end as usize]
+                .iter()
+                .map(|&(a, b)| (a as usize, b as usize))
+                .collect(),
+            ..Stripped::default()
+        })
     }
 
     pub fn signatures(&self) -> Signatures<'_> {
@@ -128,6 +163,11 @@ pub struct Buffers {
     /// The line keys of the last text [`Sketch::prepare`] cut to its own text (they
     /// are found on the same read of its lines).
     pub line_keys: Vec<(u8, u64)>,
+    /// The last prepared text, normalized, when [`Sketch::prepare`] could read it off
+    /// the page it read line by line (`prepared_ready`); the next signature uses it
+    /// instead of normalizing the text again.
+    pub prepared: String,
+    pub prepared_ready: bool,
 }
 
 impl Sketch {
@@ -152,24 +192,73 @@ impl Sketch {
 
     /// The text the rest of the pipeline sees: `text` without its boilerplate, and
     /// what was removed.
+    ///
+    /// Where the page is read line by line (for line keys or stripping), the
+    /// normalized prepared text is put together from its normalized lines
+    /// ([`boilerplate::page::Page::join_normalized`]), so the text is normalized once.
     pub fn prepare<'t>(&self, text: &'t str, buf: &mut Buffers) -> (Cow<'t, str>, Stripped) {
+        self.prepare_finding(text, buf, None)
+    }
+
+    /// [`Sketch::prepare`], and the examples of `examples`' rules found on the page
+    /// read for stripping, appended to `found` ([`Learned::examples_on`]).
+    fn prepare_finding<'t>(
+        &self,
+        text: &'t str,
+        buf: &mut Buffers,
+        examples: Option<(&Learned, &mut Vec<((u8, u64), String)>)>,
+    ) -> (Cow<'t, str>, Stripped) {
+        buf.prepared_ready = false;
         match &self.stripper {
             None if self.own_text => {
                 buf.line_keys.clear();
-                let end = boilerplate::line_keys(
+                let join = self.joins_lines(&self.normalizer);
+                let end = boilerplate::line_keys_joined(
                     &self.normalizer,
                     text,
                     &mut buf.normalized,
                     &mut buf.line_keys,
+                    join.then_some(&mut buf.prepared),
                 );
+                buf.prepared_ready = join;
                 (Cow::Borrowed(&text[..end]), Stripped::default())
             }
-            None => (Cow::Borrowed(text), Stripped::default()),
+            None => {
+                if let Some((learned, found)) = examples {
+                    found.extend(learned.find_examples(text, &mut buf.normalized));
+                }
+                (Cow::Borrowed(text), Stripped::default())
+            }
             Some(s) => {
-                let st = s.strip(text, &mut buf.normalized);
+                let (st, read) = s.strip_read(text, &mut buf.normalized);
+                if let Some(read) = &read
+                    && self.joins_lines(s.normalizer())
+                {
+                    read.join_kept(&st, &mut buf.prepared);
+                    buf.prepared_ready = true;
+                }
+                if let Some((learned, found)) = examples {
+                    match &read {
+                        Some(read)
+                            if learned.normalizer().options() == s.normalizer().options() =>
+                        {
+                            learned.examples_on(text, read, found)
+                        }
+                        _ => found.extend(learned.find_examples(text, &mut buf.normalized)),
+                    }
+                }
                 (st.apply(text), st)
             }
         }
+    }
+
+    /// Whether a page read line by line with `lines` gives the normalized text a
+    /// signature needs: signatures are made, with the same normalization, and
+    /// whitespace folding makes a line break a word boundary like any other.
+    fn joins_lines(&self, lines: &Normalizer) -> bool {
+        self.signatures
+            && lines.options() == self.normalizer.options()
+            && self.normalizer.options().whitespace
     }
 
     /// True when stripping left too little of a text to keep.
@@ -180,6 +269,14 @@ impl Sketch {
 
     /// Shingle `text` into `buf.shingles`.
     pub fn shingle(&self, text: &str, buf: &mut Buffers) {
+        if std::mem::take(&mut buf.prepared_ready) {
+            // Read off the page: the same text the normalizer gives (checked in
+            // debug builds, so every test run checks it).
+            debug_assert_eq!(buf.prepared, self.normalizer.normalize(text));
+            self.shingler
+                .shingles_into(&buf.prepared, &mut buf.tokens, &mut buf.shingles);
+            return;
+        }
         if self.normalizer.is_identity() {
             self.shingler
                 .shingles_into(text, &mut buf.tokens, &mut buf.shingles);
@@ -223,6 +320,12 @@ struct ChunkOut {
     line_keys: Vec<(u8, u64, DocId)>,
     text_hash: Vec<u128>,
     has_id: Vec<bool>,
+    /// Ranges stripped, and their number per document (when stripping; `None`:
+    /// not kept).
+    strip_ranges: Vec<(u32, u32)>,
+    strip_counts: Vec<Option<u32>>,
+    /// Examples of rules found in the chunk, in input order.
+    examples: Vec<((u8, u64), String)>,
     error: Option<InputError>,
 }
 
@@ -247,7 +350,13 @@ fn default_id(corpus: &Corpus, rec: &Record<'_>) -> String {
     }
 }
 
-fn sketch_chunk(corpus: &Corpus, cfg: &DedupConfig, sk: &Sketch, chunk: &Chunk<'_>) -> ChunkOut {
+fn sketch_chunk(
+    corpus: &Corpus,
+    cfg: &DedupConfig,
+    sk: &Sketch,
+    chunk: &Chunk<'_>,
+    examples: Option<&Learned>,
+) -> ChunkOut {
     let mut out = ChunkOut::default();
     let mut buf = Buffers::default();
     let k = cfg.num_perm;
@@ -264,7 +373,11 @@ fn sketch_chunk(corpus: &Corpus, cfg: &DedupConfig, sk: &Sketch, chunk: &Chunk<'
                     .map_or_else(|| default_id(corpus, &rec), |c| c.into_owned());
                 out.ids.extend_from_slice(id.as_bytes());
                 out.id_lens.push(id.len() as u32);
-                let (text, stripped) = sk.prepare(&doc.text, &mut buf);
+                let (text, stripped) = sk.prepare_finding(
+                    &doc.text,
+                    &mut buf,
+                    examples.map(|l| (l, &mut out.examples)),
+                );
                 let emptied = sk.is_emptied(&text, &stripped);
                 if !stripped.ranges.is_empty() {
                     out.strip.documents_stripped += 1;
@@ -275,6 +388,15 @@ fn sketch_chunk(corpus: &Corpus, cfg: &DedupConfig, sk: &Sketch, chunk: &Chunk<'
                         (stripped.bytes_removed() * 2 > doc.text.len() as u64) as u64;
                 }
                 out.strip.capped += stripped.capped as u64;
+                if sk.stripper.is_some() {
+                    if doc.text.len() <= u32::MAX as usize {
+                        out.strip_ranges
+                            .extend(stripped.ranges.iter().map(|&(a, b)| (a as u32, b as u32)));
+                        out.strip_counts.push(Some(stripped.ranges.len() as u32));
+                    } else {
+                        out.strip_counts.push(None);
+                    }
+                }
                 if sk.line_keys {
                     let local = out.text_bytes.len() as DocId;
                     let mut keys = Vec::new();
@@ -334,18 +456,28 @@ fn sketch_chunk(corpus: &Corpus, cfg: &DedupConfig, sk: &Sketch, chunk: &Chunk<'
                 out.active.push(false);
                 out.rejected.push(true);
                 out.emptied.push(false);
+                if sk.stripper.is_some() {
+                    out.strip_counts.push(Some(0));
+                }
             }
         }
     }
+    Learned::first_examples(&mut out.examples);
     out
 }
 
 /// Stage 1: read, normalize, shingle and sign every document.
+///
+/// With `examples` (rules learned for this run, [`crate::learn::RunRules`]), the
+/// pass also searches their examples on the pages it strips, group by group in input
+/// order as the learning's own example pass does, until every rule has all its
+/// examples.
 pub fn sketch_corpus(
     corpus: &Corpus,
     cfg: &DedupConfig,
     sk: &Sketch,
     progress: &indicatif::ProgressBar,
+    mut examples: Option<&mut Learned>,
 ) -> Result<DocTable, RunError> {
     let mut t = DocTable {
         ids: Vec::new(),
@@ -364,21 +496,29 @@ pub fn sketch_corpus(
         text_hash: Vec::new(),
         has_id: BitVec::new(),
         history_ids: Vec::new(),
+        strip_ranges: Vec::new(),
+        strip_ends: Vec::new(),
+        strip_ranges_kept: 0,
     };
+    let mut searching = examples.as_deref().is_some_and(|l| !l.has_all_examples());
     corpus.for_each_group(|chunks| -> Result<(), RunError> {
+        let wanted = examples.as_deref().filter(|_| searching);
         let outs: Vec<ChunkOut> = chunks
             .par_iter()
             .map(|c| {
-                let out = sketch_chunk(corpus, cfg, sk, c);
+                let out = sketch_chunk(corpus, cfg, sk, c, wanted);
                 // As each chunk is done, so that the bar moves while the group is
                 // worked on, not in one jump when it is put together.
                 progress.inc(c.data.len() as u64);
                 out
             })
             .collect();
-        for (c, o) in chunks.iter().zip(outs) {
+        for (c, mut o) in chunks.iter().zip(outs) {
             if let Some(e) = o.error {
                 return Err(e.into());
+            }
+            if let Some(l) = examples.as_deref_mut().filter(|_| searching) {
+                l.add_examples(std::mem::take(&mut o.examples));
             }
             t.records_per_input[c.source] += o.text_bytes.len() as u64;
             let mut end = t.ids.len() as u64;
@@ -393,6 +533,14 @@ pub fn sketch_corpus(
             t.emptied.extend(o.emptied);
             t.has_id.extend(o.has_id);
             t.text_hash.extend_from_slice(&o.text_hash);
+            t.strip_ranges.extend_from_slice(&o.strip_ranges);
+            for n in o.strip_counts {
+                t.strip_ends.push(match n {
+                    Some(n) => t.strip_ranges_kept + n as u64,
+                    None => NOT_KEPT,
+                });
+                t.strip_ranges_kept += n.unwrap_or(0) as u64;
+            }
             t.strip.add(&o.strip);
             t.text_in += o.text_in;
             let base = (t.text_bytes.len() - o.text_bytes.len()) as DocId;
@@ -404,9 +552,11 @@ pub fn sketch_corpus(
         if t.text_bytes.len() > u32::MAX as usize {
             return Err(RunError::TooManyDocuments);
         }
+        searching = searching && examples.as_deref().is_some_and(|l| !l.has_all_examples());
         Ok(())
     })?;
     t.sigs.finish().map_err(spill_err)?;
+    t.strip_ranges.shrink_to_fit();
     Ok(t)
 }
 

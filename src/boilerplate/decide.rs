@@ -11,7 +11,7 @@ use super::keys::{
 use super::rules::{
     Evidence, LearnedFrom, LineRule, MarkerRule, Rules, TemplateKind, TemplateRule,
 };
-use super::strip::Stripper;
+use super::strip::{PageRead, Stripper};
 use super::*;
 use crate::normalize::{NormalizeOptions, Normalizer};
 use page::{Page, label_of};
@@ -172,6 +172,7 @@ fn marker_evidence(
 }
 
 /// Learned keys, waiting for their examples.
+#[derive(Clone)]
 pub struct Learned {
     normalizer: Normalizer,
     frequent: HashMap<(u8, u64), u64>,
@@ -310,6 +311,45 @@ impl Learned {
         let page = Page::new(&self.normalizer, text, buf);
         let labels = page_labels(&self.normalizer, text, &page);
         let masked = page_masked(&self.normalizer, &page);
+        self.examples_of(text, &page, &labels, &masked, |_| true, &mut found);
+        found
+    }
+
+    /// [`Learned::find_examples`] on a page stripping read with the same
+    /// normalization, appended to `found`; lines of rules that have all their examples
+    /// already are left out (they could not change them).
+    pub fn examples_on(&self, text: &str, read: &PageRead, found: &mut Vec<((u8, u64), String)>) {
+        if self.frequent.is_empty() {
+            return;
+        }
+        let own;
+        let masked = match &read.masked {
+            Some(m) => m,
+            None => {
+                own = page_masked(&self.normalizer, &read.page);
+                &own
+            }
+        };
+        let wants = |k: &(u8, u64)| {
+            self.frequent.contains_key(k) && self.examples.get(k).is_none_or(|e| e.len() < EXAMPLES)
+        };
+        self.examples_of(text, &read.page, &read.labels, masked, wants, found);
+    }
+
+    /// The normalizer the keys were counted with.
+    pub fn normalizer(&self) -> &Normalizer {
+        &self.normalizer
+    }
+
+    fn examples_of(
+        &self,
+        text: &str,
+        page: &Page,
+        labels: &[Option<(u64, bool)>],
+        masked: &[Option<u64>],
+        wants: impl Fn(&(u8, u64)) -> bool,
+        found: &mut Vec<((u8, u64), String)>,
+    ) {
         for (i, l) in page.lines.iter().enumerate() {
             let line = &text[l.span.start..l.span.end];
             let mut keys = vec![(KIND_LINE, l.hash), (KIND_MARKER, l.hash)];
@@ -317,7 +357,7 @@ impl Learned {
                 keys.push((KIND_MASKED, m));
             }
             if let Some((k, once)) = labels[i]
-                && field_label(text, &page, i, once)
+                && field_label(text, page, i, once)
             {
                 keys.push((KIND_LABEL, k));
             }
@@ -325,12 +365,41 @@ impl Learned {
                 keys.push((KIND_RELATED, 0));
             }
             for k in keys {
-                if self.frequent.contains_key(&k) {
+                if self.frequent.contains_key(&k) && wants(&k) {
                     found.push((k, line.trim().to_string()));
                 }
             }
         }
-        found
+    }
+
+    /// True once every rule has an example: the rules (lines, patterns) are then
+    /// what they will be; only the further examples of templates may change.
+    pub fn has_first_examples(&self) -> bool {
+        self.frequent
+            .keys()
+            .all(|k| self.examples.get(k).is_some_and(|e| !e.is_empty()))
+    }
+
+    /// Of examples found in input order, the first [`EXAMPLES`] distinct ones of
+    /// each key, in order: [`Learned::add_examples`] keeps the same from them as from
+    /// all (a key with `m` examples needs `EXAMPLES - m` new ones, and at most `m` of
+    /// the first [`EXAMPLES`] distinct ones are known). Keeps what a part of the
+    /// corpus holds on to small.
+    pub fn first_examples(found: &mut Vec<((u8, u64), String)>) {
+        let mut kept: HashMap<(u8, u64), Vec<&str>> = HashMap::new();
+        let keep: Vec<bool> = found
+            .iter()
+            .map(|(k, line)| {
+                let seen = kept.entry(*k).or_default();
+                let new = seen.len() < EXAMPLES && !seen.contains(&line.as_str());
+                if new {
+                    seen.push(line);
+                }
+                new
+            })
+            .collect();
+        let mut keep = keep.into_iter();
+        found.retain(|_| keep.next().unwrap_or(false));
     }
 
     /// Keep found examples (in input order), at most [`EXAMPLES`] distinct per rule.

@@ -220,6 +220,18 @@ pub fn line_keys(
     buf: &mut String,
     out: &mut Vec<(u8, u64)>,
 ) -> usize {
+    line_keys_joined(normalizer, text, buf, out, None)
+}
+
+/// [`line_keys`], and the normalized own text of the page (the lines before
+/// [`own_end`], [`Page::join_normalized`]) into `joined` when given.
+pub fn line_keys_joined(
+    normalizer: &Normalizer,
+    text: &str,
+    buf: &mut String,
+    out: &mut Vec<(u8, u64)>,
+    joined: Option<&mut String>,
+) -> usize {
     let page = Page::new(normalizer, text, buf);
     let n = page.lines.len();
     let labels = page_labels(normalizer, text, &page);
@@ -265,6 +277,9 @@ pub fn line_keys(
         if countable && !l.in_flow && related_line(normalizer, page.normalized(i), l) {
             out.push((KIND_RELATED, 0));
         }
+    }
+    if let Some(joined) = joined {
+        page.join_normalized(|i, _| i < own, joined);
     }
     page.lines.get(own).map_or(text.len(), |l| l.span.start)
 }

@@ -34,11 +34,11 @@ mod strip;
 pub mod words;
 
 pub use decide::Learned;
-pub use keys::{Counts, TAIL_KINDS, floor, line_keys};
+pub use keys::{Counts, TAIL_KINDS, floor, line_keys, line_keys_joined};
 pub use rules::{
     Evidence, LearnedFrom, LineRule, MarkerRule, Rules, RulesError, TemplateKind, TemplateRule,
 };
-pub use strip::{StripStats, Stripped, Stripper};
+pub use strip::{PageRead, StripStats, Stripped, Stripper};
 
 /// `format` field of a rules file.
 pub const RULES_FORMAT: &str = "dupstrip-rules";

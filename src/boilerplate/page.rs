@@ -203,6 +203,26 @@ impl Page {
         &self.normalized[a..b]
     }
 
+    /// The normalized lines that `keep` selects, joined by single spaces, into `out`
+    /// (cleared first). With whitespace folding on, this is what the normalizer makes
+    /// of the text made of those lines, blank lines and all: every normalization step
+    /// works within a line (a line break composes with nothing under NFKC), a line
+    /// break becomes a word boundary, and blank lines and the ends of the text leave
+    /// no trace. So a page read once gives the text its signature is computed on,
+    /// without normalizing it again.
+    pub fn join_normalized(&self, mut keep: impl FnMut(usize, &Line) -> bool, out: &mut String) {
+        out.clear();
+        for (i, l) in self.lines.iter().enumerate() {
+            if !keep(i, l) {
+                continue;
+            }
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(&self.normalized[l.norm.0..l.norm.1]);
+        }
+    }
+
     /// Hard-wrapped pages: most lines end near one width. A line continues the one
     /// before when that one reached the width without ending a sentence, and runs on
     /// when it reaches the width itself without ending one.

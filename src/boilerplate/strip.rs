@@ -131,12 +131,24 @@ impl Stripper {
         self.strip_with(text, buf, true)
     }
 
+    /// [`Stripper::strip`], and the page it read (none when there are no rules):
+    /// the caller can read the normalized text of what is left off it
+    /// ([`PageRead::join_kept`]), or the examples of rules ([`super::Learned`]).
+    pub fn strip_read(&self, text: &str, buf: &mut String) -> (Stripped, Option<PageRead>) {
+        self.strip_page(text, buf, true)
+    }
+
     /// [`Stripper::strip`], with the cap on what line and template rules may take
     /// from a page on (`cap`) or off.
     pub(super) fn strip_with(&self, text: &str, buf: &mut String, cap: bool) -> Stripped {
+        self.strip_page(text, buf, cap).0
+    }
+
+    /// [`Stripper::strip_with`], and the page it read (none when there are no rules).
+    fn strip_page(&self, text: &str, buf: &mut String, cap: bool) -> (Stripped, Option<PageRead>) {
         let mut out = Stripped::default();
         if self.is_empty() {
-            return out;
+            return (out, None);
         }
         let page = Page::new(&self.normalizer, text, buf);
         // The first marker line that sits where a marker can cut (after enough of the
@@ -213,7 +225,48 @@ impl Stripper {
             }
         }
         out.ranges = merged;
-        out
+        let masked = (!self.masked.is_empty()).then_some(masked);
+        (
+            out,
+            Some(PageRead {
+                page,
+                labels,
+                masked,
+            }),
+        )
+    }
+
+    /// The normalizer the rules were learned with.
+    pub fn normalizer(&self) -> &Normalizer {
+        &self.normalizer
+    }
+}
+
+/// A page as stripping read it: its lines, their labels and (when masked rules were
+/// asked about) their masked keys.
+pub struct PageRead {
+    pub page: Page,
+    pub(super) labels: Vec<Option<(u64, bool)>>,
+    pub(super) masked: Option<Vec<Option<u64>>>,
+}
+
+impl PageRead {
+    /// The normalized text of the lines `stripped` leaves, joined
+    /// ([`Page::join_normalized`]): the normalized text of `stripped.apply(text)`.
+    pub fn join_kept(&self, stripped: &Stripped, out: &mut String) {
+        // Ranges are sorted and cover whole lines: a line is gone when its start
+        // lies in one.
+        let ranges = &stripped.ranges;
+        let mut r = 0;
+        self.page.join_normalized(
+            |_, l| {
+                while r < ranges.len() && ranges[r].1 <= l.span.start {
+                    r += 1;
+                }
+                ranges.get(r).is_none_or(|&(a, _)| l.span.start < a)
+            },
+            out,
+        );
     }
 }
 

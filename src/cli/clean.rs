@@ -137,18 +137,24 @@ pub(super) fn clean(a: CleanArgs, action: Action) -> Result<Option<Report>> {
         (fingerprint, replaces) = ready_state(st, &corpus, match_ids)?;
     }
     let learn_start = std::time::Instant::now();
-    let mut lines = None;
+    let (mut lines, mut examples) = (None, None);
     let (rules, source) = match (&a.rules, &state) {
         (Some(p), _) => (Rules::load(p)?, p.display().to_string()),
-        (None, Some(st)) => {
-            let (rules, l) = learn::learn_rules_with_state(&corpus, &cfg, &learn, st, &progress)?;
-            lines = Some(l);
-            (rules, "learned (with the state's statistics)".to_string())
-        }
-        (None, None) => (
+        (None, _) if action == Action::Learn => (
             learn::learn_rules(&corpus, &cfg, &learn, &progress)?,
             "learned".to_string(),
         ),
+        (None, st) => {
+            // The sketch pass completes the examples (and writes --save-rules).
+            let run = learn::learn_rules_for_run(&corpus, &cfg, &learn, st.as_ref(), &progress)?;
+            (lines, examples) = (run.lines, Some(run.examples));
+            let source = if st.is_some() {
+                "learned (with the state's statistics)"
+            } else {
+                "learned"
+            };
+            (run.rules, source.to_string())
+        }
     };
     if action == Action::Learn {
         output::write_rules(&paths.output, &rules)?;
@@ -166,9 +172,6 @@ pub(super) fn clean(a: CleanArgs, action: Action) -> Result<Option<Report>> {
         }
         return Ok(None);
     }
-    if let Some(p) = &a.save_rules {
-        output::write_rules(p, &rules)?;
-    }
     let job = pipeline::Job {
         command: if action == Action::Strip {
             "strip"
@@ -181,6 +184,7 @@ pub(super) fn clean(a: CleanArgs, action: Action) -> Result<Option<Report>> {
         learn_seconds: dupstrip::timings::secs(learn_start.elapsed()),
         state,
         lines,
+        examples,
         fingerprint,
         replaces,
     };

@@ -177,10 +177,14 @@ fn write_record(
     } else {
         None
     };
+    // What the sketch pass stripped is cut out again, not found again.
     let (stripped_text, ranges) = match (&doc, &sk.stripper) {
         (Some(doc), Some(_)) => {
-            let (t, st) = sk.prepare(&doc.text, buf);
-            (Some(t.into_owned()), st.ranges)
+            let st = match table.stripped(d) {
+                Some(st) => st,
+                None => sk.prepare(&doc.text, buf).1,
+            };
+            (Some(st.apply(&doc.text).into_owned()), st.ranges)
         }
         _ => (None, Vec::new()),
     };
@@ -241,6 +245,9 @@ pub fn splice_text(
     }
 }
 
+/// Chunks rendered per thread before they are written.
+const RENDER_CHUNKS_PER_THREAD: usize = 4;
+
 fn write_records(
     corpus: &Corpus,
     cfg: &DedupConfig,
@@ -285,17 +292,22 @@ fn write_records(
             }
             return Ok(());
         }
-        let rendered: Vec<(Vec<u8>, u64, u64, u64)> = chunks
-            .par_iter()
-            .zip(&bases[..chunks.len()])
-            .map(|(c, &base)| render_chunk(corpus, cfg, sk, table, roles, c, base))
-            .collect();
-        for (c, (bytes, n, tb, seen)) in chunks.iter().zip(rendered) {
-            sink.write_all(&bytes).map_err(write_err(dest))?;
-            w.records += n;
-            w.text_bytes += tb;
-            w.bytes += bytes.len() as u64;
-            w.records_per_input[c.source] += seen;
+        // Rendered a few chunks per thread at a time, so what waits to be written
+        // stays small whatever the size of a group.
+        let batch = RENDER_CHUNKS_PER_THREAD * rayon::current_num_threads();
+        for (chunks, bases) in chunks.chunks(batch).zip(bases.chunks(batch)) {
+            let rendered: Vec<(Vec<u8>, u64, u64, u64)> = chunks
+                .par_iter()
+                .zip(bases)
+                .map(|(c, &base)| render_chunk(corpus, cfg, sk, table, roles, c, base))
+                .collect();
+            for (c, (bytes, n, tb, seen)) in chunks.iter().zip(rendered) {
+                sink.write_all(&bytes).map_err(write_err(dest))?;
+                w.records += n;
+                w.text_bytes += tb;
+                w.bytes += bytes.len() as u64;
+                w.records_per_input[c.source] += seen;
+            }
         }
         Ok(())
     })?;
