@@ -39,6 +39,10 @@ pub fn learn_rules(
     rules_with_examples(corpus, learned)
 }
 
+/// Chunks per thread read between two checks whether every rule has its first
+/// example.
+const FIRST_EXAMPLES_CHUNKS_PER_THREAD: usize = 2;
+
 /// Rules learned for a run that strips right away (`clean`), with what is left to
 /// finish during its sketch pass.
 pub struct RunRules {
@@ -53,8 +57,9 @@ pub struct RunRules {
     pub lines: Option<PendingLines>,
 }
 
-/// Learn rules for `clean`, with a state's statistics when given: as
-/// [`learn_rules`] and [`learn_rules_with_state`], but the example pass stops as soon
+/// Learn rules for `clean`, with a state's statistics when given (a line then counts
+/// the stories it was seen in over all runs): as [`learn_rules`], but the example
+/// pass stops as soon
 /// as every rule has one example. The further examples of templates (up to three
 /// distinct ones, which may take a whole read of the corpus to find) are collected by
 /// the sketch pass ([`RunRules::examples`]); the rules file comes out the same.
@@ -86,7 +91,11 @@ pub fn learn_rules_for_run(
         ),
     };
     let examples = learned.clone();
-    let (rules, _) = search_examples(corpus, learned, Learned::has_first_examples)?;
+    // The first example of a rule does not depend on where the search stops, so it
+    // stops after any few chunks, not only after a group (what the further examples
+    // depend on: the sketch pass searches them group by group).
+    let batch = FIRST_EXAMPLES_CHUNKS_PER_THREAD * rayon::current_num_threads();
+    let (rules, _) = search_examples(corpus, learned, Learned::has_first_examples, Some(batch))?;
     Ok(RunRules {
         rules,
         examples,
@@ -148,33 +157,6 @@ impl PendingLines {
         lines.examples = self.examples;
         lines
     }
-}
-
-/// Learn boilerplate rules from the corpus and the statistics of a state's earlier
-/// runs: a line counts the stories it was seen in over all runs. Returns the rules,
-/// and the run's counts to add to the state when it commits.
-pub fn learn_rules_with_state(
-    corpus: &Corpus,
-    cfg: &DedupConfig,
-    learn: &LearnOptions,
-    st: &State,
-    progress: &indicatif::ProgressBar,
-) -> Result<(Rules, PendingLines), RunError> {
-    let (counts, story, documents, stories) = story_counts(corpus, cfg, progress)?;
-    let day = counts.all_story_counts();
-    let none = state::LineStats::default();
-    let previous = st.lines.as_ref().unwrap_or(&none);
-    let learned = previous.learned(&day, documents, stories, learn, cfg.normalize);
-    let (rules, examples) = rules_and_examples(corpus, learned)?;
-    Ok((
-        rules,
-        PendingLines {
-            counts,
-            story,
-            learn: *learn,
-            examples,
-        },
-    ))
 }
 
 /// Group raw pages into stories and count, for every line key, the stories it is in.
@@ -254,16 +236,7 @@ pub fn story_link(a: &[Slot], b: &[Slot], la: u64, lb: u64) -> Option<f64> {
 
 /// The rules of `learned`, with the examples their text comes from.
 fn rules_with_examples(corpus: &Corpus, learned: Learned) -> Result<Rules, RunError> {
-    rules_and_examples(corpus, learned).map(|r| r.0)
-}
-
-/// [`rules_with_examples`], and the examples of every rule (for a state).
-#[allow(clippy::type_complexity)]
-fn rules_and_examples(
-    corpus: &Corpus,
-    learned: Learned,
-) -> Result<(Rules, Vec<((u8, u64), Vec<String>)>), RunError> {
-    search_examples(corpus, learned, Learned::has_all_examples)
+    search_examples(corpus, learned, Learned::has_all_examples, None).map(|r| r.0)
 }
 
 /// Search the examples of the rules, in input order, until `done` holds.
@@ -271,29 +244,35 @@ fn rules_and_examples(
 fn search_examples(
     corpus: &Corpus,
     mut learned: Learned,
-    done: fn(&Learned) -> bool,
+    stop: fn(&Learned) -> bool,
+    batch: Option<usize>,
 ) -> Result<(Rules, Vec<((u8, u64), Vec<String>)>), RunError> {
-    let stop = done;
     // 3. Examples: searched in parallel, kept in input order; the read stops early
-    // once every rule has its examples.
+    // once `stop` holds, checked after every group of the corpus or, with `batch`,
+    // after every `batch` chunks.
     let mut done = stop(&learned);
-    corpus.for_each_group(|chunks| -> Result<(), RunError> {
-        if done {
-            return Ok(());
+    corpus.for_each_group(|group| -> Result<(), RunError> {
+        for chunks in group.chunks(batch.unwrap_or(group.len()).max(1)) {
+            if done {
+                return Ok(());
+            }
+            let found: Vec<Vec<((u8, u64), String)>> = chunks
+                .par_iter()
+                .map(|c| {
+                    let mut buf = String::new();
+                    let format = corpus.inputs()[c.source].format;
+                    let mut found: Vec<_> = c
+                        .records()
+                        .filter_map(|rec| corpus::parse(&rec, format, corpus.options()).ok())
+                        .flat_map(|doc| learned.find_examples(&doc.text, &mut buf))
+                        .collect();
+                    Learned::first_examples(&mut found);
+                    found
+                })
+                .collect();
+            learned.add_examples(found.into_iter().flatten());
+            done = stop(&learned);
         }
-        let found: Vec<Vec<((u8, u64), String)>> = chunks
-            .par_iter()
-            .map(|c| {
-                let mut buf = String::new();
-                let format = corpus.inputs()[c.source].format;
-                c.records()
-                    .filter_map(|rec| corpus::parse(&rec, format, corpus.options()).ok())
-                    .flat_map(|doc| learned.find_examples(&doc.text, &mut buf))
-                    .collect()
-            })
-            .collect();
-        learned.add_examples(found.into_iter().flatten());
-        done = stop(&learned);
         Ok(())
     })?;
     let examples = learned.rule_examples();

@@ -284,6 +284,28 @@ impl Normalizer {
     }
 }
 
+/// `c.is_alphabetic()`, without the Unicode table for ASCII and the Arabic letters.
+#[inline]
+pub fn is_alphabetic(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_alphabetic()
+    } else if matches!(c, '\u{0621}'..='\u{064A}') {
+        true
+    } else {
+        c.is_alphabetic()
+    }
+}
+
+/// `c.is_numeric()`, without the Unicode table for the Latin and Arabic letters.
+#[inline]
+pub fn is_numeric(c: char) -> bool {
+    match c {
+        '\0'..='\u{7F}' => c.is_ascii_digit(),
+        '\u{00C0}'..='\u{024F}' | '\u{0621}'..='\u{065F}' => false,
+        _ => c.is_numeric(),
+    }
+}
+
 /// What the per-character steps make of `c` (after NFKC and lowercasing).
 fn fold(o: &NormalizeOptions, c: char) -> Folded {
     // ASCII fast path: the common Latin text never needs the category tables.
@@ -502,6 +524,14 @@ fn is_arabic_block(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_classes_agree_with_std() {
+        for c in (0..0x3000).filter_map(char::from_u32) {
+            assert_eq!(is_alphabetic(c), c.is_alphabetic(), "{c:?}");
+            assert_eq!(is_numeric(c), c.is_numeric(), "{c:?}");
+        }
+    }
 
     fn norm(s: &str) -> String {
         Normalizer::default().normalize(s)

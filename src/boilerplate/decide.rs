@@ -25,8 +25,9 @@ pub(super) fn share(part: u64, whole: u64) -> f64 {
     }
 }
 
-/// Something per counted key.
-pub(super) type Keyed<T> = HashMap<(u8, u64), T>;
+/// Something per counted key (asked several times per line while examples are
+/// searched: a fast hash).
+pub(super) type Keyed<T> = ahash::AHashMap<(u8, u64), T>;
 
 /// Decide which keys are rules, from the story counts of every key at or over its
 /// [`floor`]. Returns the rule keys with their story counts, and their evidence.
@@ -48,8 +49,8 @@ pub(super) fn decide(
             }
         }
     }
-    let mut rules = HashMap::new();
-    let mut evidence = HashMap::new();
+    let mut rules = Keyed::default();
+    let mut evidence = Keyed::default();
     let mut keys: Vec<(&(u8, u64), &u64)> = counts.iter().collect();
     keys.sort_unstable();
     for (&(kind, h), &n) in keys {
@@ -175,9 +176,9 @@ fn marker_evidence(
 #[derive(Clone)]
 pub struct Learned {
     normalizer: Normalizer,
-    frequent: HashMap<(u8, u64), u64>,
-    evidence: HashMap<(u8, u64), Evidence>,
-    examples: HashMap<(u8, u64), Vec<String>>,
+    frequent: Keyed<u64>,
+    evidence: Keyed<Evidence>,
+    examples: Keyed<Vec<String>>,
     from: LearnedFrom,
 }
 
@@ -216,7 +217,7 @@ impl Learned {
             normalizer: Normalizer::new(opts),
             frequent,
             evidence,
-            examples: HashMap::new(),
+            examples: Keyed::default(),
             from: LearnedFrom {
                 documents,
                 stories,
@@ -232,8 +233,8 @@ impl Learned {
         keys: impl IntoIterator<Item = ((u8, u64), u64, Option<Evidence>)>,
         from: LearnedFrom,
     ) -> Learned {
-        let mut frequent = HashMap::new();
-        let mut evidence = HashMap::new();
+        let mut frequent = Keyed::default();
+        let mut evidence = Keyed::default();
         for (k, n, e) in keys {
             frequent.insert(k, n);
             if let Some(e) = e {
@@ -244,7 +245,7 @@ impl Learned {
             normalizer: Normalizer::new(opts),
             frequent,
             evidence,
-            examples: HashMap::new(),
+            examples: Keyed::default(),
             from,
         }
     }

@@ -60,7 +60,8 @@ pub(super) fn page_labels(
         .iter()
         .enumerate()
         .map(|(i, l)| {
-            (i > 0)
+            // `field` says whether the line has a label at all (label_of, read once).
+            (i > 0 && l.field)
                 .then(|| label_key(normalizer, &text[l.span.start..l.span.end]))
                 .flatten()
         })

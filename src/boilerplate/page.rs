@@ -45,7 +45,7 @@ pub fn lines(text: &str) -> impl Iterator<Item = LineSpan> + '_ {
             return None;
         }
         let rest = &text[pos..];
-        let (end, next) = match rest.find('\n') {
+        let (end, next) = match memchr::memchr(b'\n', rest.as_bytes()) {
             Some(i) => (pos + i, pos + i + 1),
             None => (text.len(), text.len() + 1),
         };
@@ -80,12 +80,32 @@ const MAX_LABEL_WORDS: usize = 3;
 /// The label and value of a `LABEL: value` line, if it is one: text before the first
 /// colon, short, with a non-empty value after it.
 pub fn label_of(line: &str) -> Option<(&str, &str)> {
-    let (i, c) = line
-        .char_indices()
-        .take(MAX_LABEL_CHARS + 1)
-        .find(|&(_, c)| c == ':' || c == '：')?;
+    // The first `:` or `：` among the first MAX_LABEL_CHARS + 1 characters, found on
+    // the bytes (every line of every page is asked).
+    let bytes = line.as_bytes();
+    let mut chars = 0;
+    let mut found = None;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b & 0xC0 == 0x80 {
+            continue;
+        }
+        if chars > MAX_LABEL_CHARS {
+            break;
+        }
+        chars += 1;
+        if b == b':' {
+            found = Some((i, 1));
+            break;
+        }
+        // U+FF1A FULLWIDTH COLON is EF BC 9A.
+        if b == 0xEF && bytes.get(i + 1..i + 3) == Some(&[0xBC, 0x9A]) {
+            found = Some((i, 3));
+            break;
+        }
+    }
+    let (i, len) = found?;
     let label = line[..i].trim();
-    let value = line[i + c.len_utf8()..].trim();
+    let value = line[i + len..].trim();
     if label.is_empty() || value.is_empty() || label.split_whitespace().count() > MAX_LABEL_WORDS {
         return None;
     }
@@ -153,14 +173,15 @@ impl Page {
                 blank = blank || raw.trim().is_empty();
                 continue;
             }
-            let words = buf.split(' ').count();
+            // Normalized text has single spaces between words and none at the ends.
+            let words = buf.bytes().filter(|&b| b == b' ').count() + 1;
             let line = Line {
                 span: l,
                 hash: xxh3_64(buf.as_bytes()),
                 words,
                 letters: buf
                     .chars()
-                    .filter(|c| c.is_alphabetic())
+                    .filter(|&c| crate::normalize::is_alphabetic(c))
                     .take(LETTERS_COUNTED)
                     .count(),
                 chars: raw.trim().chars().count(),
@@ -350,6 +371,24 @@ mod tests {
         assert!(!get("NAME"));
         assert!(!get("DESCRIPTION"));
         assert!(get("and"), "{flow:?}");
+    }
+
+    #[test]
+    fn labels_are_found_within_their_length() {
+        assert_eq!(label_of("Source: Reuters"), Some(("Source", "Reuters")));
+        assert_eq!(label_of("المصدر： وكالة"), Some(("المصدر", "وكالة")));
+        assert_eq!(label_of("a b: c"), Some(("a b", "c")));
+        assert_eq!(label_of("a b c d: e"), None);
+        assert_eq!(label_of("Source:"), None);
+        assert_eq!(label_of(": x"), None);
+        // The colon must be among the first 41 characters (counted as characters,
+        // not bytes).
+        let at = |n: usize, c: char| format!("{}{c} v", "ب".repeat(n));
+        assert!(label_of(&at(40, ':')).is_some());
+        assert!(label_of(&at(41, ':')).is_none());
+        assert!(label_of(&at(40, '：')).is_some());
+        assert!(label_of(&at(41, '：')).is_none());
+        assert_eq!(label_of("x\u{FF1A}"), None);
     }
 
     #[test]

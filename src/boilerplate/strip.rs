@@ -1,7 +1,8 @@
 //! Strip: which lines of one page do the rules remove, and how much of the page may
 //! they take?
 
-use std::collections::HashSet;
+// Sets of hashes and of short words, asked several times per line: a fast hash.
+use ahash::AHashSet as HashSet;
 
 use xxhash_rust::xxh3::xxh3_64;
 

@@ -10,7 +10,8 @@
 //! (lowercase, Arabic letters folded, digits as `0`), so the table is normalized with
 //! the same [`Normalizer`] before use.
 
-use std::collections::HashSet;
+// Sets of hashes and of short words, asked several times per line: a fast hash.
+use ahash::AHashSet as HashSet;
 use std::sync::OnceLock;
 
 use crate::normalize::{NormalizeOptions, Normalizer};
@@ -500,7 +501,7 @@ fn shared_tables(opts: &NormalizeOptions) -> &'static Tables {
 }
 
 fn is_number(w: &str) -> bool {
-    w.chars().any(|c| c.is_numeric())
+    w.chars().any(crate::normalize::is_numeric)
 }
 
 /// What each word of a normalized line is.
