@@ -404,9 +404,15 @@ const BLOCK: usize = 128;
 /// Characters above the plane are classified on the fly.
 #[derive(Debug)]
 struct FoldTable {
+    /// The entries of the one- and two-byte characters (Latin, Greek, Cyrillic,
+    /// Hebrew, Arabic and more), flat: one load per character for most text.
+    small: Box<[u32; SMALL]>,
     index: Box<[u16; 0x10000 / BLOCK]>,
     blocks: Vec<u32>,
 }
+
+/// Characters in [`FoldTable::small`]: those UTF-8 writes in one or two bytes.
+const SMALL: usize = 0x800;
 
 impl FoldTable {
     /// The table for `opts`, built once per process and shared.
@@ -438,17 +444,31 @@ impl FoldTable {
             });
             index.push(id);
         }
-        let index = index
+        let index: Box<[u16; 0x10000 / BLOCK]> = index
             .into_boxed_slice()
             .try_into()
             .unwrap_or_else(|_| unreachable!("one index entry per block of the plane"));
-        FoldTable { index, blocks }
+        let small: Vec<u32> = (0..SMALL)
+            .map(|cp| blocks[index[cp / BLOCK] as usize * BLOCK + cp % BLOCK])
+            .collect();
+        let small = small
+            .into_boxed_slice()
+            .try_into()
+            .unwrap_or_else(|_| unreachable!("one entry per small character"));
+        FoldTable {
+            small,
+            index,
+            blocks,
+        }
     }
 
     /// The entry of code point `cp`, for the Basic Multilingual Plane.
     #[inline]
     fn get(&self, cp: u32) -> Option<u32> {
         let cp = cp as usize;
+        if let Some(&e) = self.small.get(cp) {
+            return Some(e);
+        }
         let id = *self.index.get(cp / BLOCK)?;
         Some(self.blocks[id as usize * BLOCK + cp % BLOCK])
     }
