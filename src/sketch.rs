@@ -11,7 +11,7 @@ use std::sync::Arc;
 use bitvec::prelude::*;
 use rayon::prelude::*;
 
-use crate::boilerplate::{self, Learned, StripStats, Stripped, Stripper};
+use crate::boilerplate::{self, Found, Learned, StripStats, Stripped, Stripper};
 use crate::config::DedupConfig;
 use crate::corpus::{self, Chunk, Corpus, Format, InputError, Record, RecordError};
 use crate::error::{RunError, spill_err};
@@ -206,7 +206,7 @@ impl Sketch {
         &self,
         text: &'t str,
         buf: &mut Buffers,
-        examples: Option<(&Learned, &mut Vec<((u8, u64), String)>)>,
+        examples: Option<(&Learned, &mut Found)>,
     ) -> (Cow<'t, str>, Stripped) {
         buf.prepared_ready = false;
         match &self.stripper {
@@ -325,7 +325,7 @@ struct ChunkOut {
     strip_ranges: Vec<(u32, u32)>,
     strip_counts: Vec<Option<u32>>,
     /// Examples of rules found in the chunk, in input order.
-    examples: Vec<((u8, u64), String)>,
+    examples: Found,
     error: Option<InputError>,
 }
 

@@ -172,6 +172,9 @@ fn marker_evidence(
     })
 }
 
+/// Lines found that match a rule, with the rule's key, in input order.
+pub type Found = Vec<((u8, u64), String)>;
+
 /// Learned keys, waiting for their examples.
 #[derive(Clone)]
 pub struct Learned {

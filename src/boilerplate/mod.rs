@@ -33,7 +33,7 @@ mod rules;
 mod strip;
 pub mod words;
 
-pub use decide::Learned;
+pub use decide::{Found, Learned};
 pub use keys::{Counts, TAIL_KINDS, floor, line_keys, line_keys_joined};
 pub use rules::{
     Evidence, LearnedFrom, LineRule, MarkerRule, Rules, RulesError, TemplateKind, TemplateRule,
