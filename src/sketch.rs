@@ -164,10 +164,11 @@ pub struct Buffers {
     /// are found on the same read of its lines).
     pub line_keys: Vec<(u8, u64)>,
     /// The last prepared text, normalized, when [`Sketch::prepare`] could read it off
-    /// the page it read line by line (`prepared_ready`); the next signature uses it
-    /// instead of normalizing the text again.
+    /// the page it read line by line; `prepared_for` is the address and length of the
+    /// prepared text it belongs to. A signature of that very text uses it instead of
+    /// normalizing the text again.
     pub prepared: String,
-    pub prepared_ready: bool,
+    pub prepared_for: Option<(usize, usize)>,
 }
 
 impl Sketch {
@@ -208,8 +209,8 @@ impl Sketch {
         buf: &mut Buffers,
         examples: Option<(&Learned, &mut Found)>,
     ) -> (Cow<'t, str>, Stripped) {
-        buf.prepared_ready = false;
-        match &self.stripper {
+        buf.prepared_for = None;
+        let (prepared, stripped, joined) = match &self.stripper {
             None if self.own_text => {
                 buf.line_keys.clear();
                 let join = self.joins_lines(&self.normalizer);
@@ -220,22 +221,22 @@ impl Sketch {
                     &mut buf.line_keys,
                     join.then_some(&mut buf.prepared),
                 );
-                buf.prepared_ready = join;
-                (Cow::Borrowed(&text[..end]), Stripped::default())
+                (Cow::Borrowed(&text[..end]), Stripped::default(), join)
             }
             None => {
                 if let Some((learned, found)) = examples {
                     found.extend(learned.find_examples(text, &mut buf.normalized));
                 }
-                (Cow::Borrowed(text), Stripped::default())
+                (Cow::Borrowed(text), Stripped::default(), false)
             }
             Some(s) => {
                 let (st, read) = s.strip_read(text, &mut buf.normalized);
+                let mut joined = false;
                 if let Some(read) = &read
                     && self.joins_lines(s.normalizer())
                 {
                     read.join_kept(&st, &mut buf.prepared);
-                    buf.prepared_ready = true;
+                    joined = true;
                 }
                 if let Some((learned, found)) = examples {
                     match &read {
@@ -247,9 +248,13 @@ impl Sketch {
                         _ => found.extend(learned.find_examples(text, &mut buf.normalized)),
                     }
                 }
-                (st.apply(text), st)
+                (st.apply(text), st, joined)
             }
+        };
+        if joined {
+            buf.prepared_for = Some((prepared.as_ptr() as usize, prepared.len()));
         }
+        (prepared, stripped)
     }
 
     /// Whether a page read line by line with `lines` gives the normalized text a
@@ -269,7 +274,7 @@ impl Sketch {
 
     /// Shingle `text` into `buf.shingles`.
     pub fn shingle(&self, text: &str, buf: &mut Buffers) {
-        if std::mem::take(&mut buf.prepared_ready) {
+        if buf.prepared_for.take() == Some((text.as_ptr() as usize, text.len())) {
             // Read off the page: the same text the normalizer gives (checked in
             // debug builds, so every test run checks it).
             debug_assert_eq!(buf.prepared, self.normalizer.normalize(text));
@@ -612,4 +617,46 @@ pub fn collect_sets(
         Ok(())
     })?;
     Ok(sets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::boilerplate::{LineRule, Rules};
+
+    /// A stripped page's signature is made from the normalized lines stripping read
+    /// (not normalized again), and equals the signature of the stripped text.
+    #[test]
+    fn stripped_pages_are_signed_from_the_lines_read() {
+        let mut rules = Rules::empty();
+        rules.lines.push(LineRule {
+            line: "Follow us on WhatsApp".into(),
+            stories: 0,
+            examples: Vec::new(),
+            evidence: None,
+        });
+        let cfg = crate::config::DedupOptions::default().validate().unwrap();
+        let sk = Sketch::new(&cfg).with_stripper(Some(Arc::new(Stripper::new(rules))));
+        let text = "Title: «Ünïcode» ﬁrst line\n\nFOLLOW us on   WhatsApp!\r\nA second paragraph, 12 words of it ـ here and there.\n\n";
+        let mut buf = Buffers::default();
+        let (prepared, stripped) = sk.prepare(text, &mut buf);
+        assert_eq!(stripped.lines_removed, 1);
+        assert!(buf.prepared_for.is_some());
+        assert_eq!(buf.prepared, sk.normalizer.normalize(&prepared));
+        let mut joined = vec![0; cfg.num_perm];
+        assert!(sk.sign(&prepared, &mut buf, &mut joined));
+        assert!(buf.prepared_for.is_none(), "used once");
+        // The same text signed from scratch, and a different text after a prepare
+        // (never given the prepared one).
+        let mut fresh = vec![0; cfg.num_perm];
+        assert!(sk.sign(&prepared, &mut Buffers::default(), &mut fresh));
+        assert_eq!(joined, fresh);
+        sk.prepare(text, &mut buf);
+        let other = "Something else entirely, with enough words to shingle it.";
+        let mut a = vec![0; cfg.num_perm];
+        let mut b = vec![0; cfg.num_perm];
+        sk.sign(other, &mut buf, &mut a);
+        sk.sign(other, &mut Buffers::default(), &mut b);
+        assert_eq!(a, b);
+    }
 }
