@@ -17,7 +17,7 @@
 #
 # Prints one table: wall and CPU seconds, MB/s, docs/s, peak RSS and peak anonymous
 # RSS (benches/measure.py), the base build's wall time over this one's, and whether
-# the two builds wrote byte-identical output (and rules and clusters).
+# the two builds wrote byte-identical output and clusters (the files are then removed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mb=100
@@ -68,6 +68,18 @@ for job in "${jobs[@]}"; do
         --clusters "$out/$tag.clusters.jsonl" > "$out/$tag.time.json"
       rows+=("$tag|$corpus")
     done
+    # Compare the two builds' files, then remove them (at 1 GB each run writes one).
+    new="$out/$name-j$j-new"
+    if [ -n "$base" ]; then
+      old="$out/$name-j$j-base"
+      if cmp -s "$new.jsonl" "$old.jsonl" && cmp -s "$new.clusters.jsonl" "$old.clusters.jsonl"; then
+        echo yes > "$new.same"
+      else
+        echo NO > "$new.same"
+      fi
+      rm -f "$old.jsonl" "$old.clusters.jsonl"
+    fi
+    rm -f "$new.jsonl" "$new.clusters.jsonl"
   done
 done
 echo "== floor" >&2
@@ -84,7 +96,7 @@ if [ "$peers" = 1 ]; then
 fi
 
 python3 - "$out" "$cores" "${rows[@]}" <<'PY'
-import filecmp, json, os, sys
+import json, os, sys
 out, cores, rows = sys.argv[1], sys.argv[2], sys.argv[3:]
 load = lambda p: json.load(open(os.path.join(out, p)))
 docs = {}
@@ -108,11 +120,7 @@ for row in rows:
     ratio, same = "", ""
     if tag.endswith("-new") and tag[:-4] + "-base" in times:
         ratio = f"{times[tag[:-4] + '-base']['wall_s'] / w:.2f}"
-        same = all(
-            filecmp.cmp(os.path.join(out, tag + ext), os.path.join(out, tag[:-4] + "-base" + ext),
-                        shallow=False)
-            for ext in (".jsonl", ".clusters.jsonl"))
-        same = "yes" if same else "NO"
+        same = open(os.path.join(out, tag + ".same")).read().strip()
     print(f"{tag:<26} {w:>7.2f} {t['cpu_s']:>7.2f} {size / w:>7.1f} {count(corpus) / w:>8.0f} "
           f"{t['peak_rss_mib']:>8.0f} {t['peak_anon_mib']:>8.0f} {ratio:>8} {same:>11}")
 for peer in ("rensa", "datasketch"):
