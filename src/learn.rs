@@ -49,7 +49,8 @@ pub struct RunRules {
     /// The rules to strip with. Every rule has its first example, so the rules
     /// themselves are final; a template may still lack its further examples.
     pub rules: Rules,
-    /// The learned keys before any example was searched: the sketch pass, which reads
+    /// The learned keys before this run searched any example (with a state, seeded
+    /// with the state's examples, as the search was): the sketch pass, which reads
     /// every page anyway, searches the examples again in the same order
     /// ([`crate::sketch::sketch_corpus`]), and the rules file is written from it.
     pub examples: Learned,
@@ -239,7 +240,7 @@ fn rules_with_examples(corpus: &Corpus, learned: Learned) -> Result<Rules, RunEr
     search_examples(corpus, learned, Learned::has_all_examples, None).map(|r| r.0)
 }
 
-/// Search the examples of the rules, in input order, until `done` holds.
+/// Search the examples of the rules, in input order, until `stop` holds.
 #[allow(clippy::type_complexity)]
 fn search_examples(
     corpus: &Corpus,

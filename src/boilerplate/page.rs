@@ -173,7 +173,8 @@ impl Page {
                 blank = blank || raw.trim().is_empty();
                 continue;
             }
-            // Normalized text has single spaces between words and none at the ends.
+            // Spaces plus one: what splitting on single spaces counts (with whitespace
+            // folding on, the number of words).
             let words = buf.bytes().filter(|&b| b == b' ').count() + 1;
             let line = Line {
                 span: l,
