@@ -32,9 +32,6 @@ pub struct Reject {
     pub record: String,
 }
 
-/// [`DocTable::stripped`]: the ranges of this document were not kept.
-const NOT_KEPT: u64 = u64::MAX;
-
 /// Per-document values kept between passes.
 pub struct DocTable {
     ids: Vec<u8>,
@@ -61,10 +58,11 @@ pub struct DocTable {
     /// What stripping removed from each document (`clean`, `boilerplate strip`):
     /// the ranges of document `d` are `strip_ranges[strip_ends[d - 1]..strip_ends[d]]`.
     /// The write pass cuts them out without stripping again. Offsets are kept in 32
-    /// bits; the ranges of a text of 4 GiB or more are not kept ([`NOT_KEPT`]).
+    /// bits; the ranges of a text of 4 GiB or more are not kept: such documents are
+    /// listed in `strip_not_kept` (in order) and stripped again.
     strip_ranges: Vec<(u32, u32)>,
     strip_ends: Vec<u64>,
-    strip_ranges_kept: u64,
+    strip_not_kept: Vec<DocId>,
     /// Ids of the state's documents that documents of this run were compared with:
     /// document `len() + i` is `history_ids[i]`.
     pub history_ids: Vec<String>,
@@ -98,20 +96,12 @@ impl DocTable {
 
     /// The byte ranges stripping removed from document `d`, when the run stripped.
     pub fn stripped(&self, d: DocId) -> Option<Stripped> {
-        let d = d as usize;
-        let end = *self.strip_ends.get(d)?;
-        if end == NOT_KEPT {
+        if self.strip_not_kept.binary_search(&d).is_ok() {
             return None;
         }
-        let start = match d.checked_sub(1) {
-            Some(p) => self.strip_ends[..=p]
-                .iter()
-                .rev()
-                .find(|&&e| e != NOT_KEPT)
-                .copied()
-                .unwrap_or(0),
-            None => 0,
-        };
+        let d = d as usize;
+        let end = *self.strip_ends.get(d)?;
+        let start = d.checked_sub(1).map_or(0, |p| self.strip_ends[p]);
         Some(Stripped {
             ranges: self.strip_ranges[start as usize..end as usize]
                 .iter()
@@ -325,10 +315,11 @@ struct ChunkOut {
     line_keys: Vec<(u8, u64, DocId)>,
     text_hash: Vec<u128>,
     has_id: Vec<bool>,
-    /// Ranges stripped, and their number per document (when stripping; `None`:
-    /// not kept).
+    /// Ranges stripped, their number per document (when stripping), and the
+    /// documents (index in this chunk) whose ranges were not kept.
     strip_ranges: Vec<(u32, u32)>,
-    strip_counts: Vec<Option<u32>>,
+    strip_counts: Vec<u32>,
+    strip_not_kept: Vec<DocId>,
     /// Examples of rules found in the chunk, in input order.
     examples: Found,
     error: Option<InputError>,
@@ -397,9 +388,10 @@ fn sketch_chunk(
                     if doc.text.len() <= u32::MAX as usize {
                         out.strip_ranges
                             .extend(stripped.ranges.iter().map(|&(a, b)| (a as u32, b as u32)));
-                        out.strip_counts.push(Some(stripped.ranges.len() as u32));
+                        out.strip_counts.push(stripped.ranges.len() as u32);
                     } else {
-                        out.strip_counts.push(None);
+                        out.strip_not_kept.push(out.text_bytes.len() as DocId);
+                        out.strip_counts.push(0);
                     }
                 }
                 if sk.line_keys {
@@ -462,7 +454,7 @@ fn sketch_chunk(
                 out.rejected.push(true);
                 out.emptied.push(false);
                 if sk.stripper.is_some() {
-                    out.strip_counts.push(Some(0));
+                    out.strip_counts.push(0);
                 }
             }
         }
@@ -503,7 +495,7 @@ pub fn sketch_corpus(
         history_ids: Vec::new(),
         strip_ranges: Vec::new(),
         strip_ends: Vec::new(),
-        strip_ranges_kept: 0,
+        strip_not_kept: Vec::new(),
     };
     let mut searching = examples.as_deref().is_some_and(|l| !l.has_all_examples());
     corpus.for_each_group(|chunks| -> Result<(), RunError> {
@@ -538,17 +530,17 @@ pub fn sketch_corpus(
             t.emptied.extend(o.emptied);
             t.has_id.extend(o.has_id);
             t.text_hash.extend_from_slice(&o.text_hash);
+            let mut end = t.strip_ranges.len() as u64;
             t.strip_ranges.extend_from_slice(&o.strip_ranges);
             for n in o.strip_counts {
-                t.strip_ends.push(match n {
-                    Some(n) => t.strip_ranges_kept + n as u64,
-                    None => NOT_KEPT,
-                });
-                t.strip_ranges_kept += n.unwrap_or(0) as u64;
+                end += n as u64;
+                t.strip_ends.push(end);
             }
             t.strip.add(&o.strip);
             t.text_in += o.text_in;
             let base = (t.text_bytes.len() - o.text_bytes.len()) as DocId;
+            t.strip_not_kept
+                .extend(o.strip_not_kept.iter().map(|&d| base + d));
             t.line_keys
                 .extend(o.line_keys.iter().map(|&(k, h, d)| (k, h, base + d)));
             t.sigs.extend(&o.sigs).map_err(spill_err)?;

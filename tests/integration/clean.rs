@@ -306,19 +306,7 @@ fn record_with_lone_surrogate_is_stripped_too() {
 fn clean_saves_the_rules_boilerplate_learn_learns() {
     let env = Env::new();
     env.synth_news(1200, 31);
-    ok(&env.run(&[
-        "synth",
-        "--layouts",
-        "random",
-        "--docs",
-        "1200",
-        "--seed",
-        "32",
-        "-o",
-        "random.jsonl",
-        "--truth",
-        "random-truth.jsonl",
-    ]));
+    env.synth_random_layouts(1200, 32, "random.jsonl", "random-truth.jsonl");
     for corpus in ["news.jsonl", "random.jsonl"] {
         ok(&env.run(&["boilerplate", "learn", corpus, "-o", "learned.json"]));
         let learned = env.read("learned.json");

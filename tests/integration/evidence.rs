@@ -175,19 +175,7 @@ fn content_without_boilerplate_keeps_its_lines() {
 #[test]
 fn random_layouts_are_cleaned() {
     let env = Env::new();
-    ok(&env.run(&[
-        "synth",
-        "--layouts",
-        "random",
-        "--docs",
-        "1500",
-        "--seed",
-        "77",
-        "-o",
-        "news.jsonl",
-        "--truth",
-        "truth.jsonl",
-    ]));
+    env.synth_random_layouts(1500, 77, "news.jsonl", "truth.jsonl");
     ok(&env.run(&[
         "clean",
         "news.jsonl",

@@ -77,6 +77,25 @@ impl Env {
         assert!(out.status.success(), "{}", stderr(&out));
     }
 
+    /// Generate news pages with layouts drawn at random (`synth --layouts random`),
+    /// `out` and `truth`.
+    pub fn synth_random_layouts(&self, docs: usize, seed: u64, out: &str, truth: &str) {
+        let o = self.run(&[
+            "synth",
+            "--layouts",
+            "random",
+            "--docs",
+            &docs.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "-o",
+            out,
+            "--truth",
+            truth,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+
     pub fn json_lines(&self, name: &str) -> Vec<serde_json::Value> {
         self.read(name)
             .lines()
