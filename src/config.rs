@@ -281,6 +281,8 @@ pub struct OutputPaths {
     pub rejects: Option<PathBuf>,
     /// Learned rules (`clean --save-rules`).
     pub rules: Option<PathBuf>,
+    /// The HTML report (`--html`).
+    pub html: Option<PathBuf>,
 }
 
 #[cfg(test)]

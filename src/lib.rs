@@ -73,6 +73,9 @@ pub mod output;
 
 pub mod report;
 
+// Review: samples and histograms of what a run removed, as an HTML page.
+pub mod review;
+
 // Run: the stages in order, for the binary and for the stage commands.
 pub mod pipeline;
 

@@ -26,6 +26,7 @@ use crate::learn::PendingLines;
 use crate::lsh::DocId;
 use crate::output::{Written, check_outputs, write_outputs, write_rules};
 use crate::report::{self, Bytes, Counts, InputReport, LshReport, Report};
+use crate::review;
 use crate::sketch::{DocTable, Sketch, sketch_corpus};
 use crate::state::{self, State};
 use crate::timings::{self, Timings};
@@ -119,6 +120,18 @@ pub fn run(
         job.state.is_some(),
     )?;
     timings.write = timings::secs(t.elapsed());
+    let t = Instant::now();
+    let review = match paths.html {
+        Some(_) => Some(review::collect(
+            corpus,
+            &table,
+            &clustering,
+            job.stripper.as_deref(),
+            rules.as_ref(),
+        )?),
+        None => None,
+    };
+    let review_seconds = t.elapsed().as_secs_f64();
     // The state changes only once the output is in place: a run stopped before
     // this point can be repeated with the same result.
     let state_report = match job.state.as_mut() {
@@ -144,7 +157,7 @@ pub fn run(
         .map(|r| report::BoilerplateReport::new(r, job.rules_source.clone(), table.strip.clone()));
     timings.learn = job.learn_seconds;
     timings.total = timings::round_ms(start.elapsed().as_secs_f64() + job.learn_seconds);
-    Ok(Report {
+    let mut report = Report {
         schema_version: report::REPORT_SCHEMA_VERSION,
         tool: "dupstrip",
         version: env!("CARGO_PKG_VERSION"),
@@ -175,7 +188,15 @@ pub fn run(
         state: state_report,
         threads: rayon::current_num_threads(),
         timings,
-    })
+    };
+    if let (Some(path), Some(review)) = (&paths.html, &review) {
+        let t = Instant::now();
+        review::html::write_html(path, &report, review)?;
+        report.timings.html =
+            timings::secs(t.elapsed() + std::time::Duration::from_secs_f64(review_seconds));
+        report.timings.total = timings::round_ms(start.elapsed().as_secs_f64() + job.learn_seconds);
+    }
+    Ok(report)
 }
 
 /// The run's rules as the rules file and the report give them: those it stripped

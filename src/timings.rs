@@ -17,6 +17,8 @@ pub struct Timings {
     pub cluster: f64,
     /// Writing output, clusters and rejects.
     pub write: f64,
+    /// The HTML report (`--html`): reading the documents it shows, and writing it.
+    pub html: f64,
     pub total: f64,
 }
 

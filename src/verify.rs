@@ -80,18 +80,31 @@ impl Verifier {
         est: f64,
         sets: impl FnOnce() -> Option<(&'s [u64], &'s [u64])>,
     ) -> Judged {
+        self.judge_measured(est, sets).0
+    }
+
+    /// [`Verifier::judge`], and the similarity it judged by: the exact Jaccard where
+    /// it was computed, else the estimate.
+    pub fn judge_measured<'s>(
+        &self,
+        est: f64,
+        sets: impl FnOnce() -> Option<(&'s [u64], &'s [u64])>,
+    ) -> (Judged, f64) {
         let at_least = |s: f64| (s >= self.threshold).then_some(s);
         match self.verify {
-            Verify::Estimate => return Judged::Decided(at_least(est)),
-            Verify::Auto if est < self.floor => return Judged::Decided(None),
+            Verify::Estimate => return (Judged::Decided(at_least(est)), est),
+            Verify::Auto if est < self.floor => return (Judged::Decided(None), est),
             Verify::Auto if est >= self.threshold + self.slack => {
-                return Judged::Decided(Some(est));
+                return (Judged::Decided(Some(est)), est);
             }
             _ => {}
         }
         match sets() {
-            Some((x, y)) => Judged::Exact(at_least(shingle::jaccard(x, y))),
-            None => Judged::Missing(at_least(est)),
+            Some((x, y)) => {
+                let j = shingle::jaccard(x, y);
+                (Judged::Exact(at_least(j)), j)
+            }
+            None => (Judged::Missing(at_least(est)), est),
         }
     }
 }

@@ -38,7 +38,7 @@ pub use keys::{Counts, TAIL_KINDS, floor, line_keys, line_keys_joined};
 pub use rules::{
     Evidence, LearnedFrom, LineRule, MarkerRule, Rules, RulesError, TemplateKind, TemplateRule,
 };
-pub use strip::{PageRead, StripStats, Stripped, Stripper};
+pub use strip::{LineRuleKind, PageRead, RemovedLine, StripStats, Stripped, Stripper};
 
 /// `format` field of a rules file.
 pub const RULES_FORMAT: &str = "dupstrip-rules";

@@ -38,6 +38,38 @@ pub struct Stripped {
     pub capped: bool,
 }
 
+/// Why one line was removed ([`Stripper::explain`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineRuleKind {
+    /// A line rule: the line itself recurs.
+    Line,
+    /// A label template: `Label: value` with a recurring label.
+    Label,
+    /// A masked template: the line with its numbers and dates masked recurs.
+    Masked,
+    /// The related-headlines template: a short line outside the text's flow.
+    Related,
+    /// A marker line standing alone (not where it cuts).
+    Marker,
+    /// The marker line where it cuts the rest of the page.
+    MarkerCut,
+    /// A line after the marker that cut.
+    AfterMarker,
+}
+
+/// One removed line of a page and the rule that removed it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct RemovedLine {
+    /// Byte range of the line in the text (its line break included).
+    pub start: usize,
+    pub end: usize,
+    pub rule: LineRuleKind,
+    /// The rule was written by hand (no evidence), so the cap on a page's share
+    /// does not hold it back.
+    pub by_hand: bool,
+}
+
 impl Stripped {
     pub fn bytes_removed(&self) -> u64 {
         self.ranges.iter().map(|r| (r.1 - r.0) as u64).sum()
@@ -136,17 +168,31 @@ impl Stripper {
     /// the caller can read the normalized text of what is left off it
     /// ([`PageRead::join_kept`]), or the examples of rules ([`super::Learned`]).
     pub fn strip_read(&self, text: &str, buf: &mut String) -> (Stripped, Option<PageRead>) {
-        self.strip_page(text, buf, true)
+        self.strip_page(text, buf, true, None)
+    }
+
+    /// [`Stripper::strip`], and every removed line with the kind of rule that
+    /// removed it, in order (for `explain` and the HTML report; not a hot path).
+    pub fn explain(&self, text: &str) -> (Stripped, Vec<RemovedLine>) {
+        let mut why = Vec::new();
+        let (stripped, _) = self.strip_page(text, &mut String::new(), true, Some(&mut why));
+        (stripped, why)
     }
 
     /// [`Stripper::strip`], with the cap on what line and template rules may take
     /// from a page on (`cap`) or off.
     pub(super) fn strip_with(&self, text: &str, buf: &mut String, cap: bool) -> Stripped {
-        self.strip_page(text, buf, cap).0
+        self.strip_page(text, buf, cap, None).0
     }
 
     /// [`Stripper::strip_with`], and the page it read (none when there are no rules).
-    fn strip_page(&self, text: &str, buf: &mut String, cap: bool) -> (Stripped, Option<PageRead>) {
+    fn strip_page(
+        &self,
+        text: &str,
+        buf: &mut String,
+        cap: bool,
+        mut why: Option<&mut Vec<RemovedLine>>,
+    ) -> (Stripped, Option<PageRead>) {
         let mut out = Stripped::default();
         if self.is_empty() {
             return (out, None);
@@ -201,6 +247,25 @@ impl Stripper {
                     learned += line.len();
                 }
                 hits.push((l.span.start, l.span.next, hand));
+                if let Some(why) = why.as_deref_mut() {
+                    let rule = if by_line && self.lines.contains(&l.hash) {
+                        LineRuleKind::Line
+                    } else if by_line {
+                        LineRuleKind::Marker
+                    } else if label.is_some() {
+                        LineRuleKind::Label
+                    } else if mask.is_some() {
+                        LineRuleKind::Masked
+                    } else {
+                        LineRuleKind::Related
+                    };
+                    why.push(RemovedLine {
+                        start: l.span.start,
+                        end: l.span.next,
+                        rule,
+                        by_hand: hand,
+                    });
+                }
             }
         }
         // A page is not emptied by learned line and template rules: when they would
@@ -208,6 +273,9 @@ impl Stripper {
         // hand) apply.
         if cap && total > 0 && learned as f64 > MAX_STRIP_SHARE * total as f64 {
             hits.retain(|h| h.2);
+            if let Some(why) = why.as_deref_mut() {
+                why.retain(|w| w.by_hand);
+            }
             out.capped = true;
         }
         let mut ranges: Vec<(usize, usize)> = hits.iter().map(|h| (h.0, h.1)).collect();
@@ -216,6 +284,20 @@ impl Stripper {
             let start = page.lines[m].span.start;
             ranges.push((start, text.len()));
             out.lines_removed += (n - m) as u64;
+            if let Some(why) = why.as_deref_mut() {
+                for (j, l) in page.lines[m..].iter().enumerate() {
+                    why.push(RemovedLine {
+                        start: l.span.start,
+                        end: l.span.next,
+                        rule: if j == 0 {
+                            LineRuleKind::MarkerCut
+                        } else {
+                            LineRuleKind::AfterMarker
+                        },
+                        by_hand: false,
+                    });
+                }
+            }
         }
         // Merge adjacent ranges.
         let mut merged: Vec<(usize, usize)> = Vec::with_capacity(ranges.len());

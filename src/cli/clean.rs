@@ -119,6 +119,11 @@ pub(super) fn clean(a: CleanArgs, action: Action) -> Result<Option<Report>> {
     if action != Action::Clean && a.common.state.is_some() {
         anyhow::bail!("--state works with `dedup` and `clean`, not with `boilerplate learn|strip`");
     }
+    if action == Action::Learn && a.common.html.is_some() {
+        anyhow::bail!(
+            "--html works with `dedup`, `clean` and `boilerplate strip`, not with `boilerplate learn`"
+        );
+    }
     if action == Action::Strip && a.rules.is_none() {
         anyhow::bail!(
             "boilerplate strip needs --rules FILE (learn one with `dupstrip boilerplate learn`)"

@@ -182,6 +182,13 @@ pub(super) struct DedupArgs {
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub(super) rejects: Option<PathBuf>,
 
+    /// Also write a self-contained HTML report to review before deleting: the run at
+    /// a glance, the LSH S-curve and similarity histograms, the largest and most
+    /// borderline clusters with their differences, every boilerplate rule with its
+    /// evidence, and stripped documents before and after (docs/review.md).
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub(super) html: Option<PathBuf>,
+
     /// Print nothing on stderr but errors.
     #[arg(short, long, help_heading = "Output")]
     pub(super) quiet: bool,
@@ -338,6 +345,7 @@ pub(super) fn prepare(a: DedupArgs, defaults: &Defaults) -> Result<Prepared> {
         report: a.report,
         rejects: a.rejects,
         rules: None,
+        html: a.html,
     };
     let found = corpus::discover(&a.inputs, cfg.read.format)?;
     for s in &found.skipped {

@@ -8,7 +8,7 @@ use std::time::Instant;
 use bitvec::prelude::*;
 
 use super::history::{History, history_matches};
-use crate::cluster::{self, Cluster};
+use crate::cluster::{self, Cluster, SIMILARITY_BINS, similarity_bin};
 use crate::config::{DedupConfig, KeepPolicy, Verify};
 use crate::corpus::Corpus;
 use crate::error::{RunError, spill_err};
@@ -43,6 +43,10 @@ pub struct Clustering {
     pub candidates: lsh::CandidateStats,
     pub assign: cluster::AssignStats,
     pub verification: VerifyStats,
+    /// Checks of this run's pairs made while assigning members that fell below the
+    /// threshold, counted by the similarity they were judged by (exact Jaccard where
+    /// computed, else the estimate) in [`SIMILARITY_BINS`] equal bins over [0, 1].
+    pub rejected_checks: Vec<u64>,
     /// The state's documents compared with (`--state`); document `n + i` is the
     /// state's document `history.seqs[i]`.
     pub history: History,
@@ -61,6 +65,7 @@ impl Clustering {
             candidates: Default::default(),
             assign: Default::default(),
             verification: Default::default(),
+            rejected_checks: vec![0; SIMILARITY_BINS],
             history: Default::default(),
             candidate_seconds: 0.0,
             cluster_seconds: 0.0,
@@ -101,7 +106,7 @@ pub fn cluster_docs(
     let t1 = Instant::now();
     let comps = cluster::components(n + history.seqs.len(), &edges);
     drop(edges);
-    let (clusters, assign, verification) =
+    let (clusters, assign, verification, rejected_checks) =
         assign_verified(corpus, cfg, sk, table, &history, &verifier, &comps)?;
     let roles = roles_of(table, &clusters);
     Ok(Clustering {
@@ -110,6 +115,7 @@ pub fn cluster_docs(
         candidates: cand_stats,
         assign,
         verification,
+        rejected_checks,
         history,
         candidate_seconds,
         cluster_seconds: timings::secs(t1.elapsed()),
@@ -127,7 +133,7 @@ fn assign_verified(
     history: &History,
     verifier: &Verifier,
     comps: &[Vec<DocId>],
-) -> Result<(Vec<Cluster>, cluster::AssignStats, VerifyStats), RunError> {
+) -> Result<(Vec<Cluster>, cluster::AssignStats, VerifyStats, Vec<u64>), RunError> {
     let sigs = table.signatures();
     let n = table.len();
     // The state's documents were kept by earlier runs: they come first, in the
@@ -155,6 +161,7 @@ fn assign_verified(
         sets = collect_sets(corpus, sk, &needed)?;
     }
     let exact_checks = AtomicU64::new(0);
+    let rejected_bins: Vec<AtomicU64> = (0..SIMILARITY_BINS).map(|_| AtomicU64::new(0)).collect();
     let mut verification = VerifyStats::default();
     // With `auto`, the shingle sets of borderline pairs are not known in advance: each
     // round records the documents it lacked, a read of the corpus fetches them, and
@@ -163,6 +170,9 @@ fn assign_verified(
         verification.rounds += 1;
         let missing: Mutex<Vec<DocId>> = Mutex::new(Vec::new());
         exact_checks.store(0, Ordering::Relaxed);
+        rejected_bins
+            .iter()
+            .for_each(|b| b.store(0, Ordering::Relaxed));
         let result = cluster::assign(comps, rank, |a, b| {
             if a as usize >= n || b as usize >= n {
                 let (h, d) = if a as usize >= n { (a, b) } else { (b, a) };
@@ -176,7 +186,7 @@ fn assign_verified(
                 return (est >= cfg.threshold).then_some(est);
             }
             let est = minhash::estimate(sigs.get(a), sigs.get(b));
-            let judged = verifier.judge(est, || {
+            let (judged, measured) = verifier.judge_measured(est, || {
                 let (x, y) = sets.get(&a).zip(sets.get(&b))?;
                 Some((&x[..], &y[..]))
             });
@@ -191,7 +201,11 @@ fn assign_verified(
                 }
                 Judged::Decided(_) => {}
             }
-            judged.similarity()
+            let similarity = judged.similarity();
+            if similarity.is_none() {
+                rejected_bins[similarity_bin(measured)].fetch_add(1, Ordering::Relaxed);
+            }
+            similarity
         });
         let mut missing = missing.into_inner().unwrap_or_default();
         missing.retain(|d| !sets.contains_key(d));
@@ -207,7 +221,11 @@ fn assign_verified(
     };
     verification.exact_checks = exact_checks.load(Ordering::Relaxed);
     verification.shingle_sets = sets.len() as u64;
-    Ok((clusters, assign_stats, verification))
+    let rejected_checks = rejected_bins
+        .iter()
+        .map(|b| b.load(Ordering::Relaxed))
+        .collect();
+    Ok((clusters, assign_stats, verification, rejected_checks))
 }
 
 /// The role of every document of this run.

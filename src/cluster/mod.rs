@@ -17,6 +17,15 @@ pub use history::History;
 
 use crate::lsh::{DocId, Edge};
 
+/// Bins of the similarity histograms ([`Clustering::rejected_checks`]): equal widths
+/// over [0, 1], the last one closed.
+pub const SIMILARITY_BINS: usize = 50;
+
+/// The bin of similarity `s` (clamped to [0, 1]).
+pub fn similarity_bin(s: f64) -> usize {
+    ((s.clamp(0.0, 1.0) * SIMILARITY_BINS as f64) as usize).min(SIMILARITY_BINS - 1)
+}
+
 /// Union-find over document ids with path halving and union by size.
 pub struct UnionFind {
     parent: Vec<DocId>,

@@ -368,10 +368,11 @@ pub fn check_outputs(corpus: &Corpus, paths: &OutputPaths) -> Result<(), RunErro
         .chain(&paths.report)
         .chain(&paths.rejects)
         .chain(&paths.rules)
+        .chain(&paths.html)
         .collect();
     if all.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
         return Err(RunError::Outputs(
-            "only one of -o, --clusters, --report, --rejects, --save-rules can be - (standard output)".into(),
+            "only one of -o, --clusters, --report, --rejects, --save-rules, --html can be - (standard output)".into(),
         ));
     }
     let outs: Vec<&PathBuf> = all.into_iter().filter(|p| p.as_os_str() != "-").collect();

@@ -212,7 +212,7 @@ fn outputs_must_be_distinct() {
     env.write("in.jsonl", good("a"));
     fails_with(
         &env.run(&["dedup", "in.jsonl", "-o", "-", "--report", "-"]),
-        "only one of -o, --clusters, --report, --rejects, --save-rules can be -",
+        "only one of -o, --clusters, --report, --rejects, --save-rules, --html can be -",
     );
     fails_with(
         &env.run(&[

@@ -1,0 +1,621 @@
+//! The HTML report: one self-contained file (inline CSS, script and SVG; nothing
+//! fetched), readable offline without a server. The page is complete without its
+//! script, which only adds filtering and folding.
+
+use std::fmt::Write;
+use std::io::Write as _;
+use std::path::Path;
+
+use similar::{ChangeTag, TextDiff};
+
+use super::{DocView, Review, svg};
+use crate::boilerplate::{Evidence, LineRuleKind};
+use crate::error::{RunError, write_err};
+use crate::lsh::{self, DocId};
+use crate::output;
+use crate::report::Report;
+
+/// Escape text for HTML content and attribute values.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = r#"
+:root { --fg:#1d232a; --muted:#5b6570; --line:#d9dee3; --bg:#ffffff; --panel:#f6f8fa;
+  --keep:#1f6feb; --bad:#c93c37; --ok:#2e8540; --ins:#d7f5dd; --del:#fbe0de; }
+* { box-sizing: border-box; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", "Noto Sans", "Noto Sans Arabic", sans-serif;
+  color: var(--fg); background: var(--bg); margin: 0; }
+header { background: #0f2537; color: #fff; padding: 14px 24px; }
+header h1 { margin: 0; font-size: 20px; }
+header p { margin: 4px 0 0; color: #b9c7d3; }
+nav { position: sticky; top: 0; background: #fff; border-bottom: 1px solid var(--line); padding: 6px 24px; z-index: 2; }
+nav a { margin-right: 16px; color: var(--keep); text-decoration: none; }
+main { padding: 0 24px 40px; max-width: 1400px; }
+section { margin-top: 26px; }
+h2 { border-bottom: 2px solid var(--line); padding-bottom: 4px; }
+h3 { margin: 18px 0 6px; }
+.tiles { display: flex; flex-wrap: wrap; gap: 10px; }
+.tile { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: 8px 14px; min-width: 130px; }
+.tile b { display: block; font-size: 20px; }
+.tile span { color: var(--muted); font-size: 12px; }
+table { border-collapse: collapse; margin: 8px 0; }
+th, td { border: 1px solid var(--line); padding: 3px 8px; text-align: left; vertical-align: top; }
+th { background: var(--panel); }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(440px, 1fr)); gap: 16px; }
+figure { margin: 0; background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: 8px; }
+figcaption { color: var(--muted); font-size: 12px; margin-top: 4px; }
+svg.chart { width: 100%; height: auto; }
+svg .axis { stroke: #8a949e; }
+svg .tick { font-size: 10px; fill: var(--muted); }
+svg .axis-label { font-size: 11px; fill: var(--muted); }
+svg .curve { fill: none; stroke: var(--keep); stroke-width: 2; }
+svg .threshold { stroke: var(--bad); stroke-dasharray: 4 3; }
+svg .threshold-label { font-size: 11px; fill: var(--bad); }
+svg .bar { fill: var(--keep); }
+svg .bar-confirmed { fill: var(--ok); }
+svg .bar-rejected { fill: var(--bad); opacity: .75; }
+.legend i { display: inline-block; width: 10px; height: 10px; margin: 0 4px 0 10px; }
+.doc { border: 1px solid var(--line); border-radius: 6px; margin: 8px 0; background: #fff; }
+.doc .meta { background: var(--panel); padding: 4px 8px; font-size: 12px; color: var(--muted); border-bottom: 1px solid var(--line); }
+.doc .meta b { color: var(--fg); }
+.text { white-space: pre-wrap; overflow-wrap: anywhere; padding: 6px 8px; max-height: 420px; overflow: auto; unicode-bidi: plaintext; }
+.pair { display: grid; grid-template-columns: 1fr 1fr; gap: 8px; }
+ins { background: var(--ins); text-decoration: none; }
+del { background: var(--del); }
+.removed { background: var(--del); text-decoration: line-through; color: #7a2a26; }
+.tag { display: inline-block; font-size: 11px; border-radius: 3px; padding: 0 5px; margin-left: 6px; background: #eee; color: #333; text-decoration: none; }
+.tag.keep { background: var(--keep); color: #fff; }
+.tag.warn { background: var(--bad); color: #fff; }
+.cluster { border-left: 4px solid var(--keep); padding-left: 12px; margin: 18px 0; }
+details > summary { cursor: pointer; }
+.muted { color: var(--muted); }
+input[type=search] { padding: 4px 8px; width: 320px; }
+.cut { color: var(--muted); font-style: italic; }
+"#;
+
+/// The page's script: reports its own errors into the page (`data-errors`), filters
+/// the rules tables and folds every document at once.
+const SCRIPT: &str = r#"
+(function () {
+  var body = document.body;
+  function filterRules(input) {
+    var q = input.value.toLowerCase();
+    var rows = document.querySelectorAll('#rules tbody tr');
+    var shown = 0;
+    rows.forEach(function (r) {
+      var hit = !q || r.textContent.toLowerCase().indexOf(q) >= 0;
+      r.hidden = !hit;
+      if (hit) { shown += 1; }
+    });
+    var count = document.getElementById('rules-shown');
+    if (count) { count.textContent = shown + ' of ' + rows.length + ' rules shown'; }
+  }
+  var box = document.getElementById('rule-filter');
+  if (box) {
+    box.addEventListener('input', function () { filterRules(box); });
+    filterRules(box);
+  }
+  document.querySelectorAll('button[data-fold]').forEach(function (b) {
+    b.addEventListener('click', function () {
+      var open = b.getAttribute('data-fold') === 'open';
+      document.querySelectorAll(b.getAttribute('data-target') + ' details').forEach(function (d) {
+        d.open = open;
+      });
+    });
+  });
+  body.setAttribute('data-ready', '1');
+})();
+"#;
+
+/// Write the HTML report of a run.
+pub fn write_html(path: &Path, report: &Report, review: &Review) -> Result<(), RunError> {
+    let page = render(report, review);
+    output::write_atomic(path, |w| w.write_all(page.as_bytes())).map_err(write_err(path))
+}
+
+/// The whole page.
+pub fn render(report: &Report, review: &Review) -> String {
+    let mut h = String::with_capacity(256 * 1024);
+    let title = format!("dupstrip {} report", report.command);
+    let _ = write!(
+        h,
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{}</title><style>{STYLE}</style></head>"#,
+        esc(&title)
+    );
+    // The first script counts errors of any later one, and of itself.
+    h.push_str(
+        r#"<body data-errors="0"><script>window.addEventListener('error', function () { var b = document.body; b.setAttribute('data-errors', String(Number(b.getAttribute('data-errors')) + 1)); });</script>"#,
+    );
+    let inputs: Vec<String> = report.inputs.iter().map(|i| i.spec.name.clone()).collect();
+    let _ = write!(
+        h,
+        "<header><h1>{}</h1><p>dupstrip {} · {} · {} threads · {}</p></header>",
+        esc(&title),
+        esc(report.version),
+        esc(&inputs.join(", ")),
+        report.threads,
+        if report.boilerplate.is_some() {
+            "boilerplate stripped before comparing"
+        } else {
+            "texts compared as read"
+        }
+    );
+    h.push_str(r##"<nav><a href="#summary">Summary</a><a href="#charts">Charts</a><a href="#clusters">Clusters</a>"##);
+    if review.rules.is_some() {
+        h.push_str(r##"<a href="#rules">Rules</a><a href="#samples">Stripped documents</a>"##);
+    }
+    h.push_str("</nav><main>");
+    summary(&mut h, report);
+    charts(&mut h, report, review);
+    clusters(&mut h, report, review);
+    if review.rules.is_some() {
+        rules(&mut h, review);
+        samples(&mut h, review);
+    }
+    let _ = write!(h, "</main><script>{SCRIPT}</script></body></html>\n");
+    h
+}
+
+fn tile(h: &mut String, value: impl std::fmt::Display, label: &str) {
+    let _ = write!(
+        h,
+        r#"<div class="tile"><b>{value}</b><span>{}</span></div>"#,
+        esc(label)
+    );
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+fn summary(h: &mut String, report: &Report) {
+    let d = &report.documents;
+    h.push_str(r#"<section id="summary"><h2>The run at a glance</h2><div class="tiles">"#);
+    tile(h, d.read, "documents read");
+    tile(h, d.written, "written");
+    tile(h, d.dropped, "dropped as duplicates");
+    tile(h, d.duplicates, "near-duplicates found");
+    tile(h, d.clusters, "clusters");
+    tile(h, d.rejected, "rejected (unreadable)");
+    tile(h, d.emptied, "emptied by stripping");
+    tile(h, d.empty, "empty text");
+    let removed = report
+        .boilerplate
+        .as_ref()
+        .map_or(0, |b| b.removed.bytes_removed);
+    tile(h, mb(report.bytes.text_in), "text read");
+    tile(h, mb(report.bytes.text_out), "text written");
+    tile(h, mb(removed), "stripped as boilerplate");
+    tile(h, format!("{:.2} s", report.timings.total), "total time");
+    h.push_str("</div>");
+    h.push_str("<h3>Inputs</h3><table><thead><tr><th>input</th><th>format</th><th>records</th><th>bytes</th></tr></thead><tbody>");
+    for i in &report.inputs {
+        let _ = write!(
+            h,
+            r#"<tr><td>{}</td><td>{:?}</td><td class="num">{}</td><td class="num">{}</td></tr>"#,
+            esc(&i.spec.name),
+            i.spec.format,
+            i.records,
+            i.spec.bytes
+        );
+    }
+    h.push_str("</tbody></table>");
+    if !report.skipped_files.is_empty() {
+        let _ = write!(
+            h,
+            "<p>Skipped files: {}</p>",
+            esc(&report.skipped_files.join(", "))
+        );
+    }
+    h.push_str("<h3>Time per stage</h3><table><tbody>");
+    let t = &report.timings;
+    for (name, s) in [
+        ("learn boilerplate", t.learn),
+        ("sketch (read, strip, normalize, sign)", t.sketch),
+        ("candidates (LSH)", t.candidates),
+        ("cluster and verify", t.cluster),
+        ("write", t.write),
+        ("total", t.total),
+    ] {
+        let _ = write!(
+            h,
+            r#"<tr><td>{name}</td><td class="num">{s:.3} s</td></tr>"#
+        );
+    }
+    h.push_str("</tbody></table><h3>Parameters</h3><table><tbody>");
+    if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(&report.parameters) {
+        for (k, v) in map {
+            let v = match v {
+                serde_json::Value::String(s) => s,
+                v => v.to_string(),
+            };
+            let _ = write!(h, "<tr><td>{}</td><td>{}</td></tr>", esc(&k), esc(&v));
+        }
+    }
+    h.push_str("</tbody></table>");
+    let c = &report.candidates;
+    let a = &report.clustering;
+    let _ = write!(
+        h,
+        "<p class=\"muted\">{} candidate comparisons in {} buckets, {} rejected by the estimate, {} confirmed pairs; {} components (largest {}), {} similarity checks while assigning ({} below the threshold), {} components split by the chaining guard; {} pairs verified exactly.</p></section>",
+        c.comparisons,
+        c.buckets,
+        c.rejected,
+        c.confirmed_pairs,
+        a.components,
+        a.largest_component,
+        a.checks,
+        a.rejected,
+        a.split_components,
+        report.verification.exact_checks
+    );
+}
+
+fn charts(h: &mut String, report: &Report, review: &Review) {
+    let threshold = report.parameters.threshold;
+    h.push_str(r#"<section id="charts"><h2>Pictures</h2><div class="charts">"#);
+    let curve: Vec<(f64, f64)> = (0..=100)
+        .map(|i| {
+            let s = i as f64 / 100.0;
+            (s, lsh::detection_probability(s, report.parameters.lsh))
+        })
+        .collect();
+    let _ = write!(
+        h,
+        "<figure>{}<figcaption>LSH S-curve for {} bands × {} rows: pairs right of the threshold should almost always become candidates.</figcaption></figure>",
+        svg::s_curve(&curve, threshold),
+        report.lsh.bands,
+        report.lsh.rows
+    );
+    let _ = write!(
+        h,
+        r#"<figure>{}<figcaption><span class="legend"><i style="background:var(--ok)"></i>copies kept out, by similarity to their kept document ({})<i style="background:var(--bad)"></i>checks below the threshold while assigning ({})</span></figcaption></figure>"#,
+        svg::similarities(&review.confirmed, &review.rejected, threshold),
+        review.confirmed.iter().sum::<u64>(),
+        review.rejected.iter().sum::<u64>()
+    );
+    let _ = write!(
+        h,
+        "<figure>{}<figcaption>Clusters by number of documents (the kept one included).</figcaption></figure>",
+        svg::bars(
+            "Cluster sizes",
+            "documents per cluster",
+            "clusters",
+            &review.cluster_sizes
+        )
+    );
+    if !review.removed_share.is_empty() {
+        let bins: Vec<(String, u64)> = review
+            .removed_share
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                let label = if i == 0 {
+                    "0".to_string()
+                } else {
+                    format!("{}%", i * 5)
+                };
+                (label, c)
+            })
+            .collect();
+        let _ = write!(
+            h,
+            "<figure>{}<figcaption>Documents by share of their text removed as boilerplate (bin “5%” holds (0, 5%]).</figcaption></figure>",
+            svg::bars(
+                "Share of text removed per document",
+                "share removed",
+                "documents",
+                &bins
+            )
+        );
+    }
+    h.push_str("</div></section>");
+}
+
+/// Where a document is: its id, input and line, and its position in the input.
+fn doc_ref(review: &Review, d: DocId) -> String {
+    match review.docs.get(&d) {
+        Some(v) => format!(
+            "<b>{}</b> · {}:{} · document #{}",
+            esc(&v.id),
+            esc(&v.input),
+            v.line,
+            d
+        ),
+        None if (d as usize) >= review.documents => format!(
+            "<b>{}</b> · from the state (an earlier run)",
+            esc(review
+                .history_ids
+                .get(d as usize - review.documents)
+                .map_or("", |s| s.as_str()))
+        ),
+        None => format!("document #{d}"),
+    }
+}
+
+fn cut_note(shown: usize, total: usize) -> String {
+    if shown < total {
+        format!(
+            r#"<span class="cut"> … ({} more bytes not shown)</span>"#,
+            total - shown
+        )
+    } else {
+        String::new()
+    }
+}
+
+fn clusters(h: &mut String, report: &Report, review: &Review) {
+    h.push_str(r##"<section id="clusters"><h2>Clusters</h2>"##);
+    if review.clusters.is_empty() {
+        h.push_str("<p>No near-duplicates were found.</p></section>");
+        return;
+    }
+    let _ = write!(
+        h,
+        r##"<p class="muted">The {} largest clusters and the {} most borderline others (lowest similarity of a copy to its kept document), at most {} copies each, the least similar first. Texts are those compared{}; in each copy, <ins>inserted</ins> and <del>deleted</del> words are marked against the kept document. <button data-fold="open" data-target="#clusters">open all</button> <button data-fold="close" data-target="#clusters">close all</button></p>"##,
+        super::SHOWN_CLUSTERS,
+        super::SHOWN_BORDERLINE,
+        super::COPIES_SHOWN,
+        if report.boilerplate.is_some() {
+            " (after stripping boilerplate)"
+        } else {
+            ""
+        }
+    );
+    for c in &review.clusters {
+        let _ = write!(
+            h,
+            r#"<div class="cluster" data-cluster="{}"><h3>Cluster {} <span class="tag">{}</span> <span class="muted">{} documents</span></h3><p>Kept <span class="tag keep">keep</span> {}</p>"#,
+            c.cluster,
+            c.cluster,
+            c.reason,
+            c.size,
+            doc_ref(review, c.keep)
+        );
+        let keep = review.docs.get(&c.keep);
+        for &(d, sim) in &c.copies {
+            let copy = review.docs.get(&d);
+            let _ = write!(
+                h,
+                r#"<details{}><summary>Copy {} · similarity {:.3}</summary><div class="pair">"#,
+                if c.reason == "borderline" {
+                    " open"
+                } else {
+                    ""
+                },
+                doc_ref(review, d),
+                sim
+            );
+            match (keep, copy) {
+                (Some(k), Some(x)) => {
+                    let _ = write!(
+                        h,
+                        r#"<div class="doc"><div class="meta">kept: {}</div><div class="text" dir="auto">{}{}</div></div><div class="doc"><div class="meta">copy: {}</div><div class="text" dir="auto">{}{}</div></div>"#,
+                        doc_ref(review, c.keep),
+                        esc(&k.compared),
+                        cut_note(k.compared.len(), k.compared_bytes),
+                        doc_ref(review, d),
+                        diff(&k.compared, &x.compared),
+                        cut_note(x.compared.len(), x.compared_bytes)
+                    );
+                }
+                (_, Some(x)) => {
+                    let _ = write!(
+                        h,
+                        r#"<div class="doc"><div class="meta">kept document: text not in this run's input</div></div><div class="doc"><div class="meta">copy</div><div class="text" dir="auto">{}{}</div></div>"#,
+                        esc(&x.compared),
+                        cut_note(x.compared.len(), x.compared_bytes)
+                    );
+                }
+                _ => h.push_str("<p class=\"muted\">Text not available.</p>"),
+            }
+            h.push_str("</div></details>");
+        }
+        h.push_str("</div>");
+    }
+    h.push_str("</section>");
+}
+
+/// `new` with the words inserted since `old` in `<ins>` and those deleted in `<del>`.
+fn diff(old: &str, new: &str) -> String {
+    let mut out = String::with_capacity(new.len() * 2);
+    let d = TextDiff::from_words(old, new);
+    for change in d.iter_all_changes() {
+        let text = esc(change.value());
+        match change.tag() {
+            ChangeTag::Equal => out.push_str(&text),
+            ChangeTag::Insert => {
+                let _ = write!(out, "<ins>{text}</ins>");
+            }
+            ChangeTag::Delete => {
+                let _ = write!(out, "<del>{text}</del>");
+            }
+        }
+    }
+    out
+}
+
+fn evidence(e: Option<&Evidence>) -> String {
+    let Some(e) = e else {
+        return "written by hand".to_string();
+    };
+    let Ok(serde_json::Value::Object(map)) = serde_json::to_value(e) else {
+        return String::new();
+    };
+    map.iter()
+        .filter(|(k, _)| k.as_str() != "stories")
+        .map(|(k, v)| match v {
+            serde_json::Value::Number(n) => match n.as_f64() {
+                Some(f) if n.is_f64() => format!("{} {:.2}", k.replace('_', " "), f),
+                _ => format!("{} {n}", k.replace('_', " ")),
+            },
+            serde_json::Value::String(s) => format!("{} {s}", k.replace('_', " ")),
+            v => format!("{} {v}", k.replace('_', " ")),
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+fn rules(h: &mut String, review: &Review) {
+    let Some(r) = &review.rules else { return };
+    let total = r.lines.len() + r.templates.len() + r.markers.len();
+    let _ = write!(
+        h,
+        r#"<section id="rules"><h2>Boilerplate rules</h2><p>{} line, {} template and {} marker rules{}. “Stories” counts distinct stories the rule was seen in when learned (copies of one story count once); the evidence is what made it boilerplate rather than the page's own text (docs/boilerplate.md). At most {} of each kind are listed.</p><p><input type="search" id="rule-filter" placeholder="filter rules" aria-label="filter rules"> <span id="rules-shown" class="muted">{total} rules</span></p>"#,
+        r.lines.len(),
+        r.templates.len(),
+        r.markers.len(),
+        r.learned_from.as_ref().map_or(String::new(), |f| format!(
+            ", learned from {} documents ({} stories; a rule needs {} stories)",
+            f.documents, f.stories, f.required_stories
+        )),
+        super::RULES_SHOWN
+    );
+    h.push_str("<table><thead><tr><th>kind</th><th>line or pattern</th><th>stories</th><th>evidence</th><th>examples</th></tr></thead><tbody>");
+    let row = |h: &mut String, kind: &str, text: &str, stories: u64, ev: String, ex: &[String]| {
+        let _ = write!(
+            h,
+            r#"<tr><td>{kind}</td><td dir="auto">{}</td><td class="num">{stories}</td><td>{}</td><td dir="auto">{}</td></tr>"#,
+            esc(text),
+            esc(&ev),
+            ex.iter().map(|e| esc(e)).collect::<Vec<_>>().join("<br>")
+        );
+    };
+    for l in r.lines.iter().take(super::RULES_SHOWN) {
+        row(
+            h,
+            "line",
+            &l.line,
+            l.stories,
+            evidence(l.evidence.as_ref()),
+            &l.examples,
+        );
+    }
+    for t in r.templates.iter().take(super::RULES_SHOWN) {
+        let kind = format!("template: {:?}", t.kind).to_lowercase();
+        row(
+            h,
+            &kind,
+            &t.pattern,
+            t.stories,
+            evidence(t.evidence.as_ref()),
+            &t.examples,
+        );
+    }
+    for m in r.markers.iter().take(super::RULES_SHOWN) {
+        row(
+            h,
+            "marker",
+            &m.line,
+            m.stories,
+            evidence(m.evidence.as_ref()),
+            &[],
+        );
+    }
+    h.push_str("</tbody></table></section>");
+}
+
+fn rule_name(k: LineRuleKind) -> &'static str {
+    match k {
+        LineRuleKind::Line => "line rule",
+        LineRuleKind::Label => "label template",
+        LineRuleKind::Masked => "masked template",
+        LineRuleKind::Related => "related headlines",
+        LineRuleKind::Marker => "marker line",
+        LineRuleKind::MarkerCut => "marker: cuts the rest",
+        LineRuleKind::AfterMarker => "after the marker",
+    }
+}
+
+/// The text as read with the removed lines struck through and named by rule.
+fn struck(v: &DocView) -> String {
+    let mut out = String::with_capacity(v.text.len() * 2);
+    let mut pos = 0;
+    for l in &v.removed {
+        let (a, b) = (l.start.max(pos), l.end.min(v.text.len()));
+        if a >= b {
+            continue;
+        }
+        out.push_str(&esc(&v.text[pos..a]));
+        let _ = write!(
+            out,
+            r#"<span class="removed" title="{}">{}</span><span class="tag">{}</span>"#,
+            rule_name(l.rule),
+            esc(v.text[a..b].trim_end_matches(['\n', '\r'])),
+            rule_name(l.rule)
+        );
+        if v.text[a..b].ends_with('\n') {
+            out.push('\n');
+        }
+        pos = b;
+    }
+    out.push_str(&esc(&v.text[pos..]));
+    out
+}
+
+fn samples(h: &mut String, review: &Review) {
+    let _ = write!(
+        h,
+        r##"<section id="samples"><h2>Stripped documents, before and after</h2><p class="muted">Up to {} documents: those that lost more than half of their text first (most lost first), then others spread over the input. Struck-through lines are removed; the tag names the rule. <button data-fold="open" data-target="#samples">open all</button> <button data-fold="close" data-target="#samples">close all</button></p>"##,
+        super::STRIP_SAMPLES
+    );
+    if review.samples.is_empty() {
+        h.push_str("<p>No document lost any text.</p>");
+    }
+    for &d in &review.samples {
+        let Some(v) = review.docs.get(&d) else {
+            continue;
+        };
+        let share = v.removed_bytes as f64 / v.bytes.max(1) as f64;
+        let _ = write!(
+            h,
+            r#"<details class="sample" open><summary>{} · removed {} of {} bytes ({:.0}%){}</summary><div class="doc"><div class="text" dir="auto">{}{}</div></div></details>"#,
+            doc_ref(review, d),
+            v.removed_bytes,
+            v.bytes,
+            share * 100.0,
+            if share > 0.5 {
+                r#" <span class="tag warn">lost over half</span>"#
+            } else {
+                ""
+            },
+            struck(v),
+            cut_note(v.text.len(), v.bytes)
+        );
+    }
+    h.push_str("</section>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(
+            esc(r#"<a href="x">&'"#),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+    }
+
+    #[test]
+    fn diff_marks_inserted_and_deleted_words() {
+        let d = diff("the cat sat", "the dog sat");
+        assert!(d.contains("<del>cat</del>"), "{d}");
+        assert!(d.contains("<ins>dog</ins>"), "{d}");
+        assert!(d.starts_with("the "));
+    }
+}
