@@ -79,6 +79,9 @@ pub mod review;
 // Run: the stages in order, for the binary and for the stage commands.
 pub mod pipeline;
 
+// Explain: one pair as a run decides it (`dupstrip explain`).
+pub mod explain;
+
 pub mod stage;
 
 // Test corpora with planted duplicates and boilerplate (`dupstrip synth`).

@@ -58,6 +58,22 @@ pub enum LineRuleKind {
     AfterMarker,
 }
 
+impl LineRuleKind {
+    /// Its name in JSON (`line`, `label`, `masked`, `related`, `marker`,
+    /// `marker_cut`, `after_marker`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineRuleKind::Line => "line",
+            LineRuleKind::Label => "label",
+            LineRuleKind::Masked => "masked",
+            LineRuleKind::Related => "related",
+            LineRuleKind::Marker => "marker",
+            LineRuleKind::MarkerCut => "marker_cut",
+            LineRuleKind::AfterMarker => "after_marker",
+        }
+    }
+}
+
 /// One removed line of a page and the rule that removed it.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct RemovedLine {

@@ -12,6 +12,7 @@ mod dedup;
 // binary does not.
 #[allow(dead_code)]
 pub mod embed;
+mod explain;
 mod stage;
 mod state;
 mod synth;
@@ -19,6 +20,7 @@ mod synth;
 use boilerplate::BoilerplateCmd;
 use clean::{Action, CLEAN_EXAMPLES, CleanArgs, clean};
 use dedup::{DEDUP_EXAMPLES, DedupArgs, dedup};
+use explain::{EXPLAIN_EXAMPLES, ExplainArgs, explain_cmd};
 use stage::{StageCmd, stage_cmd};
 use state::{StateCmd, state_cmd};
 use synth::{SynthArgs, synth_cmd};
@@ -41,6 +43,11 @@ enum Command {
     /// documents.
     #[command(after_help = CLEAN_EXAMPLES)]
     Clean(Box<CleanArgs>),
+    /// Explain one pair as a `clean` or `dedup` run decides it: the lines stripped
+    /// from each and by which rule, exact Jaccard and containments, the MinHash
+    /// estimate, the LSH bands they share, and the decision with its reason.
+    #[command(after_help = EXPLAIN_EXAMPLES)]
+    Explain(Box<ExplainArgs>),
     /// Learn boilerplate rules, or apply them.
     #[command(subcommand)]
     Boilerplate(BoilerplateCmd),
@@ -69,6 +76,7 @@ fn execute(command: Command) -> Result<Option<Report>> {
     match command {
         Command::Dedup(args) => dedup(*args),
         Command::Clean(args) => clean(*args, Action::Clean),
+        Command::Explain(args) => explain_cmd(*args).map(|()| None),
         Command::Boilerplate(BoilerplateCmd::Learn(args)) => clean(*args, Action::Learn),
         Command::Boilerplate(BoilerplateCmd::Strip(args)) => clean(*args, Action::Strip),
         Command::State(cmd) => state_cmd(cmd).map(|()| None),

@@ -130,6 +130,7 @@ pub(super) fn stage_config(a: CleanArgs) -> Result<()> {
         (c.clusters.is_some(), "--clusters"),
         (c.report.is_some(), "--report"),
         (c.rejects.is_some(), "--rejects"),
+        (c.html.is_some(), "--html"),
         (c.state.is_some(), "--state"),
         (c.skip_bad_records, "--skip-bad-records"),
         (c.mem_limit.is_some(), "--mem-limit"),

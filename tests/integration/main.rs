@@ -8,6 +8,7 @@ mod evidence;
 mod inputs;
 mod normalize_cases;
 mod parquet;
+mod review;
 mod robustness;
 mod stage;
 mod state;
