@@ -181,35 +181,6 @@ pub fn explain(
         judged: judged.as_ref(),
     };
     let reason = facts.reason(a, b, same);
-    let doc = |d: DocId, m: Measured| {
-        let (role, duplicate_of, similarity) = match clustering.roles[d as usize] {
-            Role::Unique if !sigs.active[d as usize] => ("empty", None, None),
-            Role::Unique => ("unique", None, None),
-            Role::Keep { .. } => ("keep", None, None),
-            Role::Duplicate { of, similarity, .. } => (
-                "duplicate",
-                Some(table.id(of).to_string()),
-                Some(similarity),
-            ),
-            Role::Rejected => ("rejected", None, None),
-            Role::Emptied => ("emptied", None, None),
-        };
-        ExplainedDoc {
-            id: table.id(d).to_string(),
-            input: m.input,
-            line: m.line,
-            position: d as u64,
-            role,
-            cluster: cluster_of(&clustering, d),
-            duplicate_of,
-            similarity_to_kept: similarity,
-            bytes: m.bytes,
-            stripped_bytes: m.stripped_bytes,
-            stripped_lines: m.lines,
-            normalized: m.normalized,
-            shingles: m.set.len(),
-        }
-    };
     Ok(Explanation {
         decision: if same { "duplicate" } else { "distinct" },
         reason,
@@ -230,8 +201,42 @@ pub fn explain(
         rows: p.rows,
         candidate_probability: lsh::detection_probability(exact, p),
         judged,
-        documents: [doc(a, ma), doc(b, mb)],
+        documents: [
+            explained_doc(&table, &clustering, a, ma),
+            explained_doc(&table, &clustering, b, mb),
+        ],
     })
+}
+
+/// A document of the pair: its place in the run, and as measured.
+fn explained_doc(table: &DocTable, clustering: &Clustering, d: DocId, m: Measured) -> ExplainedDoc {
+    let (role, duplicate_of, similarity) = match clustering.roles[d as usize] {
+        Role::Unique if !table.active[d as usize] => ("empty", None, None),
+        Role::Unique => ("unique", None, None),
+        Role::Keep { .. } => ("keep", None, None),
+        Role::Duplicate { of, similarity, .. } => (
+            "duplicate",
+            Some(table.id(of).to_string()),
+            Some(similarity),
+        ),
+        Role::Rejected => ("rejected", None, None),
+        Role::Emptied => ("emptied", None, None),
+    };
+    ExplainedDoc {
+        id: table.id(d).to_string(),
+        input: m.input,
+        line: m.line,
+        position: d as u64,
+        role,
+        cluster: cluster_of(clustering, d),
+        duplicate_of,
+        similarity_to_kept: similarity,
+        bytes: m.bytes,
+        stripped_bytes: m.stripped_bytes,
+        stripped_lines: m.lines,
+        normalized: m.normalized,
+        shingles: m.set.len(),
+    }
 }
 
 /// The cluster of a kept or duplicate document.

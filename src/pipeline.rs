@@ -121,35 +121,21 @@ pub fn run(
     )?;
     timings.write = timings::secs(t.elapsed());
     let t = Instant::now();
-    let review = match paths.html {
-        Some(_) => Some(review::collect(
-            corpus,
-            &table,
-            &clustering,
-            job.stripper.as_deref(),
-            rules.as_ref(),
-        )?),
-        None => None,
-    };
-    let review_seconds = t.elapsed().as_secs_f64();
-    // The state changes only once the output is in place: a run stopped before
-    // this point can be repeated with the same result.
-    let state_report = match job.state.as_mut() {
-        Some(st) => {
-            let mut rep = update_state(
-                st,
+    let review = (paths.html.as_ref())
+        .map(|_| {
+            review::collect(
                 corpus,
                 &table,
                 &clustering,
-                job.lines.take(),
-                job.command,
-                std::mem::take(&mut job.fingerprint),
-            )?;
-            rep.replaced_run = job.replaces;
-            Some(rep)
-        }
-        None => None,
-    };
+                job.stripper.as_deref(),
+                rules.as_ref(),
+            )
+        })
+        .transpose()?;
+    let review_time = t.elapsed();
+    // The state changes only once the output is in place: a run stopped before
+    // this point can be repeated with the same result.
+    let state_report = commit_state(&mut job, corpus, &table, &clustering)?;
 
     let documents = document_counts(cfg, job.dedup, &table, &clustering, &written);
     let boilerplate = rules
@@ -192,11 +178,33 @@ pub fn run(
     if let (Some(path), Some(review)) = (&paths.html, &review) {
         let t = Instant::now();
         review::html::write_html(path, &report, review)?;
-        report.timings.html =
-            timings::secs(t.elapsed() + std::time::Duration::from_secs_f64(review_seconds));
+        report.timings.html = timings::secs(t.elapsed() + review_time);
         report.timings.total = timings::round_ms(start.elapsed().as_secs_f64() + job.learn_seconds);
     }
     Ok(report)
+}
+
+/// Add the run to its state (`--state`), if it has one.
+fn commit_state(
+    job: &mut Job,
+    corpus: &Corpus,
+    table: &DocTable,
+    clustering: &Clustering,
+) -> Result<Option<report::StateReport>, RunError> {
+    let Some(st) = job.state.as_mut() else {
+        return Ok(None);
+    };
+    let mut rep = update_state(
+        st,
+        corpus,
+        table,
+        clustering,
+        job.lines.take(),
+        job.command,
+        std::mem::take(&mut job.fingerprint),
+    )?;
+    rep.replaced_run = job.replaces;
+    Ok(Some(rep))
 }
 
 /// The run's rules as the rules file and the report give them: those it stripped

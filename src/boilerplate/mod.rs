@@ -209,6 +209,46 @@ mod tests {
         }
     }
 
+    /// `explain` names a rule for every removed line, and its lines cover exactly
+    /// what `strip` removes.
+    #[test]
+    fn explain_names_the_rule_of_every_removed_line() {
+        let pages = pages("Read also:");
+        let docs: Vec<(DocId, &str)> = pages
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (i as DocId, p.as_str()))
+            .collect();
+        let s = Stripper::new(learn(&docs, 5));
+        let text = &pages[0];
+        let (st, why) = s.explain(text);
+        assert_eq!(st, s.strip(text, &mut String::new()));
+        let kinds: Vec<(LineRuleKind, &str)> = why
+            .iter()
+            .map(|w| (w.rule, text[w.start..w.end].trim_end()))
+            .collect();
+        assert_eq!(
+            kinds[..4],
+            [
+                (LineRuleKind::Label, "Published: 1 March 2024"),
+                (LineRuleKind::Line, "Follow us on WhatsApp"),
+                (LineRuleKind::Label, "Source: Alpha"),
+                (LineRuleKind::MarkerCut, "Read also:"),
+            ]
+        );
+        assert!(kinds[4..].iter().all(|k| k.0 == LineRuleKind::AfterMarker));
+        assert_eq!(why.len() as u64, st.lines_removed);
+        // Merged, the lines are the ranges removed.
+        let mut merged: Vec<(usize, usize)> = Vec::new();
+        for w in &why {
+            match merged.last_mut() {
+                Some(last) if last.1 >= w.start => last.1 = last.1.max(w.end),
+                _ => merged.push((w.start, w.end)),
+            }
+        }
+        assert_eq!(merged, st.ranges);
+    }
+
     #[test]
     fn a_colon_does_not_make_a_marker() {
         // Body lines ending in a colon, followed by the page's own text, in six

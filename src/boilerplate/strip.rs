@@ -192,6 +192,12 @@ impl Stripper {
     pub fn explain(&self, text: &str) -> (Stripped, Vec<RemovedLine>) {
         let mut why = Vec::new();
         let (stripped, _) = self.strip_page(text, &mut String::new(), true, Some(&mut why));
+        if stripped.capped {
+            // The cap held back the learned line and template rules.
+            why.retain(|w| {
+                w.by_hand || matches!(w.rule, LineRuleKind::MarkerCut | LineRuleKind::AfterMarker)
+            });
+        }
         (stripped, why)
     }
 
@@ -264,21 +270,10 @@ impl Stripper {
                 }
                 hits.push((l.span.start, l.span.next, hand));
                 if let Some(why) = why.as_deref_mut() {
-                    let rule = if by_line && self.lines.contains(&l.hash) {
-                        LineRuleKind::Line
-                    } else if by_line {
-                        LineRuleKind::Marker
-                    } else if label.is_some() {
-                        LineRuleKind::Label
-                    } else if mask.is_some() {
-                        LineRuleKind::Masked
-                    } else {
-                        LineRuleKind::Related
-                    };
                     why.push(RemovedLine {
                         start: l.span.start,
                         end: l.span.next,
-                        rule,
+                        rule: self.kind_of(by_line, l.hash, label.is_some(), mask.is_some()),
                         by_hand: hand,
                     });
                 }
@@ -289,9 +284,6 @@ impl Stripper {
         // hand) apply.
         if cap && total > 0 && learned as f64 > MAX_STRIP_SHARE * total as f64 {
             hits.retain(|h| h.2);
-            if let Some(why) = why.as_deref_mut() {
-                why.retain(|w| w.by_hand);
-            }
             out.capped = true;
         }
         let mut ranges: Vec<(usize, usize)> = hits.iter().map(|h| (h.0, h.1)).collect();
@@ -301,18 +293,18 @@ impl Stripper {
             ranges.push((start, text.len()));
             out.lines_removed += (n - m) as u64;
             if let Some(why) = why.as_deref_mut() {
-                for (j, l) in page.lines[m..].iter().enumerate() {
-                    why.push(RemovedLine {
-                        start: l.span.start,
-                        end: l.span.next,
-                        rule: if j == 0 {
-                            LineRuleKind::MarkerCut
-                        } else {
-                            LineRuleKind::AfterMarker
-                        },
-                        by_hand: false,
-                    });
-                }
+                why.extend(
+                    page.lines[m..]
+                        .iter()
+                        .enumerate()
+                        .map(|(j, l)| RemovedLine {
+                            start: l.span.start,
+                            end: l.span.next,
+                            rule: [LineRuleKind::AfterMarker, LineRuleKind::MarkerCut]
+                                [(j == 0) as usize],
+                            by_hand: false,
+                        }),
+                );
             }
         }
         // Merge adjacent ranges.
@@ -333,6 +325,22 @@ impl Stripper {
                 masked,
             }),
         )
+    }
+
+    /// The kind of rule that removed a line (`by_line`: a line or marker rule,
+    /// standing alone; else a label, a masked pattern, or the related-headlines rule).
+    fn kind_of(&self, by_line: bool, hash: u64, label: bool, mask: bool) -> LineRuleKind {
+        if by_line && self.lines.contains(&hash) {
+            LineRuleKind::Line
+        } else if by_line {
+            LineRuleKind::Marker
+        } else if label {
+            LineRuleKind::Label
+        } else if mask {
+            LineRuleKind::Masked
+        } else {
+            LineRuleKind::Related
+        }
     }
 
     /// The normalizer the rules were learned with.

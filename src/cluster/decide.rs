@@ -47,6 +47,10 @@ pub struct Clustering {
     /// threshold, counted by the similarity they were judged by (exact Jaccard where
     /// computed, else the estimate) in [`SIMILARITY_BINS`] equal bins over [0, 1].
     pub rejected_checks: Vec<u64>,
+    /// Candidate comparisons of the LSH stage whose estimate fell below the
+    /// confirmation floor, in the same bins (a pair compared in several bands counts
+    /// once per comparison).
+    pub rejected_candidates: Vec<u64>,
     /// The state's documents compared with (`--state`); document `n + i` is the
     /// state's document `history.seqs[i]`.
     pub history: History,
@@ -66,6 +70,7 @@ impl Clustering {
             assign: Default::default(),
             verification: Default::default(),
             rejected_checks: vec![0; SIMILARITY_BINS],
+            rejected_candidates: vec![0; SIMILARITY_BINS],
             history: Default::default(),
             candidate_seconds: 0.0,
             cluster_seconds: 0.0,
@@ -85,15 +90,29 @@ pub fn cluster_docs(
     let t0 = Instant::now();
     let sigs = table.signatures();
     let verifier = Verifier::new(cfg);
+    // As `lsh::estimate_at_least`, counting the estimates that fall below the floor.
+    let below_floor: Vec<AtomicU64> = (0..SIMILARITY_BINS).map(|_| AtomicU64::new(0)).collect();
     let (edges, cand_stats) = lsh::candidates_bounded(
         &sigs,
         cfg.lsh,
         cfg.seed,
         cfg.band_key_budget(),
         &cfg.spill_dir(),
-        lsh::estimate_at_least(&sigs, verifier.floor),
+        |a, b| {
+            let s = minhash::estimate(sigs.get(a), sigs.get(b));
+            if s >= verifier.floor {
+                Some(s)
+            } else {
+                below_floor[similarity_bin(s)].fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        },
     )
     .map_err(spill_err)?;
+    let rejected_candidates = below_floor
+        .iter()
+        .map(|b| b.load(Ordering::Relaxed))
+        .collect();
     let mut edges = edges;
     let n = table.len();
     let history = match state {
@@ -116,6 +135,7 @@ pub fn cluster_docs(
         assign,
         verification,
         rejected_checks,
+        rejected_candidates,
         history,
         candidate_seconds,
         cluster_seconds: timings::secs(t1.elapsed()),

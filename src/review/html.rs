@@ -8,28 +8,12 @@ use std::path::Path;
 
 use similar::{ChangeTag, TextDiff};
 
-use super::{DocView, Review, svg};
+use super::{DocView, Review, esc, svg};
 use crate::boilerplate::{Evidence, LineRuleKind};
 use crate::error::{RunError, write_err};
 use crate::lsh::{self, DocId};
 use crate::output;
 use crate::report::Report;
-
-/// Escape text for HTML content and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
 
 const STYLE: &str = r#"
 :root { --fg:#1d232a; --muted:#5b6570; --line:#d9dee3; --bg:#ffffff; --panel:#f6f8fa;
@@ -282,9 +266,10 @@ fn charts(h: &mut String, report: &Report, review: &Review) {
     );
     let _ = write!(
         h,
-        r#"<figure>{}<figcaption><span class="legend"><i style="background:var(--ok)"></i>copies kept out, by similarity to their kept document ({})<i style="background:var(--bad)"></i>checks below the threshold while assigning ({})</span></figcaption></figure>"#,
+        r#"<figure>{}<figcaption><span class="legend"><i style="background:var(--ok)"></i>copies kept out, by similarity to their kept document ({})<i style="background:var(--bad)"></i>candidates rejected: comparisons below the confirmation floor ({:.2}) and checks below the threshold while assigning ({})</span></figcaption></figure>"#,
         svg::similarities(&review.confirmed, &review.rejected, threshold),
         review.confirmed.iter().sum::<u64>(),
+        crate::verify::Verifier::new(&report.parameters).floor,
         review.rejected.iter().sum::<u64>()
     );
     let _ = write!(
@@ -469,6 +454,9 @@ fn evidence(e: Option<&Evidence>) -> String {
         .join(" · ")
 }
 
+/// Bytes of a rule's line or example shown.
+const RULE_TEXT_SHOWN: usize = 300;
+
 fn rules(h: &mut String, review: &Review) {
     let Some(r) = &review.rules else { return };
     let total = r.lines.len() + r.templates.len() + r.markers.len();
@@ -485,13 +473,18 @@ fn rules(h: &mut String, review: &Review) {
         super::RULES_SHOWN
     );
     h.push_str("<table><thead><tr><th>kind</th><th>line or pattern</th><th>stories</th><th>evidence</th><th>examples</th></tr></thead><tbody>");
+    // Rule lines and examples are cut, so the page stays small whatever was learned.
     let row = |h: &mut String, kind: &str, text: &str, stories: u64, ev: String, ex: &[String]| {
         let _ = write!(
             h,
             r#"<tr><td>{kind}</td><td dir="auto">{}</td><td class="num">{stories}</td><td>{}</td><td dir="auto">{}</td></tr>"#,
-            esc(text),
+            esc(super::cut(text, RULE_TEXT_SHOWN)),
             esc(&ev),
-            ex.iter().map(|e| esc(e)).collect::<Vec<_>>().join("<br>")
+            ex.iter()
+                .take(3)
+                .map(|e| esc(super::cut(e, RULE_TEXT_SHOWN)))
+                .collect::<Vec<_>>()
+                .join("<br>")
         );
     };
     for l in r.lines.iter().take(super::RULES_SHOWN) {
@@ -602,14 +595,6 @@ fn samples(h: &mut String, review: &Review) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escapes_markup() {
-        assert_eq!(
-            esc(r#"<a href="x">&'"#),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
-    }
 
     #[test]
     fn diff_marks_inserted_and_deleted_words() {

@@ -42,6 +42,22 @@ pub const TEXT_SHOWN: usize = 3000;
 /// are (0, 5%], (5, 10%], …, (95, 100%].
 pub const REMOVED_BINS: usize = 21;
 
+/// Escape text for HTML content and attribute values.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// One document as the report shows it.
 #[derive(Clone, Debug)]
 pub struct DocView {
@@ -83,7 +99,8 @@ pub struct Review {
     pub documents: usize,
     /// Similarity of every copy to its kept document, in [`SIMILARITY_BINS`] bins.
     pub confirmed: Vec<u64>,
-    /// Similarity checks that fell below the threshold ([`Clustering::rejected_checks`]).
+    /// Candidate comparisons below the confirmation floor and similarity checks below
+    /// the threshold ([`Clustering::rejected_candidates`], [`Clustering::rejected_checks`]).
     pub rejected: Vec<u64>,
     /// Clusters by size: (label, count).
     pub cluster_sizes: Vec<(String, u64)>,
@@ -134,7 +151,12 @@ pub fn collect(
     let mut r = Review {
         documents: n,
         confirmed: vec![0; SIMILARITY_BINS],
-        rejected: clustering.rejected_checks.clone(),
+        rejected: clustering
+            .rejected_checks
+            .iter()
+            .zip(&clustering.rejected_candidates)
+            .map(|(a, b)| a + b)
+            .collect(),
         rules: rules.cloned(),
         history_ids: table.history_ids.clone(),
         ..Default::default()
@@ -354,6 +376,14 @@ mod tests {
         assert_eq!(removed_bin(6, 100), 2);
         assert_eq!(removed_bin(51, 100), 11);
         assert_eq!(removed_bin(100, 100), 20);
+    }
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(
+            esc(r#"<a href="x">&'"#),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
     }
 
     #[test]

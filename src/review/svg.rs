@@ -1,9 +1,9 @@
 //! Charts of the HTML report as inline SVG: a curve with a marked threshold, and bar
-//! histograms (one or two series). Text is escaped by the caller's [`super::html::esc`].
+//! histograms (one or two series). Text is escaped with [`super::esc`].
 
 use std::fmt::Write;
 
-use super::html::esc;
+use super::esc;
 
 const W: f64 = 520.0;
 const H: f64 = 220.0;

@@ -184,15 +184,7 @@ fn explain_decides_every_pair_as_the_run_did() {
         ("dedup", "corpus.jsonl", "doc"),
     ] {
         let cl = format!("{run}-clusters.jsonl");
-        let out = env.run(&[
-            run,
-            input,
-            "-o",
-            "out.jsonl",
-            "--clusters",
-            &cl,
-            "-q",
-        ]);
+        let out = env.run(&[run, input, "-o", "out.jsonl", "--clusters", &cl, "-q"]);
         assert!(out.status.success(), "{}", stderr(&out));
         let (of, clusters) = clusters_by_id(&env, &cl);
         assert!(clusters.len() >= 3, "{run}: {} clusters", clusters.len());
@@ -211,16 +203,7 @@ fn explain_decides_every_pair_as_the_run_did() {
             .expect("a document in no cluster");
         pairs.push((clusters[2][0].clone(), lone));
         for (a, b) in pairs {
-            let out = env.run(&[
-                "explain",
-                input,
-                "--ids",
-                &a,
-                &b,
-                "--as",
-                run,
-                "--json",
-            ]);
+            let out = env.run(&["explain", input, "--ids", &a, &b, "--as", run, "--json"]);
             assert!(out.status.success(), "{}", stderr(&out));
             let e: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
             let same = of.get(&a).is_some() && of.get(&a) == of.get(&b);
