@@ -292,7 +292,7 @@ impl Stripper {
             let start = page.lines[m].span.start;
             ranges.push((start, text.len()));
             out.lines_removed += (n - m) as u64;
-            if let Some(why) = why.as_deref_mut() {
+            if let Some(why) = why {
                 why.extend(
                     page.lines[m..]
                         .iter()

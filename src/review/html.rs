@@ -149,7 +149,7 @@ pub fn render(report: &Report, review: &Review) -> String {
         rules(&mut h, review);
         samples(&mut h, review);
     }
-    let _ = write!(h, "</main><script>{SCRIPT}</script></body></html>\n");
+    let _ = writeln!(h, "</main><script>{SCRIPT}</script></body></html>");
     h
 }
 

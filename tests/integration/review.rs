@@ -206,7 +206,7 @@ fn explain_decides_every_pair_as_the_run_did() {
             let out = env.run(&["explain", input, "--ids", &a, &b, "--as", run, "--json"]);
             assert!(out.status.success(), "{}", stderr(&out));
             let e: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-            let same = of.get(&a).is_some() && of.get(&a) == of.get(&b);
+            let same = of.contains_key(&a) && of.get(&a) == of.get(&b);
             let want = if same { "duplicate" } else { "distinct" };
             assert_eq!(e["decision"], want, "{run} {a} {b}: {}", e["reason"]);
             for key in [
