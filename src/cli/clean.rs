@@ -28,7 +28,11 @@ Examples:
   dupstrip clean day.jsonl.zst --rules rules.json -o day.clean.jsonl.zst
 
   # Keep text, mark boilerplate byte ranges and duplicates
-  dupstrip clean crawl.jsonl -o annotated.jsonl --mode annotate";
+  dupstrip clean crawl.jsonl -o annotated.jsonl --mode annotate
+
+  # Review what it removes (clusters, rules, stripped lines) in a browser, then one pair
+  dupstrip clean crawl.jsonl -o clean.jsonl --html review.html
+  dupstrip explain crawl.jsonl --ids ID_A ID_B";
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
 pub(super) enum EmptyArg {

@@ -29,6 +29,9 @@ Examples:
   # Stricter: confirm every pair by exact Jaccard, keep the longest copy, 4 threads
   dupstrip dedup in.jsonl -o out.jsonl --verify exact --keep longest -j 4
 
+  # A page to review before deleting: largest and borderline clusters, differences
+  dupstrip dedup in.jsonl -o out.jsonl --html review.html
+
   # From a pipe to a pipe, text in the field \"content\"
   zcat dump.jsonl.gz | dupstrip dedup --text-field content -o - | head";
 
