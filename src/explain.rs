@@ -12,7 +12,7 @@ use std::sync::Arc;
 use bitvec::prelude::*;
 
 use crate::boilerplate::{LineRuleKind, Stripper};
-use crate::cluster::{Clustering, Role, cluster_docs};
+use crate::cluster::{Clustering, Role, cluster_docs_with_components};
 use crate::config::{DedupConfig, KeepPolicy, Verify};
 use crate::corpus::Corpus;
 use crate::error::RunError;
@@ -111,7 +111,7 @@ pub fn explain(
     sk.signatures = true;
     sk.text_hashes = run.state.is_some();
     let progress = indicatif::ProgressBar::hidden();
-    let table = sketch_corpus(corpus, cfg, &sk, &progress, None)?;
+    let mut table = sketch_corpus(corpus, cfg, &sk, &progress, None)?;
     let find = |id: &str| {
         (0..table.len() as DocId)
             .find(|&d| table.id(d) == id)
@@ -124,7 +124,16 @@ pub fn explain(
             ids[0]
         )));
     }
-    let clustering = cluster_docs(corpus, cfg, &sk, &table, run.state)?;
+    for d in [a, b] {
+        if table.rejected[d as usize] {
+            return Err(RunError::Outputs(format!(
+                "the record of {:?} could not be read (rejected under --skip-bad-records): there is nothing to compare",
+                table.id(d)
+            )));
+        }
+    }
+    let mut clustering = cluster_docs_with_components(corpus, cfg, &sk, &table, run.state)?;
+    table.history_ids = std::mem::take(&mut clustering.history.ids);
 
     let mut needed = bitvec![0; table.len()];
     needed.set(a as usize, true);
@@ -141,7 +150,12 @@ pub fn explain(
         })
     };
     let (ma, mb) = (get(a)?, get(b)?);
-    let exact = shingle::jaccard(&ma.set, &mb.set);
+    // Two empty sets are not alike: nothing was compared.
+    let exact = if ma.set.is_empty() || mb.set.is_empty() {
+        0.0
+    } else {
+        shingle::jaccard(&ma.set, &mb.set)
+    };
     let sigs = table.signatures();
     let signed = |d: DocId| sigs.active[d as usize];
     let estimate = (signed(a) && signed(b)).then(|| minhash::estimate(sigs.get(a), sigs.get(b)));
@@ -389,47 +403,66 @@ impl Facts<'_> {
             }
         }
         let est = self.estimate.unwrap_or(0.0);
-        if self.bands_shared == 0 {
+        let component = |d: DocId| {
+            self.clustering
+                .components
+                .iter()
+                .position(|c| c.binary_search(&d).is_ok())
+        };
+        let (bands, floor) = (self.cfg.lsh.bands, self.verifier.floor);
+        if component(a).is_none() || component(a) != component(b) {
+            if self.bands_shared == 0 {
+                return format!(
+                    "never candidates: their signatures share none of the {bands} LSH bands (estimate {est:.4}); {}",
+                    self.judged_text()
+                );
+            }
+            if est < floor {
+                return format!(
+                    "candidates (sharing {} of {bands} bands), but the estimate {est:.4} is below the confirmation floor {floor:.4}",
+                    self.bands_shared
+                );
+            }
             return format!(
-                "never candidates: their signatures share none of the {} LSH bands (estimate {:.4}); {}",
-                self.cfg.lsh.bands,
-                est,
+                "they share {} of {bands} bands and the estimate {est:.4} clears the confirmation floor {floor:.4}, but they were never linked: in a bucket each document is compared with at most {} representatives and links to the first that confirms it, and their links led to different components; between themselves, {}",
+                self.bands_shared,
+                lsh::MAX_BUCKET_REPS,
                 self.judged_text()
             );
         }
-        if est < self.verifier.floor {
-            return format!(
-                "candidates (sharing {} of {} bands), but the estimate {:.4} is below the confirmation floor {:.4}",
-                self.bands_shared, self.cfg.lsh.bands, est, self.verifier.floor
-            );
-        }
+        let guard = "a document is dropped only for a kept document it is itself similar to, never for a copy";
         match (ra, rb) {
+            _ if self.judged.is_some_and(|j| !j.at_or_above_threshold) => format!(
+                "linked into one component through other documents, but between themselves {}; {guard}",
+                self.judged_text()
+            ),
             (Role::Duplicate { of: x, .. }, Role::Duplicate { of: y, .. }) => format!(
-                "they went to different kept documents ({} and {}); each copy joins the kept document it is most similar to, and kept documents are not merged; between themselves, {}",
+                "in one component, but each copy joins the kept document it is most similar to: {} went to {} and {} to {}; between themselves, {}",
+                self.id(a),
                 self.id(x),
+                self.id(b),
                 self.id(y),
                 self.judged_text()
             ),
-            _ if self.judged.is_some_and(|j| !j.at_or_above_threshold) => format!(
-                "candidates (sharing {} of {} bands), but {}",
-                self.bands_shared,
-                self.cfg.lsh.bands,
-                self.judged_text()
-            ),
-            (Role::Duplicate { of, .. }, _) | (_, Role::Duplicate { of, .. }) => format!(
-                "one of them is dropped as a copy of {}, which the other is not similar enough to (the chaining guard: every copy must be similar to the document it is dropped for); between themselves, {}",
-                self.id(of),
-                self.judged_text()
-            ),
+            (Role::Duplicate { of, similarity, .. }, _)
+            | (_, Role::Duplicate { of, similarity, .. }) => {
+                let (copy, kept) = if matches!(ra, Role::Duplicate { .. }) {
+                    (a, b)
+                } else {
+                    (b, a)
+                };
+                format!(
+                    "{} is dropped as a copy of {} (similarity {similarity:.4}), the most similar kept document when it was assigned; {} is not similar enough to {} to be dropped for it, so it is kept ({guard}); between themselves, {}",
+                    self.id(copy),
+                    self.id(of),
+                    self.id(kept),
+                    self.id(of),
+                    self.judged_text()
+                )
+            }
             _ => format!(
-                "both are kept: {}; under --verify {} the run's judgement of the pair differed from this measurement (estimate {:.4})",
-                self.judged_text(),
-                match self.verifier.verify {
-                    Verify::Estimate => "estimate",
-                    Verify::Auto => "auto",
-                    Verify::Exact => "exact",
-                },
-                est
+                "both are kept although, measured here, {}: under --verify auto a borderline pair whose shingle sets were not re-read in time is left to the estimate (the report's verification.decided_by_estimate)",
+                self.judged_text()
             ),
         }
     }

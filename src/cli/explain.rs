@@ -10,7 +10,7 @@ use dupstrip::explain::{ExplainRun, Explanation, explain};
 use dupstrip::learn;
 
 use super::clean::{Action, CleanArgs, clean_flags, learn_options};
-use super::dedup::{CLEAN_DEFAULTS, DEDUP_DEFAULTS, prepare};
+use super::dedup::{CLEAN_DEFAULTS, DEDUP_DEFAULTS, prepare, ready_state};
 
 pub(super) const EXPLAIN_EXAMPLES: &str = "\
 The run is made as `clean` (default) or `dedup` would make it with the same inputs and
@@ -60,6 +60,25 @@ pub(super) fn explain_cmd(a: ExplainArgs) -> Result<()> {
         json,
     } = a;
     let learn = learn_options(&c)?;
+    let stripped = as_run == AsArg::Clean;
+    let o = &c.common;
+    let unused = [
+        (o.output.as_os_str() != "-", "-o"),
+        (o.clusters.is_some(), "--clusters"),
+        (o.report.is_some(), "--report"),
+        (o.rejects.is_some(), "--rejects"),
+        (o.html.is_some(), "--html"),
+        (c.save_rules.is_some(), "--save-rules"),
+        (!stripped && c.rules.is_some(), "--rules (with --as dedup)"),
+    ];
+    let named: Vec<&str> = unused.iter().filter(|u| u.0).map(|u| u.1).collect();
+    if !named.is_empty() {
+        anyhow::bail!(
+            "explain writes nothing and compares as `--as` says; drop {}",
+            named.join(", ")
+        );
+    }
+    let match_ids = !o.no_id_match;
     let defaults = if as_run == AsArg::Clean {
         &CLEAN_DEFAULTS
     } else {
@@ -67,16 +86,19 @@ pub(super) fn explain_cmd(a: ExplainArgs) -> Result<()> {
     };
     let state_dir = c.common.state.clone();
     let (mut cfg, _, corpus, _, progress, _) = prepare(c.common, defaults)?;
-    let stripped = as_run == AsArg::Clean;
     if stripped {
         clean_flags(&mut cfg, c.min_chars, c.on_empty, Action::Clean);
     }
+    // The state as the run saw it: read only, and without the run itself when the
+    // state's last run was over the same input (as `clean` would repeat it).
     let state = match &state_dir {
-        Some(dir) => Some(dupstrip::state::State::open(
-            dir,
-            dupstrip::state::Access::Read,
-            Some(&dupstrip::state::StateParams::new(&cfg, stripped)),
-        )?),
+        Some(dir) => {
+            let params = dupstrip::state::StateParams::new(&cfg, stripped);
+            let mut st =
+                dupstrip::state::State::open(dir, dupstrip::state::Access::Read, Some(&params))?;
+            ready_state(&mut st, &corpus, match_ids)?;
+            Some(st)
+        }
         None => None,
     };
     let stripper = if stripped {

@@ -51,6 +51,9 @@ pub struct Clustering {
     /// confirmation floor, in the same bins (a pair compared in several bands counts
     /// once per comparison).
     pub rejected_candidates: Vec<u64>,
+    /// The connected components of confirmed candidates, each sorted, when asked
+    /// for ([`cluster_docs_with_components`]; `explain`), else empty.
+    pub components: Vec<Vec<DocId>>,
     /// The state's documents compared with (`--state`); document `n + i` is the
     /// state's document `history.seqs[i]`.
     pub history: History,
@@ -71,6 +74,7 @@ impl Clustering {
             verification: Default::default(),
             rejected_checks: vec![0; SIMILARITY_BINS],
             rejected_candidates: vec![0; SIMILARITY_BINS],
+            components: Vec::new(),
             history: Default::default(),
             candidate_seconds: 0.0,
             cluster_seconds: 0.0,
@@ -86,6 +90,28 @@ pub fn cluster_docs(
     sk: &Sketch,
     table: &DocTable,
     state: Option<&State>,
+) -> Result<Clustering, RunError> {
+    cluster_with(corpus, cfg, sk, table, state, false)
+}
+
+/// [`cluster_docs`], keeping the components ([`Clustering::components`]).
+pub fn cluster_docs_with_components(
+    corpus: &Corpus,
+    cfg: &DedupConfig,
+    sk: &Sketch,
+    table: &DocTable,
+    state: Option<&State>,
+) -> Result<Clustering, RunError> {
+    cluster_with(corpus, cfg, sk, table, state, true)
+}
+
+fn cluster_with(
+    corpus: &Corpus,
+    cfg: &DedupConfig,
+    sk: &Sketch,
+    table: &DocTable,
+    state: Option<&State>,
+    keep_components: bool,
 ) -> Result<Clustering, RunError> {
     let t0 = Instant::now();
     let sigs = table.signatures();
@@ -136,6 +162,7 @@ pub fn cluster_docs(
         verification,
         rejected_checks,
         rejected_candidates,
+        components: if keep_components { comps } else { Vec::new() },
         history,
         candidate_seconds,
         cluster_seconds: timings::secs(t1.elapsed()),

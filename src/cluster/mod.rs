@@ -12,7 +12,7 @@ use rayon::prelude::*;
 mod decide;
 mod history;
 
-pub use decide::{Clustering, Role, cluster_docs};
+pub use decide::{Clustering, Role, cluster_docs, cluster_docs_with_components};
 pub use history::History;
 
 use crate::lsh::{DocId, Edge};

@@ -85,7 +85,7 @@ const SCRIPT: &str = r#"
       if (hit) { shown += 1; }
     });
     var count = document.getElementById('rules-shown');
-    if (count) { count.textContent = shown + ' of ' + rows.length + ' rules shown'; }
+    if (count) { count.textContent = shown + ' of ' + rows.length + ' listed rules shown'; }
   }
   var box = document.getElementById('rule-filter');
   if (box) {
@@ -123,13 +123,15 @@ pub fn render(report: &Report, review: &Review) -> String {
     h.push_str(
         r#"<body data-errors="0"><script>window.addEventListener('error', function () { var b = document.body; b.setAttribute('data-errors', String(Number(b.getAttribute('data-errors')) + 1)); });</script>"#,
     );
-    let inputs: Vec<String> = report.inputs.iter().map(|i| i.spec.name.clone()).collect();
     let _ = write!(
         h,
         "<header><h1>{}</h1><p>dupstrip {} · {} · {} threads · {}</p></header>",
         esc(&title),
         esc(report.version),
-        esc(&inputs.join(", ")),
+        esc(&some_of(
+            report.inputs.iter().map(|i| i.spec.name.as_str()),
+            3
+        )),
         report.threads,
         if report.boilerplate.is_some() {
             "boilerplate stripped before comparing"
@@ -137,20 +139,40 @@ pub fn render(report: &Report, review: &Review) -> String {
             "texts compared as read"
         }
     );
-    h.push_str(r##"<nav><a href="#summary">Summary</a><a href="#charts">Charts</a><a href="#clusters">Clusters</a>"##);
+    let dedup = report.command != "strip";
+    h.push_str(r##"<nav><a href="#summary">Summary</a><a href="#charts">Charts</a>"##);
+    if dedup {
+        h.push_str(r##"<a href="#clusters">Clusters</a>"##);
+    }
     if review.rules.is_some() {
         h.push_str(r##"<a href="#rules">Rules</a><a href="#samples">Stripped documents</a>"##);
     }
     h.push_str("</nav><main>");
     summary(&mut h, report);
     charts(&mut h, report, review);
-    clusters(&mut h, report, review);
+    if dedup {
+        clusters(&mut h, report, review);
+    }
     if review.rules.is_some() {
         rules(&mut h, review);
         samples(&mut h, review);
     }
     let _ = writeln!(h, "</main><script>{SCRIPT}</script></body></html>");
     h
+}
+
+/// Inputs listed in the summary (the page stays small with many shards).
+const INPUTS_SHOWN: usize = 50;
+
+/// The first `k` names joined, and how many more there are.
+fn some_of<'a>(names: impl ExactSizeIterator<Item = &'a str>, k: usize) -> String {
+    let n = names.len();
+    let shown: Vec<&str> = names.take(k).collect();
+    if n > k {
+        format!("{} and {} more", shown.join(", "), n - k)
+    } else {
+        shown.join(", ")
+    }
 }
 
 fn tile(h: &mut String, value: impl std::fmt::Display, label: &str) {
@@ -186,7 +208,7 @@ fn summary(h: &mut String, report: &Report) {
     tile(h, format!("{:.2} s", report.timings.total), "total time");
     h.push_str("</div>");
     h.push_str("<h3>Inputs</h3><table><thead><tr><th>input</th><th>format</th><th>records</th><th>bytes</th></tr></thead><tbody>");
-    for i in &report.inputs {
+    for i in report.inputs.iter().take(INPUTS_SHOWN) {
         let _ = write!(
             h,
             r#"<tr><td>{}</td><td>{:?}</td><td class="num">{}</td><td class="num">{}</td></tr>"#,
@@ -197,11 +219,22 @@ fn summary(h: &mut String, report: &Report) {
         );
     }
     h.push_str("</tbody></table>");
+    if report.inputs.len() > INPUTS_SHOWN {
+        let _ = write!(
+            h,
+            "<p class=\"muted\">… and {} more inputs ({} records in all).</p>",
+            report.inputs.len() - INPUTS_SHOWN,
+            report.inputs.iter().map(|i| i.records).sum::<u64>()
+        );
+    }
     if !report.skipped_files.is_empty() {
         let _ = write!(
             h,
             "<p>Skipped files: {}</p>",
-            esc(&report.skipped_files.join(", "))
+            esc(&some_of(
+                report.skipped_files.iter().map(|s| s.as_str()),
+                20
+            ))
         );
     }
     h.push_str("<h3>Time per stage</h3><table><tbody>");
@@ -249,39 +282,10 @@ fn summary(h: &mut String, report: &Report) {
 }
 
 fn charts(h: &mut String, report: &Report, review: &Review) {
-    let threshold = report.parameters.threshold;
     h.push_str(r#"<section id="charts"><h2>Pictures</h2><div class="charts">"#);
-    let curve: Vec<(f64, f64)> = (0..=100)
-        .map(|i| {
-            let s = i as f64 / 100.0;
-            (s, lsh::detection_probability(s, report.parameters.lsh))
-        })
-        .collect();
-    let _ = write!(
-        h,
-        "<figure>{}<figcaption>LSH S-curve for {} bands × {} rows: pairs right of the threshold should almost always become candidates.</figcaption></figure>",
-        svg::s_curve(&curve, threshold),
-        report.lsh.bands,
-        report.lsh.rows
-    );
-    let _ = write!(
-        h,
-        r#"<figure>{}<figcaption><span class="legend"><i style="background:var(--ok)"></i>copies kept out, by similarity to their kept document ({})<i style="background:var(--bad)"></i>candidates rejected: comparisons below the confirmation floor ({:.2}) and checks below the threshold while assigning ({})</span></figcaption></figure>"#,
-        svg::similarities(&review.confirmed, &review.rejected, threshold),
-        review.confirmed.iter().sum::<u64>(),
-        crate::verify::Verifier::new(&report.parameters).floor,
-        review.rejected.iter().sum::<u64>()
-    );
-    let _ = write!(
-        h,
-        "<figure>{}<figcaption>Clusters by number of documents (the kept one included).</figcaption></figure>",
-        svg::bars(
-            "Cluster sizes",
-            "documents per cluster",
-            "clusters",
-            &review.cluster_sizes
-        )
-    );
+    if report.command != "strip" {
+        dedup_charts(h, report, review);
+    }
     if !review.removed_share.is_empty() {
         let bins: Vec<(String, u64)> = review
             .removed_share
@@ -308,6 +312,42 @@ fn charts(h: &mut String, report: &Report, review: &Review) {
         );
     }
     h.push_str("</div></section>");
+}
+
+/// The S-curve, similarities and cluster sizes (not for `boilerplate strip`).
+fn dedup_charts(h: &mut String, report: &Report, review: &Review) {
+    let threshold = report.parameters.threshold;
+    let curve: Vec<(f64, f64)> = (0..=100)
+        .map(|i| {
+            let s = i as f64 / 100.0;
+            (s, lsh::detection_probability(s, report.parameters.lsh))
+        })
+        .collect();
+    let _ = write!(
+        h,
+        "<figure>{}<figcaption>LSH S-curve for {} bands × {} rows: pairs right of the threshold should almost always become candidates.</figcaption></figure>",
+        svg::s_curve(&curve, threshold),
+        report.lsh.bands,
+        report.lsh.rows
+    );
+    let _ = write!(
+        h,
+        r#"<figure>{}<figcaption><span class="legend"><i style="background:var(--ok)"></i>copies kept out, by similarity to their kept document ({})<i style="background:var(--bad)"></i>candidates rejected: comparisons below the confirmation floor ({:.2}) and checks of this run's pairs below the threshold while assigning ({})</span></figcaption></figure>"#,
+        svg::similarities(&review.confirmed, &review.rejected, threshold),
+        review.confirmed.iter().sum::<u64>(),
+        crate::verify::Verifier::new(&report.parameters).floor,
+        review.rejected.iter().sum::<u64>()
+    );
+    let _ = write!(
+        h,
+        "<figure>{}<figcaption>Clusters by number of documents (the kept one included).</figcaption></figure>",
+        svg::bars(
+            "Cluster sizes",
+            "documents per cluster",
+            "clusters",
+            &review.cluster_sizes
+        )
+    );
 }
 
 /// Where a document is: its id, input and line, and its position in the input.
@@ -350,7 +390,7 @@ fn clusters(h: &mut String, report: &Report, review: &Review) {
     }
     let _ = write!(
         h,
-        r##"<p class="muted">The {} largest clusters and the {} most borderline others (lowest similarity of a copy to its kept document), at most {} copies each, the least similar first. Texts are those compared{}; in each copy, <ins>inserted</ins> and <del>deleted</del> words are marked against the kept document. <button data-fold="open" data-target="#clusters">open all</button> <button data-fold="close" data-target="#clusters">close all</button></p>"##,
+        r##"<p class="muted">The {} largest clusters and the {} most borderline others (lowest similarity of a copy to its kept document), at most {} copies each, the least similar first. Texts are those compared{}; in each copy, <ins>inserted</ins> and <del>deleted</del> words are marked against the kept document (texts are cut at {} bytes, so a difference at the very end may only be the cut). <button data-fold="open" data-target="#clusters">open all</button> <button data-fold="close" data-target="#clusters">close all</button></p>"##,
         super::SHOWN_CLUSTERS,
         super::SHOWN_BORDERLINE,
         super::COPIES_SHOWN,
@@ -358,7 +398,8 @@ fn clusters(h: &mut String, report: &Report, review: &Review) {
             " (after stripping boilerplate)"
         } else {
             ""
-        }
+        },
+        super::TEXT_SHOWN
     );
     for c in &review.clusters {
         let _ = write!(
@@ -460,9 +501,13 @@ const RULE_TEXT_SHOWN: usize = 300;
 fn rules(h: &mut String, review: &Review) {
     let Some(r) = &review.rules else { return };
     let total = r.lines.len() + r.templates.len() + r.markers.len();
+    let listed = [r.lines.len(), r.templates.len(), r.markers.len()]
+        .iter()
+        .map(|&k| k.min(super::RULES_SHOWN))
+        .sum::<usize>();
     let _ = write!(
         h,
-        r#"<section id="rules"><h2>Boilerplate rules</h2><p>{} line, {} template and {} marker rules{}. “Stories” counts distinct stories the rule was seen in when learned (copies of one story count once); the evidence is what made it boilerplate rather than the page's own text (docs/boilerplate.md). At most {} of each kind are listed.</p><p><input type="search" id="rule-filter" placeholder="filter rules" aria-label="filter rules"> <span id="rules-shown" class="muted">{total} rules</span></p>"#,
+        r#"<section id="rules"><h2>Boilerplate rules</h2><p>{} line, {} template and {} marker rules{}. “Stories” counts distinct stories the rule was seen in when learned (copies of one story count once); the evidence is what made it boilerplate rather than the page's own text (docs/boilerplate.md). {}</p><p><input type="search" id="rule-filter" placeholder="filter rules" aria-label="filter rules"> <span id="rules-shown" class="muted">{listed} rules listed</span></p>"#,
         r.lines.len(),
         r.templates.len(),
         r.markers.len(),
@@ -470,7 +515,14 @@ fn rules(h: &mut String, review: &Review) {
             ", learned from {} documents ({} stories; a rule needs {} stories)",
             f.documents, f.stories, f.required_stories
         )),
-        super::RULES_SHOWN
+        if listed < total {
+            format!(
+                "Listed: the first {} of each kind (the rules file holds all {total}).",
+                super::RULES_SHOWN
+            )
+        } else {
+            "Every rule is listed.".to_string()
+        }
     );
     h.push_str("<table><thead><tr><th>kind</th><th>line or pattern</th><th>stories</th><th>evidence</th><th>examples</th></tr></thead><tbody>");
     // Rule lines and examples are cut, so the page stays small whatever was learned.
@@ -572,15 +624,17 @@ fn samples(h: &mut String, review: &Review) {
         let Some(v) = review.docs.get(&d) else {
             continue;
         };
-        let share = v.removed_bytes as f64 / v.bytes.max(1) as f64;
+        // As the samples were picked: removed against removed plus kept.
+        let total = v.removed_bytes + v.compared_bytes;
+        let share = v.removed_bytes as f64 / total.max(1) as f64;
         let _ = write!(
             h,
-            r#"<details class="sample" open><summary>{} · removed {} of {} bytes ({:.0}%){}</summary><div class="doc"><div class="text" dir="auto">{}{}</div></div></details>"#,
+            r#"<details class="sample" open><summary>{} · removed {} bytes, kept {} ({:.0}% removed){}</summary><div class="doc"><div class="text" dir="auto">{}{}</div></div></details>"#,
             doc_ref(review, d),
             v.removed_bytes,
-            v.bytes,
+            v.compared_bytes,
             share * 100.0,
-            if share > 0.5 {
+            if v.removed_bytes * 2 > total {
                 r#" <span class="tag warn">lost over half</span>"#
             } else {
                 ""

@@ -206,15 +206,37 @@ pub fn collect(
     Ok(r)
 }
 
-/// The largest clusters, then the most borderline of the rest.
+/// The `k` smallest items of `items` by `key`, in order, holding at most `k` at once.
+fn smallest<T, K: Ord>(items: impl Iterator<Item = T>, k: usize, key: impl Fn(&T) -> K) -> Vec<T> {
+    let mut best: Vec<(K, T)> = Vec::with_capacity(k + 1);
+    for item in items {
+        let kk = key(&item);
+        if best.len() == k && best.last().is_some_and(|(worst, _)| kk >= *worst) {
+            continue;
+        }
+        let at = best.partition_point(|(x, _)| *x <= kk);
+        best.insert(at, (kk, item));
+        best.truncate(k);
+    }
+    best.into_iter().map(|(_, t)| t).collect()
+}
+
+/// A similarity as a key that sorts like it (similarities are in [0, 1]).
+fn sim_key(s: f64) -> u64 {
+    s.clamp(0.0, 1.0).to_bits()
+}
+
+/// The largest clusters, then the most borderline of the rest; the clusters are
+/// scanned, never sorted, so the working memory does not grow with their number.
 fn pick_clusters(clustering: &Clustering) -> Vec<ClusterView> {
     let cs = &clustering.clusters;
     let view = |i: usize, reason: &'static str| {
         let c = &cs[i];
-        let mut copies: Vec<(DocId, f64)> =
-            c.duplicates.iter().map(|d| (d.doc, d.similarity)).collect();
-        copies.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
-        copies.truncate(COPIES_SHOWN);
+        let copies = smallest(
+            c.duplicates.iter().map(|d| (d.doc, d.similarity)),
+            COPIES_SHOWN,
+            |&(d, s)| (sim_key(s), d),
+        );
         ClusterView {
             reason,
             cluster: i,
@@ -223,9 +245,9 @@ fn pick_clusters(clustering: &Clustering) -> Vec<ClusterView> {
             copies,
         }
     };
-    let mut by_size: Vec<usize> = (0..cs.len()).collect();
-    by_size.sort_by_key(|&i| (std::cmp::Reverse(cs[i].duplicates.len()), cs[i].keep));
-    let largest: Vec<usize> = by_size.into_iter().take(SHOWN_CLUSTERS).collect();
+    let largest = smallest(0..cs.len(), SHOWN_CLUSTERS, |&i| {
+        (std::cmp::Reverse(cs[i].duplicates.len()), cs[i].keep)
+    });
     let lowest = |i: usize| {
         cs[i]
             .duplicates
@@ -233,55 +255,66 @@ fn pick_clusters(clustering: &Clustering) -> Vec<ClusterView> {
             .map(|d| d.similarity)
             .fold(f64::INFINITY, f64::min)
     };
-    let mut rest: Vec<usize> = (0..cs.len()).filter(|i| !largest.contains(i)).collect();
-    rest.sort_by(|&a, &b| lowest(a).total_cmp(&lowest(b)).then(a.cmp(&b)));
+    let rest = (0..cs.len()).filter(|i| !largest.contains(i));
+    let borderline = smallest(rest, SHOWN_BORDERLINE, |&i| (sim_key(lowest(i)), i));
     let mut out: Vec<ClusterView> = largest.iter().map(|&i| view(i, "largest")).collect();
-    out.extend(
-        rest.into_iter()
-            .take(SHOWN_BORDERLINE)
-            .map(|i| view(i, "borderline")),
-    );
+    out.extend(borderline.into_iter().map(|i| view(i, "borderline")));
     out
+}
+
+/// Bytes stripping removed from document `d`, and its length as read (the kept
+/// text, trailing whitespace trimmed, plus what was removed).
+fn removed_of(table: &DocTable, d: DocId) -> (u64, u64) {
+    let removed = table
+        .stripped(d)
+        .map_or(0, |s| s.ranges.iter().map(|r| (r.1 - r.0) as u64).sum());
+    (removed, removed + table.text_bytes[d as usize])
 }
 
 /// Documents by share of text removed, and the stripped documents to show: those
 /// that lost more than half first (most lost first, up to half of the samples), then
-/// others spread evenly over the input.
+/// others spread evenly over the input. Two scans; the working memory is bounded.
 fn pick_samples(table: &DocTable) -> (Vec<u64>, Vec<DocId>) {
-    let n = table.len();
+    let n = table.len() as DocId;
+    let readable = || (0..n).filter(|&d| !table.rejected[d as usize]);
     let mut share = vec![0u64; REMOVED_BINS];
-    let mut over_half: Vec<(u64, u64, DocId)> = Vec::new();
-    let mut stripped: Vec<DocId> = Vec::new();
-    for d in 0..n as DocId {
-        if table.rejected[d as usize] {
-            continue;
-        }
-        let removed = table
-            .stripped(d)
-            .map_or(0, |s| s.ranges.iter().map(|r| (r.1 - r.0) as u64).sum());
-        let total = removed + table.text_bytes[d as usize];
+    let mut others = 0usize;
+    for d in readable() {
+        let (removed, total) = removed_of(table, d);
         share[removed_bin(removed, total)] += 1;
-        if removed > 0 {
-            if removed * 2 > total {
-                over_half.push((removed, total, d));
-            } else {
-                stripped.push(d);
+        others += (removed > 0 && removed * 2 <= total) as usize;
+    }
+    // Most lost first: removed/total descending, compared exactly.
+    let over_half = readable().filter_map(|d| {
+        let (removed, total) = removed_of(table, d);
+        (removed * 2 > total).then_some((removed, total, d))
+    });
+    let mut samples: Vec<DocId> = smallest(over_half, STRIP_SAMPLES / 2, |&(r, t, d)| {
+        (
+            std::cmp::Reverse(r as u128 * u64::MAX as u128 / t.max(1) as u128),
+            d,
+        )
+    })
+    .into_iter()
+    .map(|x| x.2)
+    .collect();
+    let more = (STRIP_SAMPLES - samples.len()).min(others);
+    if more > 0 {
+        // The i-th of `more` picks is the (i * others / more)-th such document.
+        let mut picks = (0..more).map(|i| i * others / more).peekable();
+        let mut k = 0usize;
+        for d in readable() {
+            let (removed, total) = removed_of(table, d);
+            if removed == 0 || removed * 2 > total {
+                continue;
             }
+            if picks.peek() == Some(&k) {
+                samples.push(d);
+                picks.next();
+            }
+            k += 1;
         }
     }
-    // Most lost first: removed/total descending, compared without rounding.
-    over_half.sort_by(|a, b| {
-        (b.0 as u128 * a.1 as u128)
-            .cmp(&(a.0 as u128 * b.1 as u128))
-            .then(a.2.cmp(&b.2))
-    });
-    let mut samples: Vec<DocId> = over_half
-        .iter()
-        .take(STRIP_SAMPLES / 2)
-        .map(|x| x.2)
-        .collect();
-    let more = (STRIP_SAMPLES - samples.len()).min(stripped.len());
-    samples.extend((0..more).map(|i| stripped[i * stripped.len() / more]));
     (share, samples)
 }
 
@@ -376,6 +409,18 @@ mod tests {
         assert_eq!(removed_bin(6, 100), 2);
         assert_eq!(removed_bin(51, 100), 11);
         assert_eq!(removed_bin(100, 100), 20);
+    }
+
+    #[test]
+    fn smallest_keeps_the_k_first_in_order() {
+        let v = [5, 1, 4, 1, 9, 2, 6];
+        assert_eq!(smallest(v.iter().copied(), 3, |&x| x), [1, 1, 2]);
+        assert_eq!(smallest(v.iter().copied(), 0, |&x| x), Vec::<i32>::new());
+        assert_eq!(
+            smallest(v.iter().copied(), 10, |&x| std::cmp::Reverse(x)).len(),
+            7
+        );
+        assert!(sim_key(0.25) < sim_key(0.5) && sim_key(0.5) < sim_key(1.0));
     }
 
     #[test]
