@@ -203,6 +203,16 @@ def test_clean_and_dedup_return_the_report(news, tmp_path):
         dupstrip.run(["dedup", "--help"])
 
 
+def test_clean_writes_the_html_report(news, tmp_path):
+    report = dupstrip.clean(news, tmp_path / "clean.jsonl", html=tmp_path / "review.html")
+    page = (tmp_path / "review.html").read_text(encoding="utf-8")
+    for section in ("summary", "charts", "clusters", "rules", "samples"):
+        assert f'<section id="{section}"' in page
+    assert report["timings"]["html"] >= 0
+    with pytest.raises(TypeError, match=r"does not take html="):
+        dupstrip.find_duplicates(["a text"], html=tmp_path / "x.html")
+
+
 def test_learned_rules_and_stripping_match_the_command_line(news, tmp_path):
     texts = [r["text"] for r in read_jsonl(news)]
     rules = dupstrip.learn_boilerplate(texts)

@@ -94,7 +94,7 @@ def _no_file_options(call: str, options: dict, files: Sequence[str]) -> None:
 _FILE_OPTIONS = (
     "output", "clusters", "report", "rejects", "mode", "state", "no_id_match", "text_field",
     "id_field", "format", "quiet", "mem_limit", "tmp_dir", "mmap", "no_mmap", "rules",
-    "save_rules", "on_empty", "min_chars",
+    "save_rules", "on_empty", "min_chars", "html",
 )
 
 
