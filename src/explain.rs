@@ -349,6 +349,12 @@ impl Facts<'_> {
         }
     }
 
+    /// The component (of confirmed candidates) holding document `d`.
+    fn component(&self, d: DocId) -> Option<usize> {
+        let comps = &self.clustering.components;
+        comps.iter().position(|c| c.binary_search(&d).is_ok())
+    }
+
     /// Why the run put the pair in one cluster (`same`) or not.
     fn reason(&self, a: DocId, b: DocId, same: bool) -> String {
         let roles = &self.clustering.roles;
@@ -403,12 +409,7 @@ impl Facts<'_> {
             }
         }
         let est = self.estimate.unwrap_or(0.0);
-        let component = |d: DocId| {
-            self.clustering
-                .components
-                .iter()
-                .position(|c| c.binary_search(&d).is_ok())
-        };
+        let component = |d: DocId| self.component(d);
         let (bands, floor) = (self.cfg.lsh.bands, self.verifier.floor);
         if component(a).is_none() || component(a) != component(b) {
             if self.bands_shared == 0 {
@@ -431,9 +432,14 @@ impl Facts<'_> {
             );
         }
         let guard = "a document is dropped only for a kept document it is itself similar to, never for a copy";
+        let size = component(a).map_or(0, |c| self.clustering.components[c].len());
         match (ra, rb) {
+            _ if size == 2 && self.judged.is_some_and(|j| !j.at_or_above_threshold) => format!(
+                "candidates whose estimate {est:.4} cleared the confirmation floor {floor:.4}, but verified, {}",
+                self.judged_text()
+            ),
             _ if self.judged.is_some_and(|j| !j.at_or_above_threshold) => format!(
-                "linked into one component through other documents, but between themselves {}; {guard}",
+                "in one component of {size} documents, linked through others, but between themselves {}; {guard}",
                 self.judged_text()
             ),
             (Role::Duplicate { of: x, .. }, Role::Duplicate { of: y, .. }) => format!(

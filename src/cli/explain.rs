@@ -33,7 +33,14 @@ pub(super) enum AsArg {
 }
 
 #[derive(Args, Debug)]
-#[command(mut_arg("output", |a| a.required(false).default_value("-").hide(true)))]
+#[command(
+    mut_arg("output", |a| a.required(false).default_value("-").hide(true)),
+    mut_arg("clusters", |a| a.hide(true)),
+    mut_arg("report", |a| a.hide(true)),
+    mut_arg("rejects", |a| a.hide(true)),
+    mut_arg("html", |a| a.hide(true)),
+    mut_arg("save_rules", |a| a.hide(true))
+)]
 pub(super) struct ExplainArgs {
     #[command(flatten)]
     pub(super) clean: CleanArgs,
@@ -74,7 +81,7 @@ pub(super) fn explain_cmd(a: ExplainArgs) -> Result<()> {
     let named: Vec<&str> = unused.iter().filter(|u| u.0).map(|u| u.1).collect();
     if !named.is_empty() {
         anyhow::bail!(
-            "explain writes nothing and compares as `--as` says; drop {}",
+            "explain writes no files and does not take {}",
             named.join(", ")
         );
     }

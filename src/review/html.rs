@@ -6,12 +6,14 @@ use std::fmt::Write;
 use std::io::Write as _;
 use std::path::Path;
 
-use similar::{ChangeTag, TextDiff};
+use similar::{Algorithm, DiffTag, capture_diff_slices};
+use unicode_segmentation::UnicodeSegmentation;
 
 use super::{DocView, Review, esc, svg};
-use crate::boilerplate::{Evidence, LineRuleKind};
+use crate::boilerplate::{Evidence, LineRuleKind, TemplateKind};
 use crate::error::{RunError, write_err};
 use crate::lsh::{self, DocId};
+use crate::normalize::Normalizer;
 use crate::output;
 use crate::report::Report;
 
@@ -68,6 +70,10 @@ details > summary { cursor: pointer; }
 .muted { color: var(--muted); }
 input[type=search] { padding: 4px 8px; width: 320px; }
 .cut { color: var(--muted); font-style: italic; }
+.later { border-top: 1px dashed var(--line); margin-top: 6px; padding-top: 4px; }
+.norm { text-decoration: underline dotted #8a949e; }
+del + ins { margin-left: 3px; }
+.charts figure { max-width: 760px; }
 "#;
 
 /// The page's script: reports its own errors into the page (`data-errors`), filters
@@ -133,10 +139,10 @@ pub fn render(report: &Report, review: &Review) -> String {
             3
         )),
         report.threads,
-        if report.boilerplate.is_some() {
-            "boilerplate stripped before comparing"
-        } else {
-            "texts compared as read"
+        match (report.command, report.boilerplate.is_some()) {
+            ("strip", _) => "boilerplate stripped, no duplicate search",
+            (_, true) => "boilerplate stripped before comparing",
+            _ => "texts compared as read",
         }
     );
     let dedup = report.command != "strip";
@@ -189,31 +195,37 @@ fn mb(bytes: u64) -> String {
 
 fn summary(h: &mut String, report: &Report) {
     let d = &report.documents;
+    // `boilerplate strip` searches no duplicates; `dedup` strips nothing.
+    let (dedup, stripped) = (report.command != "strip", report.boilerplate.as_ref());
     h.push_str(r#"<section id="summary"><h2>The run at a glance</h2><div class="tiles">"#);
     tile(h, d.read, "documents read");
     tile(h, d.written, "written");
-    tile(h, d.dropped, "dropped as duplicates");
-    tile(h, d.duplicates, "near-duplicates found");
-    tile(h, d.clusters, "clusters");
+    if dedup {
+        tile(h, d.dropped, "dropped as duplicates");
+        tile(h, d.duplicates, "near-duplicates found");
+        tile(h, d.clusters, "clusters");
+    }
     tile(h, d.rejected, "rejected (unreadable)");
-    tile(h, d.emptied, "emptied by stripping");
-    tile(h, d.empty, "empty text");
-    let removed = report
-        .boilerplate
-        .as_ref()
-        .map_or(0, |b| b.removed.bytes_removed);
+    if stripped.is_some() {
+        tile(h, d.emptied, "emptied by stripping");
+    }
+    if dedup {
+        tile(h, d.empty, "empty text");
+    }
     tile(h, mb(report.bytes.text_in), "text read");
     tile(h, mb(report.bytes.text_out), "text written");
-    tile(h, mb(removed), "stripped as boilerplate");
+    if let Some(b) = stripped {
+        tile(h, mb(b.removed.bytes_removed), "stripped as boilerplate");
+    }
     tile(h, format!("{:.2} s", report.timings.total), "total time");
     h.push_str("</div>");
     h.push_str("<h3>Inputs</h3><table><thead><tr><th>input</th><th>format</th><th>records</th><th>bytes</th></tr></thead><tbody>");
     for i in report.inputs.iter().take(INPUTS_SHOWN) {
         let _ = write!(
             h,
-            r#"<tr><td>{}</td><td>{:?}</td><td class="num">{}</td><td class="num">{}</td></tr>"#,
+            r#"<tr><td>{}</td><td>{}</td><td class="num">{}</td><td class="num">{}</td></tr>"#,
             esc(&i.spec.name),
-            i.spec.format,
+            format!("{:?}", i.spec.format).to_lowercase(),
             i.records,
             i.spec.bytes
         );
@@ -239,14 +251,17 @@ fn summary(h: &mut String, report: &Report) {
     }
     h.push_str("<h3>Time per stage</h3><table><tbody>");
     let t = &report.timings;
-    for (name, s) in [
-        ("learn boilerplate", t.learn),
-        ("sketch (read, strip, normalize, sign)", t.sketch),
-        ("candidates (LSH)", t.candidates),
-        ("cluster and verify", t.cluster),
-        ("write", t.write),
-        ("total", t.total),
+    for (name, s, shown) in [
+        ("learn boilerplate", t.learn, stripped.is_some()),
+        ("sketch (read, strip, normalize, sign)", t.sketch, true),
+        ("candidates (LSH)", t.candidates, dedup),
+        ("cluster and verify", t.cluster, dedup),
+        ("write", t.write, true),
+        ("total", t.total, true),
     ] {
+        if !shown {
+            continue;
+        }
         let _ = write!(
             h,
             r#"<tr><td>{name}</td><td class="num">{s:.3} s</td></tr>"#
@@ -263,11 +278,15 @@ fn summary(h: &mut String, report: &Report) {
         }
     }
     h.push_str("</tbody></table>");
+    if !dedup {
+        h.push_str("</section>");
+        return;
+    }
     let c = &report.candidates;
     let a = &report.clustering;
     let _ = write!(
         h,
-        "<p class=\"muted\">{} candidate comparisons in {} buckets, {} rejected by the estimate, {} confirmed pairs; {} components (largest {}), {} similarity checks while assigning ({} below the threshold), {} components split by the chaining guard; {} pairs verified exactly.</p></section>",
+        "<p class=\"muted\">{} candidate comparisons in {} buckets (a pair that shares several bands is compared in each), {} rejected by the estimate, {} distinct pairs confirmed; {} components (largest {}), {} similarity checks while assigning ({} below the threshold), {} components split because not every member was similar enough to a kept document; {} pairs verified exactly.</p></section>",
         c.comparisons,
         c.buckets,
         c.rejected,
@@ -401,6 +420,7 @@ fn clusters(h: &mut String, report: &Report, review: &Review) {
         },
         super::TEXT_SHOWN
     );
+    let norm = Normalizer::new(report.parameters.normalize);
     for c in &review.clusters {
         let _ = write!(
             h,
@@ -412,16 +432,13 @@ fn clusters(h: &mut String, report: &Report, review: &Review) {
             doc_ref(review, c.keep)
         );
         let keep = review.docs.get(&c.keep);
-        for &(d, sim) in &c.copies {
+        // The least similar copy of each cluster is open.
+        for (i, &(d, sim)) in c.copies.iter().enumerate() {
             let copy = review.docs.get(&d);
             let _ = write!(
                 h,
                 r#"<details{}><summary>Copy {} · similarity {:.3}</summary><div class="pair">"#,
-                if c.reason == "borderline" {
-                    " open"
-                } else {
-                    ""
-                },
+                if i == 0 { " open" } else { "" },
                 doc_ref(review, d),
                 sim
             );
@@ -434,7 +451,7 @@ fn clusters(h: &mut String, report: &Report, review: &Review) {
                         esc(&k.compared),
                         cut_note(k.compared.len(), k.compared_bytes),
                         doc_ref(review, d),
-                        diff(&k.compared, &x.compared),
+                        diff(&k.compared, &x.compared, &norm),
                         cut_note(x.compared.len(), x.compared_bytes)
                     );
                 }
@@ -456,18 +473,53 @@ fn clusters(h: &mut String, report: &Report, review: &Review) {
 }
 
 /// `new` with the words inserted since `old` in `<ins>` and those deleted in `<del>`.
-fn diff(old: &str, new: &str) -> String {
+/// Words are compared as the run compares them, normalized (`norm`): a word that
+/// differs only in case, marks, digits, punctuation or letter forms is not a change,
+/// and is shown dotted (`class="norm"`).
+fn diff(old: &str, new: &str, norm: &Normalizer) -> String {
+    let ow: Vec<&str> = old.split_word_bounds().collect();
+    let nw: Vec<&str> = new.split_word_bounds().collect();
+    let key = |w: &&str| norm.normalize(w).trim().to_string();
+    let (ok, nk): (Vec<String>, Vec<String>) =
+        (ow.iter().map(key).collect(), nw.iter().map(key).collect());
     let mut out = String::with_capacity(new.len() * 2);
-    let d = TextDiff::from_words(old, new);
-    for change in d.iter_all_changes() {
-        let text = esc(change.value());
-        match change.tag() {
-            ChangeTag::Equal => out.push_str(&text),
-            ChangeTag::Insert => {
-                let _ = write!(out, "<ins>{text}</ins>");
+    // Spaces and punctuation (empty once normalized) are not words the run compares:
+    // deleted ones are left out, inserted ones shown plainly.
+    let del = |out: &mut String, o: std::ops::Range<usize>| {
+        if ok[o.clone()].iter().any(|k| !k.is_empty()) {
+            let _ = write!(out, "<del>{}</del>", esc(&ow[o].concat()));
+        }
+    };
+    let ins = |out: &mut String, n: std::ops::Range<usize>| {
+        let text = esc(&nw[n.clone()].concat());
+        if nk[n].iter().any(|k| !k.is_empty()) {
+            let _ = write!(out, "<ins>{text}</ins>");
+        } else {
+            out.push_str(&text);
+        }
+    };
+    for op in capture_diff_slices(Algorithm::Myers, &ok, &nk) {
+        let (o, n) = (op.old_range(), op.new_range());
+        match op.tag() {
+            DiffTag::Equal => {
+                for (a, b) in ow[o].iter().zip(&nw[n]) {
+                    if a == b || b.trim().is_empty() {
+                        out.push_str(&esc(b));
+                    } else {
+                        let _ = write!(
+                            out,
+                            r#"<span class="norm" title="{}">{}</span>"#,
+                            esc(a),
+                            esc(b)
+                        );
+                    }
+                }
             }
-            ChangeTag::Delete => {
-                let _ = write!(out, "<del>{text}</del>");
+            DiffTag::Delete => del(&mut out, o),
+            DiffTag::Insert => ins(&mut out, n),
+            DiffTag::Replace => {
+                del(&mut out, o);
+                ins(&mut out, n);
             }
         }
     }
@@ -481,6 +533,9 @@ fn evidence(e: Option<&Evidence>) -> String {
     let Ok(serde_json::Value::Object(map)) = serde_json::to_value(e) else {
         return String::new();
     };
+    if map.keys().all(|k| k == "stories") {
+        return format!("seen in {} stories (no further evidence kept)", e.stories);
+    }
     map.iter()
         .filter(|(k, _)| k.as_str() != "stories")
         .map(|(k, v)| match v {
@@ -551,10 +606,14 @@ fn rules(h: &mut String, review: &Review) {
     }
     for t in r.templates.iter().take(super::RULES_SHOWN) {
         let kind = format!("template: {:?}", t.kind).to_lowercase();
+        let pattern = match t.kind {
+            TemplateKind::Related => "(a line of other headlines with two or more relative times)",
+            _ => t.pattern.as_str(),
+        };
         row(
             h,
             &kind,
-            &t.pattern,
+            pattern,
             t.stories,
             evidence(t.evidence.as_ref()),
             &t.examples,
@@ -611,6 +670,35 @@ fn struck(v: &DocView) -> String {
     out
 }
 
+/// The cut note of a sample, and the removed lines past the cut.
+fn later(v: &DocView) -> String {
+    let mut out = cut_note(v.text.len(), v.bytes);
+    if v.removed_later_count > 0 {
+        let _ = write!(
+            out,
+            r#"<div class="later">Removed further on ({} lines):"#,
+            v.removed_later_count
+        );
+        for (line, rule) in &v.removed_later {
+            let _ = write!(
+                out,
+                r#"<br><span class="removed">{}</span><span class="tag">{}</span>"#,
+                esc(line),
+                rule_name(*rule)
+            );
+        }
+        if v.removed_later_count > v.removed_later.len() {
+            let _ = write!(
+                out,
+                "<br>… and {} more",
+                v.removed_later_count - v.removed_later.len()
+            );
+        }
+        out.push_str("</div>");
+    }
+    out
+}
+
 fn samples(h: &mut String, review: &Review) {
     let _ = write!(
         h,
@@ -640,7 +728,7 @@ fn samples(h: &mut String, review: &Review) {
                 ""
             },
             struck(v),
-            cut_note(v.text.len(), v.bytes)
+            later(v)
         );
     }
     h.push_str("</section>");
@@ -652,9 +740,17 @@ mod tests {
 
     #[test]
     fn diff_marks_inserted_and_deleted_words() {
-        let d = diff("the cat sat", "the dog sat");
+        let norm = Normalizer::new(Default::default());
+        let d = diff("the cat sat", "the dog sat", &norm);
         assert!(d.contains("<del>cat</del>"), "{d}");
         assert!(d.contains("<ins>dog</ins>"), "{d}");
         assert!(d.starts_with("the "));
+        // Differences the run does not see are not changes.
+        let d = diff("The Cat, sat", "the cat sat", &norm);
+        assert!(!d.contains("<ins>") && !d.contains("<del>"), "{d}");
+        assert!(
+            d.contains(r#"<span class="norm" title="The">the</span>"#),
+            "{d}"
+        );
     }
 }

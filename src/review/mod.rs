@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use bitvec::prelude::*;
 use rayon::prelude::*;
 
-use crate::boilerplate::{RemovedLine, Rules, Stripper};
+use crate::boilerplate::{LineRuleKind, RemovedLine, Rules, Stripper};
 use crate::cluster::{Clustering, SIMILARITY_BINS, similarity_bin};
 use crate::corpus::{self, Corpus};
 use crate::error::RunError;
@@ -38,6 +38,8 @@ pub const STRIP_SAMPLES: usize = 12;
 pub const RULES_SHOWN: usize = 400;
 /// Bytes of a text shown (cut at a character boundary).
 pub const TEXT_SHOWN: usize = 3000;
+/// Removed lines past the shown text that are still listed, per document.
+pub const LATER_LINES_SHOWN: usize = 8;
 /// Bins of the share of text stripping removed: bin 0 is "nothing", bins 1..=20
 /// are (0, 5%], (5, 10%], …, (95, 100%].
 pub const REMOVED_BINS: usize = 21;
@@ -74,6 +76,10 @@ pub struct DocView {
     pub removed: Vec<RemovedLine>,
     /// Bytes stripping removed (all of them).
     pub removed_bytes: usize,
+    /// Removed lines that start past the shown text: the first
+    /// [`LATER_LINES_SHOWN`] (cut at 200 bytes) with their rule, and how many in all.
+    pub removed_later: Vec<(String, LineRuleKind)>,
+    pub removed_later_count: usize,
     /// The text the run compared (stripped), cut at [`TEXT_SHOWN`] bytes.
     pub compared: String,
     pub compared_bytes: usize,
@@ -351,6 +357,16 @@ fn view(
         line,
         bytes: text.len(),
         text: shown.to_string(),
+        removed_later: removed
+            .iter()
+            .filter(|l| l.start >= shown.len())
+            .take(LATER_LINES_SHOWN)
+            .map(|l| {
+                let line = text[l.start..l.end].trim_end_matches(['\n', '\r']);
+                (cut(line, 200).to_string(), l.rule)
+            })
+            .collect(),
+        removed_later_count: removed.iter().filter(|l| l.start >= shown.len()).count(),
         removed: removed
             .into_iter()
             .filter(|l| l.start < shown.len())

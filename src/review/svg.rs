@@ -166,14 +166,21 @@ pub fn similarities(confirmed: &[u64], rejected: &[u64], threshold: f64) -> Stri
     out
 }
 
+/// Labels of a square-root y axis: whole counts near a quarter, a half and three
+/// quarters of the height, each drawn where its value sits (no repeats at small
+/// counts).
 fn y_ticks_sqrt(out: &mut String, max: f64, label: &str) {
-    for f in [0.0, 0.25, 0.5, 0.75, 1.0] {
-        let v = (f * f * max).round() as u64;
+    let mut values: Vec<u64> = [0.0, 0.0625, 0.25, 0.5625, 1.0]
+        .iter()
+        .map(|f| (f * max).round() as u64)
+        .collect();
+    values.dedup();
+    for v in values {
         let _ = write!(
             out,
             r#"<text class="tick" x="{}" y="{}" text-anchor="end">{v}</text>"#,
             ML - 4.0,
-            py(f) + 4.0
+            py((v as f64 / max).sqrt()) + 4.0
         );
     }
     let _ = write!(
