@@ -381,10 +381,7 @@ fn doc_ref(review: &Review, d: DocId) -> String {
         ),
         None if (d as usize) >= review.documents => format!(
             "<b>{}</b> · from the state (an earlier run)",
-            esc(review
-                .history_ids
-                .get(d as usize - review.documents)
-                .map_or("", |s| s.as_str()))
+            esc(review.history_ids.get(&d).map_or("", |s| s.as_str()))
         ),
         None => format!("document #{d}"),
     }

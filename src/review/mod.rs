@@ -119,8 +119,8 @@ pub struct Review {
     pub docs: BTreeMap<DocId, DocView>,
     /// The rules the run stripped with.
     pub rules: Option<Rules>,
-    /// Ids of the state's documents, for clusters that hold one.
-    pub history_ids: Vec<String>,
+    /// Ids of the state's documents in the clusters shown (document `n + i`).
+    pub history_ids: BTreeMap<DocId, String>,
 }
 
 /// Sizes of the cluster-size histogram's bins: (label, smallest, largest).
@@ -164,7 +164,6 @@ pub fn collect(
             .map(|(a, b)| a + b)
             .collect(),
         rules: rules.cloned(),
-        history_ids: table.history_ids.clone(),
         ..Default::default()
     };
     if r.rejected.len() != SIMILARITY_BINS {
@@ -186,6 +185,13 @@ pub fn collect(
         .map(|(b, c)| (b.0.to_string(), c))
         .collect();
     r.clusters = pick_clusters(clustering);
+    for c in &r.clusters {
+        for d in std::iter::once(c.keep).chain(c.copies.iter().map(|x| x.0)) {
+            if d as usize >= n {
+                r.history_ids.insert(d, table.id(d).to_string());
+            }
+        }
+    }
     if stripper.is_some() {
         let (share, samples) = pick_samples(table);
         r.removed_share = share;

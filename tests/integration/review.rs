@@ -376,9 +376,16 @@ fn explain_agrees_under_other_options_and_with_a_state() {
     env.write("day1.jsonl", day(0));
     env.write("day2.jsonl", day(1));
     for day in ["day1.jsonl", "day2.jsonl"] {
-        let out = env.run(&["dedup", day, "--state", "st", "-o", "o.jsonl", "-q"]);
+        let out = env.run(&[
+            "dedup", day, "--state", "st", "-o", "o.jsonl", "-q", "--html", "st.html",
+        ]);
         assert!(out.status.success(), "{}", stderr(&out));
     }
+    // The page names the state's documents that day 2 copied.
+    assert!(
+        env.read("st.html")
+            .contains("from the state (an earlier run)")
+    );
     let out = env.run(&["dedup", "day2.jsonl", "-o", "o2.jsonl", "-q"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let (kept, alone) = (ids_of(&env, "o.jsonl"), ids_of(&env, "o2.jsonl"));
