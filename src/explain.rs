@@ -138,8 +138,8 @@ pub fn explain(
     let mut needed = bitvec![0; table.len()];
     needed.set(a as usize, true);
     needed.set(b as usize, true);
-    let read = read_docs(corpus, &needed, |d, _, input, line, text| {
-        measure(&sk, run.stripper.as_deref(), d, input, line, text)
+    let read = read_docs(corpus, &needed, |_, input, line, text| {
+        measure(&sk, run.stripper.as_deref(), input, line, text)
     })?;
     let get = |d: DocId| {
         read.get(&d).cloned().ok_or_else(|| {
@@ -276,7 +276,6 @@ struct Measured {
 fn measure(
     sk: &Sketch,
     stripper: Option<&Stripper>,
-    _d: DocId,
     input: String,
     line: u64,
     text: &str,

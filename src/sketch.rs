@@ -96,19 +96,30 @@ impl DocTable {
 
     /// The byte ranges stripping removed from document `d`, when the run stripped.
     pub fn stripped(&self, d: DocId) -> Option<Stripped> {
+        Some(Stripped {
+            ranges: self
+                .kept_ranges(d)?
+                .iter()
+                .map(|&(a, b)| (a as usize, b as usize))
+                .collect(),
+            ..Stripped::default()
+        })
+    }
+
+    /// Bytes stripping removed from document `d` (0 when its ranges are not kept).
+    pub fn removed_bytes(&self, d: DocId) -> u64 {
+        self.kept_ranges(d)
+            .map_or(0, |r| r.iter().map(|&(a, b)| (b - a) as u64).sum())
+    }
+
+    fn kept_ranges(&self, d: DocId) -> Option<&[(u32, u32)]> {
         if self.strip_not_kept.binary_search(&d).is_ok() {
             return None;
         }
         let d = d as usize;
         let end = *self.strip_ends.get(d)?;
         let start = d.checked_sub(1).map_or(0, |p| self.strip_ends[p]);
-        Some(Stripped {
-            ranges: self.strip_ranges[start as usize..end as usize]
-                .iter()
-                .map(|&(a, b)| (a as usize, b as usize))
-                .collect(),
-            ..Stripped::default()
-        })
+        Some(&self.strip_ranges[start as usize..end as usize])
     }
 
     pub fn signatures(&self) -> Signatures<'_> {

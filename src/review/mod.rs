@@ -211,7 +211,7 @@ pub fn collect(
     if needed.any() {
         // The id the output and the clusters file give (made up where the record has
         // none).
-        r.docs = read_docs(corpus, &needed, |doc, _, input, line, text| {
+        r.docs = read_docs(corpus, &needed, |doc, input, line, text| {
             view(doc, table.id(doc).to_string(), input, line, text, stripper)
         })?;
     }
@@ -277,9 +277,7 @@ fn pick_clusters(clustering: &Clustering) -> Vec<ClusterView> {
 /// Bytes stripping removed from document `d`, and its length as read (the kept
 /// text, trailing whitespace trimmed, plus what was removed).
 fn removed_of(table: &DocTable, d: DocId) -> (u64, u64) {
-    let removed = table
-        .stripped(d)
-        .map_or(0, |s| s.ranges.iter().map(|r| (r.1 - r.0) as u64).sum());
+    let removed = table.removed_bytes(d);
     (removed, removed + table.text_bytes[d as usize])
 }
 
@@ -384,12 +382,12 @@ fn view(
 }
 
 /// Read the records marked in `needed` and turn each into a `T` with
-/// `f(doc, id, input name, line, text)`. Records that no longer parse are left out
+/// `f(doc, input name, line, text)`. Records that no longer parse are left out
 /// (rejected records are never marked).
 pub fn read_docs<T: Send>(
     corpus: &Corpus,
     needed: &BitVec,
-    f: impl Fn(DocId, String, String, u64, &str) -> T + Sync,
+    f: impl Fn(DocId, String, u64, &str) -> T + Sync,
 ) -> Result<BTreeMap<DocId, T>, RunError> {
     let mut out = BTreeMap::new();
     let mut next = 0u64;
@@ -407,8 +405,7 @@ pub fn read_docs<T: Send>(
                     .filter_map(|(i, rec)| {
                         let doc = corpus::parse(&rec, spec.format, corpus.options()).ok()?;
                         let d = (base as usize + i) as DocId;
-                        let id = doc.id.as_deref().unwrap_or("").to_string();
-                        Some((d, f(d, id, spec.name.clone(), rec.line, &doc.text)))
+                        Some((d, f(d, spec.name.clone(), rec.line, &doc.text)))
                     })
                     .collect()
             })

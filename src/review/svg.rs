@@ -52,6 +52,11 @@ fn y_ticks(out: &mut String, max: f64, label: &str) {
             py(i as f64 / 4.0) + 4.0
         );
     }
+    y_title(out, label);
+}
+
+/// The y axis's title, written upwards.
+fn y_title(out: &mut String, label: &str) {
     let _ = write!(
         out,
         r#"<text class="axis-label" x="10" y="{}" transform="rotate(-90 10 {})" text-anchor="middle">{}</text>"#,
@@ -183,13 +188,7 @@ fn y_ticks_sqrt(out: &mut String, max: f64, label: &str) {
             py((v as f64 / max).sqrt()) + 4.0
         );
     }
-    let _ = write!(
-        out,
-        r#"<text class="axis-label" x="10" y="{}" transform="rotate(-90 10 {})" text-anchor="middle">{} (√ scale)</text>"#,
-        H / 2.0,
-        H / 2.0,
-        esc(label)
-    );
+    y_title(out, &format!("{label} (√ scale)"));
 }
 
 /// A bar chart of labelled counts, on a square-root scale.
