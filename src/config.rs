@@ -159,6 +159,38 @@ impl DedupConfig {
         })
     }
 
+    /// Bytes of each per-document column (ids, lengths, what stripping removed,
+    /// stories, roles) held in memory before it moves to a temporary file: 1/64 of
+    /// `--mem-limit`.
+    pub fn column_budget(&self) -> usize {
+        self.share(64)
+    }
+
+    /// Bytes of boilerplate line keys gathered in memory while pages are read before
+    /// they move to a temporary file: 1/8 of `--mem-limit`.
+    pub fn line_key_budget(&self) -> usize {
+        self.share(8)
+    }
+
+    /// Bytes of values sorted in memory at once before sorting goes to sorted runs
+    /// on disk (boilerplate line counts): a quarter of `--mem-limit`.
+    pub fn sort_budget(&self) -> usize {
+        self.share(4)
+    }
+
+    /// Bytes of shingle sets held in memory for exact verification before they move
+    /// to a temporary file: a quarter of `--mem-limit`.
+    pub fn shingle_set_budget(&self) -> usize {
+        self.share(4)
+    }
+
+    /// `--mem-limit` divided by `parts` (no limit: `usize::MAX`).
+    fn share(&self, parts: u64) -> usize {
+        self.mem_limit.map_or(usize::MAX, |m| {
+            usize::try_from(m / parts).unwrap_or(usize::MAX)
+        })
+    }
+
     pub fn spill_dir(&self) -> crate::spill::SpillDir {
         crate::spill::SpillDir(self.read.tmp_dir.clone())
     }

@@ -14,6 +14,7 @@ use crate::error::{RunError, spill_err};
 use crate::lsh::{self, DocId};
 use crate::minhash::{self, Slot};
 use crate::sketch::{Sketch, sketch_corpus};
+use crate::spill::SpillArray;
 use crate::state::{self, State};
 
 /// While learning boilerplate, two raw pages are copies of one story when at least
@@ -35,7 +36,8 @@ pub fn learn_rules(
     progress: &indicatif::ProgressBar,
 ) -> Result<Rules, RunError> {
     let (counts, _, documents, stories) = story_counts(corpus, cfg, progress)?;
-    let learned = Learned::new(cfg.normalize, counts, learn, documents, stories);
+    let learned =
+        Learned::new(cfg.normalize, counts, learn, documents, stories).map_err(spill_err)?;
     rules_with_examples(corpus, learned)
 }
 
@@ -74,7 +76,7 @@ pub fn learn_rules_for_run(
     let (counts, story, documents, stories) = story_counts(corpus, cfg, progress)?;
     let (learned, lines) = match st {
         Some(st) => {
-            let day = counts.all_story_counts();
+            let day = counts.all_story_counts().map_err(spill_err)?;
             let none = state::LineStats::default();
             let previous = st.lines.as_ref().unwrap_or(&none);
             let learned = previous.learned(&day, documents, stories, learn, cfg.normalize);
@@ -87,7 +89,7 @@ pub fn learn_rules_for_run(
             (learned, Some(lines))
         }
         None => (
-            Learned::new(cfg.normalize, counts, learn, documents, stories),
+            Learned::new(cfg.normalize, counts, learn, documents, stories).map_err(spill_err)?,
             None,
         ),
     };
@@ -117,7 +119,7 @@ impl PendingLines {
 pub struct PendingLines {
     counts: boilerplate::Counts,
     /// Story of every document (its first member).
-    story: Vec<DocId>,
+    story: SpillArray<DocId>,
     learn: LearnOptions,
     /// Examples of the rules the run used.
     examples: Vec<((u8, u64), Vec<String>)>,
@@ -133,7 +135,7 @@ impl PendingLines {
         previous: Option<state::LineStats>,
         copies_of_state: &[DocId],
         run: u32,
-    ) -> state::LineStats {
+    ) -> std::io::Result<state::LineStats> {
         let mut excluded: Vec<DocId> = copies_of_state
             .iter()
             .filter_map(|&d| self.story.get(d as usize).copied())
@@ -154,9 +156,9 @@ impl PendingLines {
         let counts = self.counts.without_stories(&excluded);
         let mut lines = previous.unwrap_or_default();
         lines.learn = self.learn;
-        lines.merge(counts.all_story_counts(), run, documents, stories);
+        lines.merge(counts.all_story_counts()?, run, documents, stories);
         lines.examples = self.examples;
-        lines
+        Ok(lines)
     }
 }
 
@@ -167,7 +169,7 @@ fn story_counts(
     corpus: &Corpus,
     cfg: &DedupConfig,
     progress: &indicatif::ProgressBar,
-) -> Result<(boilerplate::Counts, Vec<DocId>, u64, u64), RunError> {
+) -> Result<(boilerplate::Counts, SpillArray<DocId>, u64, u64), RunError> {
     // 1. Stories: components of raw pages whose estimated containment reaches
     // STORY_CONTAINMENT.
     let story_cfg = DedupConfig {
@@ -202,7 +204,12 @@ fn story_counts(
         },
     )
     .map_err(spill_err)?;
-    let mut story: Vec<DocId> = (0..table.len() as DocId).collect();
+    let mut story = SpillArray::new(table.len(), 0, cfg.column_budget(), &cfg.spill_dir())
+        .map_err(spill_err)?;
+    story
+        .iter_mut()
+        .enumerate()
+        .for_each(|(d, s)| *s = d as DocId);
     let comps = cluster::components(table.len(), &edges);
     for c in &comps {
         for &m in c {
@@ -216,12 +223,11 @@ fn story_counts(
     // first.
     let keys = std::mem::take(&mut table.line_keys);
     drop(table);
-    Ok((
-        boilerplate::Counts::from_doc_keys(keys, &story),
-        story,
-        documents,
-        stories,
-    ))
+    let counts =
+        boilerplate::Counts::from_doc_keys(&keys, &story, cfg.sort_budget(), &cfg.spill_dir())
+            .map_err(spill_err)?;
+    drop(keys);
+    Ok((counts, story, documents, stories))
 }
 
 /// Whether two raw pages of `la` and `lb` bytes are copies of one story: their

@@ -330,7 +330,10 @@ fn update_state(
         .filter(|(_, r)| matches!(r, Role::Duplicate { of, .. } if *of as usize >= n))
         .map(|(d, _)| d as DocId)
         .collect();
-    let lines = lines.map(|l| l.merged(st.lines.take(), &copies, rep.run));
+    let lines = lines
+        .map(|l| l.merged(st.lines.take(), &copies, rep.run))
+        .transpose()
+        .map_err(crate::error::spill_err)?;
     let boilerplate_keys = lines.as_ref().map(|l| l.entries.len() as u64);
     let run = state::RunEntry {
         run: rep.run,

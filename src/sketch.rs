@@ -19,7 +19,7 @@ use crate::lsh::{DocId, Signatures};
 use crate::minhash::{self, Sketcher, Slot};
 use crate::normalize::Normalizer;
 use crate::shingle::Shingler;
-use crate::spill::SigStore;
+use crate::spill::{SigStore, SpillVec};
 use crate::state::{self};
 
 /// A record that could not be read, kept for the rejects file.
@@ -34,9 +34,9 @@ pub struct Reject {
 
 /// Per-document values kept between passes.
 pub struct DocTable {
-    ids: Vec<u8>,
-    id_ends: Vec<u64>,
-    pub text_bytes: Vec<u64>,
+    ids: SpillVec<u8>,
+    id_ends: SpillVec<u64>,
+    pub text_bytes: SpillVec<u64>,
     /// Documents with a signature (not empty, not rejected).
     pub active: BitVec,
     pub rejected: BitVec,
@@ -50,9 +50,10 @@ pub struct DocTable {
     /// Bytes of text read, before stripping.
     pub text_in: u64,
     /// Boilerplate line keys per document, when asked for ([`Sketch::line_keys`]).
-    pub line_keys: Vec<(u8, u64, DocId)>,
+    /// Each is a [`boilerplate::pack_key`] of the document's own number.
+    pub line_keys: SpillVec<u128>,
     /// Hash of every text as read, when asked for ([`Sketch::text_hashes`]).
-    pub text_hash: Vec<u128>,
+    pub text_hash: SpillVec<u128>,
     /// Documents whose id came from the record (not made up from file and line).
     pub has_id: BitVec,
     /// What stripping removed from each document (`clean`, `boilerplate strip`):
@@ -60,8 +61,8 @@ pub struct DocTable {
     /// The write pass cuts them out without stripping again. Offsets are kept in 32
     /// bits; the ranges of a text of 4 GiB or more are not kept: such documents are
     /// listed in `strip_not_kept` (in order) and stripped again.
-    strip_ranges: Vec<(u32, u32)>,
-    strip_ends: Vec<u64>,
+    strip_ranges: SpillVec<[u32; 2]>,
+    strip_ends: SpillVec<u64>,
     strip_not_kept: Vec<DocId>,
     /// Ids of the state's documents that documents of this run were compared with:
     /// document `len() + i` is `history_ids[i]`.
@@ -100,7 +101,7 @@ impl DocTable {
             ranges: self
                 .kept_ranges(d)?
                 .iter()
-                .map(|&(a, b)| (a as usize, b as usize))
+                .map(|&[a, b]| (a as usize, b as usize))
                 .collect(),
             ..Stripped::default()
         })
@@ -109,10 +110,10 @@ impl DocTable {
     /// Bytes stripping removed from document `d` (0 when its ranges are not kept).
     pub fn removed_bytes(&self, d: DocId) -> u64 {
         self.kept_ranges(d)
-            .map_or(0, |r| r.iter().map(|&(a, b)| (b - a) as u64).sum())
+            .map_or(0, |r| r.iter().map(|&[a, b]| (b - a) as u64).sum())
     }
 
-    fn kept_ranges(&self, d: DocId) -> Option<&[(u32, u32)]> {
+    fn kept_ranges(&self, d: DocId) -> Option<&[[u32; 2]]> {
         if self.strip_not_kept.binary_search(&d).is_ok() {
             return None;
         }
@@ -487,10 +488,13 @@ pub fn sketch_corpus(
     progress: &indicatif::ProgressBar,
     mut examples: Option<&mut Learned>,
 ) -> Result<DocTable, RunError> {
+    fn column<T: bytemuck::Pod>(cfg: &DedupConfig) -> SpillVec<T> {
+        SpillVec::new(cfg.column_budget(), cfg.spill_dir())
+    }
     let mut t = DocTable {
-        ids: Vec::new(),
-        id_ends: Vec::new(),
-        text_bytes: Vec::new(),
+        ids: column(cfg),
+        id_ends: column(cfg),
+        text_bytes: column(cfg),
         active: BitVec::new(),
         rejected: BitVec::new(),
         emptied: BitVec::new(),
@@ -500,12 +504,12 @@ pub fn sketch_corpus(
         rejects: Vec::new(),
         strip: StripStats::default(),
         text_in: 0,
-        line_keys: Vec::new(),
-        text_hash: Vec::new(),
+        line_keys: SpillVec::new(cfg.line_key_budget(), cfg.spill_dir()),
+        text_hash: column(cfg),
         has_id: BitVec::new(),
         history_ids: Vec::new(),
-        strip_ranges: Vec::new(),
-        strip_ends: Vec::new(),
+        strip_ranges: column(cfg),
+        strip_ends: column(cfg),
         strip_not_kept: Vec::new(),
     };
     let mut searching = examples.as_deref().is_some_and(|l| !l.has_all_examples());
@@ -530,31 +534,40 @@ pub fn sketch_corpus(
             }
             t.records_per_input[c.source] += o.text_bytes.len() as u64;
             let mut end = t.ids.len() as u64;
-            for l in o.id_lens {
-                end += l as u64;
-                t.id_ends.push(end);
-            }
-            t.ids.extend_from_slice(&o.ids);
-            t.text_bytes.extend_from_slice(&o.text_bytes);
+            let ends: Vec<u64> = (o.id_lens.iter())
+                .map(|&l| {
+                    end += l as u64;
+                    end
+                })
+                .collect();
+            t.id_ends.extend_from_slice(&ends).map_err(spill_err)?;
+            t.ids.extend_from_slice(&o.ids).map_err(spill_err)?;
+            let base = t.text_bytes.len() as DocId;
+            (t.text_bytes.extend_from_slice(&o.text_bytes)).map_err(spill_err)?;
             t.active.extend(o.active);
             t.rejected.extend(o.rejected);
             t.emptied.extend(o.emptied);
             t.has_id.extend(o.has_id);
-            t.text_hash.extend_from_slice(&o.text_hash);
+            (t.text_hash.extend_from_slice(&o.text_hash)).map_err(spill_err)?;
             let mut end = t.strip_ranges.len() as u64;
-            t.strip_ranges.extend_from_slice(&o.strip_ranges);
-            for n in o.strip_counts {
-                end += n as u64;
-                t.strip_ends.push(end);
-            }
+            let ranges: Vec<[u32; 2]> = o.strip_ranges.iter().map(|&(a, b)| [a, b]).collect();
+            (t.strip_ranges.extend_from_slice(&ranges)).map_err(spill_err)?;
+            let ends: Vec<u64> = (o.strip_counts.iter())
+                .map(|&n| {
+                    end += n as u64;
+                    end
+                })
+                .collect();
+            (t.strip_ends.extend_from_slice(&ends)).map_err(spill_err)?;
             t.strip.add(&o.strip);
             t.text_in += o.text_in;
-            let base = (t.text_bytes.len() - o.text_bytes.len()) as DocId;
             t.strip_not_kept
                 .extend(o.strip_not_kept.iter().map(|&d| base + d));
-            t.line_keys
-                .extend(o.line_keys.iter().map(|&(k, h, d)| (k, h, base + d)));
-            t.sigs.extend(&o.sigs).map_err(spill_err)?;
+            let keys: Vec<u128> = (o.line_keys.iter())
+                .map(|&(k, h, d)| boilerplate::pack_key(k, h, base + d))
+                .collect();
+            t.line_keys.extend_from_slice(&keys).map_err(spill_err)?;
+            t.sigs.extend_from_slice(&o.sigs).map_err(spill_err)?;
             t.rejects.extend(o.rejects);
         }
         if t.text_bytes.len() > u32::MAX as usize {
@@ -563,8 +576,18 @@ pub fn sketch_corpus(
         searching = searching && examples.as_deref().is_some_and(|l| !l.has_all_examples());
         Ok(())
     })?;
-    t.sigs.finish().map_err(spill_err)?;
-    t.strip_ranges.shrink_to_fit();
+    for done in [
+        t.sigs.finish(),
+        t.ids.finish(),
+        t.id_ends.finish(),
+        t.text_bytes.finish(),
+        t.line_keys.finish(),
+        t.text_hash.finish(),
+        t.strip_ranges.finish(),
+        t.strip_ends.finish(),
+    ] {
+        done.map_err(spill_err)?;
+    }
     Ok(t)
 }
 

@@ -193,15 +193,15 @@ impl Learned {
         learn: &LearnOptions,
         documents: u64,
         stories: u64,
-    ) -> Learned {
+    ) -> std::io::Result<Learned> {
         let required = learn.required(stories);
-        Learned::from_story_counts(
+        Ok(Learned::from_story_counts(
             opts,
-            counts.story_counts(required),
+            counts.story_counts(required)?,
             learn,
             documents,
             stories,
-        )
+        ))
     }
 
     /// Decide which keys are rules from story counts (possibly accumulated over

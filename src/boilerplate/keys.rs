@@ -2,6 +2,7 @@
 //! masked form, a marker and what follows it), and how are they counted per story?
 
 use std::collections::HashMap;
+use std::io;
 
 use rayon::prelude::*;
 use xxhash_rust::xxh3::xxh3_64;
@@ -9,6 +10,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use super::*;
 use crate::lsh::DocId;
 use crate::normalize::Normalizer;
+use crate::spill::{Sorted, Sorter, SpillDir};
 use page::{Page, label_of};
 
 /// Hash of the normalized label of a `LABEL: value` line. Labels made of digits
@@ -285,48 +287,105 @@ pub fn line_keys_joined(
     page.lines.get(own).map_or(text.len(), |l| l.span.start)
 }
 
-/// Distinct (kind, hash, story) keys of a corpus.
+/// A counted key of one document (or story): kind, hash and document packed so that
+/// the numeric order is (kind, hash, document). 16 bytes, as it is held and spilled.
+pub fn pack_key(kind: u8, hash: u64, doc: DocId) -> u128 {
+    ((kind as u128) << 96) | ((hash as u128) << 32) | doc as u128
+}
+
+/// The kind, hash and document of a [`pack_key`]ed key.
+pub fn unpack_key(k: u128) -> (u8, u64, DocId) {
+    ((k >> 96) as u8, (k >> 32) as u64, k as DocId)
+}
+
+/// Distinct (kind, hash, story) keys of a corpus, sorted: in memory, or as sorted
+/// runs in a temporary file under `--mem-limit`.
 pub struct Counts {
-    keys: Vec<(u8, u64, DocId)>,
+    keys: Sorted<u128>,
+    /// Stories whose keys do not count (sorted).
+    excluded: Vec<DocId>,
 }
 
 impl Counts {
-    /// Counts from keys gathered per document (`(kind, hash, doc)`), once documents are
-    /// grouped into stories: `story[doc]` names each document's story.
-    pub fn from_doc_keys(mut keys: Vec<(u8, u64, DocId)>, story: &[DocId]) -> Counts {
-        keys.par_iter_mut().for_each(|k| {
-            k.2 = story.get(k.2 as usize).copied().unwrap_or(k.2);
-        });
-        keys.par_sort_unstable();
-        keys.dedup();
-        Counts { keys }
+    /// Counts from keys gathered per document ([`pack_key`]), once documents are
+    /// grouped into stories: `story[doc]` names each document's story. At most
+    /// `ram_limit` bytes of keys are sorted in memory at once; the rest goes to sorted
+    /// runs in `dir`.
+    pub fn from_doc_keys(
+        keys: &[u128],
+        story: &[DocId],
+        ram_limit: usize,
+        dir: &SpillDir,
+    ) -> io::Result<Counts> {
+        let to_story = |k: u128| {
+            let (kind, hash, d) = unpack_key(k);
+            pack_key(kind, hash, story.get(d as usize).copied().unwrap_or(d))
+        };
+        let sorted = if ram_limit == usize::MAX {
+            let mut v: Vec<u128> = keys.par_iter().map(|&k| to_story(k)).collect();
+            v.par_sort_unstable();
+            v.dedup();
+            Sorted::Ram(v)
+        } else {
+            let mut sorter = Sorter::new(ram_limit, dir.clone());
+            for chunk in keys.chunks(1 << 16) {
+                for &k in chunk {
+                    sorter.push(to_story(k))?;
+                }
+            }
+            sorter.finish()?
+        };
+        Ok(Counts {
+            keys: sorted,
+            excluded: Vec::new(),
+        })
     }
 
     /// Story counts of every key, sorted by key (for accumulating over runs).
-    pub fn all_story_counts(&self) -> Vec<((u8, u64), u64)> {
-        self.runs().collect()
+    pub fn all_story_counts(&self) -> io::Result<Vec<((u8, u64), u64)>> {
+        let mut all = Vec::new();
+        self.for_each_run(|key, n| all.push((key, n)))?;
+        Ok(all)
     }
 
     /// The counts without the stories `excluded` (sorted).
     pub fn without_stories(mut self, excluded: &[DocId]) -> Counts {
-        if !excluded.is_empty() {
-            self.keys.retain(|k| excluded.binary_search(&k.2).is_err());
-        }
+        self.excluded = excluded.to_vec();
         self
     }
 
-    /// Keys (sorted and distinct since [`Counts::from_doc_keys`]) at or over their
-    /// [`floor`].
-    pub(super) fn story_counts(&self, required: u64) -> HashMap<(u8, u64), u64> {
-        self.runs()
-            .filter(|&((k, _), n)| n >= floor(k, required))
-            .collect()
+    /// Keys at or over their [`floor`].
+    pub(super) fn story_counts(&self, required: u64) -> io::Result<HashMap<(u8, u64), u64>> {
+        let mut counts = HashMap::new();
+        self.for_each_run(|(k, h), n| {
+            if n >= floor(k, required) {
+                counts.insert((k, h), n);
+            }
+        })?;
+        Ok(counts)
     }
 
-    /// Each key with its number of stories, in key order.
-    fn runs(&self) -> impl Iterator<Item = ((u8, u64), u64)> + '_ {
-        self.keys
-            .chunk_by(|a, b| a.0 == b.0 && a.1 == b.1)
-            .map(|run| ((run[0].0, run[0].1), run.len() as u64))
+    /// Each key with its number of stories (not excluded), in key order.
+    fn for_each_run(&self, mut f: impl FnMut((u8, u64), u64)) -> io::Result<()> {
+        let mut current: Option<((u8, u64), u64)> = None;
+        self.keys.for_each(|&packed| {
+            let (kind, hash, story) = unpack_key(packed);
+            if !self.excluded.is_empty() && self.excluded.binary_search(&story).is_ok() {
+                return;
+            }
+            match &mut current {
+                Some((key, n)) if *key == (kind, hash) => *n += 1,
+                _ => {
+                    if let Some((key, n)) = current.take() {
+                        f(key, n);
+                    }
+                    current = Some(((kind, hash), 1));
+                }
+            }
+        })?;
+        if let Some((key, n)) = current {
+            f(key, n);
+        }
+        Ok(())
     }
 }

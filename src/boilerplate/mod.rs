@@ -34,7 +34,7 @@ mod strip;
 pub mod words;
 
 pub use decide::{Found, Learned};
-pub use keys::{Counts, TAIL_KINDS, floor, line_keys, line_keys_joined};
+pub use keys::{Counts, TAIL_KINDS, floor, line_keys, line_keys_joined, pack_key, unpack_key};
 pub use rules::{
     Evidence, LearnedFrom, LineRule, MarkerRule, Rules, RulesError, TemplateKind, TemplateRule,
 };
@@ -113,10 +113,11 @@ mod tests {
         for (d, &(_, text)) in docs.iter().enumerate() {
             out.clear();
             line_keys(&n, text, &mut buf, &mut out);
-            keys.extend(out.iter().map(|&(k, h)| (k, h, d as DocId)));
+            keys.extend(out.iter().map(|&(k, h)| pack_key(k, h, d as DocId)));
         }
         let story: Vec<DocId> = docs.iter().map(|d| d.0).collect();
-        let counts = Counts::from_doc_keys(keys, &story);
+        let counts = Counts::from_doc_keys(&keys, &story, usize::MAX, &Default::default())
+            .expect("counts in memory");
         let stories = docs.iter().map(|d| d.0).collect::<HashSet<_>>().len() as u64;
         let mut learned = Learned::new(
             opts,
@@ -127,7 +128,8 @@ mod tests {
             },
             docs.len() as u64,
             stories,
-        );
+        )
+        .expect("counts in memory");
         let mut buf = String::new();
         for d in docs {
             let found = learned.find_examples(d.1, &mut buf);

@@ -11,7 +11,7 @@ use std::io::{self, BufWriter, Write};
 use rayon::prelude::*;
 
 use super::{BandKey, DocId};
-use crate::spill::SpillDir;
+use crate::spill::{SpillDir, read_exact_at};
 
 /// One band key entry on disk: key, then document, little-endian.
 const ENTRY: usize = 12;
@@ -144,26 +144,6 @@ impl RunReader<'_> {
         let doc = u32::from_le_bytes(b[8..].try_into().unwrap_or_default());
         Ok(Some((key, doc)))
     }
-}
-
-#[cfg(unix)]
-fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
-    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
-}
-
-#[cfg(windows)]
-fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
-    use std::os::windows::fs::FileExt;
-    while !buf.is_empty() {
-        match file.seek_read(buf, offset)? {
-            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
-            n => {
-                buf = &mut buf[n..];
-                offset += n as u64;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// A k-way merge of one band's runs.
