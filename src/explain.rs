@@ -224,18 +224,19 @@ pub fn explain(
 
 /// A document of the pair: its place in the run, and as measured.
 fn explained_doc(table: &DocTable, clustering: &Clustering, d: DocId, m: Measured) -> ExplainedDoc {
-    let (role, duplicate_of, similarity) = match clustering.roles[d as usize] {
-        Role::Unique if !table.active[d as usize] => ("empty", None, None),
-        Role::Unique => ("unique", None, None),
-        Role::Keep { .. } => ("keep", None, None),
-        Role::Duplicate { of, similarity, .. } => (
-            "duplicate",
-            Some(table.id(of).to_string()),
-            Some(similarity),
-        ),
-        Role::Rejected => ("rejected", None, None),
-        Role::Emptied => ("emptied", None, None),
-    };
+    let (role, duplicate_of, similarity) =
+        match clustering.roles.get(d as usize).unwrap_or(Role::Unique) {
+            Role::Unique if !table.active[d as usize] => ("empty", None, None),
+            Role::Unique => ("unique", None, None),
+            Role::Keep { .. } => ("keep", None, None),
+            Role::Duplicate { of, similarity, .. } => (
+                "duplicate",
+                Some(table.id(of).to_string()),
+                Some(similarity),
+            ),
+            Role::Rejected => ("rejected", None, None),
+            Role::Emptied => ("emptied", None, None),
+        };
     ExplainedDoc {
         id: table.id(d).to_string(),
         input: m.input,
@@ -255,7 +256,7 @@ fn explained_doc(table: &DocTable, clustering: &Clustering, d: DocId, m: Measure
 
 /// The cluster of a kept or duplicate document.
 fn cluster_of(c: &Clustering, d: DocId) -> Option<u32> {
-    match c.roles[d as usize] {
+    match c.roles.get(d as usize).unwrap_or(Role::Unique) {
         Role::Keep { cluster } | Role::Duplicate { cluster, .. } => Some(cluster),
         _ => None,
     }
@@ -357,7 +358,8 @@ impl Facts<'_> {
     /// Why the run put the pair in one cluster (`same`) or not.
     fn reason(&self, a: DocId, b: DocId, same: bool) -> String {
         let roles = &self.clustering.roles;
-        let (ra, rb) = (roles[a as usize], roles[b as usize]);
+        let role = |d: DocId| roles.get(d as usize).unwrap_or(Role::Unique);
+        let (ra, rb) = (role(a), role(b));
         if same {
             return match (ra, rb) {
                 (Role::Duplicate { of, .. }, _) if of == b => format!(

@@ -170,6 +170,8 @@ fn story_counts(
     cfg: &DedupConfig,
     progress: &indicatif::ProgressBar,
 ) -> Result<(boilerplate::Counts, SpillArray<DocId>, u64, u64), RunError> {
+    crate::memory::watch();
+    crate::memory::stage(crate::memory::Stage::Learn);
     // 1. Stories: components of raw pages whose estimated containment reaches
     // STORY_CONTAINMENT.
     let story_cfg = DedupConfig {
@@ -210,7 +212,10 @@ fn story_counts(
         .iter_mut()
         .enumerate()
         .for_each(|(d, s)| *s = d as DocId);
-    let comps = cluster::components(table.len(), &edges);
+    let comps =
+        cluster::components_within(table.len(), &edges, cfg.column_budget(), &cfg.spill_dir())
+            .map_err(spill_err)?;
+    drop(edges);
     for c in &comps {
         for &m in c {
             story[m as usize] = c[0];

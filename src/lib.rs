@@ -26,7 +26,7 @@
 //! ```
 
 // The modules in the order data flows through them in `clean` (`dedup` skips the
-// boilerplate steps). A module uses only modules listed before it and the three
+// boilerplate steps). A module uses only modules listed before it and the
 // shared ones at the end; `scripts/layout_check.py` checks it.
 
 // Read: records from files (JSON Lines, text, Parquet through `columnar`).
@@ -93,3 +93,5 @@ pub mod error;
 pub mod temporaries;
 
 pub mod timings;
+
+pub mod memory;

@@ -24,6 +24,7 @@ use crate::corpus::Corpus;
 use crate::error::RunError;
 use crate::learn::PendingLines;
 use crate::lsh::DocId;
+use crate::memory;
 use crate::output::{Written, check_outputs, write_outputs, write_rules};
 use crate::report::{self, Bytes, Counts, InputReport, LshReport, Report};
 use crate::review;
@@ -82,6 +83,7 @@ pub fn run(
     mut job: Job,
 ) -> Result<Report, RunError> {
     let start = Instant::now();
+    memory::watch();
     check_outputs(corpus, paths)?;
     let mut timings = Timings::default();
     let mut sk = Sketch::new(cfg).with_stripper(job.stripper.clone());
@@ -89,6 +91,7 @@ pub fn run(
     sk.text_hashes = job.state.is_some();
 
     let t = Instant::now();
+    memory::stage(memory::Stage::Sketch);
     progress.reset();
     progress.set_message(if job.dedup { "sketching" } else { "stripping" });
     let mut examples = job.examples.take();
@@ -100,16 +103,18 @@ pub fn run(
         write_rules(p, r)?;
     }
 
+    memory::stage(memory::Stage::Candidates);
     let mut clustering = if job.dedup {
         cluster_docs(corpus, cfg, &sk, &table, job.state.as_ref())?
     } else {
-        Clustering::without_dedup(&table)
+        Clustering::without_dedup(cfg, &table)?
     };
     timings.candidates = clustering.candidate_seconds;
     timings.cluster = clustering.cluster_seconds;
     table.history_ids = std::mem::take(&mut clustering.history.ids);
 
     let t = Instant::now();
+    memory::stage(memory::Stage::Write);
     let written = write_outputs(
         corpus,
         cfg,
@@ -121,6 +126,7 @@ pub fn run(
     )?;
     timings.write = timings::secs(t.elapsed());
     let t = Instant::now();
+    memory::stage(memory::Stage::Html);
     let review = (paths.html.as_ref())
         .map(|_| {
             review::collect(
@@ -135,6 +141,7 @@ pub fn run(
     let review_time = t.elapsed();
     // The state changes only once the output is in place: a run stopped before
     // this point can be repeated with the same result.
+    memory::stage(memory::Stage::State);
     let state_report = commit_state(&mut job, corpus, &table, &clustering)?;
 
     let documents = document_counts(cfg, job.dedup, &table, &clustering, &written);
@@ -174,6 +181,7 @@ pub fn run(
         state: state_report,
         threads: rayon::current_num_threads(),
         timings,
+        memory: memory::report(cfg.mem_limit),
     };
     if let (Some(path), Some(review)) = (&paths.html, &review) {
         let t = Instant::now();
@@ -310,7 +318,7 @@ fn update_state(
         }
     }
     for (d, role) in clustering.roles.iter().enumerate() {
-        if let Role::Duplicate { of, .. } = *role {
+        if let Role::Duplicate { of, .. } = role {
             let of = of as usize;
             let target = if of < n {
                 seq_of[of]
@@ -382,7 +390,7 @@ pub fn duplicates(corpus: &Corpus, cfg: &DedupConfig) -> Result<Vec<Option<DocId
     Ok(clustering
         .roles
         .iter()
-        .map(|r| match *r {
+        .map(|r| match r {
             Role::Duplicate { of, .. } => Some(of),
             _ => None,
         })

@@ -111,6 +111,8 @@ pub struct Report {
     pub state: Option<StateReport>,
     pub threads: usize,
     pub timings: Timings,
+    /// Peak memory of the run (varies from run to run, as timings do).
+    pub memory: crate::memory::MemoryReport,
 }
 
 /// A run against a state directory (`--state`).

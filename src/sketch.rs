@@ -5,7 +5,6 @@
 //! values stay in memory ([`DocTable`]: id, text length, signature, flags).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use bitvec::prelude::*;
@@ -21,6 +20,7 @@ use crate::normalize::Normalizer;
 use crate::shingle::Shingler;
 use crate::spill::{SigStore, SpillVec};
 use crate::state::{self};
+use crate::verify::SetPart;
 
 /// A record that could not be read, kept for the rejects file.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -611,10 +611,11 @@ pub(crate) fn chunk_bases(chunks: &[Chunk<'_>], first: u64) -> Vec<u64> {
 /// verification) by reading the corpus again.
 pub fn collect_sets(
     corpus: &Corpus,
+    cfg: &DedupConfig,
     sk: &Sketch,
     needed: &BitVec,
-) -> Result<HashMap<DocId, Vec<u64>>, RunError> {
-    let mut sets = HashMap::new();
+) -> Result<SetPart, RunError> {
+    let mut sets = SetPart::new(cfg);
     let mut next = 0u64;
     corpus.for_each_group(|chunks| -> Result<(), RunError> {
         let bases = chunk_bases(chunks, next);
@@ -639,9 +640,12 @@ pub fn collect_sets(
                     .collect()
             })
             .collect();
-        sets.extend(found.into_iter().flatten());
+        for (d, set) in found.into_iter().flatten() {
+            sets.push(d, &set).map_err(spill_err)?;
+        }
         Ok(())
     })?;
+    sets.finish().map_err(spill_err)?;
     Ok(sets)
 }
 

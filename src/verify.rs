@@ -1,8 +1,12 @@
 //! Verify: is a candidate pair a duplicate, by the estimate or by exact Jaccard?
 
+use std::io;
+
 use crate::config::{DedupConfig, Verify};
+use crate::lsh::DocId;
 use crate::minhash::{self};
 use crate::shingle::{self};
+use crate::spill::SpillVec;
 
 /// Rounds of re-reading the corpus for borderline pairs under `--verify auto`.
 pub const MAX_VERIFY_ROUNDS: u32 = 4;
@@ -106,5 +110,79 @@ impl Verifier {
             }
             None => (Judged::Missing(at_least(est)), est),
         }
+    }
+}
+
+/// The shingle sets exact verification read back from the corpus, one part per read
+/// (a document is in one part at most). Each part keeps its sets in document order in
+/// [`SpillVec`]s, so under `--mem-limit` they go to temporary files past their budget
+/// and are looked up in place.
+#[derive(Default)]
+pub struct ShingleSets {
+    parts: Vec<SetPart>,
+}
+
+/// The sets of one read: `docs` ascending, set `i` is
+/// `shingles[ends[i - 1]..ends[i]]`.
+pub struct SetPart {
+    docs: SpillVec<DocId>,
+    ends: SpillVec<u64>,
+    shingles: SpillVec<u64>,
+}
+
+impl SetPart {
+    /// An empty part whose shingles keep at most `shingle_budget` bytes in memory and
+    /// whose index at most `column_budget` bytes per column.
+    pub fn new(cfg: &DedupConfig) -> SetPart {
+        SetPart {
+            docs: SpillVec::new(cfg.column_budget(), cfg.spill_dir()),
+            ends: SpillVec::new(cfg.column_budget(), cfg.spill_dir()),
+            shingles: SpillVec::new(cfg.shingle_set_budget(), cfg.spill_dir()),
+        }
+    }
+
+    /// Append the set of `doc`, which must follow every document added before.
+    pub fn push(&mut self, doc: DocId, set: &[u64]) -> io::Result<()> {
+        debug_assert!(self.docs.last().is_none_or(|&d| d < doc));
+        self.shingles.extend_from_slice(set)?;
+        self.docs.push(doc)?;
+        self.ends.push(self.shingles.len() as u64)
+    }
+
+    /// Done adding: spilled columns are mapped for reading.
+    pub fn finish(&mut self) -> io::Result<()> {
+        self.docs.finish()?;
+        self.ends.finish()?;
+        self.shingles.finish()
+    }
+
+    fn get(&self, doc: DocId) -> Option<&[u64]> {
+        let i = self.docs.binary_search(&doc).ok()?;
+        let start = i.checked_sub(1).map_or(0, |p| self.ends[p]) as usize;
+        Some(&self.shingles[start..self.ends[i] as usize])
+    }
+}
+
+impl ShingleSets {
+    pub fn add(&mut self, part: SetPart) {
+        self.parts.push(part);
+    }
+
+    /// The set of `doc`, when read.
+    pub fn get(&self, doc: DocId) -> Option<&[u64]> {
+        self.parts.iter().find_map(|p| p.get(doc))
+    }
+
+    pub fn contains(&self, doc: DocId) -> bool {
+        self.get(doc).is_some()
+    }
+
+    /// Documents whose sets were read.
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(|p| p.docs.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }

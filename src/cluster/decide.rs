@@ -1,6 +1,5 @@
 //! Decide: which documents are kept, which are copies, and of what?
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -8,7 +7,7 @@ use std::time::Instant;
 use bitvec::prelude::*;
 
 use super::history::{History, history_matches};
-use crate::cluster::{self, Cluster, SIMILARITY_BINS, similarity_bin};
+use crate::cluster::{self, Cluster, Roles, SIMILARITY_BINS, similarity_bin};
 use crate::config::{DedupConfig, KeepPolicy, Verify};
 use crate::corpus::Corpus;
 use crate::error::{RunError, spill_err};
@@ -17,7 +16,7 @@ use crate::minhash::{self};
 use crate::sketch::{DocTable, Sketch, collect_sets};
 use crate::state::State;
 use crate::timings::{self};
-use crate::verify::{Judged, MAX_VERIFY_ROUNDS, Verifier, VerifyStats};
+use crate::verify::{Judged, MAX_VERIFY_ROUNDS, ShingleSets, Verifier, VerifyStats};
 
 /// The role of every document after clustering.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -39,7 +38,7 @@ pub enum Role {
 /// Stages 2 and 3: candidates, components, keep/duplicate decisions.
 pub struct Clustering {
     pub clusters: Vec<Cluster>,
-    pub roles: Vec<Role>,
+    pub roles: Roles,
     pub candidates: lsh::CandidateStats,
     pub assign: cluster::AssignStats,
     pub verification: VerifyStats,
@@ -65,10 +64,10 @@ pub struct Clustering {
 impl Clustering {
     /// No near-duplicate search (`boilerplate strip`): every document keeps its text,
     /// rejected and emptied ones aside.
-    pub fn without_dedup(table: &DocTable) -> Clustering {
-        Clustering {
+    pub fn without_dedup(cfg: &DedupConfig, table: &DocTable) -> Result<Clustering, RunError> {
+        Ok(Clustering {
             clusters: Vec::new(),
-            roles: roles_of(table, &[]),
+            roles: roles_of(cfg, table, &[])?,
             candidates: Default::default(),
             assign: Default::default(),
             verification: Default::default(),
@@ -78,7 +77,7 @@ impl Clustering {
             history: Default::default(),
             candidate_seconds: 0.0,
             cluster_seconds: 0.0,
-        }
+        })
     }
 }
 
@@ -149,11 +148,18 @@ fn cluster_with(
     let candidate_seconds = timings::secs(t0.elapsed());
 
     let t1 = Instant::now();
-    let comps = cluster::components(n + history.seqs.len(), &edges);
+    crate::memory::stage(crate::memory::Stage::Cluster);
+    let comps = cluster::components_within(
+        n + history.seqs.len(),
+        &edges,
+        cfg.column_budget(),
+        &cfg.spill_dir(),
+    )
+    .map_err(spill_err)?;
     drop(edges);
     let (clusters, assign, verification, rejected_checks) =
         assign_verified(corpus, cfg, sk, table, &history, &verifier, &comps)?;
-    let roles = roles_of(table, &clusters);
+    let roles = roles_of(cfg, table, &clusters)?;
     Ok(Clustering {
         clusters,
         roles,
@@ -199,13 +205,13 @@ fn assign_verified(
         let i = h as usize - n;
         &history.slots[i * k..(i + 1) * k]
     };
-    let mut sets: HashMap<DocId, Vec<u64>> = HashMap::new();
+    let mut sets = ShingleSets::default();
     if cfg.verify == Verify::Exact {
         let mut needed = bitvec![0; table.len()];
         for &d in comps.iter().flatten().filter(|&&d| (d as usize) < n) {
             needed.set(d as usize, true);
         }
-        sets = collect_sets(corpus, sk, &needed)?;
+        sets.add(collect_sets(corpus, cfg, sk, &needed)?);
     }
     let exact_checks = AtomicU64::new(0);
     let rejected_bins: Vec<AtomicU64> = (0..SIMILARITY_BINS).map(|_| AtomicU64::new(0)).collect();
@@ -233,10 +239,7 @@ fn assign_verified(
                 return (est >= cfg.threshold).then_some(est);
             }
             let est = minhash::estimate(sigs.get(a), sigs.get(b));
-            let (judged, measured) = verifier.judge_measured(est, || {
-                let (x, y) = sets.get(&a).zip(sets.get(&b))?;
-                Some((&x[..], &y[..]))
-            });
+            let (judged, measured) = verifier.judge_measured(est, || sets.get(a).zip(sets.get(b)));
             match judged {
                 Judged::Exact(_) => {
                     exact_checks.fetch_add(1, Ordering::Relaxed);
@@ -255,7 +258,7 @@ fn assign_verified(
             similarity
         });
         let mut missing = missing.into_inner().unwrap_or_default();
-        missing.retain(|d| !sets.contains_key(d));
+        missing.retain(|&d| !sets.contains(d));
         if missing.is_empty() || verification.rounds >= MAX_VERIFY_ROUNDS {
             verification.decided_by_estimate = missing.len() as u64;
             break result;
@@ -264,7 +267,7 @@ fn assign_verified(
         for d in missing {
             needed.set(d as usize, true);
         }
-        sets.extend(collect_sets(corpus, sk, &needed)?);
+        sets.add(collect_sets(corpus, cfg, sk, &needed)?);
     };
     verification.exact_checks = exact_checks.load(Ordering::Relaxed);
     verification.shingle_sets = sets.len() as u64;
@@ -276,27 +279,30 @@ fn assign_verified(
 }
 
 /// The role of every document of this run.
-fn roles_of(table: &DocTable, clusters: &[Cluster]) -> Vec<Role> {
+fn roles_of(cfg: &DedupConfig, table: &DocTable, clusters: &[Cluster]) -> Result<Roles, RunError> {
     let n = table.len();
-    let mut roles = vec![Role::Unique; n];
+    let mut roles = Roles::new(n, cfg.column_budget(), &cfg.spill_dir()).map_err(spill_err)?;
     for d in table.rejected.iter_ones() {
-        roles[d] = Role::Rejected;
+        roles.set(d, Role::Rejected);
     }
     for d in table.emptied.iter_ones() {
-        roles[d] = Role::Emptied;
+        roles.set(d, Role::Emptied);
     }
     for (i, c) in clusters.iter().enumerate() {
         let cluster = i as u32;
         if (c.keep as usize) < n {
-            roles[c.keep as usize] = Role::Keep { cluster };
+            roles.set(c.keep as usize, Role::Keep { cluster });
         }
         for dup in &c.duplicates {
-            roles[dup.doc as usize] = Role::Duplicate {
-                cluster,
-                of: dup.of,
-                similarity: dup.similarity,
-            };
+            roles.set(
+                dup.doc as usize,
+                Role::Duplicate {
+                    cluster,
+                    of: dup.of,
+                    similarity: dup.similarity,
+                },
+            );
         }
     }
-    roles
+    Ok(roles)
 }

@@ -16,6 +16,7 @@ pub use decide::{Clustering, Role, cluster_docs, cluster_docs_with_components};
 pub use history::History;
 
 use crate::lsh::{DocId, Edge};
+use crate::spill::{SpillArray, SpillDir};
 
 /// Bins of the similarity histograms ([`Clustering::rejected_checks`]): equal widths
 /// over [0, 1], the last one closed.
@@ -27,17 +28,32 @@ pub fn similarity_bin(s: f64) -> usize {
 }
 
 /// Union-find over document ids with path halving and union by size.
+/// Its two arrays live in memory or, past `ram_limit` bytes each, in memory-mapped
+/// temporary files ([`SpillArray`]).
 pub struct UnionFind {
-    parent: Vec<DocId>,
-    size: Vec<u32>,
+    parent: SpillArray<DocId>,
+    size: SpillArray<u32>,
 }
 
 impl UnionFind {
     pub fn new(n: usize) -> Self {
         UnionFind {
-            parent: (0..n as DocId).collect(),
-            size: vec![1; n],
+            parent: SpillArray::Ram((0..n as DocId).collect()),
+            size: SpillArray::Ram(vec![1; n]),
         }
+    }
+
+    /// [`UnionFind::new`] holding at most `ram_limit` bytes per array in memory.
+    pub fn within(n: usize, ram_limit: usize, dir: &SpillDir) -> std::io::Result<Self> {
+        let mut parent = SpillArray::new(n, 0, ram_limit, dir)?;
+        parent
+            .iter_mut()
+            .enumerate()
+            .for_each(|(d, p)| *p = d as DocId);
+        Ok(UnionFind {
+            parent,
+            size: SpillArray::new(n, 1, ram_limit, dir)?,
+        })
     }
 
     pub fn find(&mut self, mut x: DocId) -> DocId {
@@ -65,7 +81,24 @@ impl UnionFind {
 /// Connected components of the edge graph with two or more members, each sorted by
 /// document id, the list sorted by first member.
 pub fn components(n_docs: usize, edges: &[Edge]) -> Vec<Vec<DocId>> {
-    let mut uf = UnionFind::new(n_docs);
+    components_of(UnionFind::new(n_docs), edges)
+}
+
+/// [`components`] with the union-find's arrays past `ram_limit` bytes each in
+/// temporary files (`--mem-limit`).
+pub fn components_within(
+    n_docs: usize,
+    edges: &[Edge],
+    ram_limit: usize,
+    dir: &SpillDir,
+) -> std::io::Result<Vec<Vec<DocId>>> {
+    Ok(components_of(
+        UnionFind::within(n_docs, ram_limit, dir)?,
+        edges,
+    ))
+}
+
+fn components_of(mut uf: UnionFind, edges: &[Edge]) -> Vec<Vec<DocId>> {
     for e in edges {
         uf.union(e.a, e.b);
     }
@@ -87,6 +120,75 @@ pub fn components(n_docs: usize, edges: &[Edge]) -> Vec<Vec<DocId>> {
     }
     comps.sort_unstable_by_key(|c| c[0]);
     comps
+}
+
+/// The role of every document of a run, 16 bytes each: in memory, or under
+/// `--mem-limit` past its share a memory-mapped temporary file
+/// ([`crate::spill::SpillArray`]).
+pub struct Roles(SpillArray<[u64; 2]>);
+
+/// `cluster` of a role without one.
+const NO_CLUSTER: u64 = u32::MAX as u64;
+
+impl Roles {
+    /// `n` documents, all [`Role::Unique`].
+    pub fn new(n: usize, ram_limit: usize, dir: &SpillDir) -> std::io::Result<Roles> {
+        SpillArray::new(n, pack_role(Role::Unique), ram_limit, dir).map(Roles)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The role of document `d` (`None` past the run's documents).
+    pub fn get(&self, d: usize) -> Option<Role> {
+        self.0.get(d).map(|&c| unpack_role(c))
+    }
+
+    pub fn set(&mut self, d: usize, role: Role) {
+        self.0[d] = pack_role(role);
+    }
+
+    /// Every role, in document order.
+    pub fn iter(&self) -> impl Iterator<Item = Role> + '_ {
+        self.0.iter().map(|&c| unpack_role(c))
+    }
+}
+
+/// A role as two words: the similarity's bits, then cluster (high half) and the kept
+/// document (low half); roles without a cluster say which they are in the low half.
+fn pack_role(r: Role) -> [u64; 2] {
+    let (sim, cluster, low) = match r {
+        Role::Unique => (0.0, NO_CLUSTER, 0),
+        Role::Rejected => (0.0, NO_CLUSTER, 1),
+        Role::Emptied => (0.0, NO_CLUSTER, 2),
+        Role::Keep { cluster } => (0.0, cluster as u64, u32::MAX as u64),
+        Role::Duplicate {
+            cluster,
+            of,
+            similarity,
+        } => (similarity, cluster as u64, of as u64),
+    };
+    [sim.to_bits(), (cluster << 32) | low]
+}
+
+fn unpack_role([sim, word]: [u64; 2]) -> Role {
+    let (cluster, low) = (word >> 32, word & 0xffff_ffff);
+    match (cluster, low) {
+        (NO_CLUSTER, 1) => Role::Rejected,
+        (NO_CLUSTER, 2) => Role::Emptied,
+        (NO_CLUSTER, _) => Role::Unique,
+        (c, l) if l == u32::MAX as u64 => Role::Keep { cluster: c as u32 },
+        (c, of) => Role::Duplicate {
+            cluster: c as u32,
+            of: of as DocId,
+            similarity: f64::from_bits(sim),
+        },
+    }
 }
 
 /// The decision for one duplicate.
@@ -194,6 +296,38 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn roles_pack_and_unpack() {
+        let all = [
+            Role::Unique,
+            Role::Rejected,
+            Role::Emptied,
+            Role::Keep { cluster: 0 },
+            Role::Keep { cluster: 7 },
+            Role::Duplicate {
+                cluster: 3,
+                of: 0,
+                similarity: 0.8125,
+            },
+            Role::Duplicate {
+                cluster: u32::MAX - 1,
+                of: u32::MAX - 1,
+                similarity: 1.0,
+            },
+        ];
+        for spill in [usize::MAX, 0] {
+            let mut roles = Roles::new(all.len() + 1, spill, &SpillDir::default()).expect("roles");
+            assert_eq!(roles.0.spilled(), spill == 0);
+            for (d, &r) in all.iter().enumerate() {
+                roles.set(d, r);
+            }
+            let got: Vec<Role> = roles.iter().collect();
+            assert_eq!(&got[..all.len()], &all);
+            assert_eq!(roles.get(all.len()), Some(Role::Unique));
+            assert_eq!(roles.get(all.len() + 1), None);
+        }
+    }
 
     fn edge(a: DocId, b: DocId) -> Edge {
         Edge {

@@ -12,7 +12,7 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 pub mod runs;
 
 use crate::minhash::{self, Slot};
-use crate::spill::SpillDir;
+use crate::spill::{Sorter, SpillDir};
 use runs::BandRuns;
 
 /// A document's position in the corpus (input order, 0-based).
@@ -179,20 +179,46 @@ pub fn estimate_at_least<'a>(
 }
 
 /// Edges and statistics gathered as buckets are confirmed, band after band.
-#[derive(Default)]
 struct Confirmed {
     edges: Vec<Edge>,
+    /// Under a memory budget, edges go to a sorter instead of `edges`: a pair found
+    /// in many bands is then held once, and what does not fit goes to sorted runs.
+    sorter: Option<Sorter<u128>>,
     stats: CandidateStats,
 }
 
+/// An edge as one value whose order is (a, b).
+fn pack_edge(e: &Edge) -> u128 {
+    ((e.a as u128) << 64) | ((e.b as u128) << 32) | e.similarity.to_bits() as u128
+}
+
+fn unpack_edge(v: u128) -> Edge {
+    Edge {
+        a: (v >> 64) as DocId,
+        b: (v >> 32) as DocId,
+        similarity: f32::from_bits(v as u32),
+    }
+}
+
 impl Confirmed {
+    /// Confirmed edges held in memory (`edge_budget` `usize::MAX`) or through a
+    /// sorter buffering at most `edge_budget` bytes.
+    fn new(edge_budget: usize, dir: &SpillDir) -> Confirmed {
+        Confirmed {
+            edges: Vec::new(),
+            sorter: (edge_budget != usize::MAX).then(|| Sorter::new(edge_budget, dir.clone())),
+            stats: CandidateStats::default(),
+        }
+    }
+
     /// Confirm `buckets` (each of two or more members) in parallel; results are
     /// added in bucket order.
     fn add<'b, F>(
         &mut self,
         buckets: impl IndexedParallelIterator<Item = &'b [(BandKey, DocId)]>,
         confirm: &F,
-    ) where
+    ) -> std::io::Result<()>
+    where
         F: Fn(DocId, DocId) -> Option<f64> + Sync,
     {
         let per_bucket: Vec<(usize, Vec<Edge>, u64, u64)> = buckets
@@ -204,19 +230,31 @@ impl Confirmed {
         for (len, e, cmp, rej) in per_bucket {
             self.stats.buckets += 1;
             self.stats.largest_bucket = self.stats.largest_bucket.max(len as u64);
-            self.edges.extend(e);
+            match &mut self.sorter {
+                Some(s) => e.iter().try_for_each(|e| s.push(pack_edge(e)))?,
+                None => self.edges.extend(e),
+            }
             self.stats.comparisons += cmp;
             self.stats.rejected += rej;
         }
+        Ok(())
     }
 
     /// Sorted, distinct edges and the final statistics.
-    fn finish(mut self) -> (Vec<Edge>, CandidateStats) {
-        self.edges
-            .par_sort_unstable_by(|x, y| (x.a, x.b).cmp(&(y.a, y.b)));
+    fn finish(mut self) -> std::io::Result<(Vec<Edge>, CandidateStats)> {
+        match self.sorter.take() {
+            Some(s) => {
+                let sorted = s.finish()?;
+                sorted.for_each(|&v| self.edges.push(unpack_edge(v)))?;
+            }
+            None => self
+                .edges
+                .par_sort_unstable_by(|x, y| (x.a, x.b).cmp(&(y.a, y.b))),
+        }
+        // A pair is confirmed with the same similarity in every band it shares.
         self.edges.dedup_by(|x, y| x.a == y.a && x.b == y.b);
         self.stats.confirmed_pairs = self.edges.len() as u64;
-        (self.edges, self.stats)
+        Ok((self.edges, self.stats))
     }
 }
 
@@ -231,7 +269,22 @@ pub fn candidates_with<F>(
 where
     F: Fn(DocId, DocId) -> Option<f64> + Sync,
 {
-    let mut done = Confirmed::default();
+    let done = Confirmed::new(usize::MAX, &SpillDir::default());
+    banded(sigs, params, seed, confirm, done)
+        .unwrap_or_else(|e| unreachable!("candidates in memory do no I/O: {e}"))
+}
+
+/// Band keys of every band sorted in memory, buckets confirmed into `done`.
+fn banded<F>(
+    sigs: &Signatures<'_>,
+    params: LshParams,
+    seed: u64,
+    confirm: F,
+    mut done: Confirmed,
+) -> std::io::Result<(Vec<Edge>, CandidateStats)>
+where
+    F: Fn(DocId, DocId) -> Option<f64> + Sync,
+{
     let active: Vec<DocId> = sigs.active.iter_ones().map(|d| d as DocId).collect();
     let mut keys: Vec<(BandKey, DocId)> = Vec::with_capacity(active.len());
     for band in 0..params.bands {
@@ -244,7 +297,7 @@ where
         keys.par_sort_unstable();
         // Bucket boundaries: runs of equal keys of length ≥ 2.
         let runs = bucket_runs(&keys);
-        done.add(runs.par_iter().map(|&(lo, hi)| &keys[lo..hi]), &confirm);
+        done.add(runs.par_iter().map(|&(lo, hi)| &keys[lo..hi]), &confirm)?;
     }
     done.finish()
 }
@@ -265,15 +318,18 @@ pub fn candidates_bounded<F>(
 where
     F: Fn(DocId, DocId) -> Option<f64> + Sync,
 {
+    // Edges are sorted through a sixteenth of the budget (a quarter of the key
+    // budget's bytes).
+    let edge_budget = max_keys.saturating_mul(4);
+    let mut done = Confirmed::new(edge_budget, dir);
     let active: Vec<DocId> = sigs.active.iter_ones().map(|d| d as DocId).collect();
     if active.len() <= max_keys {
-        return Ok(candidates_with(sigs, params, seed, confirm));
+        return banded(sigs, params, seed, confirm, done);
     }
     let runs = BandRuns::build(&active, params.bands, max_keys, dir, |d, out| {
         out.extend((0..params.bands).map(|b| band_key(sigs.get(d), b, params.rows, seed)));
     })?;
     drop(active);
-    let mut done = Confirmed::default();
     done.stats.band_runs = runs.runs() as u64;
     // Buckets are confirmed in parallel batches of about half the key budget.
     let batch_limit = (max_keys / 2).max(1);
@@ -297,7 +353,7 @@ where
                     bucket.clear();
                 }
                 if batch_len >= batch_limit || entry.is_none() {
-                    done.add(batch.par_iter().map(|b| b.as_slice()), &confirm);
+                    done.add(batch.par_iter().map(|b| b.as_slice()), &confirm)?;
                     batch.clear();
                     batch_len = 0;
                 }
@@ -308,7 +364,7 @@ where
             }
         }
     }
-    Ok(done.finish())
+    done.finish()
 }
 
 fn bucket_runs(keys: &[(BandKey, DocId)]) -> Vec<(usize, usize)> {

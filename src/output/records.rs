@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use super::{Sink, inject_field, write_atomic};
 use crate::boilerplate::Rules;
-use crate::cluster::{Cluster, Clustering, Role};
+use crate::cluster::{Cluster, Clustering, Role, Roles};
 use crate::config::{DedupConfig, EmptyPolicy, Mode, OutputPaths};
 use crate::corpus::{self, Chunk, Corpus, Format, InputError, Record};
 use crate::error::{RunError, write_err};
@@ -76,7 +76,7 @@ enum Piece {
 
 /// Plan a chunk of JSON Lines in drop mode: the same bytes [`render_chunk`] gives,
 /// as ranges of the input.
-fn plan_chunk(table: &DocTable, roles: &[Role], chunk: &Chunk<'_>, base: u64) -> ChunkPlan {
+fn plan_chunk(table: &DocTable, roles: &Roles, chunk: &Chunk<'_>, base: u64) -> ChunkPlan {
     let mut plan = ChunkPlan::default();
     let data = chunk.data;
     // The open range of consecutive kept records, newline included once known.
@@ -84,7 +84,7 @@ fn plan_chunk(table: &DocTable, roles: &[Role], chunk: &Chunk<'_>, base: u64) ->
     for (i, rec) in chunk.records().enumerate() {
         plan.seen += 1;
         let d = base as usize + i;
-        let Some(&role) = roles.get(d) else { break };
+        let Some(role) = roles.get(d) else { break };
         if !matches!(role, Role::Unique | Role::Keep { .. }) {
             continue;
         }
@@ -125,7 +125,7 @@ fn render_chunk(
     cfg: &DedupConfig,
     sk: &Sketch,
     table: &DocTable,
-    roles: &[Role],
+    roles: &Roles,
     chunk: &Chunk<'_>,
     base: u64,
 ) -> (Vec<u8>, u64, u64, u64) {
@@ -136,7 +136,7 @@ fn render_chunk(
     for (i, rec) in chunk.records().enumerate() {
         seen += 1;
         let d = base as usize + i;
-        let Some(&role) = roles.get(d) else { break };
+        let Some(role) = roles.get(d) else { break };
         let keep = match role {
             Role::Rejected => false,
             Role::Duplicate { .. } => cfg.mode == Mode::Annotate,
@@ -253,7 +253,7 @@ fn write_records(
     cfg: &DedupConfig,
     sk: &Sketch,
     table: &DocTable,
-    roles: &[Role],
+    roles: &Roles,
     sink: &mut Sink,
     dest: &Path,
 ) -> Result<Written, RunError> {
