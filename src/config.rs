@@ -192,7 +192,7 @@ impl DedupConfig {
     }
 
     pub fn spill_dir(&self) -> crate::spill::SpillDir {
-        crate::spill::SpillDir(self.read.tmp_dir.clone())
+        crate::spill::SpillDir::new(self.read.tmp_dir.clone())
     }
 }
 

@@ -170,7 +170,10 @@ fn story_counts(
     cfg: &DedupConfig,
     progress: &indicatif::ProgressBar,
 ) -> Result<(boilerplate::Counts, SpillArray<DocId>, u64, u64), RunError> {
+    // A run that learns starts here: what it holds and spills is counted from now.
     crate::memory::watch();
+    crate::memory::reset();
+    crate::spill::forget_spilled();
     crate::memory::stage(crate::memory::Stage::Learn);
     // 1. Stories: components of raw pages whose estimated containment reaches
     // STORY_CONTAINMENT.
@@ -206,15 +209,24 @@ fn story_counts(
         },
     )
     .map_err(spill_err)?;
-    let mut story = SpillArray::new(table.len(), 0, cfg.column_budget(), &cfg.spill_dir())
+    let mut story = SpillArray::new(
+        table.len(),
+        0,
+        cfg.column_budget(),
+        &cfg.spill_dir().named("stories"),
+    )
         .map_err(spill_err)?;
     story
         .iter_mut()
         .enumerate()
         .for_each(|(d, s)| *s = d as DocId);
-    let comps =
-        cluster::components_within(table.len(), &edges, cfg.column_budget(), &cfg.spill_dir())
-            .map_err(spill_err)?;
+    let comps = cluster::components_within(
+        table.len(),
+        &edges,
+        cfg.column_budget(),
+        &cfg.spill_dir().named("components"),
+    )
+    .map_err(spill_err)?;
     drop(edges);
     for c in &comps {
         for &m in c {

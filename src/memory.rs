@@ -15,7 +15,9 @@ use std::time::Duration;
 const SAMPLE_EVERY: Duration = Duration::from_millis(5);
 
 /// The stages memory is attributed to, in the order a run goes through them.
-pub const STAGES: [&str; 7] = [
+/// "start" is everything before the first of them (options, opening the input).
+pub const STAGES: [&str; 8] = [
+    "start",
     "learn",
     "sketch",
     "candidates",
@@ -28,7 +30,8 @@ pub const STAGES: [&str; 7] = [
 /// A stage of [`STAGES`].
 #[derive(Clone, Copy, Debug)]
 pub enum Stage {
-    Learn = 0,
+    Start = 0,
+    Learn,
     Sketch,
     Candidates,
     Cluster,
@@ -58,6 +61,12 @@ pub fn watch() {
     if let (Ok(h), Ok(mut slot)) = (handle, SAMPLER.lock()) {
         *slot = Some(h);
     }
+}
+
+/// Forget the peaks so far (a new run starts).
+pub fn reset() {
+    STAGE.store(0, Ordering::Relaxed);
+    PEAKS.iter().for_each(|p| p.store(0, Ordering::Relaxed));
 }
 
 /// Memory from now on counts for `stage`.
@@ -99,6 +108,9 @@ pub struct MemoryReport {
     pub limit_bytes: Option<u64>,
     /// Highest anonymous memory sampled in each stage the run went through.
     pub peak_anon_by_stage: Vec<StagePeak>,
+    /// What went to temporary files because it did not fit its share of
+    /// `--mem-limit` (filled in by the pipeline).
+    pub spilled: Vec<&'static str>,
 }
 
 /// The highest anonymous memory sampled in one stage.
@@ -129,6 +141,7 @@ pub fn report(limit: Option<u64>) -> MemoryReport {
         peak_rss_bytes: status_kib("VmHWM:").unwrap_or(0) << 10,
         limit_bytes: limit,
         peak_anon_by_stage: by_stage,
+        spilled: Vec::new(),
     }
 }
 

@@ -84,6 +84,11 @@ pub fn run(
 ) -> Result<Report, RunError> {
     let start = Instant::now();
     memory::watch();
+    if job.learn_seconds == 0.0 {
+        // No learning came first (`dedup`, or rules given): the run starts here.
+        memory::reset();
+        crate::spill::forget_spilled();
+    }
     check_outputs(corpus, paths)?;
     let mut timings = Timings::default();
     let mut sk = Sketch::new(cfg).with_stripper(job.stripper.clone());
@@ -181,7 +186,10 @@ pub fn run(
         state: state_report,
         threads: rayon::current_num_threads(),
         timings,
-        memory: memory::report(cfg.mem_limit),
+        memory: memory::MemoryReport {
+            spilled: crate::spill::spilled(),
+            ..memory::report(cfg.mem_limit)
+        },
     };
     if let (Some(path), Some(review)) = (&paths.html, &review) {
         let t = Instant::now();

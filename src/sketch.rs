@@ -489,7 +489,7 @@ pub fn sketch_corpus(
     mut examples: Option<&mut Learned>,
 ) -> Result<DocTable, RunError> {
     fn column<T: bytemuck::Pod>(cfg: &DedupConfig) -> SpillVec<T> {
-        SpillVec::new(cfg.column_budget(), cfg.spill_dir())
+        SpillVec::new(cfg.column_budget(), cfg.spill_dir().named("document table"))
     }
     let mut t = DocTable {
         ids: column(cfg),
@@ -498,13 +498,13 @@ pub fn sketch_corpus(
         active: BitVec::new(),
         rejected: BitVec::new(),
         emptied: BitVec::new(),
-        sigs: SigStore::new(cfg.signature_budget(), cfg.spill_dir()),
+        sigs: SigStore::new(cfg.signature_budget(), cfg.spill_dir().named("signatures")),
         k: cfg.num_perm,
         records_per_input: vec![0; corpus.inputs().len()],
         rejects: Vec::new(),
         strip: StripStats::default(),
         text_in: 0,
-        line_keys: SpillVec::new(cfg.line_key_budget(), cfg.spill_dir()),
+        line_keys: SpillVec::new(cfg.line_key_budget(), cfg.spill_dir().named("line keys")),
         text_hash: column(cfg),
         has_id: BitVec::new(),
         history_ids: Vec::new(),

@@ -135,9 +135,12 @@ impl SetPart {
     /// whose index at most `column_budget` bytes per column.
     pub fn new(cfg: &DedupConfig) -> SetPart {
         SetPart {
-            docs: SpillVec::new(cfg.column_budget(), cfg.spill_dir()),
-            ends: SpillVec::new(cfg.column_budget(), cfg.spill_dir()),
-            shingles: SpillVec::new(cfg.shingle_set_budget(), cfg.spill_dir()),
+            docs: SpillVec::new(cfg.column_budget(), cfg.spill_dir().named("shingle sets")),
+            ends: SpillVec::new(cfg.column_budget(), cfg.spill_dir().named("shingle sets")),
+            shingles: SpillVec::new(
+                cfg.shingle_set_budget(),
+                cfg.spill_dir().named("shingle sets"),
+            ),
         }
     }
 

@@ -327,7 +327,7 @@ impl Counts {
             v.dedup();
             Sorted::Ram(v)
         } else {
-            let mut sorter = Sorter::new(ram_limit, dir.clone());
+            let mut sorter = Sorter::new(ram_limit, dir.named("line counts"));
             for chunk in keys.chunks(1 << 16) {
                 for &k in chunk {
                     sorter.push(to_story(k))?;

@@ -45,7 +45,7 @@ impl BandRuns {
         let per_run = per_run.max(bands);
         let docs_per_run = (per_run / bands).max(1);
         let mut runs = Vec::new();
-        let mut w = BufWriter::with_capacity(1 << 20, dir.file()?);
+        let mut w = BufWriter::with_capacity(1 << 20, dir.named("band keys").file()?);
         let mut offset = 0u64;
         let mut buf: Vec<(u32, BandKey, DocId)> = Vec::with_capacity(docs_per_run * bands);
         for batch in docs.chunks(docs_per_run) {

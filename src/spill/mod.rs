@@ -21,16 +21,55 @@ mod sorted;
 
 pub use sorted::{Sorted, Sorter};
 
-/// Where temporary files go: the given directory, or the system's.
+/// Where temporary files go: the given directory, or the system's; and what they
+/// hold, named in the report's list of what went to disk ([`spilled`]).
 #[derive(Clone, Debug, Default)]
-pub struct SpillDir(pub Option<PathBuf>);
+pub struct SpillDir {
+    pub dir: Option<PathBuf>,
+    pub what: &'static str,
+}
 
 impl SpillDir {
+    pub fn new(dir: Option<PathBuf>) -> SpillDir {
+        SpillDir { dir, what: "" }
+    }
+
+    /// The same place, for files that hold `what`.
+    pub fn named(&self, what: &'static str) -> SpillDir {
+        SpillDir {
+            dir: self.dir.clone(),
+            what,
+        }
+    }
+
     pub fn file(&self) -> io::Result<File> {
-        match &self.0 {
+        if let Ok(mut s) = SPILLED.lock()
+            && !self.what.is_empty()
+            && !s.contains(&self.what)
+        {
+            s.push(self.what);
+        }
+        match &self.dir {
             Some(dir) => tempfile::tempfile_in(dir).map_err(|e| with_path(e, dir)),
             None => tempfile::tempfile(),
         }
+    }
+}
+
+/// Names of what went to temporary files since [`forget_spilled`].
+static SPILLED: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+
+/// What went to temporary files in this run, sorted.
+pub fn spilled() -> Vec<&'static str> {
+    let mut v = SPILLED.lock().map(|s| s.clone()).unwrap_or_default();
+    v.sort_unstable();
+    v
+}
+
+/// Start a new list of what went to disk (at the start of a run).
+pub fn forget_spilled() {
+    if let Ok(mut s) = SPILLED.lock() {
+        s.clear();
     }
 }
 

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Peak memory as the corpus grows: `dedup` and `clean` with default options and with
+# `--mem-limit LIMIT`, on generated news corpora of the given sizes.
+#
+#   bash benches/memory.sh [SIZES_MB] [LIMIT] [THREADS]
+#
+# SIZES_MB defaults to "300 1000 5000", LIMIT to 64M, THREADS to 2. Corpora are
+# written to bench-out/ by `dupstrip synth --boilerplate --seed 9` (about 3,750 bytes
+# a page) unless already there; temporary files go to bench-out/tmp (on disk).
+# Peak anonymous memory (RssAnon: heap and stacks, not the memory-mapped input or
+# temporary files) is sampled every 5 ms by benches/measure.py, and read back from
+# the report's `memory` section. Every limited run's output is compared byte for byte
+# with the run without a limit. Prints one table row per run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sizes=${1:-300 1000 5000}
+limit=${2:-64M}
+threads=${3:-2}
+cargo build --release --locked --quiet --bin dupstrip
+bin=$(realpath target/release/dupstrip)
+out=bench-out/memory
+tmp=bench-out/tmp
+mkdir -p "$out" "$tmp"
+
+printf '| command | corpus | --mem-limit | wall s | peak anon MiB (sampled) | peak anon MiB (report) | spilled | same output |\n'
+printf '|---|---|---|---|---|---|---|---|\n'
+for mb in $sizes; do
+  corpus=bench-out/news-${mb}mb.jsonl
+  if [ ! -f "$corpus" ]; then
+    "$bin" synth --boilerplate --docs $((mb * 1000000 / 3750)) --seed 9 -o "$corpus" \
+      --truth "bench-out/news-truth-${mb}mb.jsonl"
+  fi
+  for cmd in dedup clean; do
+    for lim in none "$limit"; do
+      args=("$cmd" "$corpus" -o "$out/$cmd-$mb-$lim.jsonl" --clusters "$out/$cmd-$mb-$lim.clusters.jsonl"
+        --report "$out/$cmd-$mb-$lim.json" -j "$threads" -q --tmp-dir "$tmp")
+      [ "$lim" = none ] || args+=(--mem-limit "$lim")
+      m=$(python3 benches/measure.py -- "$bin" "${args[@]}")
+      same=-
+      if [ "$lim" != none ]; then
+        if cmp -s "$out/$cmd-$mb-none.jsonl" "$out/$cmd-$mb-$lim.jsonl" &&
+          cmp -s "$out/$cmd-$mb-none.clusters.jsonl" "$out/$cmd-$mb-$lim.clusters.jsonl"; then
+          same=yes
+        else
+          same=NO
+        fi
+      fi
+      python3 - "$m" "$out/$cmd-$mb-$lim.json" "$cmd" "$mb" "$lim" "$same" <<'EOF'
+import json, sys
+m = json.loads(sys.argv[1])
+r = json.load(open(sys.argv[2]))["memory"]
+cmd, mb, lim, same = sys.argv[3:7]
+print(f"| {cmd} | {mb} MB | {lim} | {m['wall_s']:.1f} | {m['peak_anon_mib']:.1f} | "
+      f"{r['peak_anon_bytes'] / 2**20:.1f} | {', '.join(r['spilled']) or '-'} | {same} |")
+EOF
+    done
+    rm -f "$out/$cmd-$mb-"*.jsonl
+  done
+done
