@@ -173,9 +173,10 @@ fn stages(c: &mut Criterion) {
             for (d, t) in pages.iter().enumerate() {
                 keys.clear();
                 boilerplate::line_keys(&normalizer, t, &mut buf, &mut keys);
-                all.extend(keys.iter().map(|&(k, h)| (k, h, d as u32)));
+                all.extend((keys.iter()).map(|&(k, h)| boilerplate::pack_key(k, h, d as u32)));
             }
-            black_box(Counts::from_doc_keys(all, &story))
+            let dir = dupstrip::spill::SpillDir::default();
+            black_box(Counts::from_doc_keys(all.into(), &story, usize::MAX, &dir))
         })
     });
     g.finish();

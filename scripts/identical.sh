@@ -39,12 +39,15 @@ run_all() {
     "$bin" dedup plain.jsonl -o dedup-exact.jsonl --verify exact --report dedup-exact.json -q
     "$bin" dedup plain.jsonl -o dedup-annotate.jsonl --mode annotate --keep longest -q
     "$bin" dedup plain.jsonl -o dedup-char.jsonl --shingle char --ngram 7 --scheme classic -q
-    "$bin" dedup plain.jsonl -o dedup-mem.jsonl --mem-limit 64K --report dedup-mem.json -q
+    "$bin" dedup plain.jsonl -o dedup-mem.jsonl --mem-limit 256K --report dedup-mem.json -q
+    "$bin" dedup plain.jsonl -o dedup-mem-exact.jsonl --mem-limit 256K --verify exact \
+        --keep longest --clusters dedup-mem-exact-clusters.jsonl -j 1 -q
     "$bin" dedup small.jsonl -o dedup-small.jsonl --rejects rejects.jsonl --report small.json -q || true
     "$bin" clean random.jsonl -o clean-random.jsonl --clusters clean-random-clusters.jsonl \
         --report clean-random.json --save-rules clean-random-rules.json -q
     "$bin" clean random.jsonl -o clean-random-annotate.jsonl --mode annotate -q
-    "$bin" clean news.jsonl -o clean-mem.jsonl --mem-limit 64K -q
+    "$bin" clean news.jsonl -o clean-mem.jsonl --mem-limit 256K --save-rules clean-mem-rules.json \
+        --clusters clean-mem-clusters.jsonl -q
     "$bin" boilerplate learn news.jsonl --save-rules learned.json -q
     "$bin" boilerplate strip random.jsonl --rules learned.json -o stripped.jsonl -q
     # Nightly runs against a state: three slices of one corpus.
@@ -81,7 +84,8 @@ EOF
     # Reports: timings, peak memory and the state's wall-clock times masked.
     python3 - <<'EOF'
 import json, pathlib
-VARYING = {"seconds", "timings", "started", "finished", "unix_time", "peak_rss", "elapsed"}
+VARYING = {"seconds", "timings", "started", "finished", "unix_time", "peak_rss", "elapsed",
+           "memory"}
 def mask(v):
     if isinstance(v, dict):
         return {

@@ -215,7 +215,7 @@ fn story_counts(
         cfg.column_budget(),
         &cfg.spill_dir().named("stories"),
     )
-        .map_err(spill_err)?;
+    .map_err(spill_err)?;
     story
         .iter_mut()
         .enumerate()
@@ -241,9 +241,8 @@ fn story_counts(
     let keys = std::mem::take(&mut table.line_keys);
     drop(table);
     let counts =
-        boilerplate::Counts::from_doc_keys(&keys, &story, cfg.sort_budget(), &cfg.spill_dir())
+        boilerplate::Counts::from_doc_keys(keys, &story, cfg.sort_budget(), &cfg.spill_dir())
             .map_err(spill_err)?;
-    drop(keys);
     Ok((counts, story, documents, stories))
 }
 

@@ -10,7 +10,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use super::*;
 use crate::lsh::DocId;
 use crate::normalize::Normalizer;
-use crate::spill::{Sorted, Sorter, SpillDir};
+use crate::spill::{Sorted, Sorter, SpillDir, SpillVec};
 use page::{Page, label_of};
 
 /// Hash of the normalized label of a `LABEL: value` line. Labels made of digits
@@ -312,7 +312,7 @@ impl Counts {
     /// `ram_limit` bytes of keys are sorted in memory at once; the rest goes to sorted
     /// runs in `dir`.
     pub fn from_doc_keys(
-        keys: &[u128],
+        keys: SpillVec<u128>,
         story: &[DocId],
         ram_limit: usize,
         dir: &SpillDir,
@@ -321,18 +321,20 @@ impl Counts {
             let (kind, hash, d) = unpack_key(k);
             pack_key(kind, hash, story.get(d as usize).copied().unwrap_or(d))
         };
-        let sorted = if ram_limit == usize::MAX {
-            let mut v: Vec<u128> = keys.par_iter().map(|&k| to_story(k)).collect();
+        let sorted = if ram_limit == usize::MAX && !keys.spilled() {
+            // Without a limit the keys are mapped and sorted where they are.
+            let mut v = keys.into_ram();
+            v.par_iter_mut().for_each(|k| *k = to_story(*k));
             v.par_sort_unstable();
             v.dedup();
+            v.shrink_to_fit();
             Sorted::Ram(v)
         } else {
             let mut sorter = Sorter::new(ram_limit, dir.named("line counts"));
-            for chunk in keys.chunks(1 << 16) {
-                for &k in chunk {
-                    sorter.push(to_story(k))?;
-                }
+            for &k in keys.iter() {
+                sorter.push(to_story(k))?;
             }
+            drop(keys);
             sorter.finish()?
         };
         Ok(Counts {

@@ -116,7 +116,7 @@ mod tests {
             keys.extend(out.iter().map(|&(k, h)| pack_key(k, h, d as DocId)));
         }
         let story: Vec<DocId> = docs.iter().map(|d| d.0).collect();
-        let counts = Counts::from_doc_keys(&keys, &story, usize::MAX, &Default::default())
+        let counts = Counts::from_doc_keys(keys.into(), &story, usize::MAX, &Default::default())
             .expect("counts in memory");
         let stories = docs.iter().map(|d| d.0).collect::<HashSet<_>>().len() as u64;
         let mut learned = Learned::new(

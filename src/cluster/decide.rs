@@ -281,7 +281,8 @@ fn assign_verified(
 /// The role of every document of this run.
 fn roles_of(cfg: &DedupConfig, table: &DocTable, clusters: &[Cluster]) -> Result<Roles, RunError> {
     let n = table.len();
-    let mut roles = Roles::new(n, cfg.column_budget(), &cfg.spill_dir().named("roles")).map_err(spill_err)?;
+    let mut roles =
+        Roles::new(n, cfg.column_budget(), &cfg.spill_dir().named("roles")).map_err(spill_err)?;
     for d in table.rejected.iter_ones() {
         roles.set(d, Role::Rejected);
     }

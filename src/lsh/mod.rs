@@ -206,7 +206,8 @@ impl Confirmed {
     fn new(edge_budget: usize, dir: &SpillDir) -> Confirmed {
         Confirmed {
             edges: Vec::new(),
-            sorter: (edge_budget != usize::MAX).then(|| Sorter::new(edge_budget, dir.named("edges"))),
+            sorter: (edge_budget != usize::MAX)
+                .then(|| Sorter::new(edge_budget, dir.named("edges"))),
             stats: CandidateStats::default(),
         }
     }

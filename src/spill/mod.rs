@@ -179,6 +179,11 @@ impl<T: bytemuck::Pod> SpillVec<T> {
         self.disk.is_some()
     }
 
+    /// The values as a vector, when they are in memory (empty when spilled).
+    pub fn into_ram(self) -> Vec<T> {
+        self.ram
+    }
+
     /// Every value, in order (empty for a spilled vector not yet finished).
     pub fn as_slice(&self) -> &[T] {
         match &self.disk {

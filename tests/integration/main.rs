@@ -6,6 +6,7 @@ mod clean;
 mod dedup;
 mod evidence;
 mod inputs;
+mod memory;
 mod normalize_cases;
 mod parquet;
 mod review;

@@ -1,0 +1,220 @@
+//! `--mem-limit`: what does not fit its share goes to temporary files, and nothing
+//! else changes. A limit of 256K (the smallest accepted) on a few thousand pages
+//! sends every structure that can spill to disk, so each spill path runs.
+
+use crate::util::*;
+use serde_json::Value;
+
+/// Everything that can go to disk in `clean` (without exact verification sets,
+/// which only borderline pairs need).
+const CLEAN_SPILLS: [&str; 9] = [
+    "band keys",
+    "components",
+    "document table",
+    "edges",
+    "line counts",
+    "line keys",
+    "roles",
+    "signatures",
+    "stories",
+];
+
+/// A report without what varies from run to run or says how the run was bounded:
+/// timings, memory, threads, the limit itself, and how many sorted runs the band keys
+/// took.
+fn comparable(mut r: Value) -> Value {
+    for key in ["timings", "memory", "threads"] {
+        r[key] = Value::Null;
+    }
+    r["parameters"]["mem_limit"] = Value::Null;
+    r["candidates"]["band_runs"] = Value::Null;
+    r
+}
+
+fn spilled(r: &Value) -> Vec<String> {
+    r["memory"]["spilled"]
+        .as_array()
+        .expect("memory.spilled")
+        .iter()
+        .map(|v| v.as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// Run `args` as run `name` (free, or under `limit`), writing output, clusters, report
+/// and, for `clean`, rules; temporary files go to `spill/`.
+fn run_as(env: &Env, name: &str, args: &[&str], limit: Option<&str>, threads: &str) {
+    let (o, c, r, rules) = (
+        format!("{name}.jsonl"),
+        format!("{name}.clusters.jsonl"),
+        format!("{name}.report.json"),
+        format!("{name}.rules.json"),
+    );
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend([
+        "-o",
+        &o,
+        "--clusters",
+        &c,
+        "--report",
+        &r,
+        "--tmp-dir",
+        "spill",
+        "-j",
+        threads,
+    ]);
+    if args[0] == "clean" {
+        all.extend(["--save-rules", &rules]);
+    }
+    if let Some(l) = limit {
+        all.extend(["--mem-limit", l]);
+    }
+    ok(&env.run(&all));
+}
+
+fn assert_same(env: &Env, a: &str, b: &str, files: &[&str]) {
+    for f in files {
+        let (x, y) = (format!("{a}.{f}"), format!("{b}.{f}"));
+        assert!(env.read(&x) == env.read(&y), "{x} and {y} differ");
+    }
+    let (ra, rb) = (
+        env.json(&format!("{a}.report.json")),
+        env.json(&format!("{b}.report.json")),
+    );
+    assert_eq!(comparable(ra), comparable(rb), "reports of {a} and {b}");
+}
+
+#[test]
+fn clean_under_a_tiny_limit_is_identical_at_any_thread_count() {
+    let env = Env::new();
+    env.synth_news(5000, 21);
+    std::fs::create_dir_all(env.path("spill")).expect("mkdir");
+    let args = ["clean", "news.jsonl"];
+    run_as(&env, "free", &args, None, "2");
+    run_as(&env, "capped1", &args, Some("256K"), "1");
+    run_as(&env, "capped2", &args, Some("256K"), "2");
+    let files = ["jsonl", "clusters.jsonl", "rules.json"];
+    assert_same(&env, "free", "capped1", &files);
+    assert_same(&env, "free", "capped2", &files);
+
+    let free = env.json("free.report.json");
+    assert!(spilled(&free).is_empty(), "{:?}", spilled(&free));
+    assert!(free["memory"]["limit_bytes"].is_null());
+    let capped = env.json("capped2.report.json");
+    let went = spilled(&capped);
+    for what in CLEAN_SPILLS {
+        assert!(
+            went.iter().any(|w| w == what),
+            "{what} not spilled: {went:?}"
+        );
+    }
+    assert_eq!(capped["memory"]["limit_bytes"], 256 << 10);
+    // The pages did lose boilerplate and copies: the comparison compared something.
+    assert!(capped["documents"]["duplicates"].as_u64().unwrap_or(0) > 100);
+    assert!(
+        capped["boilerplate"]["removed"]["lines_removed"]
+            .as_u64()
+            .unwrap_or(0)
+            > 1000
+    );
+    // Temporary files have no names: nothing is left behind.
+    assert_eq!(
+        std::fs::read_dir(env.path("spill")).expect("dir").count(),
+        0
+    );
+}
+
+#[test]
+fn exact_verification_under_a_tiny_limit_is_identical() {
+    let env = Env::new();
+    env.synth(5000, 4);
+    std::fs::create_dir_all(env.path("spill")).expect("mkdir");
+    for (verify, keep) in [("exact", "longest"), ("auto", "first")] {
+        let args = [
+            "dedup",
+            "corpus.jsonl",
+            "--verify",
+            verify,
+            "--keep",
+            keep,
+            "--mode",
+            "annotate",
+        ];
+        let (free, capped) = (format!("free-{verify}"), format!("capped-{verify}"));
+        run_as(&env, &free, &args, None, "2");
+        run_as(&env, &capped, &args, Some("256K"), "2");
+        assert_same(&env, &free, &capped, &["jsonl", "clusters.jsonl"]);
+        let r = env.json(&format!("{capped}.report.json"));
+        assert!(r["verification"]["shingle_sets"].as_u64().unwrap_or(0) > 0);
+        let went = spilled(&r);
+        for what in ["shingle sets", "signatures", "band keys", "roles"] {
+            assert!(
+                went.iter().any(|w| w == what),
+                "{what} not spilled: {went:?}"
+            );
+        }
+    }
+}
+
+/// Nightly runs against a state under the limit keep the same documents, learn the
+/// same rules and leave a state with the same contents.
+#[test]
+fn state_runs_under_a_tiny_limit_are_identical() {
+    let env = Env::new();
+    env.synth_news(3000, 8);
+    let lines: Vec<String> = env.read("news.jsonl").lines().map(String::from).collect();
+    let half = lines.len() / 2;
+    env.write("night1.jsonl", lines[..half].join("\n") + "\n");
+    env.write("night2.jsonl", lines[half..].join("\n") + "\n");
+    std::fs::create_dir_all(env.path("spill")).expect("mkdir");
+    for (name, limit) in [("free", None), ("capped", Some("256K"))] {
+        for night in ["night1", "night2"] {
+            let state = format!("{name}-state");
+            let input = format!("{night}.jsonl");
+            let args = ["clean", &input, "--state", &state];
+            run_as(&env, &format!("{name}-{night}"), &args, limit, "2");
+        }
+        let stats = env.run(&["state", "rules", &format!("{name}-state"), "-o", "-"]);
+        ok(&stats);
+        env.write(&format!("{name}.state-rules.json"), stdout(&stats));
+    }
+    for night in ["night1", "night2"] {
+        let (a, b) = (
+            format!("free-{night}.jsonl"),
+            format!("capped-{night}.jsonl"),
+        );
+        assert!(env.read(&a) == env.read(&b), "{a} and {b} differ");
+    }
+    assert!(env.read("free.state-rules.json") == env.read("capped.state-rules.json"));
+    let r = env.json("capped-night2.report.json");
+    assert!(r["state"]["documents_before"].as_u64().unwrap_or(0) > 0);
+    assert!(!spilled(&r).is_empty());
+}
+
+/// Without the flag the report still gives the run's peak memory.
+#[test]
+fn report_gives_peak_memory_without_a_limit() {
+    let env = Env::new();
+    env.synth(500, 2);
+    ok(&env.run(&[
+        "dedup",
+        "corpus.jsonl",
+        "-o",
+        "out.jsonl",
+        "--report",
+        "r.json",
+    ]));
+    let m = &env.json("r.json")["memory"];
+    assert!(m["peak_anon_bytes"].as_u64().unwrap_or(0) > 0, "{m}");
+    assert!(
+        m["peak_rss_bytes"].as_u64().unwrap_or(0) >= m["peak_anon_bytes"].as_u64().unwrap_or(0)
+    );
+    assert!(m["limit_bytes"].is_null());
+    let stages: Vec<&str> = (m["peak_anon_by_stage"].as_array())
+        .expect("stages")
+        .iter()
+        .filter_map(|s| s["stage"].as_str())
+        .collect();
+    for s in ["sketch", "candidates", "cluster", "write"] {
+        assert!(stages.contains(&s), "{s} missing from {stages:?}");
+    }
+}
