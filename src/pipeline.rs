@@ -83,12 +83,7 @@ pub fn run(
     mut job: Job,
 ) -> Result<Report, RunError> {
     let start = Instant::now();
-    memory::watch();
-    if job.learn_seconds == 0.0 {
-        // No learning came first (`dedup`, or rules given): the run starts here.
-        memory::reset();
-        crate::spill::forget_spilled();
-    }
+    start_memory(&job);
     check_outputs(corpus, paths)?;
     let mut timings = Timings::default();
     let mut sk = Sketch::new(cfg).with_stripper(job.stripper.clone());
@@ -198,6 +193,16 @@ pub fn run(
         report.timings.total = timings::round_ms(start.elapsed().as_secs_f64() + job.learn_seconds);
     }
     Ok(report)
+}
+
+/// Count memory and spills from here, unless learning came first (`clean` without
+/// `--rules`, where the run started with it).
+fn start_memory(job: &Job) {
+    memory::watch();
+    if job.learn_seconds == 0.0 {
+        memory::reset();
+        crate::spill::forget_spilled();
+    }
 }
 
 /// Add the run to its state (`--state`), if it has one.

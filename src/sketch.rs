@@ -20,7 +20,6 @@ use crate::normalize::Normalizer;
 use crate::shingle::Shingler;
 use crate::spill::{SigStore, SpillVec};
 use crate::state::{self};
-use crate::verify::SetPart;
 
 /// A record that could not be read, kept for the rejects file.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -605,48 +604,6 @@ pub(crate) fn chunk_bases(chunks: &[Chunk<'_>], first: u64) -> Vec<u64> {
     }
     bases.push(next);
     bases
-}
-
-/// Rebuild the shingle sets of the documents marked in `needed` (for exact
-/// verification) by reading the corpus again.
-pub fn collect_sets(
-    corpus: &Corpus,
-    cfg: &DedupConfig,
-    sk: &Sketch,
-    needed: &BitVec,
-) -> Result<SetPart, RunError> {
-    let mut sets = SetPart::new(cfg);
-    let mut next = 0u64;
-    corpus.for_each_group(|chunks| -> Result<(), RunError> {
-        let bases = chunk_bases(chunks, next);
-        next = bases[bases.len() - 1];
-        let found: Vec<Vec<(DocId, Vec<u64>)>> = chunks
-            .par_iter()
-            .zip(&bases[..chunks.len()])
-            .map(|(c, &base)| {
-                let mut buf = Buffers::default();
-                let format = corpus.inputs()[c.source].format;
-                c.records()
-                    .enumerate()
-                    .filter(|(i, _)| needed.get(base as usize + i).is_some_and(|b| *b))
-                    .filter_map(|(i, rec)| {
-                        let doc = corpus::parse(&rec, format, corpus.options()).ok()?;
-                        let (text, _) = sk.prepare(&doc.text, &mut buf);
-                        Some((
-                            (base as usize + i) as DocId,
-                            sk.shingle_set(&text, &mut buf),
-                        ))
-                    })
-                    .collect()
-            })
-            .collect();
-        for (d, set) in found.into_iter().flatten() {
-            sets.push(d, &set).map_err(spill_err)?;
-        }
-        Ok(())
-    })?;
-    sets.finish().map_err(spill_err)?;
-    Ok(sets)
 }
 
 #[cfg(test)]

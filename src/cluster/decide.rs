@@ -13,10 +13,10 @@ use crate::corpus::Corpus;
 use crate::error::{RunError, spill_err};
 use crate::lsh::{self, DocId};
 use crate::minhash::{self};
-use crate::sketch::{DocTable, Sketch, collect_sets};
+use crate::sketch::{DocTable, Sketch};
 use crate::state::State;
 use crate::timings::{self};
-use crate::verify::{Judged, MAX_VERIFY_ROUNDS, ShingleSets, Verifier, VerifyStats};
+use crate::verify::{Judged, MAX_VERIFY_ROUNDS, ShingleSets, Verifier, VerifyStats, collect_sets};
 
 /// The role of every document after clustering.
 #[derive(Clone, Copy, Debug, PartialEq)]
