@@ -38,6 +38,7 @@ pub fn learn_rules(
     let (counts, _, documents, stories) = story_counts(corpus, cfg, progress)?;
     let learned =
         Learned::new(cfg.normalize, counts, learn, documents, stories).map_err(spill_err)?;
+    crate::memory::stage(crate::memory::Stage::LearnRules);
     rules_with_examples(corpus, learned)
 }
 
@@ -93,6 +94,7 @@ pub fn learn_rules_for_run(
             None,
         ),
     };
+    crate::memory::stage(crate::memory::Stage::LearnRules);
     let examples = learned.clone();
     // The first example of a rule does not depend on where the search stops, so it
     // stops after any few chunks, not only after a group (what the further examples
@@ -191,6 +193,7 @@ fn story_counts(
     progress.set_message("learning boilerplate: reading pages");
     let mut table = sketch_corpus(corpus, &story_cfg, &sk, progress, None)?;
     progress.finish_and_clear();
+    crate::memory::stage(crate::memory::Stage::LearnStories);
     let sigs = table.signatures();
     // Text length stands in for the shingle-set size (they grow together).
     let (edges, _) = lsh::candidates_bounded(
@@ -240,6 +243,7 @@ fn story_counts(
     // first.
     let keys = std::mem::take(&mut table.line_keys);
     drop(table);
+    crate::memory::stage(crate::memory::Stage::LearnCounts);
     let counts =
         boilerplate::Counts::from_doc_keys(keys, &story, cfg.sort_budget(), &cfg.spill_dir())
             .map_err(spill_err)?;

@@ -16,9 +16,12 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(5);
 
 /// The stages memory is attributed to, in the order a run goes through them.
 /// "start" is everything before the first of them (options, opening the input).
-pub const STAGES: [&str; 8] = [
+pub const STAGES: [&str; 11] = [
     "start",
-    "learn",
+    "learn: reading pages",
+    "learn: stories",
+    "learn: line counts",
+    "learn: rules",
     "sketch",
     "candidates",
     "cluster",
@@ -31,7 +34,14 @@ pub const STAGES: [&str; 8] = [
 #[derive(Clone, Copy, Debug)]
 pub enum Stage {
     Start = 0,
+    /// `clean` learning: the read of every page (signatures, line keys).
     Learn,
+    /// Grouping pages into stories.
+    LearnStories,
+    /// Counting line keys per story.
+    LearnCounts,
+    /// Choosing rules and finding their examples.
+    LearnRules,
     Sketch,
     Candidates,
     Cluster,

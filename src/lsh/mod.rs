@@ -323,44 +323,46 @@ where
     // budget's bytes).
     let edge_budget = max_keys.saturating_mul(4);
     let mut done = Confirmed::new(edge_budget, dir);
-    let active: Vec<DocId> = sigs.active.iter_ones().map(|d| d as DocId).collect();
-    if active.len() <= max_keys {
+    if sigs.active.count_ones() <= max_keys {
         return banded(sigs, params, seed, confirm, done);
     }
-    let runs = BandRuns::build(&active, params.bands, max_keys, dir, |d, out| {
+    let active = sigs.active.iter_ones().map(|d| d as DocId);
+    let runs = BandRuns::build(active, params.bands, max_keys, dir, |d, out| {
         out.extend((0..params.bands).map(|b| band_key(sigs.get(d), b, params.rows, seed)));
     })?;
-    drop(active);
     done.stats.band_runs = runs.runs() as u64;
-    // Buckets are confirmed in parallel batches of about half the key budget.
+    // Buckets are confirmed in parallel batches of about half the key budget: the
+    // entries of the batch's buckets one after another, and where each bucket lies.
     let batch_limit = (max_keys / 2).max(1);
     for band in 0..params.bands {
         let mut merge = runs.band(band)?;
-        let mut bucket: Vec<(BandKey, DocId)> = Vec::new();
-        let mut batch: Vec<Vec<(BandKey, DocId)>> = Vec::new();
-        let mut batch_len = 0;
+        let mut entries: Vec<(BandKey, DocId)> = Vec::new();
+        let mut spans: Vec<(usize, usize)> = Vec::new();
+        // Where the open bucket starts in `entries`.
+        let mut open = 0;
         loop {
             let entry = merge.next_entry()?;
-            let closes = match (entry, bucket.first()) {
+            let closes = match (entry, entries.get(open)) {
                 (Some((k, _)), Some(first)) => k != first.0,
                 (None, _) => true,
                 (Some(_), None) => false,
             };
             if closes {
-                if bucket.len() >= 2 {
-                    batch_len += bucket.len();
-                    batch.push(std::mem::take(&mut bucket));
+                if entries.len() - open >= 2 {
+                    spans.push((open, entries.len()));
                 } else {
-                    bucket.clear();
+                    entries.truncate(open);
                 }
-                if batch_len >= batch_limit || entry.is_none() {
-                    done.add(batch.par_iter().map(|b| b.as_slice()), &confirm)?;
-                    batch.clear();
-                    batch_len = 0;
+                open = entries.len();
+                if entries.len() >= batch_limit || entry.is_none() {
+                    done.add(spans.par_iter().map(|&(lo, hi)| &entries[lo..hi]), &confirm)?;
+                    entries.clear();
+                    spans.clear();
+                    open = 0;
                 }
             }
             match entry {
-                Some(e) => bucket.push(e),
+                Some(e) => entries.push(e),
                 None => break,
             }
         }

@@ -34,9 +34,10 @@ struct Run {
 
 impl BandRuns {
     /// Build runs of at most `per_run` entries from `keys(d)`, which gives the key
-    /// of every band of document `d`, for the documents in `docs` (ascending).
+    /// of every band of document `d`, for the documents `docs` (ascending; taken a
+    /// run's worth at a time, never held whole).
     pub fn build(
-        docs: &[DocId],
+        docs: impl Iterator<Item = DocId>,
         bands: usize,
         per_run: usize,
         dir: &SpillDir,
@@ -48,7 +49,14 @@ impl BandRuns {
         let mut w = BufWriter::with_capacity(1 << 20, dir.named("band keys").file()?);
         let mut offset = 0u64;
         let mut buf: Vec<(u32, BandKey, DocId)> = Vec::with_capacity(docs_per_run * bands);
-        for batch in docs.chunks(docs_per_run) {
+        let mut docs = docs;
+        let mut batch: Vec<DocId> = Vec::with_capacity(docs_per_run);
+        loop {
+            batch.clear();
+            batch.extend(docs.by_ref().take(docs_per_run));
+            if batch.is_empty() {
+                break;
+            }
             buf.clear();
             buf.par_extend(batch.par_iter().flat_map_iter(|&d| {
                 let mut k = Vec::with_capacity(bands);
@@ -177,7 +185,8 @@ mod tests {
         let keys = |d: DocId, out: &mut Vec<BandKey>| {
             out.extend((0..bands as u64).map(|b| (d as u64 * 7 + b * 13) % 37));
         };
-        let runs = BandRuns::build(&docs, bands, 90, &SpillDir::default(), keys).expect("runs");
+        let runs = BandRuns::build(docs.iter().copied(), bands, 90, &SpillDir::default(), keys)
+            .expect("runs");
         assert!(runs.runs() > 10);
         for b in 0..bands {
             let mut want: Vec<(BandKey, DocId)> = docs
