@@ -56,6 +56,11 @@ run_all() {
         "$bin" clean "night-$n.jsonl" --state state -o "night-$n-out.jsonl" \
             --report "night-$n-report.json" -q
     done
+    for n in 00 01 02; do
+        "$bin" clean "night-$n.jsonl" --state state-mem -o "night-$n-mem.jsonl" \
+            --mem-limit 256K -q
+    done
+    rm -f state-mem/MANIFEST state-mem/MANIFEST.prev state-mem/LOCK
     "$bin" state stats state | sed -E 's/[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]+Z/<time>/g' > state-stats.txt
     "$bin" state rules state -o state-rules.json
     "$bin" state compact state > /dev/null

@@ -184,6 +184,13 @@ impl DedupConfig {
         self.share(4)
     }
 
+    /// Bytes of a state's merged boilerplate statistics held in memory before they
+    /// move to a temporary file (they are then copied into the state): 1/8 of
+    /// `--mem-limit`.
+    pub fn state_lines_budget(&self) -> usize {
+        self.share(8)
+    }
+
     /// `--mem-limit` divided by `parts` (no limit: `usize::MAX`).
     fn share(&self, parts: u64) -> usize {
         self.mem_limit.map_or(usize::MAX, |m| {

@@ -77,10 +77,11 @@ pub fn learn_rules_for_run(
     let (counts, story, documents, stories) = story_counts(corpus, cfg, progress)?;
     let (learned, lines) = match st {
         Some(st) => {
-            let day = counts.all_story_counts().map_err(spill_err)?;
             let none = state::LineStats::default();
             let previous = st.lines.as_ref().unwrap_or(&none);
-            let learned = previous.learned(&day, documents, stories, learn, cfg.normalize);
+            let day = state::Day::Counts(&counts);
+            let learned = (previous.learned(day, documents, stories, learn, cfg.normalize))
+                .map_err(spill_err)?;
             let lines = PendingLines {
                 counts,
                 story,
@@ -137,6 +138,7 @@ impl PendingLines {
         previous: Option<state::LineStats>,
         copies_of_state: &[DocId],
         run: u32,
+        cfg: &DedupConfig,
     ) -> std::io::Result<state::LineStats> {
         let mut excluded: Vec<DocId> = copies_of_state
             .iter()
@@ -158,7 +160,13 @@ impl PendingLines {
         let counts = self.counts.without_stories(&excluded);
         let mut lines = previous.unwrap_or_default();
         lines.learn = self.learn;
-        lines.merge(counts.all_story_counts()?, run, documents, stories);
+        lines.merge(
+            state::Day::Counts(&counts),
+            run,
+            (documents, stories),
+            cfg.state_lines_budget(),
+            &cfg.spill_dir(),
+        )?;
         lines.examples = self.examples;
         Ok(lines)
     }

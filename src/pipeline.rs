@@ -142,7 +142,7 @@ pub fn run(
     // The state changes only once the output is in place: a run stopped before
     // this point can be repeated with the same result.
     memory::stage(memory::Stage::State);
-    let state_report = commit_state(&mut job, corpus, &table, &clustering)?;
+    let state_report = commit_state(&mut job, corpus, cfg, &table, &clustering)?;
 
     let documents = document_counts(cfg, job.dedup, &table, &clustering, &written);
     let boilerplate = rules
@@ -209,6 +209,7 @@ fn start_memory(job: &Job) {
 fn commit_state(
     job: &mut Job,
     corpus: &Corpus,
+    cfg: &DedupConfig,
     table: &DocTable,
     clustering: &Clustering,
 ) -> Result<Option<report::StateReport>, RunError> {
@@ -223,6 +224,7 @@ fn commit_state(
         job.lines.take(),
         job.command,
         std::mem::take(&mut job.fingerprint),
+        cfg,
     )?;
     rep.replaced_run = job.replaces;
     Ok(Some(rep))
@@ -304,6 +306,7 @@ fn update_state(
     lines: Option<PendingLines>,
     command: &str,
     fingerprint: String,
+    cfg: &DedupConfig,
 ) -> Result<report::StateReport, RunError> {
     let mut rep = report::StateReport {
         dir: st.dir().display().to_string(),
@@ -352,7 +355,7 @@ fn update_state(
         .map(|(d, _)| d as DocId)
         .collect();
     let lines = lines
-        .map(|l| l.merged(st.lines.take(), &copies, rep.run))
+        .map(|l| l.merged(st.lines.take(), &copies, rep.run, cfg))
         .transpose()
         .map_err(crate::error::spill_err)?;
     let boilerplate_keys = lines.as_ref().map(|l| l.entries.len() as u64);

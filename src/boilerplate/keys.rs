@@ -346,7 +346,7 @@ impl Counts {
     /// Story counts of every key, sorted by key (for accumulating over runs).
     pub fn all_story_counts(&self) -> io::Result<Vec<((u8, u64), u64)>> {
         let mut all = Vec::new();
-        self.for_each_run(|key, n| all.push((key, n)))?;
+        self.for_each_key(|key, n| all.push((key, n)))?;
         Ok(all)
     }
 
@@ -359,7 +359,7 @@ impl Counts {
     /// Keys at or over their [`floor`].
     pub(super) fn story_counts(&self, required: u64) -> io::Result<HashMap<(u8, u64), u64>> {
         let mut counts = HashMap::new();
-        self.for_each_run(|(k, h), n| {
+        self.for_each_key(|(k, h), n| {
             if n >= floor(k, required) {
                 counts.insert((k, h), n);
             }
@@ -368,7 +368,7 @@ impl Counts {
     }
 
     /// Each key with its number of stories (not excluded), in key order.
-    fn for_each_run(&self, mut f: impl FnMut((u8, u64), u64)) -> io::Result<()> {
+    pub fn for_each_key(&self, mut f: impl FnMut((u8, u64), u64)) -> io::Result<()> {
         let mut current: Option<((u8, u64), u64)> = None;
         self.keys.for_each(|&packed| {
             let (kind, hash, story) = unpack_key(packed);

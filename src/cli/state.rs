@@ -71,7 +71,7 @@ pub(super) fn state_cmd(cmd: StateCmd) -> Result<()> {
                     dir.display()
                 );
             };
-            let rules = lines.rules(st.manifest.params.normalize);
+            let rules = lines.rules(st.manifest.params.normalize)?;
             output::write_rules(&output, &rules)?;
             eprintln!(
                 "dupstrip: {} line, {} template and {} marker rules from {} documents of {} runs",

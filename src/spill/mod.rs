@@ -95,6 +95,8 @@ pub struct SpillVec<T> {
 struct Disk {
     writer: Option<BufWriter<File>>,
     map: Option<memmap2::Mmap>,
+    /// Byte offset of the first value in `map`.
+    offset: usize,
     len: usize,
 }
 
@@ -144,6 +146,7 @@ impl<T: bytemuck::Pod> SpillVec<T> {
             self.disk = Some(Disk {
                 writer: Some(writer),
                 map: None,
+                offset: 0,
                 len: self.ram.len(),
             });
             self.ram = Vec::new();
@@ -188,14 +191,50 @@ impl<T: bytemuck::Pod> SpillVec<T> {
     pub fn as_slice(&self) -> &[T] {
         match &self.disk {
             None => &self.ram,
-            Some(Disk { map: Some(m), .. }) => bytemuck::cast_slice(&m[..]),
+            Some(Disk {
+                map: Some(m),
+                offset,
+                len,
+                ..
+            }) => bytemuck::cast_slice(&m[*offset..*offset + len * std::mem::size_of::<T>()]),
             Some(_) => &[],
         }
+    }
+
+    /// `len` values that a read-only map holds from byte `offset` on (a section of a
+    /// file this program wrote; `offset` aligned for `T`). `None` when they do not fit.
+    pub fn mapped(map: memmap2::Mmap, offset: usize, len: usize) -> Option<Self> {
+        let end = len
+            .checked_mul(std::mem::size_of::<T>())?
+            .checked_add(offset)?;
+        let fits = end <= map.len() && bytemuck::try_cast_slice::<u8, T>(&map[offset..end]).is_ok();
+        fits.then(|| SpillVec {
+            ram: Vec::new(),
+            ram_limit: usize::MAX,
+            dir: SpillDir::default(),
+            disk: Some(Disk {
+                writer: None,
+                map: Some(map),
+                offset,
+                len,
+            }),
+        })
     }
 
     /// Alias of [`SpillVec::as_slice`] for signature stores.
     pub fn slots(&self) -> &[T] {
         self.as_slice()
+    }
+}
+
+impl<T> std::fmt::Debug for SpillVec<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let len = self.disk.as_ref().map_or(self.ram.len(), |d| d.len);
+        write!(
+            f,
+            "SpillVec({len} values, spilled: {})",
+            self.disk.is_some()
+        )
     }
 }
 

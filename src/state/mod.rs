@@ -48,7 +48,7 @@ mod stats;
 
 pub use format::{FileEntry, StateError, StateParams};
 use format::{corrupt, io_err, kill_point, sync_dir};
-pub use lines::LineStats;
+pub use lines::{Day, LineStats};
 pub use manifest::{Manifest, RunEntry, unix_now};
 use manifest::{check_ranges, is_state_file, lock, read_manifest, remove_unreferenced};
 use merge::merge_tiers;
@@ -537,13 +537,32 @@ mod tests {
 
     #[test]
     fn line_stats_accumulate_and_forget_singletons() {
+        // In memory, and through a temporary file past one entry.
+        for ram in [usize::MAX, 30] {
+            line_stats_over_runs(ram);
+        }
+    }
+
+    fn line_stats_over_runs(ram: usize) {
+        let dir = crate::spill::SpillDir::default();
         let mut s = LineStats::default();
-        s.merge(vec![((0, 1), 1), ((0, 2), 3), ((0, 7), 6)], 1, 10, 5);
-        s.merge(vec![((0, 1), 1)], 2, 10, 5);
+        s.merge(
+            Day::List(&[((0, 1), 1), ((0, 2), 3), ((0, 7), 6)]),
+            1,
+            (10, 5),
+            ram,
+            &dir,
+        )
+        .expect("merge");
+        assert_eq!(s.entries.spilled(), ram == 30);
+        s.merge(Day::List(&[((0, 1), 1)]), 2, (10, 5), ram, &dir)
+            .expect("merge");
         assert_eq!(s.counts()[&(0, 1)], 2);
-        s.merge(vec![((0, 9), 1)], 3, 1, 1);
+        s.merge(Day::List(&[((0, 9), 1)]), 3, (1, 1), ram, &dir)
+            .expect("merge");
         for run in 4..=10 {
-            s.merge(vec![], run, 0, 0);
+            s.merge(Day::List(&[]), run, (0, 0), ram, &dir)
+                .expect("merge");
         }
         let c = s.counts();
         assert_eq!(
@@ -554,7 +573,8 @@ mod tests {
         assert_eq!(c[&(0, 2)], 3);
         assert_eq!(s.stories, 11);
         for run in 11..=31 {
-            s.merge(vec![], run, 0, 0);
+            s.merge(Day::List(&[]), run, (0, 0), ram, &dir)
+                .expect("merge");
         }
         let c = s.counts();
         assert_eq!(

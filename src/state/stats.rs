@@ -41,7 +41,9 @@ impl Stats {
             segments: m.segments.clone(),
             runs: m.runs.clone(),
             boilerplate: st.lines.as_ref().map(|l| {
-                let rules = l.rules(m.params.normalize);
+                // Rules from the statistics alone read nothing but the mapped file.
+                let rules = (l.rules(m.params.normalize))
+                    .unwrap_or_else(|_| crate::boilerplate::Rules::empty());
                 BoilerplateStats {
                     keys: l.entries.len() as u64,
                     documents: l.documents,

@@ -102,6 +102,7 @@ fn identical_output_at_any_thread_count() {
         ]));
         let mut report = env.json(&r);
         report["timings"] = serde_json::Value::Null;
+        report["memory"] = serde_json::Value::Null;
         report["threads"] = serde_json::Value::Null;
         let now = (env.read(&o), env.read(&c), report);
         if let Some(prev) = &seen {
