@@ -216,16 +216,12 @@ fn commit_state(
     let Some(st) = job.state.as_mut() else {
         return Ok(None);
     };
-    let mut rep = update_state(
-        st,
-        corpus,
-        table,
-        clustering,
-        job.lines.take(),
-        job.command,
-        std::mem::take(&mut job.fingerprint),
-        cfg,
-    )?;
+    let done = JobDone {
+        lines: job.lines.take(),
+        command: job.command,
+        fingerprint: std::mem::take(&mut job.fingerprint),
+    };
+    let mut rep = update_state(st, corpus, cfg, table, clustering, done)?;
     rep.replaced_run = job.replaces;
     Ok(Some(rep))
 }
@@ -296,18 +292,28 @@ fn document_counts(
     documents
 }
 
+/// What a finished run gives its state besides its documents.
+struct JobDone {
+    lines: Option<PendingLines>,
+    command: &'static str,
+    fingerprint: String,
+}
+
 /// Add the run's kept documents to the state, with the band keys of their dropped
 /// copies pointing at them, and commit.
 fn update_state(
     st: &mut State,
     corpus: &Corpus,
+    cfg: &DedupConfig,
     table: &DocTable,
     clustering: &Clustering,
-    lines: Option<PendingLines>,
-    command: &str,
-    fingerprint: String,
-    cfg: &DedupConfig,
+    done: JobDone,
 ) -> Result<report::StateReport, RunError> {
+    let JobDone {
+        lines,
+        command,
+        fingerprint,
+    } = done;
     let mut rep = report::StateReport {
         dir: st.dir().display().to_string(),
         created: st.is_new(),

@@ -189,7 +189,10 @@ fn state_runs_under_a_tiny_limit_are_identical() {
     assert!(r["state"]["documents_before"].as_u64().unwrap_or(0) > 0);
     let went = spilled(&r);
     for what in ["state line statistics", "line counts", "roles"] {
-        assert!(went.iter().any(|w| w == what), "{what} not spilled: {went:?}");
+        assert!(
+            went.iter().any(|w| w == what),
+            "{what} not spilled: {went:?}"
+        );
     }
 }
 
