@@ -55,7 +55,7 @@ static PEAKS: [AtomicU64; STAGES.len()] = [const { AtomicU64::new(0) }; STAGES.l
 static RUNNING: AtomicBool = AtomicBool::new(false);
 static SAMPLER: Mutex<Option<std::thread::JoinHandle<()>>> = Mutex::new(None);
 
-/// Start sampling (once per process; later calls do nothing).
+/// Start sampling, until [`report`] (a call while sampling does nothing).
 pub fn watch() {
     if RUNNING.swap(true, Ordering::SeqCst) || status_kib("RssAnon:").is_none() {
         return;
@@ -130,9 +130,15 @@ pub struct StagePeak {
     pub peak_anon_bytes: u64,
 }
 
-/// The peaks so far (after one last sample).
+/// The peaks so far (after one last sample); sampling stops until the next
+/// [`watch`].
 pub fn report(limit: Option<u64>) -> MemoryReport {
     sample();
+    if RUNNING.swap(false, Ordering::SeqCst)
+        && let Some(h) = SAMPLER.lock().ok().and_then(|mut s| s.take())
+    {
+        let _ = h.join();
+    }
     let by_stage: Vec<StagePeak> = STAGES
         .iter()
         .zip(&PEAKS)

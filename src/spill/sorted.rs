@@ -41,6 +41,11 @@ impl<T: bytemuck::Pod + Ord + Send> Sorter<T> {
         if self.buf.len() >= self.per_run {
             self.write_run()?;
         }
+        if self.buf.len() == self.buf.capacity() {
+            // Grow by doubling, but never past the budget.
+            let want = (self.buf.capacity() * 2).clamp(1024, self.per_run.max(1024));
+            self.buf.reserve_exact(want - self.buf.len());
+        }
         self.buf.push(value);
         Ok(())
     }
