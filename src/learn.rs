@@ -234,6 +234,7 @@ fn story_counts(
     let comps = cluster::components_within(
         table.len(),
         &edges,
+        &[],
         cfg.column_budget(),
         &cfg.spill_dir().named("components"),
     )

@@ -138,13 +138,11 @@ fn cluster_with(
         .iter()
         .map(|b| b.load(Ordering::Relaxed))
         .collect();
-    let mut edges = edges;
     let n = table.len();
     let history = match state {
         Some(st) => history_matches(table, cfg, st),
         None => History::default(),
     };
-    edges.extend_from_slice(&history.edges);
     let candidate_seconds = timings::secs(t0.elapsed());
 
     let t1 = Instant::now();
@@ -152,6 +150,7 @@ fn cluster_with(
     let comps = cluster::components_within(
         n + history.seqs.len(),
         &edges,
+        &history.edges,
         cfg.column_budget(),
         &cfg.spill_dir().named("components"),
     )

@@ -15,7 +15,7 @@ mod history;
 pub use decide::{Clustering, Role, cluster_docs, cluster_docs_with_components};
 pub use history::History;
 
-use crate::lsh::{DocId, Edge};
+use crate::lsh::{DocId, Edge, Edges};
 use crate::spill::{SpillArray, SpillDir};
 
 /// Bins of the similarity histograms ([`Clustering::rejected_checks`]): equal widths
@@ -81,44 +81,49 @@ impl UnionFind {
 /// Connected components of the edge graph with two or more members, each sorted by
 /// document id, the list sorted by first member.
 pub fn components(n_docs: usize, edges: &[Edge]) -> Vec<Vec<DocId>> {
-    components_of(UnionFind::new(n_docs), edges)
+    let label = SpillArray::Ram(vec![NO_LABEL; n_docs]);
+    components_of(UnionFind::new(n_docs), label, edges)
 }
 
-/// [`components`] with the union-find's arrays past `ram_limit` bytes each in
-/// temporary files (`--mem-limit`).
+/// [`components`] of `edges` (read as they are merged when they went to disk) and
+/// `more`, with the union-find's arrays past `ram_limit` bytes each in temporary
+/// files (`--mem-limit`).
 pub fn components_within(
     n_docs: usize,
-    edges: &[Edge],
+    edges: &Edges,
+    more: &[Edge],
     ram_limit: usize,
     dir: &SpillDir,
 ) -> std::io::Result<Vec<Vec<DocId>>> {
-    Ok(components_of(
-        UnionFind::within(n_docs, ram_limit, dir)?,
-        edges,
-    ))
+    let mut uf = UnionFind::within(n_docs, ram_limit, dir)?;
+    edges.for_each(|e| uf.union(e.a, e.b))?;
+    let label = SpillArray::new(n_docs, NO_LABEL, ram_limit, dir)?;
+    Ok(components_of(uf, label, more))
 }
 
-fn components_of(mut uf: UnionFind, edges: &[Edge]) -> Vec<Vec<DocId>> {
+/// A root not given a component yet.
+const NO_LABEL: u32 = u32::MAX;
+
+/// Components from the union-find after `edges`: documents are visited in order, so
+/// each component is numbered at its first member and its members come sorted, with
+/// no list of the documents involved and no sort. `label[root]` holds the number.
+fn components_of(mut uf: UnionFind, mut label: SpillArray<u32>, edges: &[Edge]) -> Vec<Vec<DocId>> {
     for e in edges {
         uf.union(e.a, e.b);
     }
-    let mut involved: Vec<DocId> = edges.iter().flat_map(|e| [e.a, e.b]).collect();
-    involved.sort_unstable();
-    involved.dedup();
-    let mut by_root: Vec<(DocId, DocId)> = involved.iter().map(|&d| (uf.find(d), d)).collect();
-    by_root.sort_unstable();
     let mut comps: Vec<Vec<DocId>> = Vec::new();
-    let mut i = 0;
-    while i < by_root.len() {
-        let root = by_root[i].0;
-        let mut members = Vec::new();
-        while i < by_root.len() && by_root[i].0 == root {
-            members.push(by_root[i].1);
-            i += 1;
+    for d in 0..label.len() as DocId {
+        let root = uf.find(d);
+        if uf.size[root as usize] < 2 {
+            continue;
         }
-        comps.push(members);
+        let l = &mut label[root as usize];
+        if *l == NO_LABEL {
+            *l = comps.len() as u32;
+            comps.push(Vec::new());
+        }
+        comps[*l as usize].push(d);
     }
-    comps.sort_unstable_by_key(|c| c[0]);
     comps
 }
 

@@ -12,7 +12,7 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 pub mod runs;
 
 use crate::minhash::{self, Slot};
-use crate::spill::{Sorter, SpillDir};
+use crate::spill::{Sorted, Sorter, SpillDir};
 use runs::BandRuns;
 
 /// A document's position in the corpus (input order, 0-based).
@@ -187,6 +187,50 @@ struct Confirmed {
     stats: CandidateStats,
 }
 
+/// Confirmed edges, sorted by pair and distinct: in memory, or (under a memory
+/// budget) as sorted runs read back as they are merged.
+pub enum Edges {
+    Ram(Vec<Edge>),
+    Sorted(Sorted<u128>),
+}
+
+impl Edges {
+    /// The edges as a vector, read back from disk if they went there.
+    pub fn into_vec(self) -> std::io::Result<Vec<Edge>> {
+        match self {
+            Edges::Ram(v) => Ok(v),
+            Edges::Sorted(s) => {
+                let mut v = Vec::new();
+                for_each_distinct(&s, |e| v.push(e))?;
+                Ok(v)
+            }
+        }
+    }
+
+    /// Every edge in (a, b) order, each pair once.
+    pub fn for_each(&self, f: impl FnMut(Edge)) -> std::io::Result<()> {
+        match self {
+            Edges::Ram(v) => {
+                v.iter().copied().for_each(f);
+                Ok(())
+            }
+            Edges::Sorted(s) => for_each_distinct(s, f),
+        }
+    }
+}
+
+/// The edges of sorted runs, each pair once.
+fn for_each_distinct(sorted: &Sorted<u128>, mut f: impl FnMut(Edge)) -> std::io::Result<()> {
+    let mut last: Option<(DocId, DocId)> = None;
+    sorted.for_each(|&v| {
+        let e = unpack_edge(v);
+        if last != Some((e.a, e.b)) {
+            last = Some((e.a, e.b));
+            f(e);
+        }
+    })
+}
+
 /// An edge as one value whose order is (a, b).
 fn pack_edge(e: &Edge) -> u128 {
     ((e.a as u128) << 64) | ((e.b as u128) << 32) | e.similarity.to_bits() as u128
@@ -242,20 +286,26 @@ impl Confirmed {
     }
 
     /// Sorted, distinct edges and the final statistics.
-    fn finish(mut self) -> std::io::Result<(Vec<Edge>, CandidateStats)> {
-        match self.sorter.take() {
+    /// Sorted, distinct edges, left in their sorted runs when they went to disk.
+    fn finish_edges(mut self) -> std::io::Result<(Edges, CandidateStats)> {
+        let edges = match self.sorter.take() {
             Some(s) => {
                 let sorted = s.finish()?;
-                sorted.for_each(|&v| self.edges.push(unpack_edge(v)))?;
+                let mut pairs = 0u64;
+                for_each_distinct(&sorted, |_| pairs += 1)?;
+                self.stats.confirmed_pairs = pairs;
+                Edges::Sorted(sorted)
             }
-            None => self
-                .edges
-                .par_sort_unstable_by(|x, y| (x.a, x.b).cmp(&(y.a, y.b))),
-        }
-        // A pair is confirmed with the same similarity in every band it shares.
-        self.edges.dedup_by(|x, y| x.a == y.a && x.b == y.b);
-        self.stats.confirmed_pairs = self.edges.len() as u64;
-        Ok((self.edges, self.stats))
+            None => {
+                self.edges
+                    .par_sort_unstable_by(|x, y| (x.a, x.b).cmp(&(y.a, y.b)));
+                // A pair is confirmed with the same similarity in every band it shares.
+                self.edges.dedup_by(|x, y| x.a == y.a && x.b == y.b);
+                self.stats.confirmed_pairs = self.edges.len() as u64;
+                Edges::Ram(self.edges)
+            }
+        };
+        Ok((edges, self.stats))
     }
 }
 
@@ -272,6 +322,7 @@ where
 {
     let done = Confirmed::new(usize::MAX, &SpillDir::default());
     banded(sigs, params, seed, confirm, done)
+        .and_then(|(edges, stats)| Ok((edges.into_vec()?, stats)))
         .unwrap_or_else(|e| unreachable!("candidates in memory do no I/O: {e}"))
 }
 
@@ -282,7 +333,7 @@ fn banded<F>(
     seed: u64,
     confirm: F,
     mut done: Confirmed,
-) -> std::io::Result<(Vec<Edge>, CandidateStats)>
+) -> std::io::Result<(Edges, CandidateStats)>
 where
     F: Fn(DocId, DocId) -> Option<f64> + Sync,
 {
@@ -300,7 +351,7 @@ where
         let runs = bucket_runs(&keys);
         done.add(runs.par_iter().map(|&(lo, hi)| &keys[lo..hi]), &confirm)?;
     }
-    done.finish()
+    done.finish_edges()
 }
 
 /// [`candidates_with`] for corpora whose band keys do not fit the memory budget:
@@ -315,7 +366,7 @@ pub fn candidates_bounded<F>(
     max_keys: usize,
     dir: &SpillDir,
     confirm: F,
-) -> std::io::Result<(Vec<Edge>, CandidateStats)>
+) -> std::io::Result<(Edges, CandidateStats)>
 where
     F: Fn(DocId, DocId) -> Option<f64> + Sync,
 {
@@ -367,7 +418,7 @@ where
             }
         }
     }
-    done.finish()
+    done.finish_edges()
 }
 
 fn bucket_runs(keys: &[(BandKey, DocId)]) -> Vec<(usize, usize)> {
@@ -463,6 +514,7 @@ mod tests {
         let (mem, mem_stats) = candidates_with(&sigs, p, 5, confirm);
         let (disk, disk_stats) =
             candidates_bounded(&sigs, p, 5, 500, &SpillDir::default(), confirm).expect("spill");
+        let disk = disk.into_vec().expect("edges");
         assert!(!mem.is_empty());
         assert_eq!(mem, disk);
         assert!(disk_stats.band_runs > 1);
