@@ -343,13 +343,6 @@ impl Counts {
         })
     }
 
-    /// Story counts of every key, sorted by key (for accumulating over runs).
-    pub fn all_story_counts(&self) -> io::Result<Vec<((u8, u64), u64)>> {
-        let mut all = Vec::new();
-        self.for_each_key(|key, n| all.push((key, n)))?;
-        Ok(all)
-    }
-
     /// The counts without the stories `excluded` (sorted).
     pub fn without_stories(mut self, excluded: &[DocId]) -> Counts {
         self.excluded = excluded.to_vec();
