@@ -1,11 +1,18 @@
 //! Spill: what happens when `--mem-limit` is smaller than the corpus needs.
 //!
-//! Two structures grow with the number of documents and can leave memory:
-//! - the signatures ([`SigStore`]): past their share of the budget they move to a
-//!   temporary file, appended in document order and memory-mapped for reading, so
-//!   the kernel keeps in memory only the pages that candidate confirmation touches;
-//! - the band keys of LSH grouping: sorted runs in a temporary file
-//!   ([`crate::lsh::runs`]), which this module gives a place to ([`SpillDir`]).
+//! Everything that grows with the corpus gets a share of the limit (the shares are in
+//! [`crate::config::DedupConfig`]) and one of three shapes that can leave memory:
+//! - [`SpillVec`]: appended in order (signatures, the document table's columns, line
+//!   keys, shingle sets), moved to a temporary file past its share and memory-mapped
+//!   for reading, so the kernel keeps only the pages that are read, as page cache;
+//! - [`SpillArray`]: a fixed-length array written in place (roles, the union-find,
+//!   stories), a shared map of a temporary file past its share;
+//! - [`Sorter`]: values sorted in runs written to a temporary file and merged in order
+//!   (confirmed edges, per-story line counts); the band keys of LSH grouping have
+//!   their own runs ([`crate::lsh::runs`]).
+//!
+//! [`SpillDir`] says where the files go and names what they hold, which the report
+//! lists ([`spilled`]).
 //!
 //! Temporary files are created unnamed (`O_TMPFILE` where the system has it, else
 //! unlinked at once), so nothing is left behind however the process ends. Put them
