@@ -357,7 +357,7 @@ where
 /// [`candidates_with`] for corpora whose band keys do not fit the memory budget:
 /// when there are more active documents than `max_keys`, the keys of every band are
 /// computed in one pass, written as sorted runs of at most `max_keys` entries, and
-/// merged band by band ([`crate::spill::BandRuns`]). Buckets, their order, and so
+/// merged band by band ([`runs::BandRuns`]). Buckets, their order, and so
 /// the edges and statistics are the same as in memory.
 pub fn candidates_bounded<F>(
     sigs: &Signatures<'_>,
