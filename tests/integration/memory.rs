@@ -31,6 +31,17 @@ fn comparable(mut r: Value) -> Value {
     r
 }
 
+/// Assert that each of `expected` is in the report's `memory.spilled`.
+fn assert_spilled(r: &Value, expected: &[&str]) {
+    let went = spilled(r);
+    for what in expected {
+        assert!(
+            went.iter().any(|w| w == what),
+            "{what} not spilled: {went:?}"
+        );
+    }
+}
+
 fn spilled(r: &Value) -> Vec<String> {
     r["memory"]["spilled"]
         .as_array()
@@ -100,13 +111,7 @@ fn clean_under_a_tiny_limit_is_identical_at_any_thread_count() {
     assert!(spilled(&free).is_empty(), "{:?}", spilled(&free));
     assert!(free["memory"]["limit_bytes"].is_null());
     let capped = env.json("capped2.report.json");
-    let went = spilled(&capped);
-    for what in CLEAN_SPILLS {
-        assert!(
-            went.iter().any(|w| w == what),
-            "{what} not spilled: {went:?}"
-        );
-    }
+    assert_spilled(&capped, &CLEAN_SPILLS);
     assert_eq!(capped["memory"]["limit_bytes"], 256 << 10);
     // The pages did lose boilerplate and copies: the comparison compared something.
     assert!(capped["documents"]["duplicates"].as_u64().unwrap_or(0) > 100);
@@ -145,13 +150,7 @@ fn exact_verification_under_a_tiny_limit_is_identical() {
         assert_same(&env, &free, &capped, &["jsonl", "clusters.jsonl"]);
         let r = env.json(&format!("{capped}.report.json"));
         assert!(r["verification"]["shingle_sets"].as_u64().unwrap_or(0) > 0);
-        let went = spilled(&r);
-        for what in ["shingle sets", "signatures", "band keys", "roles"] {
-            assert!(
-                went.iter().any(|w| w == what),
-                "{what} not spilled: {went:?}"
-            );
-        }
+        assert_spilled(&r, &["shingle sets", "signatures", "band keys", "roles"]);
     }
 }
 
@@ -187,13 +186,7 @@ fn state_runs_under_a_tiny_limit_are_identical() {
     assert!(env.read("free.state-rules.json") == env.read("capped.state-rules.json"));
     let r = env.json("capped-night2.report.json");
     assert!(r["state"]["documents_before"].as_u64().unwrap_or(0) > 0);
-    let went = spilled(&r);
-    for what in ["state line statistics", "line counts", "roles"] {
-        assert!(
-            went.iter().any(|w| w == what),
-            "{what} not spilled: {went:?}"
-        );
-    }
+    assert_spilled(&r, &["state line statistics", "line counts", "roles"]);
 }
 
 /// Without the flag the report still gives the run's peak memory.
