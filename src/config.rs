@@ -152,10 +152,11 @@ impl DedupConfig {
     }
 
     /// Band key entries (16 bytes each in memory) grouped at once before grouping
-    /// goes to sorted runs on disk: a quarter of `--mem-limit`.
+    /// goes to sorted runs on disk: 1/16 of `--mem-limit`. Small, so that the corpus
+    /// size at which grouping leaves memory does not step the peak up.
     pub fn band_key_budget(&self) -> usize {
         self.mem_limit.map_or(usize::MAX, |m| {
-            usize::try_from(m / 4 / 16).unwrap_or(usize::MAX)
+            usize::try_from(m / 16 / 16).unwrap_or(usize::MAX)
         })
     }
 

@@ -433,7 +433,7 @@ impl Facts<'_> {
             );
         }
         let guard = "a document is dropped only for a kept document it is itself similar to, never for a copy";
-        let size = component(a).map_or(0, |c| self.clustering.components[c].len());
+        let size = component(a).map_or(0, |c| self.clustering.components.get(c).len());
         match (ra, rb) {
             _ if size == 2 && self.judged.is_some_and(|j| !j.at_or_above_threshold) => format!(
                 "candidates whose estimate {est:.4} cleared the confirmation floor {floor:.4}, but verified, {}",

@@ -240,12 +240,12 @@ fn story_counts(
     )
     .map_err(spill_err)?;
     drop(edges);
-    for c in &comps {
+    for c in comps.iter() {
         for &m in c {
             story[m as usize] = c[0];
         }
     }
-    let stories = (table.len() - comps.iter().map(|c| c.len() - 1).sum::<usize>()) as u64;
+    let stories = (table.len() - (comps.members().len() - comps.len())) as u64;
     let documents = table.len() as u64;
 
     // 2. Counts of (line key, story). Signatures are not needed any more; free them

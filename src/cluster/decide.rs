@@ -7,7 +7,7 @@ use std::time::Instant;
 use bitvec::prelude::*;
 
 use super::history::{History, history_matches};
-use crate::cluster::{self, Cluster, Roles, SIMILARITY_BINS, similarity_bin};
+use crate::cluster::{self, Clusters, Components, Roles, SIMILARITY_BINS, similarity_bin};
 use crate::config::{DedupConfig, KeepPolicy, Verify};
 use crate::corpus::Corpus;
 use crate::error::{RunError, spill_err};
@@ -37,7 +37,7 @@ pub enum Role {
 
 /// Stages 2 and 3: candidates, components, keep/duplicate decisions.
 pub struct Clustering {
-    pub clusters: Vec<Cluster>,
+    pub clusters: Clusters,
     pub roles: Roles,
     pub candidates: lsh::CandidateStats,
     pub assign: cluster::AssignStats,
@@ -52,7 +52,7 @@ pub struct Clustering {
     pub rejected_candidates: Vec<u64>,
     /// The connected components of confirmed candidates, each sorted, when asked
     /// for ([`cluster_docs_with_components`]; `explain`), else empty.
-    pub components: Vec<Vec<DocId>>,
+    pub components: Components,
     /// The state's documents compared with (`--state`); document `n + i` is the
     /// state's document `history.seqs[i]`.
     pub history: History,
@@ -66,14 +66,14 @@ impl Clustering {
     /// rejected and emptied ones aside.
     pub fn without_dedup(cfg: &DedupConfig, table: &DocTable) -> Result<Clustering, RunError> {
         Ok(Clustering {
-            clusters: Vec::new(),
-            roles: roles_of(cfg, table, &[])?,
+            clusters: Clusters::default(),
+            roles: roles_of(cfg, table, &Clusters::default())?,
             candidates: Default::default(),
             assign: Default::default(),
             verification: Default::default(),
             rejected_checks: vec![0; SIMILARITY_BINS],
             rejected_candidates: vec![0; SIMILARITY_BINS],
-            components: Vec::new(),
+            components: Components::default(),
             history: Default::default(),
             candidate_seconds: 0.0,
             cluster_seconds: 0.0,
@@ -167,7 +167,11 @@ fn cluster_with(
         verification,
         rejected_checks,
         rejected_candidates,
-        components: if keep_components { comps } else { Vec::new() },
+        components: if keep_components {
+            comps
+        } else {
+            Components::default()
+        },
         history,
         candidate_seconds,
         cluster_seconds: timings::secs(t1.elapsed()),
@@ -184,8 +188,8 @@ fn assign_verified(
     table: &DocTable,
     history: &History,
     verifier: &Verifier,
-    comps: &[Vec<DocId>],
-) -> Result<(Vec<Cluster>, cluster::AssignStats, VerifyStats, Vec<u64>), RunError> {
+    comps: &Components,
+) -> Result<(Clusters, cluster::AssignStats, VerifyStats, Vec<u64>), RunError> {
     let sigs = table.signatures();
     let n = table.len();
     // The state's documents were kept by earlier runs: they come first, in the
@@ -207,7 +211,7 @@ fn assign_verified(
     let mut sets = ShingleSets::default();
     if cfg.verify == Verify::Exact {
         let mut needed = bitvec![0; table.len()];
-        for &d in comps.iter().flatten().filter(|&&d| (d as usize) < n) {
+        for &d in comps.members().iter().filter(|&&d| (d as usize) < n) {
             needed.set(d as usize, true);
         }
         sets.add(collect_sets(corpus, cfg, sk, &needed)?);
@@ -225,37 +229,46 @@ fn assign_verified(
         rejected_bins
             .iter()
             .for_each(|b| b.store(0, Ordering::Relaxed));
-        let result = cluster::assign(comps, rank, |a, b| {
-            if a as usize >= n || b as usize >= n {
-                let (h, d) = if a as usize >= n { (a, b) } else { (b, a) };
-                if d as usize >= n {
-                    return None;
-                }
-                if let Some(&s) = history.forced.get(&(d, (h as usize - n) as u32)) {
-                    return Some(s);
-                }
-                let est = minhash::estimate(history_sig(h), sigs.get(d));
-                return (est >= cfg.threshold).then_some(est);
-            }
-            let est = minhash::estimate(sigs.get(a), sigs.get(b));
-            let (judged, measured) = verifier.judge_measured(est, || sets.get(a).zip(sets.get(b)));
-            match judged {
-                Judged::Exact(_) => {
-                    exact_checks.fetch_add(1, Ordering::Relaxed);
-                }
-                Judged::Missing(_) => {
-                    if let Ok(mut m) = missing.lock() {
-                        m.extend([a, b]);
+        let dir = cfg.spill_dir().named("clusters");
+        let result = cluster::assign_within(
+            comps,
+            rank,
+            |a, b| {
+                if a as usize >= n || b as usize >= n {
+                    let (h, d) = if a as usize >= n { (a, b) } else { (b, a) };
+                    if d as usize >= n {
+                        return None;
                     }
+                    if let Some(&s) = history.forced.get(&(d, (h as usize - n) as u32)) {
+                        return Some(s);
+                    }
+                    let est = minhash::estimate(history_sig(h), sigs.get(d));
+                    return (est >= cfg.threshold).then_some(est);
                 }
-                Judged::Decided(_) => {}
-            }
-            let similarity = judged.similarity();
-            if similarity.is_none() {
-                rejected_bins[similarity_bin(measured)].fetch_add(1, Ordering::Relaxed);
-            }
-            similarity
-        });
+                let est = minhash::estimate(sigs.get(a), sigs.get(b));
+                let (judged, measured) =
+                    verifier.judge_measured(est, || sets.get(a).zip(sets.get(b)));
+                match judged {
+                    Judged::Exact(_) => {
+                        exact_checks.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Judged::Missing(_) => {
+                        if let Ok(mut m) = missing.lock() {
+                            m.extend([a, b]);
+                        }
+                    }
+                    Judged::Decided(_) => {}
+                }
+                let similarity = judged.similarity();
+                if similarity.is_none() {
+                    rejected_bins[similarity_bin(measured)].fetch_add(1, Ordering::Relaxed);
+                }
+                similarity
+            },
+            cfg.column_budget(),
+            &dir,
+        )
+        .map_err(spill_err)?;
         let mut missing = missing.into_inner().unwrap_or_default();
         missing.retain(|&d| !sets.contains(d));
         if missing.is_empty() || verification.rounds >= MAX_VERIFY_ROUNDS {
@@ -278,7 +291,7 @@ fn assign_verified(
 }
 
 /// The role of every document of this run.
-fn roles_of(cfg: &DedupConfig, table: &DocTable, clusters: &[Cluster]) -> Result<Roles, RunError> {
+fn roles_of(cfg: &DedupConfig, table: &DocTable, clusters: &Clusters) -> Result<Roles, RunError> {
     let n = table.len();
     let mut roles =
         Roles::new(n, cfg.column_budget(), &cfg.spill_dir().named("roles")).map_err(spill_err)?;

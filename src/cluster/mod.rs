@@ -11,9 +11,11 @@ use rayon::prelude::*;
 
 mod decide;
 mod history;
+mod lists;
 
 pub use decide::{Clustering, Role, cluster_docs, cluster_docs_with_components};
 pub use history::History;
+pub use lists::{Clusters, ClustersBuilder, Components};
 
 use crate::lsh::{DocId, Edge, Edges};
 use crate::spill::{SpillArray, SpillDir};
@@ -80,51 +82,79 @@ impl UnionFind {
 
 /// Connected components of the edge graph with two or more members, each sorted by
 /// document id, the list sorted by first member.
-pub fn components(n_docs: usize, edges: &[Edge]) -> Vec<Vec<DocId>> {
+pub fn components(n_docs: usize, edges: &[Edge]) -> Components {
     let label = SpillArray::Ram(vec![NO_LABEL; n_docs]);
-    components_of(UnionFind::new(n_docs), label, edges)
+    components_of(
+        UnionFind::new(n_docs),
+        label,
+        edges,
+        usize::MAX,
+        &SpillDir::default(),
+    )
+    .unwrap_or_else(|e| unreachable!("components in memory do no I/O: {e}"))
 }
 
 /// [`components`] of `edges` (read as they are merged when they went to disk) and
-/// `more`, with the union-find's arrays past `ram_limit` bytes each in temporary
-/// files (`--mem-limit`).
+/// `more`, with the union-find's arrays and the components past `ram_limit` bytes
+/// each in temporary files (`--mem-limit`).
 pub fn components_within(
     n_docs: usize,
     edges: &Edges,
     more: &[Edge],
     ram_limit: usize,
     dir: &SpillDir,
-) -> std::io::Result<Vec<Vec<DocId>>> {
+) -> std::io::Result<Components> {
     let mut uf = UnionFind::within(n_docs, ram_limit, dir)?;
     edges.for_each(|e| uf.union(e.a, e.b))?;
     let label = SpillArray::new(n_docs, NO_LABEL, ram_limit, dir)?;
-    Ok(components_of(uf, label, more))
+    components_of(uf, label, more, ram_limit, dir)
 }
 
 /// A root not given a component yet.
 const NO_LABEL: u32 = u32::MAX;
 
-/// Components from the union-find after `edges`: documents are visited in order, so
-/// each component is numbered at its first member and its members come sorted, with
-/// no list of the documents involved and no sort. `label[root]` holds the number.
-fn components_of(mut uf: UnionFind, mut label: SpillArray<u32>, edges: &[Edge]) -> Vec<Vec<DocId>> {
+/// Components from the union-find after `edges`, in two visits of the documents in
+/// order: the first numbers each component at its first member (`label[root]`) and
+/// so knows where it starts; the second puts every member in place, so members come
+/// sorted with no list of the documents involved and no sort. The union-find's
+/// sizes count down the members still to place.
+fn components_of(
+    mut uf: UnionFind,
+    mut label: SpillArray<u32>,
+    edges: &[Edge],
+    ram_limit: usize,
+    dir: &SpillDir,
+) -> std::io::Result<Components> {
     for e in edges {
         uf.union(e.a, e.b);
     }
-    let mut comps: Vec<Vec<DocId>> = Vec::new();
-    for d in 0..label.len() as DocId {
+    let n = label.len() as DocId;
+    let mut next = 0u32;
+    let mut sizes = crate::spill::SpillVec::new(ram_limit, dir.clone());
+    for d in 0..n {
         let root = uf.find(d);
-        if uf.size[root as usize] < 2 {
+        let size = uf.size[root as usize];
+        if size >= 2 && label[root as usize] == NO_LABEL {
+            label[root as usize] = next;
+            next += 1;
+            sizes.push(size as u64)?;
+        }
+    }
+    sizes.finish()?;
+    let mut comps = Components::with_sizes(sizes.iter().copied(), ram_limit, dir)?;
+    drop(sizes);
+    for d in 0..n {
+        let root = uf.find(d) as usize;
+        let l = label[root];
+        if l == NO_LABEL {
             continue;
         }
-        let l = &mut label[root as usize];
-        if *l == NO_LABEL {
-            *l = comps.len() as u32;
-            comps.push(Vec::new());
-        }
-        comps[*l as usize].push(d);
+        let left = &mut uf.size[root];
+        let at = comps.get(l as usize).len() - *left as usize;
+        *left -= 1;
+        comps.fill(l as usize, at, d);
     }
-    comps
+    Ok(comps)
 }
 
 /// The role of every document of a run, 16 bytes each: in memory, or under
@@ -236,24 +266,54 @@ where
     R: Fn(DocId) -> (u64, DocId) + Sync,
     S: Fn(DocId, DocId) -> Option<f64> + Sync,
 {
-    let per: Vec<(Vec<Cluster>, u64, u64, bool)> = comps
-        .par_iter()
-        .map(|members| assign_one(members, &rank, &similar))
-        .collect();
+    let comps = Components::from_lists(comps);
+    assign_within(&comps, rank, similar, usize::MAX, &SpillDir::default())
+        .map(|(c, stats)| (Vec::from(&c), stats))
+        .unwrap_or_else(|e| unreachable!("clusters in memory do no I/O: {e}"))
+}
+
+/// [`assign`] over components in batches of a few thousand members, each batch in
+/// parallel, the clusters past `ram_limit` bytes per array in temporary files.
+pub fn assign_within<R, S>(
+    comps: &Components,
+    rank: R,
+    similar: S,
+    ram_limit: usize,
+    dir: &SpillDir,
+) -> std::io::Result<(Clusters, AssignStats)>
+where
+    R: Fn(DocId) -> (u64, DocId) + Sync,
+    S: Fn(DocId, DocId) -> Option<f64> + Sync,
+{
     let mut stats = AssignStats {
         components: comps.len() as u64,
         largest_component: comps.iter().map(|c| c.len() as u64).max().unwrap_or(0),
         ..Default::default()
     };
-    let mut clusters = Vec::new();
-    for (cs, checks, rejected, split) in per {
-        clusters.extend(cs);
-        stats.checks += checks;
-        stats.rejected += rejected;
-        stats.split_components += split as u64;
+    // About 64 bytes of working memory per member (its rank, its decision).
+    let batch_members = (ram_limit / 64).max(1 << 12);
+    let mut out = ClustersBuilder::new(ram_limit, dir);
+    let mut next = 0;
+    while next < comps.len() {
+        let mut end = next;
+        let mut members = 0;
+        while end < comps.len() && (end == next || members < batch_members) {
+            members += comps.get(end).len();
+            end += 1;
+        }
+        let per: Vec<(Vec<Cluster>, u64, u64, bool)> = (next..end)
+            .into_par_iter()
+            .map(|c| assign_one(comps.get(c), &rank, &similar))
+            .collect();
+        for (cs, checks, rejected, split) in per {
+            cs.iter().try_for_each(|c| out.push(c))?;
+            stats.checks += checks;
+            stats.rejected += rejected;
+            stats.split_components += split as u64;
+        }
+        next = end;
     }
-    clusters.sort_unstable_by_key(|c| c.keep);
-    (clusters, stats)
+    Ok((out.finish()?, stats))
 }
 
 fn assign_one<R, S>(members: &[DocId], rank: &R, similar: &S) -> (Vec<Cluster>, u64, u64, bool)
@@ -342,10 +402,50 @@ mod tests {
         }
     }
 
+    fn assign_all(
+        comps: &Components,
+        rank: impl Fn(DocId) -> (u64, DocId) + Sync,
+        sim: impl Fn(DocId, DocId) -> Option<f64> + Sync,
+    ) -> (Vec<Cluster>, AssignStats) {
+        let (c, stats) =
+            assign_within(comps, rank, sim, usize::MAX, &SpillDir::default()).expect("assign");
+        (Vec::from(&c), stats)
+    }
+
+    #[test]
+    fn spilled_components_and_clusters_are_the_same() {
+        // In each block of five, components {0, 4} and {1, 2, 3} keeping 4 and 3:
+        // clusters by kept document are not in the components' order.
+        let n = 30_000;
+        let mut edges = Vec::new();
+        for d in (0..n as DocId).step_by(5) {
+            edges.extend([edge(d, d + 4), edge(d + 1, d + 2), edge(d + 2, d + 3)]);
+        }
+        let rank = |d: DocId| ((d % 5 < 3) as u64, d);
+        let sim = |a: DocId, b: DocId| Some(0.8 + (a ^ b) as f64 / 1e6);
+        let comps = components(n, &edges);
+        let (want, want_stats) = assign_all(&comps, rank, sim);
+        assert_eq!(want.len(), 12_000);
+        assert_eq!((want[0].keep, want[1].keep, want[2].keep), (3, 4, 8));
+        assert_eq!(want[0].duplicates.len(), 2);
+        let dir = SpillDir::default();
+        let spilled = components_within(n, &Edges::Ram(edges), &[], 0, &dir).expect("components");
+        assert!(spilled.spilled());
+        assert_eq!(spilled.members(), comps.members());
+        assert_eq!(spilled.len(), comps.len());
+        // 4,096 members a batch: several batches.
+        let (got, stats) = assign_within(&spilled, rank, sim, 0, &dir).expect("assign");
+        assert!(got.spilled());
+        assert_eq!(Vec::from(&got), want);
+        assert_eq!(stats.checks, want_stats.checks);
+        assert_eq!(stats.components, 12_000);
+    }
+
     #[test]
     fn components_are_sorted() {
         let comps = components(10, &[edge(5, 7), edge(1, 2), edge(2, 9)]);
-        assert_eq!(comps, vec![vec![1, 2, 9], vec![5, 7]]);
+        let lists: Vec<&[DocId]> = comps.iter().collect();
+        assert_eq!(lists, vec![&[1, 2, 9][..], &[5, 7][..]]);
     }
 
     #[test]
@@ -359,7 +459,7 @@ mod tests {
                 _ => None,
             }
         };
-        let (clusters, stats) = assign(&comps, |d| (0, d), sim);
+        let (clusters, stats) = assign_all(&comps, |d| (0, d), sim);
         assert_eq!(clusters.len(), 1);
         assert_eq!(clusters[0].keep, 0);
         assert_eq!(clusters[0].duplicates.len(), 1);
@@ -371,7 +471,7 @@ mod tests {
     fn longest_is_kept() {
         let comps = components(3, &[edge(0, 1), edge(0, 2)]);
         let lens = [10u64, 30, 20];
-        let (clusters, _) = assign(
+        let (clusters, _) = assign_all(
             &comps,
             |d| (u64::MAX - lens[d as usize], d),
             |_, _| Some(0.9),

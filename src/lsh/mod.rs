@@ -370,9 +370,8 @@ pub fn candidates_bounded<F>(
 where
     F: Fn(DocId, DocId) -> Option<f64> + Sync,
 {
-    // Edges are sorted through a sixteenth of the budget (a quarter of the key
-    // budget's bytes).
-    let edge_budget = max_keys.saturating_mul(4);
+    // Edges are sorted through as many bytes as the key entries take (16 each).
+    let edge_budget = max_keys.saturating_mul(16);
     let mut done = Confirmed::new(edge_budget, dir);
     if sigs.active.count_ones() <= max_keys {
         return banded(sigs, params, seed, confirm, done);

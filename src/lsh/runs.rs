@@ -57,14 +57,22 @@ impl BandRuns {
             if batch.is_empty() {
                 break;
             }
+            // Filled in place, a document's bands at a time: no second copy.
             buf.clear();
-            buf.par_extend(batch.par_iter().flat_map_iter(|&d| {
-                let mut k = Vec::with_capacity(bands);
-                keys(d, &mut k);
-                k.into_iter()
-                    .enumerate()
-                    .map(move |(b, key)| (b as u32, key, d))
-            }));
+            buf.resize(batch.len() * bands, (0, 0, 0));
+            buf.par_chunks_mut(bands)
+                .zip(batch.par_iter())
+                .for_each_init(
+                    || Vec::with_capacity(bands),
+                    |k, (out, &d)| {
+                        k.clear();
+                        keys(d, k);
+                        debug_assert_eq!(k.len(), bands);
+                        for (b, (o, &key)) in out.iter_mut().zip(k.iter()).enumerate() {
+                            *o = (b as u32, key, d);
+                        }
+                    },
+                );
             buf.par_sort_unstable();
             let mut band_starts = vec![0u64; bands + 1];
             for (i, &(b, key, d)) in buf.iter().enumerate() {

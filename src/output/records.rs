@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use super::{Sink, inject_field, write_atomic};
 use crate::boilerplate::Rules;
-use crate::cluster::{Cluster, Clustering, Role, Roles};
+use crate::cluster::{Clustering, Clusters, Role, Roles};
 use crate::config::{DedupConfig, EmptyPolicy, Mode, OutputPaths};
 use crate::corpus::{self, Chunk, Corpus, Format, InputError, Record};
 use crate::error::{RunError, write_err};
@@ -329,7 +329,7 @@ fn write_records(
     Ok(w)
 }
 
-fn write_clusters(path: &Path, table: &DocTable, clusters: &[Cluster]) -> Result<(), RunError> {
+fn write_clusters(path: &Path, table: &DocTable, clusters: &Clusters) -> Result<(), RunError> {
     write_atomic(path, |w| {
         for (n, c) in clusters.iter().enumerate() {
             let mut members: Vec<(DocId, f64)> = vec![(c.keep, 1.0)];

@@ -170,7 +170,7 @@ pub fn collect(
         r.rejected = vec![0; SIMILARITY_BINS];
     }
     let mut sizes = vec![0u64; SIZE_BINS.len()];
-    for c in &clustering.clusters {
+    for c in clustering.clusters.iter() {
         for d in &c.duplicates {
             r.confirmed[similarity_bin(d.similarity)] += 1;
         }
@@ -243,7 +243,7 @@ fn sim_key(s: f64) -> u64 {
 fn pick_clusters(clustering: &Clustering) -> Vec<ClusterView> {
     let cs = &clustering.clusters;
     let view = |i: usize, reason: &'static str| {
-        let c = &cs[i];
+        let c = cs.get(i);
         let copies = smallest(
             c.duplicates.iter().map(|d| (d.doc, d.similarity)),
             COPIES_SHOWN,
@@ -258,10 +258,11 @@ fn pick_clusters(clustering: &Clustering) -> Vec<ClusterView> {
         }
     };
     let largest = smallest(0..cs.len(), SHOWN_CLUSTERS, |&i| {
-        (std::cmp::Reverse(cs[i].duplicates.len()), cs[i].keep)
+        let c = cs.get(i);
+        (std::cmp::Reverse(c.duplicates.len()), c.keep)
     });
     let lowest = |i: usize| {
-        cs[i]
+        cs.get(i)
             .duplicates
             .iter()
             .map(|d| d.similarity)

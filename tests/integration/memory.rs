@@ -7,8 +7,9 @@ use serde_json::Value;
 
 /// Everything that can go to disk in `clean` (without exact verification sets,
 /// which only borderline pairs need).
-const CLEAN_SPILLS: [&str; 9] = [
+const CLEAN_SPILLS: [&str; 10] = [
     "band keys",
+    "clusters",
     "components",
     "document table",
     "edges",
