@@ -10,7 +10,8 @@
 # Peak anonymous memory (RssAnon: heap and stacks, not the memory-mapped input or
 # temporary files) is sampled every 5 ms by benches/measure.py, and read back from
 # the report's `memory` section. Every limited run's output is compared byte for byte
-# with the run without a limit. Prints one table row per run.
+# with the run without a limit (by digest; with LIMITED_ONLY=1 only the limited runs
+# run, compared with digests an earlier run left). Prints one table row per run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=${1:-300 1000 5000}
@@ -35,11 +36,18 @@ for mb in $sizes; do
       args=("$cmd" "$corpus" -o "$out/$cmd-$mb-$lim.jsonl" --clusters "$out/$cmd-$mb-$lim.clusters.jsonl"
         --report "$out/$cmd-$mb-$lim.json" -j "$threads" -q --tmp-dir "$tmp")
       [ "$lim" = none ] || args+=(--mem-limit "$lim")
+      if [ "$lim" = none ] && [ -n "${LIMITED_ONLY:-}" ]; then
+        continue
+      fi
       m=$(python3 benches/measure.py -- "$bin" "${args[@]}")
+      # Outputs are compared by digest and deleted at once, so that a 5 GB corpus
+      # needs room for one output at a time.
+      sha256sum < "$out/$cmd-$mb-$lim.jsonl" > "$out/$cmd-$mb-$lim.sha256"
+      sha256sum < "$out/$cmd-$mb-$lim.clusters.jsonl" >> "$out/$cmd-$mb-$lim.sha256"
+      rm -f "$out/$cmd-$mb-$lim.jsonl"
       same=-
-      if [ "$lim" != none ]; then
-        if cmp -s "$out/$cmd-$mb-none.jsonl" "$out/$cmd-$mb-$lim.jsonl" &&
-          cmp -s "$out/$cmd-$mb-none.clusters.jsonl" "$out/$cmd-$mb-$lim.clusters.jsonl"; then
+      if [ "$lim" != none ] && [ -f "$out/$cmd-$mb-none.sha256" ]; then
+        if cmp -s "$out/$cmd-$mb-none.sha256" "$out/$cmd-$mb-$lim.sha256"; then
           same=yes
         else
           same=NO

@@ -218,3 +218,72 @@ fn report_gives_peak_memory_without_a_limit() {
         assert!(stages.contains(&s), "{s} missing from {stages:?}");
     }
 }
+
+/// Ctrl-C in the middle of a limited run, while it has temporary files open: the run
+/// stops with 130 and leaves nothing behind, in `--tmp-dir` or beside the output.
+#[cfg(target_os = "linux")]
+#[test]
+fn interrupted_run_leaves_no_temporary_files() {
+    use std::time::{Duration, Instant};
+    let env = Env::new();
+    env.synth_news(5000, 23);
+    let spill = env.path("spill");
+    std::fs::create_dir_all(&spill).expect("mkdir");
+    let spill = spill.canonicalize().expect("spill dir");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("dupstrip"))
+        .current_dir(env.dir.path())
+        .args([
+            "clean",
+            "news.jsonl",
+            "-o",
+            "out.jsonl",
+            "--clusters",
+            "out.clusters.jsonl",
+        ])
+        .args(["--mem-limit", "256K", "--tmp-dir", "spill", "-j", "1", "-q"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Wait until one of its open files is in spill/ (unnamed files read back as
+    // "spill/#123 (deleted)").
+    let fds = std::path::PathBuf::from(format!("/proc/{}/fd", child.id()));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let open_in_spill = loop {
+        if child.try_wait().expect("wait").is_some() || Instant::now() > deadline {
+            break false;
+        }
+        let open = std::fs::read_dir(&fds)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| std::fs::read_link(e.path()).is_ok_and(|t| t.starts_with(&spill)));
+        if open {
+            break true;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    assert!(
+        open_in_spill,
+        "the run never held a temporary file in spill/"
+    );
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let left: Vec<_> = std::fs::read_dir(&spill).expect("spill").collect();
+    assert!(left.is_empty(), "left in spill/: {left:?}");
+    let names: Vec<String> = std::fs::read_dir(env.dir.path())
+        .expect("dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.contains("out")), "left: {names:?}");
+}
