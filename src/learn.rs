@@ -234,7 +234,7 @@ fn story_counts(
     let comps = cluster::components_within(
         table.len(),
         &edges,
-        &[],
+        std::iter::empty(),
         cfg.column_budget(),
         &cfg.spill_dir().named("components"),
     )

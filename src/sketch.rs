@@ -18,7 +18,7 @@ use crate::lsh::{DocId, Signatures};
 use crate::minhash::{self, Sketcher, Slot};
 use crate::normalize::Normalizer;
 use crate::shingle::Shingler;
-use crate::spill::{SigStore, SpillVec};
+use crate::spill::{SigStore, SpillVec, Strings};
 use crate::state::{self};
 
 /// A record that could not be read, kept for the rejects file.
@@ -65,7 +65,7 @@ pub struct DocTable {
     strip_not_kept: Vec<DocId>,
     /// Ids of the state's documents that documents of this run were compared with:
     /// document `len() + i` is `history_ids[i]`.
-    pub history_ids: Vec<String>,
+    pub history_ids: Strings,
 }
 
 impl DocTable {
@@ -80,10 +80,7 @@ impl DocTable {
     pub fn id(&self, d: DocId) -> &str {
         let d = d as usize;
         if d >= self.len() {
-            return self
-                .history_ids
-                .get(d - self.len())
-                .map_or("", |s| s.as_str());
+            return self.history_ids.get(d - self.len()).unwrap_or("");
         }
         let start = if d == 0 {
             0
@@ -506,7 +503,7 @@ pub fn sketch_corpus(
         line_keys: SpillVec::new(cfg.line_key_budget(), cfg.spill_dir().named("line keys")),
         text_hash: column(cfg),
         has_id: BitVec::new(),
-        history_ids: Vec::new(),
+        history_ids: Strings::default(),
         strip_ranges: column(cfg),
         strip_ends: column(cfg),
         strip_not_kept: Vec::new(),

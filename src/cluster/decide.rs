@@ -140,7 +140,7 @@ fn cluster_with(
         .collect();
     let n = table.len();
     let history = match state {
-        Some(st) => history_matches(table, cfg, st),
+        Some(st) => history_matches(table, cfg, st).map_err(spill_err)?,
         None => History::default(),
     };
     let candidate_seconds = timings::secs(t0.elapsed());
@@ -150,7 +150,7 @@ fn cluster_with(
     let comps = cluster::components_within(
         n + history.seqs.len(),
         &edges,
-        &history.edges,
+        history.edges(),
         cfg.column_budget(),
         &cfg.spill_dir().named("components"),
     )
@@ -239,7 +239,7 @@ fn assign_verified(
                     if d as usize >= n {
                         return None;
                     }
-                    if let Some(&s) = history.forced.get(&(d, (h as usize - n) as u32)) {
+                    if let Some(s) = history.forced(d, (h as usize - n) as u32) {
                         return Some(s);
                     }
                     let est = minhash::estimate(history_sig(h), sigs.get(d));

@@ -87,7 +87,7 @@ pub fn components(n_docs: usize, edges: &[Edge]) -> Components {
     components_of(
         UnionFind::new(n_docs),
         label,
-        edges,
+        edges.iter().copied(),
         usize::MAX,
         &SpillDir::default(),
     )
@@ -100,7 +100,7 @@ pub fn components(n_docs: usize, edges: &[Edge]) -> Components {
 pub fn components_within(
     n_docs: usize,
     edges: &Edges,
-    more: &[Edge],
+    more: impl Iterator<Item = Edge>,
     ram_limit: usize,
     dir: &SpillDir,
 ) -> std::io::Result<Components> {
@@ -121,7 +121,7 @@ const NO_LABEL: u32 = u32::MAX;
 fn components_of(
     mut uf: UnionFind,
     mut label: SpillArray<u32>,
-    edges: &[Edge],
+    edges: impl Iterator<Item = Edge>,
     ram_limit: usize,
     dir: &SpillDir,
 ) -> std::io::Result<Components> {
@@ -429,7 +429,8 @@ mod tests {
         assert_eq!((want[0].keep, want[1].keep, want[2].keep), (3, 4, 8));
         assert_eq!(want[0].duplicates.len(), 2);
         let dir = SpillDir::default();
-        let spilled = components_within(n, &Edges::Ram(edges), &[], 0, &dir).expect("components");
+        let spilled = components_within(n, &Edges::Ram(edges), std::iter::empty(), 0, &dir)
+            .expect("components");
         assert!(spilled.spilled());
         assert_eq!(spilled.members(), comps.members());
         assert_eq!(spilled.len(), comps.len());

@@ -232,11 +232,11 @@ fn for_each_distinct(sorted: &Sorted<u128>, mut f: impl FnMut(Edge)) -> std::io:
 }
 
 /// An edge as one value whose order is (a, b).
-fn pack_edge(e: &Edge) -> u128 {
+pub(crate) fn pack_edge(e: &Edge) -> u128 {
     ((e.a as u128) << 64) | ((e.b as u128) << 32) | e.similarity.to_bits() as u128
 }
 
-fn unpack_edge(v: u128) -> Edge {
+pub(crate) fn unpack_edge(v: u128) -> Edge {
     Edge {
         a: (v >> 64) as DocId,
         b: (v >> 32) as DocId,

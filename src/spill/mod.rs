@@ -269,6 +269,50 @@ impl<T: bytemuck::Pod> From<Vec<T>> for SpillVec<T> {
     }
 }
 
+/// Strings one after another: their bytes, and where each ends, each array in memory
+/// up to its share and then in a temporary file ([`SpillVec`]).
+#[derive(Debug, Default)]
+pub struct Strings {
+    bytes: SpillVec<u8>,
+    ends: SpillVec<u64>,
+}
+
+impl Strings {
+    pub fn new(ram_limit: usize, dir: &SpillDir) -> Strings {
+        Strings {
+            bytes: SpillVec::new(ram_limit, dir.clone()),
+            ends: SpillVec::new(ram_limit, dir.clone()),
+        }
+    }
+
+    pub fn push(&mut self, s: &str) -> io::Result<()> {
+        self.bytes.extend_from_slice(s.as_bytes())?;
+        self.ends.push(self.bytes.len() as u64)
+    }
+
+    /// Done appending (see [`SpillVec::finish`]).
+    pub fn finish(&mut self) -> io::Result<()> {
+        self.bytes.finish()?;
+        self.ends.finish()
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// String `i` (`None` past the end).
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)? as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        // Only whole strings are pushed.
+        std::str::from_utf8(self.bytes.get(start..end)?).ok()
+    }
+}
+
 /// A fixed-length array of `len` values, all `fill` at first, writable in place: in
 /// memory when it takes at most `ram_limit` bytes, else a memory-mapped temporary
 /// file (written back by the kernel, not held as the process's own memory).
