@@ -181,6 +181,9 @@ fn story_counts(
     progress: &indicatif::ProgressBar,
 ) -> Result<(boilerplate::Counts, SpillArray<DocId>, u64, u64), RunError> {
     // A run that learns starts here: what it holds and spills is counted from now.
+    if cfg.mem_limit.is_some() {
+        crate::memory::release_freed_memory();
+    }
     crate::memory::watch();
     crate::memory::reset();
     crate::spill::forget_spilled();

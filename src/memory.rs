@@ -73,6 +73,21 @@ pub fn watch() {
     }
 }
 
+/// Under `--mem-limit`: blocks of 128 KiB or more are mapped and unmapped on their
+/// own, so that what one stage frees goes back to the system before the next stage
+/// allocates. glibc otherwise raises that threshold (up to 32 MiB) each time it frees
+/// a large block, and keeps later blocks of that size in its arenas after they are
+/// freed: on 1 GB of news under `--mem-limit 64M`, `clean` peaked at 58.5 MiB with
+/// the moving threshold and 42.3 MiB with the fixed one. Other allocators: nothing.
+pub fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `mallopt` only sets a parameter of glibc's allocator, under its own
+    // lock; no memory is touched.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 << 10);
+    }
+}
+
 /// Forget the peaks so far (a new run starts).
 pub fn reset() {
     STAGE.store(0, Ordering::Relaxed);

@@ -83,7 +83,7 @@ pub fn run(
     mut job: Job,
 ) -> Result<Report, RunError> {
     let start = Instant::now();
-    start_memory(&job);
+    start_memory(&job, cfg);
     check_outputs(corpus, paths)?;
     let mut timings = Timings::default();
     let mut sk = Sketch::new(cfg).with_stripper(job.stripper.clone());
@@ -197,7 +197,10 @@ pub fn run(
 
 /// Count memory and spills from here, unless learning came first (`clean` without
 /// `--rules`, where the run started with it).
-fn start_memory(job: &Job) {
+fn start_memory(job: &Job, cfg: &DedupConfig) {
+    if cfg.mem_limit.is_some() {
+        memory::release_freed_memory();
+    }
     memory::watch();
     if job.learn_seconds == 0.0 {
         memory::reset();
