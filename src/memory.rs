@@ -73,18 +73,38 @@ pub fn watch() {
     }
 }
 
-/// Under `--mem-limit`: blocks of 128 KiB or more are mapped and unmapped on their
-/// own, so that what one stage frees goes back to the system before the next stage
-/// allocates. glibc otherwise raises that threshold (up to 32 MiB) each time it frees
-/// a large block, and keeps later blocks of that size in its arenas after they are
-/// freed: on 1 GB of news under `--mem-limit 64M`, `clean` peaked at 58.5 MiB with
-/// the moving threshold and 42.3 MiB with the fixed one. Other allocators: nothing.
+/// Under `--mem-limit`, what one stage frees goes back to the system before the
+/// next allocates. glibc keeps freed blocks in its arenas, and raises the size
+/// under which it does so (up to 32 MiB) each time it frees a large block. So blocks
+/// of 128 KiB or more are mapped and unmapped on their own (a threshold set in
+/// glibc's own `MALLOC_MMAP_THRESHOLD_` is left as it is), and each stage starts by
+/// returning what the arenas hold free (`malloc_trim`). On 1 GB of news under
+/// `--mem-limit 64M`, `clean` peaked at 58.5 MiB without either, 53.4 MiB with the
+/// trim alone, and 42.3 MiB with both, in the same time. Other allocators: nothing.
 pub fn release_freed_memory() {
+    TRIM.store(true, Ordering::Relaxed);
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: `mallopt` only sets a parameter of glibc's allocator, under its own
-    // lock; no memory is touched.
+    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+        // SAFETY: `mallopt` only sets a parameter of glibc's allocator, under its
+        // own lock; no memory is touched.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 128 << 10);
+        }
+    }
+    trim();
+}
+
+static TRIM: AtomicBool = AtomicBool::new(false);
+
+fn trim() {
+    if !TRIM.load(Ordering::Relaxed) {
+        return;
+    }
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` only returns free memory of glibc's allocator to the
+    // system, under its own locks; no live allocation is touched.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 << 10);
+        libc::malloc_trim(0);
     }
 }
 
@@ -97,6 +117,7 @@ pub fn reset() {
 /// Memory from now on counts for `stage`.
 pub fn stage(stage: Stage) {
     sample();
+    trim();
     STAGE.store(stage as usize, Ordering::Relaxed);
     sample();
 }
