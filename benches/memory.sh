@@ -40,8 +40,8 @@ for mb in $sizes; do
         continue
       fi
       m=$(python3 benches/measure.py -- "$bin" "${args[@]}")
-      # Outputs are compared by digest and deleted at once, so that a 5 GB corpus
-      # needs room for one output at a time.
+      # Outputs are compared by digest and deleted at once (clusters files at the
+      # end of each size), so that a 5 GB corpus needs room for one output at a time.
       sha256sum < "$out/$cmd-$mb-$lim.jsonl" > "$out/$cmd-$mb-$lim.sha256"
       sha256sum < "$out/$cmd-$mb-$lim.clusters.jsonl" >> "$out/$cmd-$mb-$lim.sha256"
       rm -f "$out/$cmd-$mb-$lim.jsonl"

@@ -183,6 +183,8 @@ fn story_counts(
     // A run that learns starts here: what it holds and spills is counted from now.
     if cfg.mem_limit.is_some() {
         crate::memory::release_freed_memory();
+    } else {
+        crate::memory::keep_freed_memory();
     }
     crate::memory::watch();
     crate::memory::reset();

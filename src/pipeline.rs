@@ -21,7 +21,7 @@ use crate::boilerplate::{Learned, Rules, Stripper};
 use crate::cluster::{Clustering, Role, cluster_docs};
 use crate::config::{DedupConfig, EmptyPolicy, Mode, OutputPaths};
 use crate::corpus::Corpus;
-use crate::error::RunError;
+use crate::error::{RunError, spill_err};
 use crate::learn::PendingLines;
 use crate::lsh::DocId;
 use crate::memory;
@@ -29,6 +29,7 @@ use crate::output::{Written, check_outputs, write_outputs, write_rules};
 use crate::report::{self, Bytes, Counts, InputReport, LshReport, Report};
 use crate::review;
 use crate::sketch::{DocTable, Sketch, sketch_corpus};
+use crate::spill::SpillArray;
 use crate::state::{self, State};
 use crate::timings::{self, Timings};
 
@@ -200,6 +201,8 @@ pub fn run(
 fn start_memory(job: &Job, cfg: &DedupConfig) {
     if cfg.mem_limit.is_some() {
         memory::release_freed_memory();
+    } else {
+        memory::keep_freed_memory();
     }
     memory::watch();
     if job.learn_seconds == 0.0 {
@@ -330,16 +333,18 @@ fn update_state(
     };
     let n = table.len();
     let sigs = table.signatures();
-    let mut b = st.builder();
-    let mut seq_of = vec![u64::MAX; n];
+    let dir = cfg.spill_dir().named("state segment");
+    let mut b = st.builder_within((cfg.column_budget(), cfg.state_lines_budget()), &dir);
+    let mut seq_of = SpillArray::new(n, u64::MAX, cfg.column_budget(), &dir).map_err(spill_err)?;
     for (d, role) in clustering.roles.iter().enumerate() {
         if sigs.active[d] && matches!(role, Role::Unique | Role::Keep { .. }) {
-            seq_of[d] = b.add(&state::NewDoc {
+            let doc = state::NewDoc {
                 id: table.id(d as DocId),
                 has_id: table.has_id[d],
                 text_hash: table.text_hash.get(d).copied().unwrap_or(0),
                 slots: sigs.get(d as DocId),
-            });
+            };
+            seq_of[d] = b.add(&doc).map_err(spill_err)?;
         }
     }
     for (d, role) in clustering.roles.iter().enumerate() {
@@ -352,7 +357,7 @@ fn update_state(
                 clustering.history.seqs[of - n]
             };
             if sigs.active[d] && target != u64::MAX {
-                b.alias(sigs.get(d as DocId), target);
+                b.alias(sigs.get(d as DocId), target).map_err(spill_err)?;
             }
         }
     }

@@ -67,7 +67,7 @@ impl BandRuns {
                     |k, (out, &d)| {
                         k.clear();
                         keys(d, k);
-                        debug_assert_eq!(k.len(), bands);
+                        assert_eq!(k.len(), bands, "band keys of document {d}");
                         for (b, (o, &key)) in out.iter_mut().zip(k.iter()).enumerate() {
                             *o = (b as u32, key, d);
                         }

@@ -445,6 +445,23 @@ mod tests {
     }
 
     #[test]
+    fn strings_spill_and_read_back() {
+        let words = ["", "سلام", "a", "ید کلمه", "zz"];
+        for ram in [usize::MAX, 0] {
+            let mut s = Strings::new(ram, &SpillDir::default());
+            for w in words {
+                s.push(w).expect("push");
+            }
+            s.finish().expect("finish");
+            assert_eq!(s.bytes.spilled(), ram == 0);
+            assert_eq!(s.len(), words.len());
+            let got: Vec<&str> = (0..s.len()).filter_map(|i| s.get(i)).collect();
+            assert_eq!(got, words);
+            assert_eq!(s.get(words.len()), None);
+        }
+    }
+
+    #[test]
     fn sig_store_spills_and_reads_back() {
         let mut s = SigStore::new(40, SpillDir::default());
         let all: Vec<Slot> = (0..100).collect();

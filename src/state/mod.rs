@@ -38,6 +38,8 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use xxhash_rust::xxh3::xxh3_128;
 
+use crate::spill::SpillDir;
+
 mod format;
 mod lines;
 mod lookup;
@@ -335,12 +337,21 @@ impl State {
         self.prev = None;
         Ok(Some(run))
     }
-    /// A builder for this run's segment.
+    /// A builder for this run's segment, in memory.
     pub fn builder(&self) -> SegmentBuilder {
+        self.builder_within((usize::MAX, usize::MAX), &SpillDir::default())
+    }
+
+    /// A builder for this run's segment whose arrays hold at most `limits.0` bytes
+    /// each in memory and whose sorters at most `limits.1`, the rest in temporary
+    /// files in `dir` (`--mem-limit`).
+    pub fn builder_within(&self, limits: (usize, usize), dir: &SpillDir) -> SegmentBuilder {
         SegmentBuilder::new(
             self.manifest.params.clone(),
             self.manifest.next_run,
             self.manifest.next_seq,
+            limits,
+            dir,
         )
     }
 
@@ -438,7 +449,8 @@ mod tests {
                 has_id: true,
                 text_hash: u128::from(x),
                 slots: &s,
-            });
+            })
+            .expect("add");
         }
         let run = st.next_run();
         st.commit(Update {

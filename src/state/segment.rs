@@ -1,10 +1,12 @@
 //! Segments: one run's kept documents, with sorted indexes by band key, id and text
 //! hash, searched in the memory-mapped file.
 
+use std::io;
 use std::path::Path;
 
-use rayon::prelude::*;
 use xxhash_rust::xxh3::xxh3_64;
+
+use crate::spill::{Sorted, Sorter, SpillDir, SpillVec};
 
 use crate::lsh::{self};
 use crate::minhash::Slot;
@@ -361,30 +363,48 @@ pub struct SegmentBuilder {
     pub(super) params: StateParams,
     pub(super) run: u32,
     pub(super) first_seq: u64,
-    pub(super) slots: Vec<Slot>,
-    pub(super) flags: Vec<u8>,
-    pub(super) text_hash: Vec<Pair>,
-    pub(super) ids: Vec<u8>,
-    pub(super) id_ends: Vec<u64>,
-    /// One list per band.
-    pub(super) bands: Vec<Vec<Pair>>,
+    pub(super) slots: SpillVec<Slot>,
+    pub(super) flags: SpillVec<u8>,
+    pub(super) text_hash: SpillVec<Pair>,
+    pub(super) ids: SpillVec<u8>,
+    pub(super) id_ends: SpillVec<u64>,
+    /// One sorter per band.
+    bands: Vec<Sorter<Pair>>,
+    /// Where the indexes are sorted, and how much each sorter may buffer.
+    dir: SpillDir,
+    sort_limit: usize,
 }
 
 pub(super) const FLAG_HAS_ID: u8 = 1;
 
 impl SegmentBuilder {
-    pub(super) fn new(params: StateParams, run: u32, first_seq: u64) -> SegmentBuilder {
-        let bands = vec![Vec::new(); params.bands];
+    /// A builder whose arrays hold at most `ram_limit` bytes each in memory and whose
+    /// sorters (the band keys, shared among the bands; each index) buffer at most
+    /// `sort_limit` bytes, the rest in temporary files in `dir` (`usize::MAX`: all in
+    /// memory).
+    pub(super) fn new(
+        params: StateParams,
+        run: u32,
+        first_seq: u64,
+        (ram_limit, sort_limit): (usize, usize),
+        dir: &SpillDir,
+    ) -> SegmentBuilder {
+        let per_band = sort_limit / params.bands.max(1);
+        let bands = (0..params.bands)
+            .map(|_| Sorter::new(per_band, dir.clone()))
+            .collect();
         SegmentBuilder {
             params,
             run,
             first_seq,
-            slots: Vec::new(),
-            flags: Vec::new(),
-            text_hash: Vec::new(),
-            ids: Vec::new(),
-            id_ends: Vec::new(),
+            slots: SpillVec::new(ram_limit, dir.clone()),
+            flags: SpillVec::new(ram_limit, dir.clone()),
+            text_hash: SpillVec::new(ram_limit, dir.clone()),
+            ids: SpillVec::new(ram_limit, dir.clone()),
+            id_ends: SpillVec::new(ram_limit, dir.clone()),
             bands,
+            dir: dir.clone(),
+            sort_limit,
         }
     }
 
@@ -393,78 +413,100 @@ impl SegmentBuilder {
     }
 
     /// Add a kept document; returns its sequence number.
-    pub fn add(&mut self, d: &NewDoc<'_>) -> u64 {
+    pub fn add(&mut self, d: &NewDoc<'_>) -> io::Result<u64> {
         let seq = self.first_seq + self.docs();
-        self.slots.extend_from_slice(d.slots);
-        self.flags.push(if d.has_id { FLAG_HAS_ID } else { 0 });
+        self.slots.extend_from_slice(d.slots)?;
+        self.flags.push(if d.has_id { FLAG_HAS_ID } else { 0 })?;
         self.text_hash
-            .push([(d.text_hash >> 64) as u64, d.text_hash as u64]);
-        self.ids.extend_from_slice(d.id.as_bytes());
-        self.id_ends.push(self.ids.len() as u64);
-        self.alias(d.slots, seq);
-        seq
+            .push([(d.text_hash >> 64) as u64, d.text_hash as u64])?;
+        self.ids.extend_from_slice(d.id.as_bytes())?;
+        self.id_ends.push(self.ids.len() as u64)?;
+        self.alias(d.slots, seq)?;
+        Ok(seq)
     }
 
     /// Index the band keys of `slots` as pointing at document `seq`: a kept
     /// document's own, or a dropped copy's, so later copies of the copy find it.
-    pub fn alias(&mut self, slots: &[Slot], seq: u64) {
+    pub fn alias(&mut self, slots: &[Slot], seq: u64) -> io::Result<()> {
         let p = self.params.lsh();
-        for (b, list) in self.bands.iter_mut().enumerate() {
-            list.push([lsh::band_key(slots, b, p.rows, self.params.seed), seq]);
+        for (b, sorter) in self.bands.iter_mut().enumerate() {
+            sorter.push([lsh::band_key(slots, b, p.rows, self.params.seed), seq])?;
         }
+        Ok(())
     }
 
     pub(super) fn write(mut self, path: &Path) -> Result<SegmentEntry, StateError> {
         let n = self.docs() as usize;
-        // An exact copy's band keys are its keeper's: one entry is enough.
-        self.bands.par_iter_mut().for_each(|b| {
-            b.sort_unstable();
-            b.dedup();
-        });
-        let e: usize = self.bands.iter().map(|b| b.len()).sum();
-        let mut id_index: Vec<Pair> = (0..n)
-            .filter(|&i| self.flags[i] & FLAG_HAS_ID != 0)
-            .map(|i| {
+        // Temporary files are unnamed: an error names the directory they are in.
+        let tmp = (self.dir.dir.clone()).unwrap_or_else(std::env::temp_dir);
+        let spill = |e: io::Error| StateError::Io {
+            path: format!("{} (temporary file)", tmp.display()),
+            source: e,
+        };
+        for v in [
+            &mut self.slots as &mut dyn Finish,
+            &mut self.flags,
+            &mut self.text_hash,
+        ]
+        .into_iter()
+        .chain([&mut self.ids as &mut dyn Finish, &mut self.id_ends])
+        {
+            v.finish_appending().map_err(spill)?;
+        }
+        // An exact copy's band keys are its keeper's: one entry is enough (sorters
+        // give each value once).
+        let bands: Vec<Sorted<Pair>> = std::mem::take(&mut self.bands)
+            .into_iter()
+            .map(Sorter::finish)
+            .collect::<io::Result<_>>()
+            .map_err(spill)?;
+        let counts: Vec<usize> = bands
+            .iter()
+            .map(|b| {
+                let mut c = 0;
+                b.for_each(|_| c += 1).map(|()| c)
+            })
+            .collect::<io::Result<_>>()
+            .map_err(spill)?;
+        let e: usize = counts.iter().sum();
+        let mut id_index = Sorter::<Pair>::new(self.sort_limit, self.dir.clone());
+        let mut text_index = Sorter::<TextEntry>::new(self.sort_limit, self.dir.clone());
+        let mut with_id = 0;
+        for i in 0..n {
+            if self.flags[i] & FLAG_HAS_ID != 0 {
                 let start = if i == 0 {
                     0
                 } else {
                     self.id_ends[i - 1] as usize
                 };
-                [
-                    xxh3_64(&self.ids[start..self.id_ends[i] as usize]),
-                    i as u64,
-                ]
-            })
-            .collect();
-        id_index.sort_unstable();
-        let mut text_index: Vec<TextEntry> = self
-            .text_hash
-            .iter()
-            .enumerate()
-            .map(|(i, h)| [h[0], h[1], i as u64])
-            .collect();
-        text_index.sort_unstable();
-        let runs = vec![self.run; n];
+                let id = &self.ids[start..self.id_ends[i] as usize];
+                id_index.push([xxh3_64(id), i as u64]).map_err(spill)?;
+                with_id += 1;
+            }
+            let h = self.text_hash[i];
+            text_index.push([h[0], h[1], i as u64]).map_err(spill)?;
+        }
+        let id_index = id_index.finish().map_err(spill)?;
+        let text_index = text_index.finish().map_err(spill)?;
         let mut w = FileWriter::create(path, SEGMENT_MAGIC, &self.params)?;
         w.section("slots", |w| w.put_pod(&self.slots))?;
-        w.section("runs", |w| w.put_pod(&runs))?;
+        w.section("runs", |w| {
+            let runs = vec![self.run; n.min(8192)];
+            (0..n)
+                .step_by(8192)
+                .try_for_each(|i| w.put_pod(&runs[..(n - i).min(8192)]))
+        })?;
         w.section("flags", |w| w.put(&self.flags))?;
         w.section("text_hash", |w| w.put_pod(&self.text_hash))?;
         w.section("id_ends", |w| w.put_pod(&self.id_ends))?;
         w.section("id_bytes", |w| w.put(&self.ids))?;
-        w.section("id_index", |w| w.put_pod(&id_index))?;
-        w.section("id_dir", |w| {
-            w.put_pod(&dir_of(id_index.iter().map(|p| p[0]), id_index.len()))
-        })?;
-        w.section("text_index", |w| w.put_pod(&text_index))?;
-        w.section("text_dir", |w| {
-            w.put_pod(&dir_of(text_index.iter().map(|t| t[0]), n))
-        })?;
-        for (b, band) in self.bands.iter().enumerate() {
-            w.section(&format!("bands.{b}"), |w| w.put_pod(band))?;
-            w.section(&format!("dir.{b}"), |w| {
-                w.put_pod(&dir_of(band.iter().map(|p| p[0]), band.len()))
-            })?;
+        let dir = put_sorted(&mut w, "id_index", &id_index, with_id, spill)?;
+        w.section("id_dir", |w| w.put_pod(&dir))?;
+        let dir = put_sorted(&mut w, "text_index", &text_index, n, spill)?;
+        w.section("text_dir", |w| w.put_pod(&dir))?;
+        for (b, band) in bands.iter().enumerate() {
+            let dir = put_sorted(&mut w, &format!("bands.{b}"), band, counts[b], spill)?;
+            w.section(&format!("dir.{b}"), |w| w.put_pod(&dir))?;
         }
         let meta = SegmentMeta {
             first_seq: self.first_seq,
@@ -476,9 +518,53 @@ impl SegmentBuilder {
     }
 }
 
-/// The directory of `entries` sorted keys.
-pub(super) fn dir_of(keys: impl Iterator<Item = u64>, entries: usize) -> Vec<u64> {
-    let mut d = DirBuilder::new(entries as u64);
-    keys.for_each(|k| d.push(k));
-    d.finish()
+/// A [`SpillVec`] done appending, whatever it holds.
+trait Finish {
+    fn finish_appending(&mut self) -> io::Result<()>;
+}
+
+impl<T: bytemuck::Pod> Finish for SpillVec<T> {
+    fn finish_appending(&mut self) -> io::Result<()> {
+        self.finish()
+    }
+}
+
+/// Write the `entries` sorted values of `sorted` (keys first) as section `name`, in
+/// blocks; returns their directory.
+fn put_sorted<T: bytemuck::Pod + Ord + KeyFirst>(
+    w: &mut FileWriter,
+    name: &str,
+    sorted: &Sorted<T>,
+    entries: usize,
+    spill: impl Fn(io::Error) -> StateError,
+) -> Result<Vec<u64>, StateError> {
+    let mut dir = DirBuilder::new(entries as u64);
+    let mut failed = Ok(());
+    w.section(name, |w| {
+        let mut buf: Vec<T> = Vec::with_capacity(8192);
+        sorted
+            .for_each(|v| {
+                dir.push(v.key());
+                buf.push(*v);
+                if buf.len() == buf.capacity() && failed.is_ok() {
+                    failed = w.put_pod(&buf);
+                    buf.clear();
+                }
+            })
+            .map_err(&spill)?;
+        failed?;
+        w.put_pod(&buf)
+    })?;
+    Ok(dir.finish())
+}
+
+/// Index entries whose first word is the key they are sorted and looked up by.
+trait KeyFirst {
+    fn key(&self) -> u64;
+}
+
+impl<const N: usize> KeyFirst for [u64; N] {
+    fn key(&self) -> u64 {
+        self[0]
+    }
 }
