@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Peak memory of nightly runs against a state: night 1 creates the state from a
-# generated news corpus, night 2 crawls the same pages again, so that every page of
-# night 2 is a copy of a document the state kept (the worst case for the state
-# lookups). Both nights run with default options and with `--mem-limit LIMIT`, each
+# generated news corpus, night 2 crawls the same pages again (all but the last, so
+# that it is not taken for a repeat of night 1, which would replace it), so that
+# every page of night 2 is a copy of a document the state kept (the worst case for
+# the state lookups). Both nights run with default options and with `--mem-limit LIMIT`, each
 # with its own state; night 2's outputs and clusters are compared by digest.
 #
 #   bash benches/memory-state.sh [MB] [LIMIT] [THREADS]
@@ -25,6 +26,10 @@ if [ ! -f "$corpus" ]; then
     --truth "bench-out/news-truth-${mb}mb.jsonl"
 fi
 
+night2=$tmp/night2-${mb}mb.jsonl
+head -n -1 "$corpus" > "$night2"
+trap 'rm -f "$night2"' EXIT
+
 printf '| night | corpus | --mem-limit | wall s | peak anon MiB (sampled) | copies of the state | spilled | same output |\n'
 printf '|---|---|---|---|---|---|---|---|\n'
 for lim in none "$limit"; do
@@ -32,7 +37,9 @@ for lim in none "$limit"; do
   rm -rf "$state"
   for night in 1 2; do
     name="$out/night$night-$mb-$lim"
-    args=(clean "$corpus" --state "$state" -o "$name.jsonl" --clusters "$name.clusters.jsonl"
+    input=$corpus
+    [ "$night" = 1 ] || input=$night2
+    args=(clean "$input" --state "$state" -o "$name.jsonl" --clusters "$name.clusters.jsonl"
       --report "$name.json" -j "$threads" -q --tmp-dir "$tmp")
     [ "$lim" = none ] || args+=(--mem-limit "$lim")
     m=$(python3 benches/measure.py -- "$bin" "${args[@]}")
