@@ -6,10 +6,9 @@ use std::path::Path;
 
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::spill::{Sorted, Sorter, SpillDir, SpillVec};
-
 use crate::lsh::{self};
 use crate::minhash::Slot;
+use crate::spill::{Sorted, Sorter, SpillDir, SpillVec};
 
 use super::format::{DataFile, FileWriter};
 use super::*;
@@ -443,16 +442,11 @@ impl SegmentBuilder {
             path: format!("{} (temporary file)", tmp.display()),
             source: e,
         };
-        for v in [
-            &mut self.slots as &mut dyn Finish,
-            &mut self.flags,
-            &mut self.text_hash,
-        ]
-        .into_iter()
-        .chain([&mut self.ids as &mut dyn Finish, &mut self.id_ends])
-        {
-            v.finish_appending().map_err(spill)?;
-        }
+        self.slots.finish().map_err(spill)?;
+        self.flags.finish().map_err(spill)?;
+        self.text_hash.finish().map_err(spill)?;
+        self.ids.finish().map_err(spill)?;
+        self.id_ends.finish().map_err(spill)?;
         // An exact copy's band keys are its keeper's: one entry is enough (sorters
         // give each value once).
         let bands: Vec<Sorted<Pair>> = std::mem::take(&mut self.bands)
@@ -515,17 +509,6 @@ impl SegmentBuilder {
             runs: [self.run, self.run],
         };
         meta.finish(w)
-    }
-}
-
-/// A [`SpillVec`] done appending, whatever it holds.
-trait Finish {
-    fn finish_appending(&mut self) -> io::Result<()>;
-}
-
-impl<T: bytemuck::Pod> Finish for SpillVec<T> {
-    fn finish_appending(&mut self) -> io::Result<()> {
-        self.finish()
     }
 }
 
