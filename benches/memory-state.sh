@@ -8,8 +8,8 @@
 #
 #   bash benches/memory-state.sh [MB] [LIMIT] [THREADS]
 #
-# MB defaults to 1000 (bench-out/news-1000mb.jsonl, written by benches/memory.sh's
-# generator if missing), LIMIT to 64M, THREADS to 2. Prints one table row per run.
+# MB defaults to 1000 (bench-out/news-1000mb.jsonl, from benches/news-corpus.sh),
+# LIMIT to 64M, THREADS to 2. Prints one table row per run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mb=${1:-1000}
@@ -20,11 +20,7 @@ bin=$(realpath target/release/dupstrip)
 out=bench-out/memory
 tmp=bench-out/tmp
 mkdir -p "$out" "$tmp"
-corpus=bench-out/news-${mb}mb.jsonl
-if [ ! -f "$corpus" ]; then
-  "$bin" synth --boilerplate --docs $((mb * 1000000 / 3750)) --seed 9 -o "$corpus" \
-    --truth "bench-out/news-truth-${mb}mb.jsonl"
-fi
+corpus=$(bash benches/news-corpus.sh "$mb" "$bin")
 
 night2=$tmp/night2-${mb}mb.jsonl
 head -n -1 "$corpus" > "$night2"

@@ -4,9 +4,9 @@
 #
 #   bash benches/memory.sh [SIZES_MB] [LIMIT] [THREADS]
 #
-# SIZES_MB defaults to "300 1000 5000", LIMIT to 64M, THREADS to 2. Corpora are
-# written to bench-out/ by `dupstrip synth --boilerplate --seed 9` (about 3,750 bytes
-# a page) unless already there; temporary files go to bench-out/tmp (on disk).
+# SIZES_MB defaults to "300 1000 5000", LIMIT to 64M, THREADS to 2. Corpora come
+# from benches/news-corpus.sh (`dupstrip synth --boilerplate --seed 9`, about 3,750
+# bytes a page, generated once); temporary files go to bench-out/tmp (on disk).
 # Peak anonymous memory (RssAnon: heap and stacks, not the memory-mapped input or
 # temporary files) is sampled every 5 ms by benches/measure.py, and read back from
 # the report's `memory` section. Every limited run's output is compared byte for byte
@@ -26,11 +26,7 @@ mkdir -p "$out" "$tmp"
 printf '| command | corpus | --mem-limit | wall s | peak anon MiB (sampled) | peak anon MiB (report) | spilled | same output |\n'
 printf '|---|---|---|---|---|---|---|---|\n'
 for mb in $sizes; do
-  corpus=bench-out/news-${mb}mb.jsonl
-  if [ ! -f "$corpus" ]; then
-    "$bin" synth --boilerplate --docs $((mb * 1000000 / 3750)) --seed 9 -o "$corpus" \
-      --truth "bench-out/news-truth-${mb}mb.jsonl"
-  fi
+  corpus=$(bash benches/news-corpus.sh "$mb" "$bin")
   for cmd in dedup clean; do
     for lim in none "$limit"; do
       args=("$cmd" "$corpus" -o "$out/$cmd-$mb-$lim.jsonl" --clusters "$out/$cmd-$mb-$lim.clusters.jsonl"

@@ -181,11 +181,7 @@ fn story_counts(
     progress: &indicatif::ProgressBar,
 ) -> Result<(boilerplate::Counts, SpillArray<DocId>, u64, u64), RunError> {
     // A run that learns starts here: what it holds and spills is counted from now.
-    if cfg.mem_limit.is_some() {
-        crate::memory::release_freed_memory();
-    } else {
-        crate::memory::keep_freed_memory();
-    }
+    crate::memory::release_freed_memory(cfg.mem_limit.is_some());
     crate::memory::watch();
     crate::memory::reset();
     crate::spill::forget_spilled();

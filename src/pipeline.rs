@@ -199,11 +199,7 @@ pub fn run(
 /// Count memory and spills from here, unless learning came first (`clean` without
 /// `--rules`, where the run started with it).
 fn start_memory(job: &Job, cfg: &DedupConfig) {
-    if cfg.mem_limit.is_some() {
-        memory::release_freed_memory();
-    } else {
-        memory::keep_freed_memory();
-    }
+    memory::release_freed_memory(cfg.mem_limit.is_some());
     memory::watch();
     if job.learn_seconds == 0.0 {
         memory::reset();

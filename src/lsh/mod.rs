@@ -285,8 +285,8 @@ impl Confirmed {
         Ok(())
     }
 
-    /// Sorted, distinct edges and the final statistics.
-    /// Sorted, distinct edges, left in their sorted runs when they went to disk.
+    /// Sorted, distinct edges (left in their sorted runs when they went to disk) and
+    /// the final statistics.
     fn finish_edges(mut self) -> std::io::Result<(Edges, CandidateStats)> {
         let edges = match self.sorter.take() {
             Some(s) => {
