@@ -1,10 +1,12 @@
 """dupstrip clean on Apache Spark.
 
 Runs the same job as `dupstrip clean` (learn boilerplate, strip it, drop near-duplicates
-of the stripped texts) with Spark doing the grouping and the dupstrip binary doing
-every per-record decision through its stage commands (`dupstrip stage --help`). On the
-same input and options it drops the same documents and strips the same lines as
-`dupstrip clean` on one machine.
+of the stripped texts) with Spark SQL reading, shuffling, joining and grouping, and the
+dupstrip binary doing every per-record decision through its stage commands (`dupstrip
+stage --help`), piped by Spark SQL's `TRANSFORM ... USING`. Records go from Spark's
+JVM to the binary and back: no record passes through a Python worker, and this
+script only plans. On the same input and options it drops the same documents and
+strips the same lines as `dupstrip clean` on one machine.
 
     spark-submit --master local[4] --files target/release/dupstrip \\
         integrations/spark/dupstrip_spark.py samples/news.jsonl \\
@@ -25,21 +27,22 @@ line, as `clean --clusters` writes them.
 """
 
 import argparse
-import hashlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 from pyspark import SparkFiles, StorageLevel
 from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.window import Window
 
-# Formats of the stage lines this driver speaks (`dupstrip stage`, docs/spark-and-stages.md).
+# Formats of the stage rows this driver speaks (`dupstrip stage`, docs/spark-and-stages.md).
 SCHEMA_VERSION = 1
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 TEXT_SUFFIXES = (".txt", ".text", ".md")
@@ -48,11 +51,20 @@ GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 # Hadoop splits input paths at commas and expands glob characters.
 UNSAFE_PATH_CHARS = set(",{}[]*?\\")
-
-
+# A row is the input's index shifted left by LINE_BITS, plus the line in that input
+# (stage::rows::LINE_BITS).
+LINE_BITS = 40
 # Key kinds of "marker followed by this tail" counts (boilerplate::TAIL_KINDS): kept
 # from two stories on, whatever --min-docs asks (boilerplate::floor).
 TAIL_KINDS = (8, 12)
+# How TRANSFORM pipes rows to the binary and reads its rows back.
+ROW_FORMAT = ("ROW FORMAT DELIMITED FIELDS TERMINATED BY '\\u0001' "
+              "LINES TERMINATED BY '\\n' NULL DEFINED AS '\\\\N'")
+# What a sketch stage writes: kind of row (b: band key, s: signature, k: line key).
+SKETCH_SCHEMA = "t STRING, row BIGINT, a BIGINT, b BIGINT, c STRING"
+# Rounds of the component search between checkpoints of the edges.
+CHECKPOINT_EVERY = 2
+
 
 def parse_args(argv):
     p = argparse.ArgumentParser(
@@ -77,8 +89,8 @@ def parse_args(argv):
                    "every node (default: %(default)s, the copy shipped with --files, "
                    "else on PATH)")
     p.add_argument("--no-cache", action="store_true",
-                   help="do not keep the input records between passes: read the input "
-                   "again for each pass (about seven; for inputs larger than the "
+                   help="keep nothing between passes (sketches, decompressed records): "
+                   "compute them again where needed (for inputs larger than the "
                    "executors' memory and local disks)")
     p.add_argument("--partitions", type=int, default=0,
                    help="partitions of the shuffles (default: Spark's default parallelism)")
@@ -111,88 +123,18 @@ def local_binary(name):
              "(ship it with --files, or give --dupstrip PATH)")
 
 
-def executor_binary(name):
-    """The binary as an executor runs it: shipped with --files, or a shared path."""
-    base = os.path.basename(name)
-    shipped = SparkFiles.get(base)
-    if os.path.exists(shipped):
-        if not os.access(shipped, os.X_OK):
-            os.chmod(shipped, 0o755)
-        return shipped
-    return name
-
-
-def write_lines(p, lines):
-    """Feed `lines` to process `p`, one per line, then close its input. A process that
-    stopped reading (it failed) is not an error here; its exit code tells. If `lines`
-    fails, the process is killed and the error raised."""
-    try:
-        for line in lines:
-            p.stdin.write(line.encode("utf-8"))
-            p.stdin.write(b"\n")
-    except BrokenPipeError:
-        pass
-    except BaseException:
-        p.kill()
-        raise
-    finally:
-        try:
-            p.stdin.close()
-        except OSError:
-            pass
-
-
-def stage(binary, args, files=()):
-    """A mapPartitions function that pipes a partition through `dupstrip stage ARGS`.
-    `files` are names added with SparkContext.addFile; `@name` in ARGS becomes its
-    local path on the executor."""
-
-    def run(lines):
-        exe = executor_binary(binary)
-        paths = {f: SparkFiles.get(f) for f in files}
-        cmd = [exe, "stage"] + [paths.get(a[1:], a) if a.startswith("@") else a
-                                for a in args]
-        with tempfile.TemporaryFile() as err:
-            p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                 stderr=err)
-            failure = []
-
-            def feed():
-                try:
-                    write_lines(p, lines)
-                except Exception as e:  # the upstream iterator failed
-                    failure.append(e)
-
-            t = threading.Thread(target=feed, daemon=True)
-            t.start()
-            try:
-                for out in p.stdout:
-                    yield out.decode("utf-8").rstrip("\n")
-                t.join()
-                code = p.wait()
-            finally:
-                # Also when the consumer stops early or fails: no process is left.
-                if p.poll() is None:
-                    p.kill()
-                    p.wait()
-                p.stdout.close()
-            if failure:
-                raise failure[0]
-            if code != 0:
-                err.seek(0)
-                msg = err.read().decode("utf-8", "replace").strip()
-                raise RuntimeError(f"dupstrip stage {args[0]} failed (exit {code}): {msg}")
-
-    return run
-
-
 def run_local(binary, args, lines, out_path):
     """Run a stage on the driver, feeding it `lines`, writing its output to out_path."""
     with open(out_path, "wb") as out:
         p = subprocess.Popen([binary, "stage"] + args, stdin=subprocess.PIPE, stdout=out)
         try:
-            write_lines(p, lines)
+            for line in lines:
+                p.stdin.write(line.encode("utf-8"))
+                p.stdin.write(b"\n")
+        except BrokenPipeError:
+            pass
         finally:
+            p.stdin.close()
             p.wait()
         if p.returncode != 0:
             sys.exit(f"dupstrip_spark: dupstrip stage {args[0]} failed (exit {p.returncode})")
@@ -258,8 +200,14 @@ def kind_of(fs, status, shown):
 
 def list_inputs(spark, inputs):
     """Input files in the order `dupstrip clean` reads them: arguments in order, a
-    directory's entries sorted by name, subdirectories where they sort."""
+    directory's entries sorted by name, subdirectories where they sort. Each is
+    (path, name shown, kind, path as Spark's `_metadata.file_path` may spell it)."""
     found = []
+
+    def add(status, shown):
+        p = status.getPath()
+        found.append((p.toString(), shown, kind_of(fs, status, shown),
+                      {p.toString(), p.toUri().toString()}))
 
     def walk(fs, path, shown):
         st = sorted(fs.listStatus(path), key=lambda s: s.getPath().getName())
@@ -269,7 +217,7 @@ def list_inputs(spark, inputs):
             if s.isDirectory():
                 walk(fs, s.getPath(), child)
             elif is_input_name(name):
-                found.append((s.getPath().toString(), child, kind_of(fs, s, child)))
+                add(s, child)
 
     for given in inputs:
         fs, path = hadoop_fs(spark, given)
@@ -279,161 +227,285 @@ def list_inputs(spark, inputs):
         if status.isDirectory():
             walk(fs, path, given)
         else:
-            found.append((status.getPath().toString(), given, kind_of(fs, status, given)))
+            add(status, given)
     if not found:
         sys.exit("dupstrip_spark: no input files (JSON Lines, .gz, .zst or Parquet)")
+    if len(found) >= 1 << (63 - LINE_BITS):
+        sys.exit(f"dupstrip_spark: {len(found)} input files; at most {1 << (63 - LINE_BITS)}")
     return found
 
 
-def decompressed_lines(binary):
-    """(line, number) of a whole compressed file, decompressed by `dupstrip stage
-    decompress`; blank lines left out."""
+class Job:
+    """The pieces every query of the job shares."""
 
-    def run(path_bytes):
-        exe = executor_binary(binary)
-        p = subprocess.run([exe, "stage", "decompress"], input=path_bytes[1],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        if p.returncode != 0:
-            raise RuntimeError(f"{path_bytes[0]}: dupstrip stage decompress failed: "
-                               + p.stderr.decode("utf-8", "replace").strip())
-        data = p.stdout
-        if data.startswith(b"\xef\xbb\xbf"):
-            data = data[3:]
-        for i, line in enumerate(data.split(b"\n")):
-            if line.endswith(b"\r"):
-                line = line[:-1]
-            if line.strip(b" \t\n\r\x0c"):
-                try:
-                    text = line.decode("utf-8")
-                except UnicodeDecodeError as e:
-                    raise RuntimeError(f"{path_bytes[0]}:{i + 1}: invalid UTF-8 at byte "
-                                       f"{e.start}") from None
-                yield text, i + 1
+    def __init__(self, spark, binary, parts, cache):
+        self.spark = spark
+        self.binary = binary
+        self.parts = parts
+        self.cache = cache
+        self.views = 0
 
-    return run
+    def transform(self, df, columns, stage_args, schema):
+        """Rows of `df` (`columns`, SQL expressions) piped through `dupstrip stage
+        STAGE_ARGS --delimited`, read back as `schema`."""
+        self.views += 1
+        view = f"dupstrip_in_{self.views}"
+        df.createOrReplaceTempView(view)
+        command = " ".join(shlex.quote(a) for a in
+                           [self.binary, "stage"] + stage_args + ["--delimited"])
+        sql = (f"SELECT TRANSFORM ({', '.join(columns)}) {ROW_FORMAT} "
+               f"USING {sql_string(command)} AS ({schema}) {ROW_FORMAT} FROM {view}")
+        return self.spark.sql(sql)
+
+    def keep(self, df):
+        return df.persist(StorageLevel.MEMORY_AND_DISK) if self.cache else df
 
 
-def read_records(spark, files, binary):
-    """(row, envelope) for every record: rows count records across files in order,
-    as `clean` numbers its documents; `at` is FILE:LINE (FILE:ROW for Parquet)."""
-    sc = spark.sparkContext
-    parts = []
-    from pyspark.sql.functions import col, struct, to_json
-    for uri, shown, kind in files:
-        at = json.dumps(shown, ensure_ascii=False)[1:-1]
+def sql_string(s):
+    return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def local_table(spark, rows, *columns):
+    """A small table of driver-side values (strings and integers) as a Spark SQL
+    VALUES list: planned in the JVM, where `createDataFrame` would start a Python
+    worker to unpickle them."""
+    def literal(v):
+        return sql_string(v) if isinstance(v, str) else f"{int(v)}L"
+    values = ", ".join("(" + ", ".join(literal(v) for v in r) + ")" for r in rows)
+    return spark.sql(f"SELECT * FROM VALUES {values} AS t({', '.join(columns)})")
+
+
+def read_records(job, files):
+    """(row, part, value) for every record: `row` is the input's index shifted left by
+    LINE_BITS plus the record's line (Parquet: row, from 1), so rows sort in `clean`'s
+    order; `part` numbers the pieces the input is read in (splits of a file), in that
+    order, for writing the output in order. Blank lines are left out. Returns the
+    records and the number of parts."""
+    spark = job.spark
+    pieces = []
+    text = [(i, f) for i, f in enumerate(files) if f[2] == "text"]
+    part_base = 0
+    parts_of = {}
+    if text:
+        lines = (spark.read.text([f[0] for _, f in text])
+                 .select(F.col("_metadata.file_path").alias("path"),
+                         F.col("_metadata.file_block_start").alias("start"),
+                         F.monotonically_increasing_id().alias("m"), "value"))
+        # Lines per split (one small row each) give each split's first line; the
+        # monotonically increasing id numbers a split's lines, in order, from its
+        # smallest value, and is the same in every pass over the same files.
+        splits = (lines.groupBy("path", "start")
+                  .agg(F.count("*").alias("n"), F.min("m").alias("m0")).collect())
+        index = {}
+        for i, f in text:
+            for spelling in f[3]:
+                index[spelling] = i
+        by_file = {}
+        for s in splits:
+            if s.path not in index:
+                sys.exit(f"dupstrip_spark: Spark read {s.path}, which is not an input")
+            by_file.setdefault(index[s.path], []).append(s)
+        base_rows = []
+        for i in sorted(by_file):
+            before = 0
+            for s in sorted(by_file[i], key=lambda s: s.start):
+                # row = m + base: the split's first line is before + 1.
+                base_rows.append((s.path, s.start, (i << LINE_BITS) + before + 1 - s.m0,
+                                  part_base))
+                part_base += 1
+                before += s.n
+        bases = local_table(spark, base_rows, "path", "start", "base", "part")
+        row = F.col("m") + F.col("base")
+        value = F.when(((row.bitwiseAND((1 << LINE_BITS) - 1)) == 1)
+                       & F.col("value").startswith("\ufeff"),
+                       F.expr("substring(value, 2)")).otherwise(F.col("value"))
+        pieces.append(lines.join(F.broadcast(bases), ["path", "start"])
+                      .select(row.alias("row"), F.col("part"), value.alias("value")))
+    for i, (uri, shown, kind, _) in enumerate(files):
         if kind == "parquet":
             df = spark.read.parquet(uri)
             cols = df.columns
-            df = df.select(col("_metadata.row_index").alias("__dupstrip_row_index"),
-                           to_json(struct(*cols), {"ignoreNullFields": "false"}).alias("j"))
-            rdd = (df.rdd.map(lambda r: (r[0], r[1])).sortByKey()
-                   .map(lambda kv: (kv[1], kv[0] + 1)))
+            pieces.append(df.select(
+                (F.col("_metadata.row_index") + F.lit((i << LINE_BITS) + 1)).alias("row"),
+                F.lit(part_base).alias("part"),
+                F.to_json(F.struct(*cols), {"ignoreNullFields": "false"}).alias("value")))
+            part_base += 1
         elif kind == "decompress":
             # Hadoop reads zstd only with its native library, and picks codecs by
-            # name: the binary decompresses.
-            rdd = sc.binaryFiles(uri).flatMap(decompressed_lines(binary))
-        else:
-            rdd = (sc.textFile(uri).zipWithIndex()
-                   .map(lambda li: (li[0], li[1] + 1))
-                   .filter(lambda li: li[0].strip(" \t\n\r\x0c") != ""))
-        parts.append(rdd.map(lambda li, at=at: (at, li[1], li[0])))
-    union = sc.union(parts) if len(parts) > 1 else parts[0]
-    # The record travels as its line in a JSON string, so the binary sees exactly the
-    # bytes `clean` reads (surrounding spaces included) and judges the JSON itself.
-    return union.zipWithIndex().map(
-        lambda rec: (rec[1], '{"row":%d,"at":"%s:%d","record":%s}'
-                     % (rec[1], rec[0][0], rec[0][1],
-                        json.dumps(rec[0][2], ensure_ascii=False))))
+            # name: the binary decompresses, the file travelling as hex.
+            raw = (spark.read.format("binaryFile").load(uri)
+                   .select(F.lit(i).alias("i"), F.hex("content").alias("hex")))
+            out = job.transform(raw, ["i", "hex"], ["decompress"],
+                                "row BIGINT, rec STRING, rec_hex STRING")
+            pieces.append(job.keep(out.select(
+                "row", F.lit(part_base).alias("part"),
+                F.coalesce("rec", F.unhex("rec_hex").cast("string")).alias("value"))))
+            part_base += 1
+    records = pieces[0]
+    for p in pieces[1:]:
+        records = records.unionByName(p)
+    blank = F.expr(r"trim(BOTH ' \t\r\u000C' FROM value) = ''")
+    return records.where(~blank), part_base
 
 
-def candidate_edges(spark, sketches, binary, purpose, parts):
+def sketches(job, records, purpose, extra):
+    """The sketch rows of every record (`SKETCH_SCHEMA`)."""
+    out = job.transform(records, ["row", "value"],
+                        ["sketch", "--config", "job.json", "--names", "names.json",
+                         "--for", purpose] + extra, SKETCH_SCHEMA)
+    return job.keep(out)
+
+
+def buckets_confirmed(job, sk, purpose):
     """Band buckets of two or more members, confirmed by `stage confirm`: the edges
     (a, b), a < b."""
-    # The band keys (tens per record) are grouped by Spark SQL: with PySpark's
-    # groupByKey they took 19 of the 25 s of a story pass over 150 MB on local[2].
-    bands = spark.createDataFrame(
-        sketches.filter(lambda d: d["sig"] is not None).map(lambda d: (d["row"], d["bands"])),
-        "row long, bands array<string>")
+    bands = sk.where("t = 'b'").select(F.col("a").alias("band"), F.col("b").alias("key"), "row")
+    sigs = sk.where("t = 's'").select("row", F.col("a").alias("len"),
+                                      F.unhex("c").alias("sig"))
     # Buckets with the same members confirm the same edges (copies of one story
-    # share most of their bands): each member set is confirmed once, named by a hash
-    # of its members (stable when a partition is computed again).
-    sets = (bands.select("row", F.posexplode("bands").alias("band", "key"))
-            .groupBy("band", "key").agg(F.sort_array(F.collect_list("row")).alias("rows"))
-            .where(F.size("rows") >= 2).select("rows").distinct())
-
-    def member_set(r):
-        rows = r[0]
-        return hashlib.blake2b(",".join(map(str, rows)).encode(), digest_size=16).digest(), rows
-
-    membership = sets.rdd.map(member_set).flatMap(lambda kv: [(r, kv[0]) for r in kv[1]])
-    slim = sketches.filter(lambda d: d["sig"] is not None).map(
-        lambda d: (d["row"], json.dumps({"row": d["row"], "sig": d["sig"], "len": d["len"]})))
-    lines = (membership.join(slim, parts).map(lambda x: (x[1][0], x[1][1]))
-             .groupByKey(parts)
-             .map(lambda kv: '{"members":[' + ",".join(kv[1]) + "]}"))
-    edges = lines.mapPartitions(
-        stage(binary, ["confirm", "--config", "@job.json", "--for", purpose], ["job.json"]))
-    return edges.map(json.loads).map(lambda e: (e["a"], e["b"])).distinct(parts)
+    # share most of their bands): each member set is confirmed once, named by two
+    # hashes of its sorted rows.
+    sets = (bands.groupBy("band", "key").agg(F.sort_array(F.collect_list("row")).alias("rows"))
+            .where(F.size("rows") >= 2).select("rows").distinct()
+            .select(F.concat_ws(".", F.xxhash64("rows"), F.hash("rows")).alias("set"),
+                    F.explode("rows").alias("row")))
+    members = (sets.join(sigs, "row")
+               .repartition(job.parts, "set").sortWithinPartitions("set", "row"))
+    edges = job.transform(members, ["set", "row", "len", "hex(sig)"],
+                          ["confirm", "--config", "job.json", "--for", purpose],
+                          "a BIGINT, b BIGINT")
+    return edges.distinct()
 
 
-def contract(pairs):
-    """Union-find over one partition's edges: (member, smallest member) of each local
-    component. The components are those of the edges given, so the global ones are
-    unchanged, and the star rounds start from stars instead of the raw edges."""
-    parent = {}
-
-    def find(x):
-        root = x
-        while parent.get(root, root) != root:
-            root = parent[root]
-        while x != root:
-            parent[x], x = root, parent.get(x, x)
-        return root
-
-    for a, b in pairs:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    return [(x, find(x)) for x in list(parent)]
-
-
-def components(edges, parts):
+def components(job, edges):
     """Connected components by alternating large-star and small-star (Kiveris et al.,
-    2014) until the edge set stops changing: (member, smallest member) for every member
-    of a component, the smallest included. Nothing is collected to the driver. Each
-    partition's edges are first contracted to stars by union-find, which saved a round
-    (five to four) on the 150 MB benchmark's story graph."""
-
-    def large_star(kv):
-        u, ns = kv
-        ns = set(ns)
-        m = min(min(ns), u)
-        return [(v, m) for v in ns if v > u]
-
-    def small_star(kv):
-        u, ns = kv
-        ns = set(ns)
-        ns.add(u)
-        m = min(ns)
-        return [(v, m) for v in ns if v != m]
-
-    e = edges.mapPartitions(contract).distinct(parts)
-    e.persist(StorageLevel.MEMORY_AND_DISK)
+    2014) in Spark SQL, until the edges stop changing: (row, root) for every row of a
+    component of two or more, root (its smallest row) included."""
+    e = edges.select(F.greatest("a", "b").alias("x"), F.least("a", "b").alias("y")).distinct()
+    e = e.localCheckpoint()
+    last = None
     rounds = 0
     while True:
         rounds += 1
-        both = e.flatMap(lambda uv: [(uv[0], uv[1]), (uv[1], uv[0])])
-        large = both.groupByKey(parts).flatMap(large_star)
-        small = (large.map(lambda uv: (max(uv), min(uv))).groupByKey(parts)
-                 .flatMap(small_star).distinct(parts))
-        small.persist(StorageLevel.MEMORY_AND_DISK)
-        changed = not (small.subtract(e, parts).isEmpty() and e.subtract(small, parts).isEmpty())
-        e.unpersist()
-        e = small
-        if not changed:
+        # Large star: every neighbour above a node links to the node's smallest
+        # neighbour (or itself).
+        both = e.select(F.col("x").alias("u"), F.col("y").alias("v")).unionByName(
+            e.select(F.col("y").alias("u"), F.col("x").alias("v")))
+        low = both.groupBy("u").agg(F.min("v").alias("mv"))
+        large = (both.join(low, "u").where(F.col("v") > F.col("u"))
+                 .select(F.col("v").alias("x"), F.least("mv", "u").alias("y")).distinct())
+        # Small star: a node and its neighbours below it link to the smallest of them.
+        m = large.groupBy("x").agg(F.min("y").alias("m"))
+        small = (large.join(m, "x").where(F.col("y") != F.col("m"))
+                 .select(F.col("y").alias("x"), F.col("m").alias("y"))
+                 .unionByName(m.select("x", F.col("m").alias("y"))).distinct())
+        if rounds % CHECKPOINT_EVERY == 0:
+            small = small.localCheckpoint()
+        else:
+            small = small.persist(StorageLevel.MEMORY_AND_DISK)
+        # Unchanged edges: the same count and the same sums of two 32-bit hashes.
+        check = tuple(small.agg(
+            F.count("*"), F.sum(F.xxhash64("x", "y").bitwiseAND(0xFFFFFFFF)),
+            F.sum(F.hash("x", "y").cast("long").bitwiseAND(0xFFFFFFFF))).first())
+        if check == last:
+            e = small
             break
-    roots = e.values().distinct(parts).map(lambda r: (r, r))
-    return e.union(roots), rounds
+        last = check
+        e = small
+    roots = e.select(F.col("y").alias("x")).distinct().select("x", F.col("x").alias("y"))
+    return (e.unionByName(roots).select(F.col("x").alias("row"), F.col("y").alias("root")),
+            rounds)
+
+
+def learn(job, sk, documents, config, binary, work, records):
+    """The rules file, learned as `clean` learns it; returns its path and a summary."""
+    spark = job.spark
+    edges = buckets_confirmed(job, sk, "stories")
+    story_of, rounds = components(job, edges)
+    story_of = job.keep(story_of)
+    stats = story_of.agg(F.count("*"), F.sum(F.when(F.col("row") == F.col("root"), 1)
+                                              .otherwise(0))).first()
+    grouped, groups = stats[0], stats[1] or 0
+    stories = documents - grouped + groups
+    floor = max(config["learn"]["min_docs"], 2)
+    keys = sk.where("t = 'k'").select("row", F.col("a").alias("kind"), F.col("b").alias("hash"))
+    frequent = (keys.join(story_of, "row", "left")
+                .select("kind", "hash", F.coalesce("root", "row").alias("story")).distinct()
+                .groupBy("kind", "hash").agg(F.count("*").alias("n"))
+                .where((F.col("n") >= floor)
+                       | (F.col("kind").isin(*TAIL_KINDS) & (F.col("n") >= 2))))
+    learned = os.path.join(work, "learned.json")
+    run_local(binary, ["learn", "--config", os.path.join(work, "job.json"),
+                       "--documents", str(documents), "--stories", str(stories)],
+              ('{"kind":%d,"hash":"%016x","stories":%d}' % (r[0], r[1] & (2**64 - 1), r[2])
+               for r in frequent.toLocalIterator()), learned)
+    spark.sparkContext.addFile(learned)
+    found = job.transform(records, ["row", "value"],
+                          ["examples", "--config", "job.json", "--names", "names.json",
+                           "--learned", "learned.json"],
+                          "kind INT, hash STRING, row BIGINT, pos INT, line STRING")
+    # The first three distinct lines of each key, in (row, pos) order.
+    first = (found.groupBy("kind", "hash", "line")
+             .agg(F.min(F.struct("row", "pos")).alias("at")))
+    top = (first.withColumn("n", F.row_number().over(
+        Window.partitionBy("kind", "hash").orderBy("at")))
+        .where("n <= 3").select("kind", "hash", "at.row", "at.pos", "line"))
+    rules_path = os.path.join(work, "rules.json")
+    run_local(binary, ["rules", "--config", os.path.join(work, "job.json"), "--learned", learned],
+              ('{"kind":%d,"hash":"%s","row":%d,"pos":%d,"line":%s}' % tuple(r)
+               for r in top.toLocalIterator()), rules_path)
+    return rules_path, {"stories": stories, "story_cc_rounds": rounds}
+
+
+def ordered_keys(spark, n):
+    """For each output partition p < n, a value that Spark's hash partitioning into n
+    partitions sends to p: records are sent to their part's partition directly,
+    with no sampling pass of a range partitioning."""
+    found = (spark.range(0, 64 * n + 64)
+             .select("id", F.expr(f"pmod(hash(id), {n})").alias("p"))
+             .groupBy("p").agg(F.min("id").alias("id")).collect())
+    keys = {r.p: r.id for r in found}
+    if len(keys) < n:
+        sys.exit("dupstrip_spark: cannot place the output partitions")
+    return [keys[p] for p in range(n)]
+
+
+def write_clusters(spark, clusters, path):
+    """Clusters in kept-row order, numbered from 0, as `clean --clusters` writes them."""
+    c = clusters.orderBy("row").persist(StorageLevel.MEMORY_AND_DISK)
+    c = c.select("row", "body", F.monotonically_increasing_id().alias("m"))
+    c = c.persist(StorageLevel.MEMORY_AND_DISK)
+    part = F.expr("shiftright(m, 33)")
+    per_part = c.groupBy(part.alias("p")).agg(
+        F.count("*").alias("n")).collect()
+    offsets = {}
+    total = 0
+    for r in sorted(per_part, key=lambda r: r.p):
+        offsets[r.p] = total
+        total += r.n
+    off = F.create_map(*[x for p, o in sorted(offsets.items()) for x in (F.lit(p), F.lit(o))]) \
+        if offsets else F.create_map(F.lit(0), F.lit(0))
+    n = off[part] + F.col("m").bitwiseAND(2**33 - 1)
+    (c.select(F.concat(F.lit('{"cluster":'), n.cast("string"), F.lit(","), F.col("body"),
+                       F.lit("}")).alias("value"))
+     .write.text(path))
+    return total
+
+
+def records_read(sk):
+    """Records a sketch pass read (each process counts its own)."""
+    return sk.where("t = 'n'").agg(F.sum("a")).first()[0] or 0
+
+
+def write_parquet(spark, cleaned, files, path):
+    """The cleaned records as Parquet: with the inputs' schema when they are all
+    Parquet, else the one Spark's JSON reader infers; parsed in the JVM."""
+    schema = None
+    if all(kind == "parquet" for _, _, kind, _ in files):
+        schema = spark.read.parquet(files[0][0]).schema
+    strings = getattr(cleaned._jdf, "as")(spark._jvm.org.apache.spark.sql.Encoders.STRING())
+    reader = spark.read.schema(schema) if schema is not None else spark.read
+    DataFrame(reader._jreader.json(strings), spark).write.parquet(path)
 
 
 def main(argv):
@@ -446,19 +518,21 @@ def main(argv):
         # Spark SQL's shuffles as many partitions as the others (not its fixed 200).
         spark.conf.set("spark.sql.shuffle.partitions", str(parts))
     binary = local_binary(a.dupstrip)
+    exe = a.dupstrip if os.path.sep in a.dupstrip else os.path.basename(a.dupstrip)
+    job = Job(spark, exe, parts, not a.no_cache)
     work = tempfile.mkdtemp(prefix="dupstrip-spark-")
     timings = {}
     try:
-        job = os.path.join(work, "job.json")
-        r = subprocess.run([binary, "stage", "config", "-o", job] + a.clean_options)
+        job_path = os.path.join(work, "job.json")
+        r = subprocess.run([binary, "stage", "config", "-o", job_path] + a.clean_options)
         if r.returncode != 0:
             sys.exit("dupstrip_spark: the clean options were refused (see above)")
-        with open(job) as f:
+        with open(job_path) as f:
             config = json.load(f)
         if config.get("schema_version") != SCHEMA_VERSION:
             sys.exit(f"dupstrip_spark: {binary} writes stage schema "
                      f"{config.get('schema_version')}; this driver speaks {SCHEMA_VERSION}")
-        sc.addFile(job)
+        sc.addFile(job_path)
 
         for target in (a.output, a.clusters):
             if target:
@@ -470,68 +544,26 @@ def main(argv):
             if local and os.path.dirname(local):
                 os.makedirs(os.path.dirname(local), exist_ok=True)
         files = list_inputs(spark, a.inputs)
-        records = read_records(spark, files, binary)
-        if not a.no_cache:
-            records.persist(StorageLevel.MEMORY_AND_DISK)
-        documents = records.count()
-        envelopes = records.values()
+        names_path = os.path.join(work, "names.json")
+        with open(names_path, "w") as f:
+            json.dump([shown for _, shown, _, _ in files], f, ensure_ascii=False)
+        sc.addFile(names_path)
+        records, out_parts = read_records(job, files)
         timings["read"] = round(time.time() - t0, 3)
 
-        summary = {"documents": documents, "inputs": len(files)}
+        summary = {"inputs": len(files)}
         # 1. Boilerplate rules: learned (stories, counts, examples) or given.
-        rules_path = os.path.join(work, "rules.json")
         if a.rules:
+            rules_path = os.path.join(work, "rules.json")
             shutil.copyfile(a.rules, rules_path)
         else:
             t = time.time()
-            story_sk = envelopes.mapPartitions(stage(
-                binary, ["sketch", "--config", "@job.json", "--for", "stories"], ["job.json"]
-            )).map(json.loads).persist(StorageLevel.MEMORY_AND_DISK)
-            story_edges = candidate_edges(spark, story_sk, binary, "stories", parts)
-            story_of, rounds = components(story_edges, parts)
-            story_of.persist(StorageLevel.MEMORY_AND_DISK)
-            grouped = story_of.count()
-            groups = story_of.filter(lambda rs: rs[0] == rs[1]).count()
-            stories = documents - grouped + groups
-            # (line key, story) pairs counted per key by Spark SQL (tens per record).
-            keys = spark.createDataFrame(
-                story_sk.map(lambda d: (d["row"], ["%d:%s" % (k, h) for k, h in d["keys"]])),
-                "row long, keys array<string>")
-            story_df = spark.createDataFrame(story_of, "row long, root long")
-            floor = max(config["learn"]["min_docs"], 2)
-            frequent = (keys.select("row", F.explode("keys").alias("key"))
-                        .join(story_df, "row", "left")
-                        .select("key", F.coalesce("root", "row").alias("story")).distinct()
-                        .groupBy("key").agg(F.count("*").alias("n"))
-                        .where((F.col("n") >= floor)
-                               | (F.split("key", ":")[0].cast("int").isin(*TAIL_KINDS)
-                                  & (F.col("n") >= 2))))
-
-            def count_line(r):
-                kind, h = r["key"].split(":")
-                return json.dumps({"kind": int(kind), "hash": h, "stories": r["n"]})
-
-            learned = os.path.join(work, "learned.json")
-            run_local(binary, ["learn", "--config", job, "--documents", str(documents),
-                               "--stories", str(stories)],
-                      (count_line(r) for r in frequent.toLocalIterator()), learned)
-            sc.addFile(learned)
-            found = envelopes.mapPartitions(stage(
-                binary, ["examples", "--config", "@job.json", "--learned", "@learned.json"],
-                ["job.json", "learned.json"])).map(json.loads)
-            # The first three distinct lines of each key, in row order.
-            first = found.map(lambda e: ((e["kind"], e["hash"], e["line"]),
-                                         (e["row"], e["pos"]))).reduceByKey(min, parts)
-            top = (first.map(lambda kv: ((kv[0][0], kv[0][1]), [(kv[1], kv[0][2])]))
-                   .reduceByKey(lambda x, y: sorted(x + y)[:3], parts))
-            run_local(binary, ["rules", "--config", job, "--learned", learned],
-                      (json.dumps({"kind": k, "hash": h, "row": rp[0], "pos": rp[1],
-                                   "line": line}, ensure_ascii=False)
-                       for (k, h), lst in top.toLocalIterator() for rp, line in lst),
-                      rules_path)
+            story_sk = sketches(job, records, "stories", [])
+            documents = records_read(story_sk)
+            rules_path, learned = learn(job, story_sk, documents, config, binary, work,
+                                        records)
             story_sk.unpersist()
-            story_of.unpersist()
-            summary.update(stories=stories, story_cc_rounds=rounds)
+            summary.update(learned)
             timings["learn"] = round(time.time() - t, 3)
         if a.save_rules:
             shutil.copyfile(rules_path, a.save_rules)
@@ -544,56 +576,53 @@ def main(argv):
 
         # 2. Near-duplicates of the stripped texts.
         t = time.time()
-        sk_lines = envelopes.mapPartitions(stage(
-            binary, ["sketch", "--config", "@job.json", "--for", "dedup", "--rules",
-                     "@rules.json"], ["job.json", "rules.json"]))
-        sketches = sk_lines.map(lambda l: (json.loads(l), l)).persist(
-            StorageLevel.MEMORY_AND_DISK)
-        edges = candidate_edges(spark, sketches.keys(), binary, "dedup", parts)
-        comp, rounds = components(edges, parts)
-        by_row = sketches.map(lambda dl: (dl[0]["row"], dl[1]))
-        members = (comp.join(by_row, parts).join(records, parts)
-                   .map(lambda x: (x[1][0][0], '{"sketch":%s,"input":%s}'
-                                   % (x[1][0][1], x[1][1])))
-                   .groupByKey(parts)
-                   .map(lambda kv: '{"members":[' + ",".join(kv[1]) + "]}"))
-        clusters = members.mapPartitions(stage(
-            binary, ["assign", "--config", "@job.json", "--rules", "@rules.json"],
-            ["job.json", "rules.json"])).map(json.loads).persist(StorageLevel.MEMORY_AND_DISK)
-        dups = clusters.flatMap(
-            lambda c: [(m["row"], 1) for m in c["members"] if m["row"] != c["keep"]])
-        dups.persist(StorageLevel.MEMORY_AND_DISK)
-        summary["duplicates"] = dups.count()
-        summary["clusters"] = clusters.count()
+        sk = sketches(job, records, "dedup", ["--rules", "rules.json"])
+        if a.rules:
+            documents = records_read(sk)
+        summary["documents"] = documents
+        emptied = sk.where("t = 'e'").count()
+        edges = buckets_confirmed(job, sk, "dedup")
+        comp, rounds = components(job, edges)
+        sigs = sk.where("t = 's'").select("row", F.col("a").alias("len"), F.col("c").alias("sig"))
+        members = (comp.join(sigs, "row").join(records.select("row", "value"), "row")
+                   .repartition(parts, "root").sortWithinPartitions("root", "row"))
+        assigned = job.transform(members, ["root", "row", "len", "sig", "value"],
+                                 ["assign", "--config", "job.json", "--names", "names.json",
+                                  "--rules", "rules.json"],
+                                 "t STRING, row BIGINT, body STRING")
+        assigned = assigned.persist(StorageLevel.MEMORY_AND_DISK)
+        counted = assigned.groupBy("t").count().collect()
+        counts = {r["t"]: r["count"] for r in counted}
+        summary["duplicates"] = counts.get("d", 0)
+        summary["clusters"] = counts.get("c", 0)
         summary["dedup_cc_rounds"] = rounds
+        dups = assigned.where("t = 'd'").select("row")
         timings["dedup"] = round(time.time() - t, 3)
 
-        # 3. Output: kept records, stripped, in row order.
+        # 3. Output: kept records, stripped, in row order: each part of the input
+        # (a split of a file) to its own partition, sorted there.
         t = time.time()
-        out_parts = max(records.getNumPartitions(), 1)
-        kept = records.subtractByKey(dups, parts).sortByKey(numPartitions=out_parts)
-        cleaned = kept.values().mapPartitions(stage(
-            binary, ["apply", "--config", "@job.json", "--rules", "@rules.json"],
-            ["job.json", "rules.json"])).persist(StorageLevel.MEMORY_AND_DISK)
+        keys = ordered_keys(spark, out_parts)
+        # BIGINT, as ordered_keys hashed them.
+        place = F.element_at(F.array(*[F.lit(k).cast("long") for k in keys]),
+                             F.col("part").cast("int") + 1)
+        kept = (records.join(F.broadcast(dups), "row", "left_anti")
+                .repartition(out_parts, place).sortWithinPartitions("row"))
+        cleaned = job.transform(kept, ["row", "value"],
+                                ["apply", "--config", "job.json", "--names", "names.json",
+                                 "--rules", "rules.json"],
+                                "rec STRING, rec_hex STRING")
+        cleaned = cleaned.select(
+            F.coalesce("rec", F.unhex("rec_hex").cast("string")).alias("value"))
         if a.output.lower().endswith(".parquet"):
-            schema = None
-            if all(kind == "parquet" for _, _, kind in files):
-                schema = spark.read.parquet(files[0][0]).schema
-            reader = spark.read.schema(schema) if schema is not None else spark.read
-            reader.json(cleaned).write.parquet(a.output)
+            write_parquet(spark, cleaned, files, a.output)
         else:
-            cleaned.saveAsTextFile(a.output)
-        summary["written"] = cleaned.count()
-        summary["emptied_dropped"] = documents - summary["duplicates"] - summary["written"]
+            cleaned.write.text(a.output)
+        # Emptied records have no signature, so none is a duplicate.
+        summary["emptied_dropped"] = emptied if config["on_empty"] == "drop" else 0
+        summary["written"] = documents - summary["duplicates"] - summary["emptied_dropped"]
         if a.clusters:
-            (clusters.map(lambda c: (c["keep"], c)).sortByKey().zipWithIndex()
-             .map(lambda ci: json.dumps(
-                 {"cluster": ci[1], "keep": next(m["id"] for m in ci[0][1]["members"]
-                                                 if m["row"] == ci[0][0]),
-                  "members": [{"id": m["id"], "similarity": m["similarity"]}
-                              for m in ci[0][1]["members"]]},
-                 ensure_ascii=False, separators=(",", ":")))
-             .saveAsTextFile(a.clusters))
+            write_clusters(spark, assigned.where("t = 'c'").select("row", "body"), a.clusters)
         timings["write"] = round(time.time() - t, 3)
         timings["total"] = round(time.time() - t0, 3)
         summary["timings"] = timings

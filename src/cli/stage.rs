@@ -22,6 +22,20 @@ pub(super) struct StageCommon {
     pub(super) threads: usize,
 }
 
+/// Spark SQL's row format (`TRANSFORM … USING`), instead of JSON lines.
+#[derive(Args, Debug, Default)]
+pub(super) struct RowArgs {
+    /// Read and write rows of fields separated by U+0001, as Spark SQL's `TRANSFORM
+    /// … ROW FORMAT DELIMITED FIELDS TERMINATED BY '\u0001'` pipes them (formats in
+    /// docs/spark-and-stages.md).
+    #[arg(long)]
+    pub(super) delimited: bool,
+    /// With --delimited: a JSON array of the inputs' names, so that a row names its
+    /// record FILE:LINE (its id when it has none, and in errors).
+    #[arg(long, value_name = "FILE", requires = "delimited")]
+    pub(super) names: Option<PathBuf>,
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug)]
 pub(super) enum PurposeArg {
     /// Raw pages grouped into stories, for learning boilerplate.
@@ -50,6 +64,8 @@ pub(super) enum StageCmd {
     Sketch {
         #[command(flatten)]
         common: StageCommon,
+        #[command(flatten)]
+        rows: RowArgs,
         /// Which grouping the sketch serves.
         #[arg(long = "for", value_enum, value_name = "PURPOSE")]
         purpose: PurposeArg,
@@ -62,6 +78,8 @@ pub(super) enum StageCmd {
     Confirm {
         #[command(flatten)]
         common: StageCommon,
+        #[command(flatten)]
+        rows: RowArgs,
         /// Which grouping the buckets belong to.
         #[arg(long = "for", value_enum, value_name = "PURPOSE")]
         purpose: PurposeArg,
@@ -82,6 +100,8 @@ pub(super) enum StageCmd {
     Examples {
         #[command(flatten)]
         common: StageCommon,
+        #[command(flatten)]
+        rows: RowArgs,
         /// Output of `stage learn`.
         #[arg(long, value_name = "FILE")]
         learned: PathBuf,
@@ -99,6 +119,8 @@ pub(super) enum StageCmd {
     Assign {
         #[command(flatten)]
         common: StageCommon,
+        #[command(flatten)]
+        rows: RowArgs,
         /// The rules the texts were stripped with.
         #[arg(long, value_name = "FILE")]
         rules: PathBuf,
@@ -108,6 +130,8 @@ pub(super) enum StageCmd {
     Apply {
         #[command(flatten)]
         common: StageCommon,
+        #[command(flatten)]
+        rows: RowArgs,
         /// The rules to strip with.
         #[arg(long, value_name = "FILE")]
         rules: PathBuf,
@@ -118,8 +142,12 @@ pub(super) enum StageCmd {
         #[arg(long, value_name = "FILE")]
         stats: Option<PathBuf>,
     },
-    /// Gzip or zstd in, plain bytes out (for engines that cannot read zstd).
-    Decompress,
+    /// Gzip or zstd in, plain bytes out (for engines that cannot read zstd); with
+    /// --delimited, rows of whole files in hex in, their records out.
+    Decompress {
+        #[command(flatten)]
+        rows: RowArgs,
+    },
 }
 
 /// `stage config`: clean's options, checked, as a config file.
@@ -190,25 +218,29 @@ pub(super) fn stage_config(a: CleanArgs) -> Result<()> {
 pub(super) fn stage_cmd(cmd: StageCmd) -> Result<()> {
     let cmd = match cmd {
         StageCmd::Config(a) => return stage_config(*a),
-        StageCmd::Decompress => {
+        StageCmd::Decompress { rows } => {
             let input = std::io::BufReader::with_capacity(1 << 20, std::io::stdin().lock());
-            let mut out = std::io::stdout().lock();
-            return match stage::decompress(input, &mut out) {
-                Err(e) if e.is_broken_pipe() => Ok(()),
-                other => other.map(|_| ()).map_err(Into::into),
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+            let result = if rows.delimited {
+                let names = stage::rows::Names::load(rows.names.as_deref())?;
+                stage::rows::decompress_rows(&names, input, "<stdin>", &mut out)
+            } else {
+                stage::decompress(input, &mut out).map(|_| ())
             };
+            return finish(result, out);
         }
         other => other,
     };
-    let common = match &cmd {
-        StageCmd::Config(_) | StageCmd::Decompress => return Ok(()),
-        StageCmd::Sketch { common, .. }
-        | StageCmd::Confirm { common, .. }
-        | StageCmd::Learn { common, .. }
-        | StageCmd::Examples { common, .. }
-        | StageCmd::Rules { common, .. }
-        | StageCmd::Assign { common, .. }
-        | StageCmd::Apply { common, .. } => common,
+    let (common, rows) = match &cmd {
+        StageCmd::Config(_) | StageCmd::Decompress { .. } => return Ok(()),
+        StageCmd::Learn { common, .. } | StageCmd::Rules { common, .. } => {
+            (common, &RowArgs::default())
+        }
+        StageCmd::Sketch { common, rows, .. }
+        | StageCmd::Confirm { common, rows, .. }
+        | StageCmd::Examples { common, rows, .. }
+        | StageCmd::Assign { common, rows, .. }
+        | StageCmd::Apply { common, rows, .. } => (common, rows),
     };
     // Inside a pool already (the Python package), the global one is left alone.
     if rayon::current_thread_index().is_none() {
@@ -218,6 +250,7 @@ pub(super) fn stage_cmd(cmd: StageCmd) -> Result<()> {
             .context("cannot start the worker threads")?;
     }
     let sc = stage::StageConfig::load(&common.config)?;
+    let names = stage::rows::Names::load(rows.names.as_deref())?;
     let stdin = std::io::stdin().lock();
     let input = std::io::BufReader::with_capacity(1 << 20, stdin);
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
@@ -226,8 +259,9 @@ pub(super) fn stage_cmd(cmd: StageCmd) -> Result<()> {
         PurposeArg::Stories => stage::Purpose::Stories,
         PurposeArg::Dedup => stage::Purpose::Dedup,
     };
+    let delimited = rows.delimited;
     let result = match &cmd {
-        StageCmd::Config(_) | StageCmd::Decompress => Ok(()),
+        StageCmd::Config(_) | StageCmd::Decompress { .. } => Ok(()),
         StageCmd::Sketch {
             purpose: p, rules, ..
         } => {
@@ -242,7 +276,14 @@ pub(super) fn stage_cmd(cmd: StageCmd) -> Result<()> {
                 (_, Some(r)) => Some(Rules::load(r)?),
                 (_, None) => None,
             };
-            stage::sketch(&sc, p, rules, input, name, &mut out)
+            if delimited {
+                stage::rows::sketch(&sc, p, rules, &names, input, name, &mut out)
+            } else {
+                stage::sketch(&sc, p, rules, input, name, &mut out)
+            }
+        }
+        StageCmd::Confirm { purpose: p, .. } if delimited => {
+            stage::rows::confirm(&sc, purpose(*p), input, name, &mut out)
         }
         StageCmd::Confirm { purpose: p, .. } => {
             stage::confirm(&sc, purpose(*p), input, name, &mut out)
@@ -250,10 +291,28 @@ pub(super) fn stage_cmd(cmd: StageCmd) -> Result<()> {
         StageCmd::Learn {
             documents, stories, ..
         } => stage::learn(&sc, *documents, *stories, input, name, &mut out),
+        StageCmd::Examples { learned, .. } if delimited => {
+            stage::rows::examples(&sc, learned, &names, input, name, &mut out)
+        }
         StageCmd::Examples { learned, .. } => stage::examples(&sc, learned, input, name, &mut out),
         StageCmd::Rules { learned, .. } => stage::rules(&sc, learned, input, name, &mut out),
+        StageCmd::Assign { rules, .. } if delimited => {
+            let rules = Some(Rules::load(rules)?);
+            stage::rows::assign(&sc, rules, &names, input, name, &mut out)
+        }
         StageCmd::Assign { rules, .. } => {
             stage::assign(&sc, Some(Rules::load(rules)?), input, name, &mut out)
+        }
+        StageCmd::Apply {
+            rules, drop, stats, ..
+        } if delimited => {
+            if drop.is_some() || stats.is_some() {
+                anyhow::bail!(
+                    "stage apply --delimited takes no --drop or --stats: the engine leaves out the dropped rows and counts what it writes"
+                );
+            }
+            let rules = Some(Rules::load(rules)?);
+            stage::rows::apply(&sc, rules, &names, input, name, &mut out)
         }
         StageCmd::Apply {
             rules, drop, stats, ..
@@ -276,10 +335,12 @@ pub(super) fn stage_cmd(cmd: StageCmd) -> Result<()> {
             )
         }
     };
-    let result = result.and_then(|_| {
-        use std::io::Write;
-        out.flush().map_err(stage::StageError::Write)
-    });
+    finish(result, out)
+}
+
+/// Flush the output; a closed standard output is not an error (the reader stopped).
+fn finish(result: Result<(), stage::StageError>, mut out: impl std::io::Write) -> Result<()> {
+    let result = result.and_then(|_| out.flush().map_err(stage::StageError::Write));
     match result {
         Err(e) if e.is_broken_pipe() => Ok(()),
         other => Ok(other?),

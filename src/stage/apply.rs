@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::boilerplate::Rules;
-use crate::config::EmptyPolicy;
+use crate::config::{DedupConfig, EmptyPolicy};
 use crate::output;
 use crate::sketch::{Buffers, Sketch};
 
@@ -50,6 +50,55 @@ pub struct ApplyStats {
     pub bytes_removed: u64,
 }
 
+/// Strips records as `clean` writes them.
+pub(super) struct Applier {
+    pub cfg: DedupConfig,
+    sk: Sketch,
+    buf: Buffers,
+}
+
+/// What [`Applier::render`] did with a record.
+pub(super) struct Rendered {
+    /// Stripping emptied it (it is left out unless `--on-empty keep`).
+    pub emptied: bool,
+    /// It was written to the buffer.
+    pub written: bool,
+    pub lines_removed: u64,
+    pub bytes_removed: u64,
+}
+
+impl Applier {
+    pub fn new(sc: &StageConfig, rules: Option<Rules>) -> Result<Self, StageError> {
+        let cfg = sc.dedup_config()?;
+        Ok(Applier {
+            sk: Sketch::new(&cfg).with_stripper(Some(stripper(rules))),
+            buf: Buffers::default(),
+            cfg,
+        })
+    }
+
+    /// Append `record` (parsed as `doc`), stripped, to `out`, without a line end;
+    /// nothing if stripping emptied it and emptied records are dropped.
+    pub fn render(&mut self, record: &[u8], doc: &corpus::Doc<'_>, out: &mut Vec<u8>) -> Rendered {
+        let (text, stripped) = self.sk.prepare(&doc.text, &mut self.buf);
+        let emptied = self.sk.is_emptied(&text, &stripped);
+        let r = Rendered {
+            emptied,
+            written: !(emptied && self.cfg.on_empty == EmptyPolicy::Drop),
+            lines_removed: stripped.lines_removed,
+            bytes_removed: stripped.bytes_removed(),
+        };
+        if r.written {
+            if stripped.ranges.is_empty() {
+                out.extend_from_slice(record);
+            } else {
+                output::splice_text(out, record, doc, &text, &self.cfg.read);
+            }
+        }
+        r
+    }
+}
+
 /// `stage apply`: each record with its boilerplate stripped, as `clean` writes it,
 /// except the rows in `drop` and records stripping emptied (unless `--on-empty keep`).
 pub fn apply(
@@ -60,10 +109,9 @@ pub fn apply(
     name: &str,
     out: &mut impl Write,
 ) -> Result<ApplyStats, StageError> {
-    let cfg = sc.dedup_config()?;
-    let sk = Sketch::new(&cfg).with_stripper(Some(stripper(rules)));
+    let mut applier = Applier::new(sc, rules)?;
+    let read = applier.cfg.read.clone();
     let mut stats = ApplyStats::default();
-    let mut buf = Buffers::default();
     let mut rendered = Vec::new();
     for_each_line(input, name, |line| {
         let env = Envelope::parse(line)?;
@@ -73,24 +121,15 @@ pub fn apply(
             return Ok(());
         }
         let bytes = env.bytes()?;
-        let doc = env.doc(&bytes, &cfg.read)?;
-        let (text, stripped) = sk.prepare(&doc.text, &mut buf);
-        let emptied = sk.is_emptied(&text, &stripped);
-        stats.lines_removed += stripped.lines_removed;
-        stats.bytes_removed += stripped.bytes_removed();
-        if emptied {
-            stats.emptied += 1;
-            if cfg.on_empty == EmptyPolicy::Drop {
-                stats.emptied_dropped += 1;
-                return Ok(());
-            }
-        }
+        let doc = env.doc(&bytes, &read)?;
         rendered.clear();
-        let record = &bytes[..];
-        if stripped.ranges.is_empty() {
-            rendered.extend_from_slice(record);
-        } else {
-            output::splice_text(&mut rendered, record, &doc, &text, &cfg.read);
+        let r = applier.render(&bytes, &doc, &mut rendered);
+        stats.lines_removed += r.lines_removed;
+        stats.bytes_removed += r.bytes_removed;
+        stats.emptied += r.emptied as u64;
+        if !r.written {
+            stats.emptied_dropped += 1;
+            return Ok(());
         }
         rendered.push(b'\n');
         stats.written += 1;

@@ -41,6 +41,7 @@ use crate::verify::Verifier;
 
 mod apply;
 mod assign;
+pub mod rows;
 mod rules;
 
 pub use apply::{ApplyStats, apply, decompress, read_drop_list};
@@ -434,6 +435,94 @@ fn stripper(rules: Option<Rules>) -> std::sync::Arc<Stripper> {
     std::sync::Arc::new(Stripper::new(rules.unwrap_or_else(Rules::empty)))
 }
 
+/// One record's sketch, as the sketch stages compute it.
+pub(super) struct Signed {
+    /// Bytes of the text the signature is of (raw for stories, stripped for dedup).
+    pub len: u64,
+    /// Stripping left the record empty (dedup; never for stories).
+    pub emptied: bool,
+    pub lines_removed: u64,
+    pub bytes_removed: u64,
+    /// The record has a signature ([`Signer::slots`]).
+    pub ok: bool,
+}
+
+/// Sketches records one at a time, as `clean` does for one purpose.
+pub(super) struct Signer {
+    pub cfg: DedupConfig,
+    purpose: Purpose,
+    sk: Sketch,
+    buf: Buffers,
+    full: Vec<u32>,
+    /// The last signature (when [`Signed::ok`]).
+    pub slots: Vec<Slot>,
+    keys: Vec<(u8, u64)>,
+}
+
+impl Signer {
+    pub fn new(
+        sc: &StageConfig,
+        purpose: Purpose,
+        rules: Option<Rules>,
+    ) -> Result<Self, StageError> {
+        let base = sc.dedup_config()?;
+        let cfg = purpose_config(&base, purpose);
+        let stripper = match purpose {
+            Purpose::Dedup => Some(stripper(rules)),
+            Purpose::Stories => None,
+        };
+        let mut sk = Sketch::new(&cfg).with_stripper(stripper);
+        // Stories are grouped on each page's own text, as `clean` does.
+        sk.own_text = purpose == Purpose::Stories;
+        Ok(Signer {
+            full: vec![minhash::EMPTY_SLOT; cfg.num_perm],
+            slots: Vec::with_capacity(cfg.num_perm),
+            cfg,
+            purpose,
+            sk,
+            buf: Buffers::default(),
+            keys: Vec::new(),
+        })
+    }
+
+    /// Sketch one record's text.
+    pub fn sign(&mut self, text: &str) -> Signed {
+        let (text, stripped) = self.sk.prepare(text, &mut self.buf);
+        let emptied = self.sk.is_emptied(&text, &stripped);
+        self.full.fill(minhash::EMPTY_SLOT);
+        let ok = !emptied && self.sk.sign(&text, &mut self.buf, &mut self.full);
+        self.slots.clear();
+        self.slots
+            .extend(self.full.iter().map(|&v| minhash::stored(v)));
+        if self.purpose == Purpose::Stories {
+            // Found by `prepare` (which cut the text to its own part) on the same
+            // read of the lines.
+            self.keys.clear();
+            self.keys.extend_from_slice(&self.buf.line_keys);
+            self.keys.sort_unstable();
+            self.keys.dedup();
+        }
+        Signed {
+            len: text.len() as u64,
+            emptied,
+            lines_removed: stripped.lines_removed,
+            bytes_removed: stripped.bytes_removed(),
+            ok,
+        }
+    }
+
+    /// Band keys of the last signature, band 0 first.
+    pub fn band_keys(&self) -> impl Iterator<Item = u64> + '_ {
+        let (bands, rows, seed) = (self.cfg.lsh.bands, self.cfg.lsh.rows, self.cfg.seed);
+        (0..bands).map(move |b| lsh::band_key(&self.slots, b, rows, seed))
+    }
+
+    /// Line keys of the last record (stories), sorted, each once.
+    pub fn line_keys(&self) -> &[(u8, u64)] {
+        &self.keys
+    }
+}
+
 /// `stage sketch`: one sketch line per record, in input order.
 pub fn sketch(
     sc: &StageConfig,
@@ -443,43 +532,23 @@ pub fn sketch(
     name: &str,
     out: &mut impl Write,
 ) -> Result<(), StageError> {
-    let base = sc.dedup_config()?;
-    let cfg = purpose_config(&base, purpose);
-    let stripper = match purpose {
-        Purpose::Dedup => Some(stripper(rules)),
-        Purpose::Stories => None,
-    };
-    let mut sk = Sketch::new(&cfg).with_stripper(stripper);
-    // Stories are grouped on each page's own text, as `clean` does.
-    sk.own_text = purpose == Purpose::Stories;
-    let mut buf = Buffers::default();
-    let mut full = vec![minhash::EMPTY_SLOT; cfg.num_perm];
-    let mut slots: Vec<Slot> = Vec::with_capacity(cfg.num_perm);
-    let mut keys = Vec::new();
+    let mut signer = Signer::new(sc, purpose, rules)?;
     for_each_line(input, name, |line| {
         let env = Envelope::parse(line)?;
         let bytes = env.bytes()?;
-        let doc = env.doc(&bytes, &cfg.read)?;
-        let (text, stripped) = sk.prepare(&doc.text, &mut buf);
-        let emptied = sk.is_emptied(&text, &stripped);
-        full.fill(minhash::EMPTY_SLOT);
-        let ok = !emptied && sk.sign(&text, &mut buf, &mut full);
-        slots.clear();
-        slots.extend(full.iter().map(|&v| minhash::stored(v)));
-        let bands = if ok {
-            (0..cfg.lsh.bands)
-                .map(|b| hex64(lsh::band_key(&slots, b, cfg.lsh.rows, cfg.seed)))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let doc = env.doc(&bytes, &signer.cfg.read)?;
+        let s = signer.sign(&doc.text);
         let default_id;
         let mut sl = SketchLine {
             row: env.row,
             id: None,
-            len: text.len() as u64,
-            sig: ok.then(|| hex_slots(&slots)),
-            bands,
+            len: s.len,
+            sig: s.ok.then(|| hex_slots(&signer.slots)),
+            bands: if s.ok {
+                signer.band_keys().map(hex64).collect()
+            } else {
+                Vec::new()
+            },
             keys: None,
             emptied: None,
             lines_removed: None,
@@ -487,20 +556,20 @@ pub fn sketch(
         };
         match purpose {
             Purpose::Stories => {
-                // Found by `prepare` (which cut the text to its own part) on the
-                // same read of the lines.
-                keys.clear();
-                keys.extend_from_slice(&buf.line_keys);
-                keys.sort_unstable();
-                keys.dedup();
-                sl.keys = Some(keys.iter().map(|&(k, h)| (k, hex64(h))).collect());
+                sl.keys = Some(
+                    signer
+                        .line_keys()
+                        .iter()
+                        .map(|&(k, h)| (k, hex64(h)))
+                        .collect(),
+                );
             }
             Purpose::Dedup => {
                 default_id = env.default_id();
                 sl.id = Some(doc.id.as_deref().unwrap_or(&default_id));
-                sl.emptied = Some(emptied);
-                sl.lines_removed = Some(stripped.lines_removed);
-                sl.bytes_removed = Some(stripped.bytes_removed());
+                sl.emptied = Some(s.emptied);
+                sl.lines_removed = Some(s.lines_removed);
+                sl.bytes_removed = Some(s.bytes_removed);
             }
         }
         write_json(out, &sl)?;
@@ -521,9 +590,59 @@ struct EdgeLine {
     similarity: f64,
 }
 
+/// Confirms the edges of buckets as `clean` does: members in row order, each compared
+/// with the bucket's representatives until one confirms it.
+pub(super) struct Confirmer {
+    pub cfg: DedupConfig,
+    purpose: Purpose,
+    floor: f64,
+}
+
+impl Confirmer {
+    pub fn new(sc: &StageConfig, purpose: Purpose) -> Result<Self, StageError> {
+        let cfg = purpose_config(&sc.dedup_config()?, purpose);
+        let floor = Verifier::new(&cfg).floor;
+        Ok(Confirmer {
+            cfg,
+            purpose,
+            floor,
+        })
+    }
+
+    /// The confirmed edges `(row a, row b, similarity)` of one bucket of `(row,
+    /// length, signature)` members (sorted and deduplicated by row here).
+    pub fn edges(
+        &self,
+        members: &mut Vec<(u64, u64, Vec<Slot>)>,
+        mut emit: impl FnMut(u64, u64, f64) -> Result<(), StageError>,
+    ) -> Result<(), StageError> {
+        members.sort_unstable_by_key(|m| m.0);
+        members.dedup_by_key(|m| m.0);
+        let keyed: Vec<(lsh::BandKey, DocId)> =
+            (0..members.len()).map(|i| (0, i as DocId)).collect();
+        let (edges, _, _) = lsh::confirm_bucket(&keyed, &|a: DocId, b: DocId| {
+            let (x, y) = (&members[a as usize], &members[b as usize]);
+            match self.purpose {
+                Purpose::Stories => learn::story_link(&x.2, &y.2, x.1, y.1),
+                Purpose::Dedup => {
+                    let s = minhash::estimate(&x.2, &y.2);
+                    (s >= self.floor).then_some(s)
+                }
+            }
+        });
+        for e in edges {
+            emit(
+                members[e.a as usize].0,
+                members[e.b as usize].0,
+                e.similarity as f64,
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// `stage confirm`: for each bucket (`{"members": [sketch lines]}`), the edges `clean`
-/// confirms in it: members in row order, each compared with the bucket's
-/// representatives until one confirms it.
+/// confirms in it ([`Confirmer`]).
 pub fn confirm(
     sc: &StageConfig,
     purpose: Purpose,
@@ -531,10 +650,8 @@ pub fn confirm(
     name: &str,
     out: &mut impl Write,
 ) -> Result<(), StageError> {
-    let base = sc.dedup_config()?;
-    let cfg = purpose_config(&base, purpose);
-    let k = cfg.num_perm;
-    let floor = Verifier::new(&cfg).floor;
+    let confirmer = Confirmer::new(sc, purpose)?;
+    let k = confirmer.cfg.num_perm;
     for_each_line(input, name, |line| {
         let g: Group<SketchIn<'_>> = parse_line(line, "bucket ({\"members\": [...]})")?;
         let mut members: Vec<(u64, u64, Vec<Slot>)> =
@@ -547,28 +664,9 @@ pub fn confirm(
                     Ok((m.row, m.len, slots_of_hex(sig, k)?))
                 })
                 .collect::<Result<_, String>>()?;
-        members.sort_unstable_by_key(|m| m.0);
-        members.dedup_by_key(|m| m.0);
-        let keyed: Vec<(lsh::BandKey, DocId)> =
-            (0..members.len()).map(|i| (0, i as DocId)).collect();
-        let (edges, _, _) = lsh::confirm_bucket(&keyed, &|a: DocId, b: DocId| {
-            let (x, y) = (&members[a as usize], &members[b as usize]);
-            match purpose {
-                Purpose::Stories => learn::story_link(&x.2, &y.2, x.1, y.1),
-                Purpose::Dedup => {
-                    let s = minhash::estimate(&x.2, &y.2);
-                    (s >= floor).then_some(s)
-                }
-            }
-        });
-        for e in edges {
-            let line = EdgeLine {
-                a: members[e.a as usize].0,
-                b: members[e.b as usize].0,
-                similarity: e.similarity as f64,
-            };
-            write_json(out, &line)?;
-        }
+        confirmer.edges(&mut members, |a, b, similarity| {
+            write_json(out, &EdgeLine { a, b, similarity })
+        })?;
         Ok(())
     })
 }

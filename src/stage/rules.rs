@@ -42,7 +42,7 @@ pub struct LearnedFile {
 }
 
 impl LearnedFile {
-    fn load(path: &Path, sc: &StageConfig) -> Result<Learned, StageError> {
+    pub(super) fn load(path: &Path, sc: &StageConfig) -> Result<Learned, StageError> {
         let file_err = |message: String| StageError::File {
             path: path.display().to_string(),
             message,
