@@ -46,6 +46,10 @@ gzip -c "$work/part-1" > "$work/in/b.jsonl.gz"
 awk 'NR % 50 == 0 { print "" } NR % 7 == 0 { sub(/"id":"[^"]*",/, "") } { print }' "$work/part-3" \
     | gzip -c > "$work/in/more/d.jsonl"
 options=(--min-docs 4)
+# Records must never pass through a Python worker: a job that starts one fails,
+# since its daemon module does not exist.
+no_python_workers=(--conf spark.python.use.daemon=true
+                   --conf spark.python.daemon.module=dupstrip_no_python_workers)
 
 echo "== dupstrip clean"
 "$BIN" clean "$work/in" -o "$work/clean.jsonl" --clusters "$work/clean-clusters.jsonl" \
@@ -54,7 +58,7 @@ echo "== dupstrip clean"
 echo "== spark-submit --master local[2]"
 start=$(date +%s)
 "$VENV/bin/spark-submit" --master 'local[2]' --conf spark.ui.enabled=false \
-    --conf spark.driver.memory=1g --files "$BIN" \
+    --conf spark.driver.memory=1g --files "$BIN" "${no_python_workers[@]}" \
     integrations/spark/dupstrip_spark.py "$work/in" -o "$work/spark-out" \
     --clusters "$work/spark-clusters" --save-rules "$work/side/rules.json" \
     --report "$work/side/report.json" -- "${options[@]}" > "$work/spark.log" 2>&1 || {
@@ -95,7 +99,7 @@ EOF
 "$BIN" boilerplate strip "$work/typed.jsonl" --rules "$work/no-rules.json" -o "$work/typed.parquet" -q
 "$BIN" clean "$work/typed.parquet" -o "$work/clean.parquet" -q "${options[@]}"
 "$VENV/bin/spark-submit" --master 'local[2]' --conf spark.ui.enabled=false \
-    --conf spark.driver.memory=1g --files "$BIN" \
+    --conf spark.driver.memory=1g --files "$BIN" "${no_python_workers[@]}" \
     integrations/spark/dupstrip_spark.py "$work/typed.parquet" -o "$work/spark.parquet" \
     -- "${options[@]}" > "$work/spark-parquet.log" 2>&1 || {
     grep -v " INFO \| WARN \|^\s*at " "$work/spark-parquet.log" | tail -40
