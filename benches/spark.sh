@@ -23,6 +23,7 @@ echo "clean -j $N: $secs s, $(( kb / 1024 )) MiB"
 rm -rf "$OUT/out" "$OUT/clusters"
 /usr/bin/time -f "%e %M" -o "$OUT/time.txt" "$VENV/bin/spark-submit" --master "local[$N]" \
     --conf spark.ui.enabled=false --conf spark.driver.memory=4g --files "$BIN" \
+    --conf spark.python.daemon.module=dupstrip_no_python_workers \
     integrations/spark/dupstrip_spark.py "$corpus" -o "$OUT/out" --clusters "$OUT/clusters" \
     --report "$OUT/report.json" > "$OUT/spark.log" 2>&1
 read -r secs kb < "$OUT/time.txt"

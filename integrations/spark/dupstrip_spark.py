@@ -60,8 +60,11 @@ TAIL_KINDS = (8, 12)
 # How TRANSFORM pipes rows to the binary and reads its rows back.
 ROW_FORMAT = ("ROW FORMAT DELIMITED FIELDS TERMINATED BY '\\u0001' "
               "LINES TERMINATED BY '\\n' NULL DEFINED AS '\\\\N'")
-# What a sketch stage writes: kind of row (b: band key, s: signature, k: line key).
+# What a sketch stage writes: the kind of row (b: band keys, s: signature, k: line
+# keys, e: emptied, n: records read); keys go packed in one field, space-separated.
 SKETCH_SCHEMA = "t STRING, row BIGINT, a BIGINT, b BIGINT, c STRING"
+# A side of a join with at most this many rows is broadcast: a few tens of MB.
+BROADCAST_ROWS = 2_000_000
 # Rounds of the component search between checkpoints of the edges.
 CHECKPOINT_EVERY = 2
 
@@ -356,20 +359,59 @@ def sketches(job, records, purpose, extra):
     return job.keep(out)
 
 
+def band_keys(sk):
+    """(band, key, row) of every band key of the sketch rows."""
+    return (sk.where("t = 'b'")
+            .select("row", "a", F.posexplode(F.split("c", " ")))
+            .select((F.col("a") + F.col("pos")).alias("band"),
+                    F.col("col").cast("long").alias("key"), "row"))
+
+
+def line_keys(sk):
+    """(row, kind, hash) of every line key of the sketch rows (pairs of values)."""
+    return (sk.where("t = 'k'").select("row", F.split("c", " ").alias("p"))
+            .select("row", F.inline(F.expr(
+                "transform(sequence(0, size(p) div 2 - 1), i -> struct("
+                "cast(p[2 * i] AS INT) AS kind, cast(p[2 * i + 1] AS BIGINT) AS hash))"))))
+
+
+def signatures(sk):
+    """(row, len, sig) of every record with a signature: the signature as BINARY
+    (two bytes a slot), half its hex in the shuffles."""
+    return sk.where("t = 's'").select("row", F.col("a").alias("len"),
+                                      F.unhex("c").alias("sig"))
+
+
+def joined(left, right, on, how, right_rows):
+    """`left` joined with `right`, broadcast when it is small (`right_rows` rows)."""
+    return left.join(F.broadcast(right) if right_rows <= BROADCAST_ROWS else right, on, how)
+
+
 def buckets_confirmed(job, sk, purpose):
     """Band buckets of two or more members, confirmed by `stage confirm`: the edges
     (a, b), a < b."""
-    bands = sk.where("t = 'b'").select(F.col("a").alias("band"), F.col("b").alias("key"), "row")
-    sigs = sk.where("t = 's'").select("row", F.col("a").alias("len"),
-                                      F.unhex("c").alias("sig"))
+    bands = band_keys(sk)
+    sigs = signatures(sk)
+    # Every band key counted, with its smallest and largest row, in fixed-width
+    # aggregates: a bucket of two is those two rows. Only the members of larger
+    # buckets are listed.
+    shared = (bands.groupBy("band", "key")
+              .agg(F.count("*").alias("n"), F.min("row").alias("lo"), F.max("row").alias("hi"))
+              .where("n >= 2"))
+    shared = shared.persist(StorageLevel.MEMORY_AND_DISK)
+    large = shared.where("n > 2").select("band", "key")
+    listed = (joined(bands, large, ["band", "key"], "inner", large.count())
+              .groupBy("band", "key").agg(F.sort_array(F.collect_list("row")).alias("rows"))
+              .select("rows"))
     # Buckets with the same members confirm the same edges (copies of one story
     # share most of their bands): each member set is confirmed once, named by two
     # hashes of its sorted rows.
-    sets = (bands.groupBy("band", "key").agg(F.sort_array(F.collect_list("row")).alias("rows"))
-            .where(F.size("rows") >= 2).select("rows").distinct()
+    sets = (shared.where("n = 2").select(F.array("lo", "hi").alias("rows"))
+            .unionByName(listed).distinct()
             .select(F.concat_ws(".", F.xxhash64("rows"), F.hash("rows")).alias("set"),
                     F.explode("rows").alias("row")))
-    members = (sets.join(sigs, "row")
+    sets = sets.persist(StorageLevel.MEMORY_AND_DISK)
+    members = (joined(sigs, sets, "row", "inner", sets.count())
                .repartition(job.parts, "set").sortWithinPartitions("set", "row"))
     edges = job.transform(members, ["set", "row", "len", "hex(sig)"],
                           ["confirm", "--config", "job.json", "--for", purpose],
@@ -428,8 +470,14 @@ def learn(job, sk, documents, config, binary, work, records):
     grouped, groups = stats[0], stats[1] or 0
     stories = documents - grouped + groups
     floor = max(config["learn"]["min_docs"], 2)
-    keys = sk.where("t = 'k'").select("row", F.col("a").alias("kind"), F.col("b").alias("hash"))
-    frequent = (keys.join(story_of, "row", "left")
+    # A key under the floor in occurrences is under it in stories: only the others'
+    # stories are counted.
+    keys = line_keys(sk)
+    often = (keys.groupBy("kind", "hash").agg(F.count("*").alias("n"))
+             .where((F.col("n") >= floor) | (F.col("kind").isin(*TAIL_KINDS) & (F.col("n") >= 2)))
+             .select("kind", "hash")).persist(StorageLevel.MEMORY_AND_DISK)
+    keys = joined(keys, often, ["kind", "hash"], "inner", often.count())
+    frequent = (joined(keys, story_of, "row", "left", grouped)
                 .select("kind", "hash", F.coalesce("root", "row").alias("story")).distinct()
                 .groupBy("kind", "hash").agg(F.count("*").alias("n"))
                 .where((F.col("n") >= floor)
@@ -583,10 +631,14 @@ def main(argv):
         emptied = sk.where("t = 'e'").count()
         edges = buckets_confirmed(job, sk, "dedup")
         comp, rounds = components(job, edges)
-        sigs = sk.where("t = 's'").select("row", F.col("a").alias("len"), F.col("c").alias("sig"))
-        members = (comp.join(sigs, "row").join(records.select("row", "value"), "row")
+        sigs = signatures(sk)
+        comp = comp.persist(StorageLevel.MEMORY_AND_DISK)
+        in_components = comp.count()
+        members = (joined(records.select("row", "value"), joined(sigs, comp, "row", "inner",
+                                                                  in_components),
+                          "row", "inner", in_components)
                    .repartition(parts, "root").sortWithinPartitions("root", "row"))
-        assigned = job.transform(members, ["root", "row", "len", "sig", "value"],
+        assigned = job.transform(members, ["root", "row", "len", "hex(sig)", "value"],
                                  ["assign", "--config", "job.json", "--names", "names.json",
                                   "--rules", "rules.json"],
                                  "t STRING, row BIGINT, body STRING")
@@ -606,7 +658,7 @@ def main(argv):
         # BIGINT, as ordered_keys hashed them.
         place = F.element_at(F.array(*[F.lit(k).cast("long") for k in keys]),
                              F.col("part").cast("int") + 1)
-        kept = (records.join(F.broadcast(dups), "row", "left_anti")
+        kept = (joined(records, dups, "row", "left_anti", summary["duplicates"])
                 .repartition(out_parts, place).sortWithinPartitions("row"))
         cleaned = job.transform(kept, ["row", "value"],
                                 ["apply", "--config", "job.json", "--names", "names.json",

@@ -29,6 +29,8 @@ pub const LINE_BITS: u32 = 40;
 const LINE_MASK: u64 = (1 << LINE_BITS) - 1;
 /// A missing value.
 const NULL: &[u8] = b"\\N";
+/// Values in one packed row of band or line keys.
+pub const PACKED: usize = 32;
 /// The most fields a row read here has.
 const MAX_FIELDS: usize = 5;
 
@@ -173,6 +175,19 @@ impl<'w, W: Write> Rows<'w, W> {
         self.field(s.as_bytes())
     }
 
+    /// Integers as one field, separated by spaces.
+    fn list(&mut self, values: impl Iterator<Item = i64>) -> &mut Self {
+        let mut b = itoa::Buffer::new();
+        self.field(b"");
+        for (i, v) in values.enumerate() {
+            if i > 0 {
+                self.line.push(b' ');
+            }
+            self.line.extend_from_slice(b.format(v).as_bytes());
+        }
+        self
+    }
+
     fn hex(&mut self, bytes: &[u8]) -> &mut Self {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         self.field(b"");
@@ -205,10 +220,13 @@ fn slot_bytes(slots: &[Slot]) -> Vec<u8> {
     slots.iter().flat_map(|s| s.to_le_bytes()).collect()
 }
 
-/// `stage sketch --delimited`: rows `ROW, RECORD` in; out, per record, `b, ROW,
-/// BAND, KEY` per band key and `s, ROW, LEN, \N, SIG` when it has a signature, `e,
-/// ROW` when stripping emptied it (`--for dedup`), and `k, ROW, KIND, HASH` per line
-/// key (`--for stories`); at the end `n, \N, RECORDS`, the records read.
+/// `stage sketch --delimited`: rows `ROW, RECORD` in; out, per record, `s, ROW,
+/// LEN, \N, SIG` when it has a signature, `e, ROW` when stripping emptied it (`--for
+/// dedup`), and rows of up to [`PACKED`] values after five fields: `b, ROW, FIRST,
+/// \N, \N, KEY…` (the band keys from band FIRST on) and, with `--for stories`, `k,
+/// ROW, \N, \N, \N, KIND, HASH, KIND, HASH…` (line keys); at the end `n, \N,
+/// RECORDS`, the records read. Packed, a record's keys are a few rows, not one each:
+/// the engine parses rows one by one, and rows were most of its cost.
 pub fn sketch(
     sc: &StageConfig,
     purpose: Purpose,
@@ -231,19 +249,18 @@ pub fn sketch(
             rows.field(b"e").int(row).end()?;
         }
         if s.ok {
-            for (band, key) in signer.band_keys().enumerate() {
-                rows.field(b"b").int(row).int(band).int(key as i64).end()?;
+            let keys: Vec<u64> = signer.band_keys().collect();
+            for (i, chunk) in keys.chunks(PACKED).enumerate() {
+                rows.field(b"b").int(row).int(i * PACKED).field(NULL);
+                rows.list(chunk.iter().map(|&key| key as i64)).end()?;
             }
             let sig = slot_bytes(&signer.slots);
-            rows.field(b"s")
-                .int(row)
-                .int(s.len)
-                .field(NULL)
-                .hex(&sig)
-                .end()?;
+            rows.field(b"s").int(row).int(s.len).field(NULL).hex(&sig).end()?;
         }
-        for &(kind, hash) in signer.line_keys() {
-            rows.field(b"k").int(row).int(kind).int(hash as i64).end()?;
+        for chunk in signer.line_keys().chunks(PACKED / 2) {
+            rows.field(b"k").int(row).field(NULL).field(NULL);
+            let pairs = chunk.iter().flat_map(|&(kind, hash)| [kind as i64, hash as i64]);
+            rows.list(pairs).end()?;
         }
         Ok(())
     })?;
