@@ -390,7 +390,8 @@ def joined(left, right, on, how, right_rows):
 def buckets_confirmed(job, sk, purpose):
     """Band buckets of two or more members, confirmed by `stage confirm`: the edges
     (a, b), a < b."""
-    bands = band_keys(sk)
+    # Kept for the two passes below: unpacking the keys again cost more.
+    bands = band_keys(sk).persist(StorageLevel.MEMORY_AND_DISK)
     sigs = signatures(sk)
     # Every band key counted, with its smallest and largest row, in fixed-width
     # aggregates: a bucket of two is those two rows. Only the members of larger
@@ -416,7 +417,10 @@ def buckets_confirmed(job, sk, purpose):
     edges = job.transform(members, ["set", "row", "len", "hex(sig)"],
                           ["confirm", "--config", "job.json", "--for", purpose],
                           "a BIGINT, b BIGINT")
-    return edges.distinct()
+    edges = edges.distinct().localCheckpoint()
+    for df in (bands, shared, sets):
+        df.unpersist()
+    return edges
 
 
 def components(job, edges):
@@ -561,7 +565,8 @@ def main(argv):
     t0 = time.time()
     spark = SparkSession.builder.appName("dupstrip clean").getOrCreate()
     sc = spark.sparkContext
-    parts = a.partitions or sc.defaultParallelism
+    # Twice the cores: a slow task leaves less of the machine idle.
+    parts = a.partitions or 2 * sc.defaultParallelism
     if a.partitions or not sc.getConf().contains("spark.sql.shuffle.partitions"):
         # Spark SQL's shuffles as many partitions as the others (not its fixed 200).
         spark.conf.set("spark.sql.shuffle.partitions", str(parts))

@@ -48,6 +48,10 @@ pub(super) struct Assigner {
     verifier: Verifier,
 }
 
+/// A cluster of a component: its kept member's index, and every member's index
+/// with its similarity to the kept one, in row order.
+pub(super) type MemberCluster = (usize, Vec<(usize, f64)>);
+
 /// A component's member: its row, the length of its stripped text and its signature.
 pub(super) struct Member {
     pub row: u64,
@@ -72,7 +76,7 @@ impl Assigner {
         &self,
         members: &[Member],
         text_of: impl Fn(usize) -> Result<String, LineError>,
-    ) -> Result<Vec<(usize, Vec<(usize, f64)>)>, LineError> {
+    ) -> Result<Vec<MemberCluster>, LineError> {
         let cfg = &self.cfg;
         let set_of = |i: usize| -> Result<Vec<u64>, LineError> {
             let text = text_of(i)?;

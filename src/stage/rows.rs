@@ -29,7 +29,7 @@ pub const LINE_BITS: u32 = 40;
 const LINE_MASK: u64 = (1 << LINE_BITS) - 1;
 /// A missing value.
 const NULL: &[u8] = b"\\N";
-/// Values in one packed row of band or line keys.
+/// Keys in one packed field (line keys: half as many pairs).
 pub const PACKED: usize = 32;
 /// The most fields a row read here has.
 const MAX_FIELDS: usize = 5;
@@ -222,11 +222,11 @@ fn slot_bytes(slots: &[Slot]) -> Vec<u8> {
 
 /// `stage sketch --delimited`: rows `ROW, RECORD` in; out, per record, `s, ROW,
 /// LEN, \N, SIG` when it has a signature, `e, ROW` when stripping emptied it (`--for
-/// dedup`), and rows of up to [`PACKED`] values after five fields: `b, ROW, FIRST,
-/// \N, \N, KEY…` (the band keys from band FIRST on) and, with `--for stories`, `k,
-/// ROW, \N, \N, \N, KIND, HASH, KIND, HASH…` (line keys); at the end `n, \N,
+/// dedup`), and keys packed up to [`PACKED`] in one field of space-separated integers:
+/// `b, ROW, FIRST, \N, KEYS` (band keys from band FIRST on) and, with `--for
+/// stories`, `k, ROW, \N, \N, KIND HASH KIND HASH…` (line keys); at the end `n, \N,
 /// RECORDS`, the records read. Packed, a record's keys are a few rows, not one each:
-/// the engine parses rows one by one, and rows were most of its cost.
+/// the engine parses rows one by one, and that was most of its cost.
 pub fn sketch(
     sc: &StageConfig,
     purpose: Purpose,
@@ -255,11 +255,18 @@ pub fn sketch(
                 rows.list(chunk.iter().map(|&key| key as i64)).end()?;
             }
             let sig = slot_bytes(&signer.slots);
-            rows.field(b"s").int(row).int(s.len).field(NULL).hex(&sig).end()?;
+            rows.field(b"s")
+                .int(row)
+                .int(s.len)
+                .field(NULL)
+                .hex(&sig)
+                .end()?;
         }
         for chunk in signer.line_keys().chunks(PACKED / 2) {
             rows.field(b"k").int(row).field(NULL).field(NULL);
-            let pairs = chunk.iter().flat_map(|&(kind, hash)| [kind as i64, hash as i64]);
+            let pairs = chunk
+                .iter()
+                .flat_map(|&(kind, hash)| [kind as i64, hash as i64]);
             rows.list(pairs).end()?;
         }
         Ok(())
@@ -303,6 +310,9 @@ pub fn confirm(
     flush(&mut members, &mut rows)
 }
 
+/// Where a line was met: its record's row and its place among the record's examples.
+type Place = (u64, u32);
+
 /// The first examples of each key in a partition, enough for the first
 /// [`EXAMPLES_PER_KEY`] distinct lines of the whole corpus to be among them.
 const EXAMPLES_PER_KEY: usize = 3;
@@ -322,7 +332,7 @@ pub fn examples(
     let learned = LearnedFile::load(learned, sc)?;
     let mut buf = String::new();
     // Per key, up to three distinct lines with the first place each was seen.
-    let mut first: HashMap<(u8, u64), Vec<((u64, u32), String)>> = HashMap::new();
+    let mut first: HashMap<(u8, u64), Vec<(Place, String)>> = HashMap::new();
     for_each_row(input, name, 2, |f| {
         let row: u64 = int(f[0], "row")?;
         let doc = parse_record(names, row, f[1], &cfg.read)?;
@@ -508,7 +518,7 @@ pub fn decompress_rows(
 }
 
 fn unhex(hex: &[u8]) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
     let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);

@@ -12,5 +12,6 @@ mod parquet;
 mod review;
 mod robustness;
 mod stage;
+mod stage_rows;
 mod state;
 mod util;

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::util::*;
 
 /// Run `dupstrip stage ARGS` with `input` on standard input; its standard output.
-fn stage(env: &Env, args: &[&str], input: &str) -> String {
+pub(crate) fn stage(env: &Env, args: &[&str], input: &str) -> String {
     let out = env
         .cmd()
         .arg("stage")
@@ -37,7 +37,7 @@ fn joined(lines: impl IntoIterator<Item = String>) -> String {
 }
 
 /// Smallest member of each connected component of `edges`, for every member.
-fn components(edges: &[(u64, u64)]) -> BTreeMap<u64, u64> {
+pub(crate) fn components(edges: &[(u64, u64)]) -> BTreeMap<u64, u64> {
     let mut parent: BTreeMap<u64, u64> = BTreeMap::new();
     fn find(p: &mut BTreeMap<u64, u64>, x: u64) -> u64 {
         let up = *p.entry(x).or_insert(x);
