@@ -656,15 +656,16 @@ def main(argv):
         dups = assigned.where("t = 'd'").select("row")
         timings["dedup"] = round(time.time() - t, 3)
 
-        # 3. Output: kept records, stripped, in row order: each part of the input
-        # (a split of a file) to its own partition, sorted there.
+        # 3. Output: kept records, stripped, in row order: consecutive parts of the
+        # input (splits of files) to each output partition, sorted there.
         t = time.time()
-        keys = ordered_keys(spark, out_parts)
+        outputs = min(out_parts, parts)
+        keys = ordered_keys(spark, outputs)
         # BIGINT, as ordered_keys hashed them.
         place = F.element_at(F.array(*[F.lit(k).cast("long") for k in keys]),
-                             F.col("part").cast("int") + 1)
+                             (F.col("part") * outputs / out_parts).cast("int") + 1)
         kept = (joined(records, dups, "row", "left_anti", summary["duplicates"])
-                .repartition(out_parts, place).sortWithinPartitions("row"))
+                .repartition(outputs, place).sortWithinPartitions("row"))
         cleaned = job.transform(kept, ["row", "value"],
                                 ["apply", "--config", "job.json", "--names", "names.json",
                                  "--rules", "rules.json"],

@@ -227,7 +227,7 @@ pub(super) fn stage_cmd(cmd: StageCmd) -> Result<()> {
             } else {
                 stage::decompress(input, &mut out).map(|_| ())
             };
-            return finish(result, out);
+            return flush_output(result, out);
         }
         other => other,
     };
@@ -317,32 +317,49 @@ pub(super) fn stage_cmd(cmd: StageCmd) -> Result<()> {
         StageCmd::Apply {
             rules, drop, stats, ..
         } => {
-            let drop = match drop {
-                Some(p) => stage::read_drop_list(p)?,
-                None => Default::default(),
-            };
-            stage::apply(&sc, Some(Rules::load(rules)?), &drop, input, name, &mut out).and_then(
-                |s| {
-                    if let Some(p) = stats {
-                        let json = serde_json::to_string(&s).unwrap_or_default();
-                        std::fs::write(p, json + "\n").map_err(|e| stage::StageError::File {
-                            path: p.display().to_string(),
-                            message: format!("cannot write: {e}"),
-                        })?;
-                    }
-                    Ok(())
-                },
+            let rules = Rules::load(rules)?;
+            apply_json(
+                &sc,
+                rules,
+                drop.as_deref(),
+                stats.as_deref(),
+                input,
+                &mut out,
             )
         }
     };
-    finish(result, out)
+    flush_output(result, out)
 }
 
 /// Flush the output; a closed standard output is not an error (the reader stopped).
-fn finish(result: Result<(), stage::StageError>, mut out: impl std::io::Write) -> Result<()> {
+fn flush_output(result: Result<(), stage::StageError>, mut out: impl std::io::Write) -> Result<()> {
     let result = result.and_then(|_| out.flush().map_err(stage::StageError::Write));
     match result {
         Err(e) if e.is_broken_pipe() => Ok(()),
         other => Ok(other?),
     }
+}
+
+/// `stage apply` over JSON lines, with its drop list and stats file.
+fn apply_json(
+    sc: &stage::StageConfig,
+    rules: Rules,
+    drop: Option<&std::path::Path>,
+    stats: Option<&std::path::Path>,
+    input: impl std::io::BufRead,
+    out: &mut impl std::io::Write,
+) -> Result<(), stage::StageError> {
+    let drop = match drop {
+        Some(p) => stage::read_drop_list(p)?,
+        None => Default::default(),
+    };
+    let s = stage::apply(sc, Some(rules), &drop, input, "<stdin>", out)?;
+    if let Some(p) = stats {
+        let json = serde_json::to_string(&s).unwrap_or_default();
+        std::fs::write(p, json + "\n").map_err(|e| stage::StageError::File {
+            path: p.display().to_string(),
+            message: format!("cannot write: {e}"),
+        })?;
+    }
+    Ok(())
 }
