@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 
 from pyspark import SparkFiles, StorageLevel
 from pyspark.sql import SparkSession
@@ -700,5 +701,30 @@ def main(argv):
         spark.stop()
 
 
+def stage_failure(e):
+    """The binary's own error lines in a failed Spark job's message (a stage exits
+    non-zero and Spark fails the task with the end of its standard error)."""
+    lines = []
+    for line in str(e).splitlines():
+        i = line.find("dupstrip: error: ")
+        if i >= 0 and line[i:] not in lines:
+            lines.append(line[i:].strip())
+    return lines
+
+
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    try:
+        main(sys.argv[1:])
+    except Exception as e:
+        found = stage_failure(e)
+        if found:
+            sys.exit("dupstrip_spark: a dupstrip stage failed:\n  " + "\n  ".join(found))
+        text = str(e)
+        if "Subprocess exited with status" in text or "Stream closed" in text:
+            # Spark logs the process's standard error from another thread, and the
+            # task's error may only say that its input stream closed.
+            traceback.print_exc()
+            sys.exit("dupstrip_spark: a dupstrip stage failed; its reason is the line "
+                     "'dupstrip: error: FILE:LINE: ...' in the executor log (with "
+                     "--master local, above)")
+        raise

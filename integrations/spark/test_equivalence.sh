@@ -115,6 +115,22 @@ rows = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]
 assert rows and all(isinstance(r["year"], int) for r in rows), "year did not survive"
 assert any(r["score"] is None for r in rows) and any(isinstance(r["score"], float) for r in rows)
 EOF
+# A record that is not JSON fails the job with the binary's own error, naming the file
+# and line as `clean` does.
+echo "== a bad record"
+mkdir "$work/bad"
+{ head -1 "$work/part-0"; echo '{"id": "x", "text": broken}'; } > "$work/bad/a.jsonl"
+if "$VENV/bin/spark-submit" --master 'local[1]' --conf spark.ui.enabled=false \
+    --conf spark.driver.memory=1g --files "$BIN" "${no_python_workers[@]}" \
+    integrations/spark/dupstrip_spark.py "$work/bad" -o "$work/bad-out" > "$work/bad.log" 2>&1; then
+    echo "a bad record did not fail the job"
+    exit 1
+fi
+grep -q "dupstrip: error: $work/bad/a.jsonl:2: invalid JSON" "$work/bad.log" || {
+    echo "the binary's error naming the line is not in the log"; tail -20 "$work/bad.log"; exit 1; }
+grep -q "dupstrip_spark: a dupstrip stage failed" "$work/bad.log" || {
+    echo "the driver did not say a stage failed"; tail -5 "$work/bad.log"; exit 1; }
+echo "refused: $(grep -o 'dupstrip: error: .*' "$work/bad.log" | head -1)"
 # The side files went into a directory that did not exist. The corpus must exercise
 # what is compared: duplicates dropped, lines stripped,
 # records without ids.
