@@ -32,7 +32,11 @@ trap '[ -n "${KEEP_WORK:-}" ] || rm -rf "$work"' EXIT
 mkdir "$work/in" "$work/in/more"
 "$BIN" synth --docs "$DOCS" --boilerplate --seed 11 -o "$work/all.jsonl" --truth "$work/truth.jsonl" 2>/dev/null
 # Four files in the order clean reads a directory:
-#   a.jsonl       plain, every ninth record followed by spaces (kept in the output)
+#   a.jsonl       plain, starting with a byte order mark; every ninth record followed
+#                 by spaces (kept in the output), blank and whitespace-only lines
+#                 between records (left out, but counted in line numbers), and
+#                 records without an id; read in splits of 200 KB, so that records
+#                 are numbered (and named FILE:LINE) across splits
 #   b.jsonl.gz    gzip
 #   c.jsonl.zst   zstd, starting with a UTF-8 byte order mark
 #   more/d.jsonl  gzip under a plain name (told by its magic bytes), with blank lines
@@ -40,7 +44,9 @@ mkdir "$work/in" "$work/in/more"
 total=$(wc -l < "$work/all.jsonl")
 q=$(( (total + 3) / 4 ))
 split -l "$q" -d -a 1 "$work/all.jsonl" "$work/part-"
-awk 'NR % 9 == 0 { print $0 "   "; next } { print }' "$work/part-0" > "$work/in/a.jsonl"
+{ printf '\xef\xbb\xbf'; awk 'NR % 40 == 0 { print "" } NR % 61 == 0 { print " \t\f " }
+    NR % 13 == 0 { sub(/"id":"[^"]*",/, "") }
+    NR % 9 == 0 { print $0 "   "; next } { print }' "$work/part-0"; } > "$work/in/a.jsonl"
 gzip -c "$work/part-1" > "$work/in/b.jsonl.gz"
 { printf '\xef\xbb\xbf'; cat "$work/part-2"; } | zstd -q -c > "$work/in/c.jsonl.zst"
 awk 'NR % 50 == 0 { print "" } NR % 7 == 0 { sub(/"id":"[^"]*",/, "") } { print }' "$work/part-3" \
@@ -59,6 +65,7 @@ echo "== spark-submit --master local[2]"
 start=$(date +%s)
 "$VENV/bin/spark-submit" --master 'local[2]' --conf spark.ui.enabled=false \
     --conf spark.driver.memory=1g --files "$BIN" "${no_python_workers[@]}" \
+    --conf spark.sql.files.maxPartitionBytes=200k \
     integrations/spark/dupstrip_spark.py "$work/in" -o "$work/spark-out" \
     --clusters "$work/spark-clusters" --save-rules "$work/side/rules.json" \
     --report "$work/side/report.json" -- "${options[@]}" > "$work/spark.log" 2>&1 || {
@@ -87,7 +94,7 @@ check "$work/clean-clusters.jsonl" "$work/spark-clusters.jsonl" "clusters"
 # Parquet in, Parquet out: the first file with an integer and a nullable float column
 # added, as Parquet; both outputs read back as JSON Lines by dupstrip and compared.
 echo "== Parquet in and out"
-python3 - "$work/in/a.jsonl" > "$work/typed.jsonl" <<'EOF'
+python3 - "$work/part-0" > "$work/typed.jsonl" <<'EOF'
 import json, sys
 for i, line in enumerate(open(sys.argv[1], encoding="utf-8")):
     d = json.loads(line)
@@ -146,8 +153,9 @@ assert any(l.endswith("   \n") for l in open(f"{w}/spark.jsonl", encoding="utf-8
     "no record with trailing spaces written"
 
 clusters = [json.loads(l) for l in open(f"{w}/clean-clusters.jsonl")]
-assert any(":" in m["id"] and "d.jsonl" in m["id"] for c in clusters for m in c["members"]), \
-    "no record without an id in a cluster"
+for name in ("d.jsonl", "a.jsonl"):
+    assert any(":" in m["id"] and name in m["id"] for c in clusters for m in c["members"]), \
+        f"no record of {name} without an id in a cluster"
 print(f"corpus: {rep['documents']} documents, {rep['duplicates']} duplicates, "
       f"{len(rules['lines'])} line / {len(rules['templates'])} template rules")
 EOF
