@@ -187,6 +187,9 @@ def kind_of(fs, status, shown):
     if base_name(name).endswith(TEXT_SUFFIXES):
         sys.exit(f"dupstrip_spark: {shown}: plain-text inputs (one document per file) "
                  "are not supported on Spark; convert them to JSON Lines")
+    if name.startswith(("_", ".")):
+        sys.exit(f"dupstrip_spark: {shown}: Spark's file sources skip names starting "
+                 "with '_' or '.'; rename the file")
     if any(c in UNSAFE_PATH_CHARS for c in status.getPath().toString()):
         sys.exit(f"dupstrip_spark: {shown}: names with commas, backslashes or glob "
                  "characters cannot be passed to Hadoop's readers; rename the file")
@@ -205,13 +208,16 @@ def kind_of(fs, status, shown):
 def list_inputs(spark, inputs):
     """Input files in the order `dupstrip clean` reads them: arguments in order, a
     directory's entries sorted by name, subdirectories where they sort. Each is
-    (path, name shown, kind, path as Spark's `_metadata.file_path` may spell it)."""
+    (path, name shown, kind, path as Spark's `_metadata.file_path` may spell it);
+    and their sizes."""
     found = []
+    sizes = []
 
     def add(status, shown):
         p = status.getPath()
         found.append((p.toString(), shown, kind_of(fs, status, shown),
                       {p.toString(), p.toUri().toString()}))
+        sizes.append(status.getLen())
 
     def walk(fs, path, shown):
         st = sorted(fs.listStatus(path), key=lambda s: s.getPath().getName())
@@ -236,13 +242,14 @@ def list_inputs(spark, inputs):
         sys.exit("dupstrip_spark: no input files (JSON Lines, .gz, .zst or Parquet)")
     if len(found) >= 1 << (63 - LINE_BITS):
         sys.exit(f"dupstrip_spark: {len(found)} input files; at most {1 << (63 - LINE_BITS)}")
-    return found
+    return found, sizes
 
 
 class Job:
     """The pieces every query of the job shares."""
 
     def __init__(self, spark, binary, parts, cache):
+        self.sizes = []
         self.spark = spark
         self.binary = binary
         self.parts = parts
@@ -282,59 +289,57 @@ def local_table(spark, rows, *columns):
 def read_records(job, files):
     """(row, part, value) for every record: `row` is the input's index shifted left by
     LINE_BITS plus the record's line (Parquet: row, from 1), so rows sort in `clean`'s
-    order; `part` numbers the pieces the input is read in (splits of a file), in that
-    order, for writing the output in order. Blank lines are left out. Returns the
-    records and the number of parts."""
+    order; `part` numbers the pieces the inputs are read in (splits of a file, or a
+    whole file), in input order, for writing the output in order. Blank lines are left
+    out. Returns the records and the number of parts."""
     spark = job.spark
     pieces = []
     text = [(i, f) for i, f in enumerate(files) if f[2] == "text"]
-    part_base = 0
-    parts_of = {}
+    by_file = {}
     if text:
-        lines = (spark.read.text([f[0] for _, f in text])
+        # Lines end at "\n" only, as `clean` reads them (Hadoop's default also ends a
+        # line at a lone "\r"); one "\r" before it is dropped below.
+        lines = (spark.read.option("lineSep", "\n").text([f[0] for _, f in text])
                  .select(F.col("_metadata.file_path").alias("path"),
                          F.col("_metadata.file_block_start").alias("start"),
                          F.monotonically_increasing_id().alias("m"), "value"))
         # Lines per split (one small row each) give each split's first line; the
         # monotonically increasing id numbers a split's lines, in order, from its
-        # smallest value, and is the same in every pass over the same files.
+        # smallest value, and is the same in every pass over the same files (the
+        # split size is pinned at start-up).
         splits = (lines.groupBy("path", "start")
                   .agg(F.count("*").alias("n"), F.min("m").alias("m0")).collect())
         index = {}
         for i, f in text:
             for spelling in f[3]:
                 index[spelling] = i
-        by_file = {}
         for s in splits:
             if s.path not in index:
                 sys.exit(f"dupstrip_spark: Spark read {s.path}, which is not an input")
             by_file.setdefault(index[s.path], []).append(s)
-        base_rows = []
-        for i in sorted(by_file):
+    # Parts in input order: a text file's splits, or one part per other file.
+    base_rows = []
+    parts = 0
+    for i, (uri, shown, kind, _) in enumerate(files):
+        if kind == "text":
+            if job.sizes[i] > 0 and i not in by_file:
+                sys.exit(f"dupstrip_spark: {shown}: Spark read nothing from this input")
             before = 0
-            for s in sorted(by_file[i], key=lambda s: s.start):
+            for s in sorted(by_file.get(i, []), key=lambda s: s.start):
                 # row = m + base: the split's first line is before + 1.
                 base_rows.append((s.path, s.start, (i << LINE_BITS) + before + 1 - s.m0,
-                                  part_base))
-                part_base += 1
+                                  parts))
+                parts += 1
                 before += s.n
-        bases = local_table(spark, base_rows, "path", "start", "base", "part")
-        row = F.col("m") + F.col("base")
-        value = F.when(((row.bitwiseAND((1 << LINE_BITS) - 1)) == 1)
-                       & F.col("value").startswith("\ufeff"),
-                       F.expr("substring(value, 2)")).otherwise(F.col("value"))
-        pieces.append(lines.join(F.broadcast(bases), ["path", "start"])
-                      .select(row.alias("row"), F.col("part"), value.alias("value")))
-    for i, (uri, shown, kind, _) in enumerate(files):
-        if kind == "parquet":
+        elif kind == "parquet":
             df = spark.read.parquet(uri)
             cols = df.columns
             pieces.append(df.select(
                 (F.col("_metadata.row_index") + F.lit((i << LINE_BITS) + 1)).alias("row"),
-                F.lit(part_base).alias("part"),
+                F.lit(parts).cast("long").alias("part"),
                 F.to_json(F.struct(*cols), {"ignoreNullFields": "false"}).alias("value")))
-            part_base += 1
-        elif kind == "decompress":
+            parts += 1
+        else:
             # Hadoop reads zstd only with its native library, and picks codecs by
             # name: the binary decompresses, the file travelling as hex.
             raw = (spark.read.format("binaryFile").load(uri)
@@ -342,14 +347,30 @@ def read_records(job, files):
             out = job.transform(raw, ["i", "hex"], ["decompress"],
                                 "row BIGINT, rec STRING, rec_hex STRING")
             pieces.append(job.keep(out.select(
-                "row", F.lit(part_base).alias("part"),
+                "row", F.lit(parts).cast("long").alias("part"),
                 F.coalesce("rec", F.unhex("rec_hex").cast("string")).alias("value"))))
-            part_base += 1
+            parts += 1
+    if base_rows:
+        bases = local_table(spark, base_rows, "path", "start", "base", "part")
+        # Every line must find its split: a split missing from the counts (the
+        # scan planned differently) fails the job rather than losing lines.
+        row = F.when(F.col("base").isNull(), F.raise_error(F.lit(
+            "dupstrip_spark: a split of the input was not counted"))).otherwise(
+            F.col("m") + F.col("base"))
+        value = F.when(F.col("value").endswith("\r"),
+                       F.expr("substring(value, 1, length(value) - 1)")).otherwise(F.col("value"))
+        value = F.when(((row.bitwiseAND((1 << LINE_BITS) - 1)) == 1)
+                       & value.startswith("\ufeff"), F.expr("substring(value, 2)")
+                       ).otherwise(value)
+        pieces.append(lines.join(F.broadcast(bases), ["path", "start"], "left")
+                      .select(row.alias("row"), F.col("part"), value.alias("value")))
+    if not pieces:
+        return None, 0
     records = pieces[0]
     for p in pieces[1:]:
         records = records.unionByName(p)
     blank = F.expr(r"trim(BOTH ' \t\r\u000C' FROM value) = ''")
-    return records.where(~blank), part_base
+    return records.where(~blank), parts
 
 
 def sketches(job, records, purpose, extra):
@@ -446,6 +467,7 @@ def components(job, edges):
         small = (large.join(m, "x").where(F.col("y") != F.col("m"))
                  .select(F.col("y").alias("x"), F.col("m").alias("y"))
                  .unionByName(m.select("x", F.col("m").alias("y"))).distinct())
+        previous = e
         if rounds % CHECKPOINT_EVERY == 0:
             small = small.localCheckpoint()
         else:
@@ -454,11 +476,11 @@ def components(job, edges):
         check = tuple(small.agg(
             F.count("*"), F.sum(F.xxhash64("x", "y").bitwiseAND(0xFFFFFFFF)),
             F.sum(F.hash("x", "y").cast("long").bitwiseAND(0xFFFFFFFF))).first())
+        previous.unpersist()
+        e = small
         if check == last:
-            e = small
             break
         last = check
-        e = small
     roots = e.select(F.col("y").alias("x")).distinct().select("x", F.col("x").alias("y"))
     return (e.unionByName(roots).select(F.col("x").alias("row"), F.col("y").alias("root")),
             rounds)
@@ -571,6 +593,10 @@ def main(argv):
     if a.partitions or not sc.getConf().contains("spark.sql.shuffle.partitions"):
         # Spark SQL's shuffles as many partitions as the others (not its fixed 200).
         spark.conf.set("spark.sql.shuffle.partitions", str(parts))
+    if not sc.getConf().contains("spark.sql.files.minPartitionNum"):
+        # The split size follows the cores: pinned, every pass over the inputs plans
+        # the same splits, which the row numbers rely on.
+        spark.conf.set("spark.sql.files.minPartitionNum", str(sc.defaultParallelism))
     binary = local_binary(a.dupstrip)
     exe = a.dupstrip if os.path.sep in a.dupstrip else os.path.basename(a.dupstrip)
     job = Job(spark, exe, parts, not a.no_cache)
@@ -597,12 +623,14 @@ def main(argv):
         for local in (a.save_rules, a.report):
             if local and os.path.dirname(local):
                 os.makedirs(os.path.dirname(local), exist_ok=True)
-        files = list_inputs(spark, a.inputs)
+        files, job.sizes = list_inputs(spark, a.inputs)
         names_path = os.path.join(work, "names.json")
         with open(names_path, "w") as f:
             json.dump([shown for _, shown, _, _ in files], f, ensure_ascii=False)
         sc.addFile(names_path)
         records, out_parts = read_records(job, files)
+        if records is None:
+            sys.exit("dupstrip_spark: the inputs hold no records")
         timings["read"] = round(time.time() - t0, 3)
 
         summary = {"inputs": len(files)}

@@ -31,24 +31,28 @@ work=$(mktemp -d)
 trap '[ -n "${KEEP_WORK:-}" ] || rm -rf "$work"' EXIT
 mkdir "$work/in" "$work/in/more"
 "$BIN" synth --docs "$DOCS" --boilerplate --seed 11 -o "$work/all.jsonl" --truth "$work/truth.jsonl" 2>/dev/null
-# Four files in the order clean reads a directory:
+# Four files (clean reads a directory in name order: 0-c.jsonl.zst, a.jsonl, b.jsonl.gz,
+# more/d.jsonl):
 #   a.jsonl       plain, starting with a byte order mark; every ninth record followed
 #                 by spaces (kept in the output), blank and whitespace-only lines
 #                 between records (left out, but counted in line numbers), and
-#                 records without an id; read in splits of 200 KB, so that records
-#                 are numbered (and named FILE:LINE) across splits
+#                 records without an id, carriage returns inside records and before
+#                 line ends; read in splits of 200 KB, so that records are numbered
+#                 (and named FILE:LINE) across splits
 #   b.jsonl.gz    gzip
-#   c.jsonl.zst   zstd, starting with a UTF-8 byte order mark
+#   0-c.jsonl.zst zstd (decompressed by the binary), starting with a UTF-8 byte order
+#                 mark; read first, before the files Spark reads as text
 #   more/d.jsonl  gzip under a plain name (told by its magic bytes), with blank lines
 #                 and records without an id (named FILE:LINE)
 total=$(wc -l < "$work/all.jsonl")
 q=$(( (total + 3) / 4 ))
 split -l "$q" -d -a 1 "$work/all.jsonl" "$work/part-"
 { printf '\xef\xbb\xbf'; awk 'NR % 40 == 0 { print "" } NR % 61 == 0 { print " \t\f " }
-    NR % 13 == 0 { sub(/"id":"[^"]*",/, "") }
+    NR % 13 == 0 { sub(/"id":"[^"]*",/, "") } NR % 47 == 0 { sub(/,/, " \r ,") }
+    NR % 53 == 0 { print $0 "\r\r"; next }
     NR % 9 == 0 { print $0 "   "; next } { print }' "$work/part-0"; } > "$work/in/a.jsonl"
 gzip -c "$work/part-1" > "$work/in/b.jsonl.gz"
-{ printf '\xef\xbb\xbf'; cat "$work/part-2"; } | zstd -q -c > "$work/in/c.jsonl.zst"
+{ printf '\xef\xbb\xbf'; cat "$work/part-2"; } | zstd -q -c > "$work/in/0-c.jsonl.zst"
 awk 'NR % 50 == 0 { print "" } NR % 7 == 0 { sub(/"id":"[^"]*",/, "") } { print }' "$work/part-3" \
     | gzip -c > "$work/in/more/d.jsonl"
 options=(--min-docs 4)
@@ -138,6 +142,15 @@ grep -q "dupstrip: error: $work/bad/a.jsonl:2: invalid JSON" "$work/bad.log" || 
 grep -q "dupstrip_spark: a dupstrip stage failed" "$work/bad.log" || {
     echo "the driver did not say a stage failed"; tail -5 "$work/bad.log"; exit 1; }
 echo "refused: $(grep -o 'dupstrip: error: .*' "$work/bad.log" | head -1)"
+# Spark's file sources skip names starting with '_': such an input is refused, not lost.
+cp "$work/part-0" "$work/bad/_hidden.jsonl"
+if "$VENV/bin/spark-submit" --master 'local[1]' --conf spark.ui.enabled=false \
+    --conf spark.driver.memory=1g --files "$BIN" \
+    integrations/spark/dupstrip_spark.py "$work/bad/_hidden.jsonl" -o "$work/hidden-out" \
+    > "$work/hidden.log" 2>&1 || ! grep -q "skip names starting with" "$work/hidden.log"; then
+    echo "an input named _hidden.jsonl was not refused"; tail -5 "$work/hidden.log"; exit 1
+fi
+echo "refused: $(grep -o 'dupstrip_spark: .*_hidden.jsonl.*' "$work/hidden.log" | head -1)"
 # The side files went into a directory that did not exist. The corpus must exercise
 # what is compared: duplicates dropped, lines stripped,
 # records without ids.
