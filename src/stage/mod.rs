@@ -245,11 +245,12 @@ impl From<StageError> for LineError {
     }
 }
 
-/// Lines of an input, numbered from 1; blank lines are skipped.
-fn for_each_line(
+/// Every line of an input without its `\n`, numbered from 1: `f`'s errors that are
+/// the line's own name it (`NAME:LINE`).
+fn for_each_raw_line(
     input: impl BufRead,
     name: &str,
-    mut f: impl FnMut(&str) -> Result<(), LineError>,
+    mut f: impl FnMut(&[u8]) -> Result<(), LineError>,
 ) -> Result<(), StageError> {
     let mut input = input;
     let mut buf = Vec::new();
@@ -266,26 +267,36 @@ fn for_each_line(
             return Ok(());
         }
         line += 1;
-        let mut bytes = &buf[..];
-        while let [rest @ .., b'\n' | b'\r'] = bytes {
-            bytes = rest;
-        }
-        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-            continue;
-        }
-        let at = |message: String| StageError::Line {
-            name: name.to_string(),
-            line,
-            message,
-        };
-        let text = std::str::from_utf8(bytes)
-            .map_err(|e| at(format!("invalid UTF-8 at byte {}", e.valid_up_to())))?;
-        f(text).map_err(|e| match e {
-            LineError::Here(m) => at(m),
+        f(buf.strip_suffix(b"\n").unwrap_or(&buf)).map_err(|e| match e {
+            LineError::Here(message) => StageError::Line {
+                name: name.to_string(),
+                line,
+                message,
+            },
             LineError::Record(m) => StageError::Record(m),
             LineError::Fatal(e) => e,
         })?;
     }
+}
+
+/// Lines of an input, numbered from 1; blank lines are skipped.
+fn for_each_line(
+    input: impl BufRead,
+    name: &str,
+    mut f: impl FnMut(&str) -> Result<(), LineError>,
+) -> Result<(), StageError> {
+    for_each_raw_line(input, name, |raw| {
+        let mut bytes = raw;
+        while let [rest @ .., b'\r'] = bytes {
+            bytes = rest;
+        }
+        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+            return Ok(());
+        }
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
+        f(text)
+    })
 }
 
 fn parse_line<'a, T: Deserialize<'a>>(line: &'a str, what: &str) -> Result<T, String> {

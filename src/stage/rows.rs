@@ -54,6 +54,14 @@ impl Names {
             .map_err(|e| file_err(format!("not a JSON array of input names: {e}")))
     }
 
+    /// The name of input `index`.
+    fn input(&self, index: u64) -> String {
+        match self.0.get(index as usize) {
+            Some(name) => name.clone(),
+            None => format!("input {index}"),
+        }
+    }
+
     /// `FILE:LINE` of a row.
     pub fn at(&self, row: u64) -> String {
         match self.0.get((row >> LINE_BITS) as usize) {
@@ -71,28 +79,8 @@ fn for_each_row(
     n: usize,
     mut f: impl FnMut(&[&[u8]]) -> Result<(), LineError>,
 ) -> Result<(), StageError> {
-    let mut input = input;
-    let mut buf = Vec::new();
     assert!(n <= MAX_FIELDS);
-    let mut line = 0u64;
-    loop {
-        buf.clear();
-        let read = input
-            .read_until(b'\n', &mut buf)
-            .map_err(|source| StageError::Read {
-                name: name.to_string(),
-                source,
-            })?;
-        if read == 0 {
-            return Ok(());
-        }
-        line += 1;
-        let bytes = buf.strip_suffix(b"\n").unwrap_or(&buf);
-        let at = |message: String| StageError::Line {
-            name: name.to_string(),
-            line,
-            message,
-        };
+    for_each_raw_line(input, name, |bytes| {
         let mut fields: [&[u8]; MAX_FIELDS] = [&[]; MAX_FIELDS];
         let mut found = 0;
         let mut rest = bytes;
@@ -107,16 +95,12 @@ fn for_each_row(
         fields[found] = rest;
         found += 1;
         if found < n {
-            return Err(at(format!(
+            return Err(LineError::Here(format!(
                 "{found} fields separated by U+0001; this stage reads {n}"
             )));
         }
-        f(&fields[..n]).map_err(|e| match e {
-            LineError::Here(m) => at(m),
-            LineError::Record(m) => StageError::Record(m),
-            LineError::Fatal(e) => e,
-        })?;
-    }
+        f(&fields[..n])
+    })
 }
 
 fn int<T: std::str::FromStr>(field: &[u8], what: &str) -> Result<T, String> {
@@ -496,7 +480,8 @@ pub fn decompress_rows(
         let file: u64 = int(f[0], "input")?;
         let packed = unhex(f[1]).ok_or_else(|| "the file is not in hex".to_string())?;
         let mut plain = Vec::new();
-        decompress(&packed[..], &mut plain)?;
+        decompress(&packed[..], &mut plain)
+            .map_err(|e| LineError::Record(format!("{}: {e}", names.input(file))))?;
         let body = plain.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&plain);
         for (i, line) in body.split(|&b| b == b'\n').enumerate() {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
