@@ -95,3 +95,5 @@ pub mod temporaries;
 pub mod timings;
 
 pub mod memory;
+
+pub mod vector;

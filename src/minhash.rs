@@ -130,20 +130,27 @@ impl Sketcher {
         // stop once every bin is filled; a document with few shingles needs several
         // (about 4 for 230 shingles in 128 bins), where densification would copy
         // values between bins and add error.
-        let mut empty = self.k;
+        //
+        // The hashes of a round are computed a block at a time, apart from the bin
+        // updates, so that the block loop runs in vector registers (see
+        // [`mix_block`]); the values are the same whichever way they are computed.
+        let mut hashes = [0u64; MIX_BLOCK];
         for round in 0..OPH_ROUNDS {
             let seed = self.seed ^ round.wrapping_mul(0xd6e8_feb8_6659_fd93);
             let base = (round as u32) << OPH_VALUE_BITS;
-            for &s in shingles {
-                let h = mix64(s ^ seed);
-                let bin = ((h as u128 * k as u128) >> 64) as usize;
-                let v = base | (h as u32 & ((1 << OPH_VALUE_BITS) - 1));
-                if v < out[bin] {
-                    empty -= (out[bin] == EMPTY_SLOT) as usize;
-                    out[bin] = v;
+            for block in shingles.chunks(MIX_BLOCK) {
+                let hashes = &mut hashes[..block.len()];
+                mix_block(block, seed, hashes);
+                // Branch-free: whether a value beats its bin is a coin toss early in
+                // a round, which a branch would mispredict half the time.
+                for &h in hashes.iter() {
+                    let bin = ((h as u128 * k as u128) >> 64) as usize;
+                    let v = base | (h as u32 & ((1 << OPH_VALUE_BITS) - 1));
+                    let slot = &mut out[bin];
+                    *slot = v.min(*slot);
                 }
             }
-            if empty == 0 {
+            if !out.contains(&EMPTY_SLOT) {
                 return;
             }
         }
@@ -171,7 +178,23 @@ impl Sketcher {
     }
 }
 
-/// Estimated Jaccard similarity of two signatures: the fraction of equal slots.
+/// Shingles hashed per block of a one-permutation round.
+const MIX_BLOCK: usize = 256;
+
+/// `mix64(s ^ seed)` of every shingle of `block` into `out`, with the widest
+/// vectors the processor has ([`crate::vector::widest`]).
+#[inline]
+fn mix_block(block: &[u64], seed: u64, out: &mut [u64]) {
+    crate::vector::widest(
+        #[inline(always)]
+        || {
+            for (o, &s) in out.iter_mut().zip(block) {
+                *o = mix64(s ^ seed);
+            }
+        },
+    )
+}
+
 /// A signature slot as stored for the whole run: the low 16 bits of a MinHash slot
 /// (b-bit minwise hashing, Li and König 2010). Two different slot values agree in
 /// their low 16 bits with probability 2⁻¹⁶, which raises an estimate by
@@ -186,6 +209,7 @@ pub fn stored(v: u32) -> Slot {
     v as Slot
 }
 
+/// Estimated Jaccard similarity of two signatures: the fraction of equal slots.
 /// Works on full slots and on stored ones ([`Slot`]).
 pub fn estimate<T: PartialEq>(a: &[T], b: &[T]) -> f64 {
     debug_assert_eq!(a.len(), b.len());

@@ -113,7 +113,7 @@ impl Shingler {
             out.push(combine(tokens));
             return;
         }
-        out.extend(tokens.windows(n).map(combine));
+        combine_windows(tokens, n, out);
     }
 
     /// The sorted, de-duplicated shingle set of `normalized`: what exact Jaccard is
@@ -216,37 +216,96 @@ const SPLIT_CLASS: [u8; 256] = {
 /// Calls `f` for every maximal run of non-whitespace in `text` (the pieces of
 /// Python's `str.split()`: Unicode whitespace and U+001C..U+001F), looking at bytes: only four lead bytes can start a
 /// non-ASCII whitespace character, so other characters are never decoded.
+///
+/// The bytes are looked at 32 at a time: a mask of those that may end a piece
+/// (ASCII controls and space, and the four lead bytes) is built in one vector
+/// comparison, and only its set bits are examined one by one.
 #[inline]
 fn for_each_split(text: &str, mut f: impl FnMut(&str)) {
     let bytes = text.as_bytes();
     let mut start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        let len = match SPLIT_CLASS[bytes[i] as usize] {
-            WORD_BYTE => {
-                i += 1;
-                continue;
-            }
-            SPACE_BYTE => 1,
-            _ => {
-                let (cp, len) = decode_utf8(bytes, i);
-                if char::from_u32(cp).is_some_and(char::is_whitespace) {
-                    len
-                } else {
-                    i += len;
-                    continue;
-                }
-            }
+    let mut base = 0;
+    while base < bytes.len() {
+        let block = &bytes[base..bytes.len().min(base + SPLIT_BLOCK)];
+        let mut mask = match <&[u8; SPLIT_BLOCK]>::try_from(block) {
+            Ok(full) => split_candidates(full),
+            Err(_) => block
+                .iter()
+                .enumerate()
+                .fold(0, |m, (k, &b)| m | ((may_split(b) as u32) << k)),
         };
-        if i > start {
-            f(&text[start..i]);
+        while mask != 0 {
+            let i = base + mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            // A candidate is never a continuation byte, so never inside a character
+            // already taken as whitespace.
+            let len = match SPLIT_CLASS[bytes[i] as usize] {
+                SPACE_BYTE => 1,
+                MAYBE_SPACE_LEAD => {
+                    let (cp, len) = decode_utf8(bytes, i);
+                    if !char::from_u32(cp).is_some_and(char::is_whitespace) {
+                        continue;
+                    }
+                    len
+                }
+                _ => continue,
+            };
+            if i > start {
+                f(&text[start..i]);
+            }
+            start = i + len;
         }
-        i += len;
-        start = i;
+        base += block.len();
     }
     if bytes.len() > start {
         f(&text[start..]);
     }
+}
+
+/// Bytes [`for_each_split`] classifies at once.
+const SPLIT_BLOCK: usize = 32;
+
+/// Whether byte `b` may end a piece: an ASCII control or space, or a lead byte in
+/// [`SPLIT_CLASS`] that may start a whitespace character.
+#[inline(always)]
+fn may_split(b: u8) -> bool {
+    b <= b' ' || b == 0xC2 || b.wrapping_sub(0xE1) < 3
+}
+
+/// Bit k set when `block[k]` [`may_split`]: with SSE2 (part of every x86-64
+/// processor), three vector comparisons and one mask extraction per 16 bytes.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn split_candidates(block: &[u8; SPLIT_BLOCK]) -> u32 {
+    use std::arch::x86_64::*;
+    #[target_feature(enable = "sse2")]
+    fn at_most(v: __m128i, x: u8) -> __m128i {
+        // Unsigned b <= x is min(b, x) == b.
+        _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(x as i8)), v)
+    }
+    /// The mask of the 16 bytes from `at` (0 or 16).
+    #[target_feature(enable = "sse2")]
+    fn half(block: &[u8; SPLIT_BLOCK], at: usize) -> u32 {
+        assert!(at + 16 <= SPLIT_BLOCK);
+        // SAFETY: 16 bytes from `at` lie inside `block`; the load is unaligned.
+        let v = unsafe { _mm_loadu_si128(block.as_ptr().add(at).cast()) };
+        let space = at_most(v, b' ');
+        let c2 = _mm_cmpeq_epi8(v, _mm_set1_epi8(0xC2u8 as i8));
+        let e1_e3 = at_most(_mm_sub_epi8(v, _mm_set1_epi8(0xE1u8 as i8)), 2);
+        _mm_movemask_epi8(_mm_or_si128(space, _mm_or_si128(c2, e1_e3))) as u32
+    }
+    // SAFETY: SSE2 is part of the x86-64 baseline: every x86-64 processor has it.
+    unsafe { half(block, 0) | (half(block, 16) << 16) }
+}
+
+/// Bit k set when `block[k]` [`may_split`] (portable form).
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn split_candidates(block: &[u8; SPLIT_BLOCK]) -> u32 {
+    block
+        .iter()
+        .enumerate()
+        .fold(0, |m, (k, &b)| m | ((may_split(b) as u32) << k))
 }
 
 /// Letters and digits that UAX #29 always keeps inside one word with their neighbours
@@ -262,14 +321,42 @@ const fn is_plain_word_char(c: char) -> bool {
             | '\u{0671}'..='\u{0673}' | '\u{0675}'..='\u{06D3}')
 }
 
+/// Start value of [`combine`].
+const COMBINE_START: u64 = 0x9e37_79b9_7f4a_7c15;
+/// Multiplier of [`combine`].
+const COMBINE_MUL: u64 = 0x0000_0100_0000_01b3 | 1;
+
 /// Order-sensitive combination of token hashes into one n-gram hash.
 #[inline]
 fn combine(window: &[u64]) -> u64 {
-    let mut h: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = COMBINE_START;
     for &t in window {
-        h = (h.rotate_left(27) ^ t).wrapping_mul(0x0000_0100_0000_01b3 | 1);
+        h = (h.rotate_left(27) ^ t).wrapping_mul(COMBINE_MUL);
     }
     mix64(h)
+}
+
+/// [`combine`] of every window of `n` tokens (at least one) into `out` (emptied
+/// first), computed token position by token position over all windows at once so
+/// that each step is one loop over a slice, which runs in the widest vectors the
+/// processor has ([`crate::vector::widest`]).
+fn combine_windows(tokens: &[u64], n: usize, out: &mut Vec<u64>) {
+    let windows = tokens.len() + 1 - n;
+    out.clear();
+    out.resize(windows, COMBINE_START);
+    crate::vector::widest(
+        #[inline(always)]
+        || {
+            for j in 0..n {
+                for (h, &t) in out.iter_mut().zip(&tokens[j..j + windows]) {
+                    *h = (h.rotate_left(27) ^ t).wrapping_mul(COMBINE_MUL);
+                }
+            }
+            for h in out.iter_mut() {
+                *h = mix64(*h);
+            }
+        },
+    )
 }
 
 /// Exact Jaccard similarity of two sorted, de-duplicated sets.
@@ -393,11 +480,14 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn whitespace_pieces_are_split_whitespace(
-            picks in proptest::collection::vec(0usize..12, 0..40)
+            picks in proptest::collection::vec(0usize..18, 0..80)
         ) {
-            const ALPHABET: [&str; 12] = [
+            // Pieces span the 16-byte blocks the splitter reads; the lead bytes of
+            // whitespace also start characters that are not whitespace.
+            const ALPHABET: [&str; 18] = [
                 "a", "ب", " ", "\t", "\n", "\u{00A0}", "\u{0085}", "\u{2003}",
-                "\u{3000}", "\u{00C2}", "\u{2014}", "\u{1C}",
+                "\u{3000}", "\u{00C2}", "\u{2014}", "\u{1C}", "\u{01}", "\u{7F}",
+                "\u{1680}", "\u{1100}", "\u{3001}", "\u{1F600}",
             ];
             let text: String = picks.iter().map(|&i| ALPHABET[i]).collect();
             let mut got = Vec::new();
@@ -424,6 +514,19 @@ mod tests {
                 PIECE_OTHER
             };
             assert_eq!(PIECE_CLASS[cp as usize], want, "U+{cp:04X}");
+        }
+    }
+
+    #[test]
+    fn windows_combined_at_once_match_one_by_one() {
+        let tokens: Vec<u64> = (0..700u64).map(|i| mix64(i ^ 0x1234)).collect();
+        let mut out = vec![1, 2, 3];
+        for n in 1..9 {
+            for len in [n, n + 1, 17, 300, 700] {
+                combine_windows(&tokens[..len], n, &mut out);
+                let want: Vec<u64> = tokens[..len].windows(n).map(combine).collect();
+                assert_eq!(out, want, "n = {n}, {len} tokens");
+            }
         }
     }
 
