@@ -266,8 +266,12 @@ impl Sketch {
 
     /// True when stripping left too little of a text to keep.
     pub fn is_emptied(&self, prepared: &str, stripped: &Stripped) -> bool {
+        // A character is at most four bytes: a text of at least 4 × min_chars bytes
+        // has min_chars characters without counting them.
         !stripped.ranges.is_empty()
-            && (prepared.trim().is_empty() || prepared.chars().count() < self.min_chars)
+            && (prepared.trim().is_empty()
+                || (prepared.len() < self.min_chars.saturating_mul(4)
+                    && prepared.chars().count() < self.min_chars))
     }
 
     /// Shingle `text` into `buf.shingles`.
