@@ -218,8 +218,8 @@ const SPLIT_CLASS: [u8; 256] = {
 /// non-ASCII whitespace character, so other characters are never decoded.
 ///
 /// The bytes are looked at 32 at a time: a mask of those that may end a piece
-/// (ASCII controls and space, and the four lead bytes) is built in one vector
-/// comparison, and only its set bits are examined one by one.
+/// (ASCII controls and space, and the four lead bytes) is built with a few vector
+/// comparisons, and only its set bits are examined one by one.
 #[inline]
 fn for_each_split(text: &str, mut f: impl FnMut(&str)) {
     let bytes = text.as_bytes();
@@ -482,7 +482,7 @@ mod tests {
         fn whitespace_pieces_are_split_whitespace(
             picks in proptest::collection::vec(0usize..18, 0..80)
         ) {
-            // Pieces span the 16-byte blocks the splitter reads; the lead bytes of
+            // Pieces span the 32-byte blocks the splitter reads; the lead bytes of
             // whitespace also start characters that are not whitespace.
             const ALPHABET: [&str; 18] = [
                 "a", "ب", " ", "\t", "\n", "\u{00A0}", "\u{0085}", "\u{2003}",
