@@ -313,8 +313,15 @@ mod tests {
         out
     }
 
+    /// On every vector path this processor runs ([`crate::vector::available`]).
     #[test]
     fn blocked_rounds_match_the_reference() {
+        for level in crate::vector::available() {
+            crate::vector::at_level(level, blocked_rounds_match_the_reference_here);
+        }
+    }
+
+    fn blocked_rounds_match_the_reference_here() {
         let mut rng = Rng(11);
         for (k, len) in [
             (128, 1),

@@ -480,14 +480,16 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn whitespace_pieces_are_split_whitespace(
-            picks in proptest::collection::vec(0usize..18, 0..80)
+            picks in proptest::collection::vec(0usize..24, 0..80)
         ) {
             // Pieces span the 32-byte blocks the splitter reads; the lead bytes of
-            // whitespace also start characters that are not whitespace.
-            const ALPHABET: [&str; 18] = [
+            // whitespace (C2, E1, E2, E3) also start characters that are not
+            // whitespace (©, ᄀ, —, 、).
+            const ALPHABET: [&str; 24] = [
                 "a", "ب", " ", "\t", "\n", "\u{00A0}", "\u{0085}", "\u{2003}",
                 "\u{3000}", "\u{00C2}", "\u{2014}", "\u{1C}", "\u{01}", "\u{7F}",
-                "\u{1680}", "\u{1100}", "\u{3001}", "\u{1F600}",
+                "\u{1680}", "\u{1100}", "\u{3001}", "\u{1F600}", "\u{00A9}", "\r",
+                "\u{1F}", "\u{0B}", "\u{2028}", "\u{205F}",
             ];
             let text: String = picks.iter().map(|&i| ALPHABET[i]).collect();
             let mut got = Vec::new();
@@ -517,16 +519,21 @@ mod tests {
         }
     }
 
+    /// On every vector path this processor runs ([`crate::vector::available`]).
     #[test]
     fn windows_combined_at_once_match_one_by_one() {
         let tokens: Vec<u64> = (0..700u64).map(|i| mix64(i ^ 0x1234)).collect();
         let mut out = vec![1, 2, 3];
-        for n in 1..9 {
-            for len in [n, n + 1, 17, 300, 700] {
-                combine_windows(&tokens[..len], n, &mut out);
-                let want: Vec<u64> = tokens[..len].windows(n).map(combine).collect();
-                assert_eq!(out, want, "n = {n}, {len} tokens");
-            }
+        for level in crate::vector::available() {
+            crate::vector::at_level(level, || {
+                for n in 1..9 {
+                    for len in [n, n + 1, 17, 300, 700] {
+                        combine_windows(&tokens[..len], n, &mut out);
+                        let want: Vec<u64> = tokens[..len].windows(n).map(combine).collect();
+                        assert_eq!(out, want, "{level:?}, n = {n}, {len} tokens");
+                    }
+                }
+            });
         }
     }
 

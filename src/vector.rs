@@ -6,25 +6,78 @@
 //! AVX2 and for AVX-512, and picks one when called. The results are the same on
 //! every path: only how many lanes run at once changes.
 
+/// The instruction sets a loop can be compiled for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// The build's baseline.
+    Plain,
+    /// AVX2: four 64-bit lanes, products from 32-bit multiplies.
+    Avx2,
+    /// AVX-512 F, DQ and VL: eight 64-bit lanes, `vpmullq`.
+    Avx512,
+}
+
+/// The widest level this processor runs.
+pub fn best() -> Level {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx512f") && has!("avx512dq") && has!("avx512vl") && has!("avx2") {
+            return Level::Avx512;
+        }
+        if has!("avx2") {
+            return Level::Avx2;
+        }
+    }
+    Level::Plain
+}
+
+/// The levels this processor runs, narrowest first.
+pub fn available() -> Vec<Level> {
+    match best() {
+        Level::Plain => vec![Level::Plain],
+        Level::Avx2 => vec![Level::Plain, Level::Avx2],
+        Level::Avx512 => vec![Level::Plain, Level::Avx2, Level::Avx512],
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests run the hot loops at each level this way.
+    static FORCED: std::cell::Cell<Option<Level>> = const { std::cell::Cell::new(None) };
+}
+
+/// Run `body` with every [`widest`] call on this thread at `level` (tests only).
+#[cfg(test)]
+pub fn at_level<R>(level: Level, body: impl FnOnce() -> R) -> R {
+    assert!(
+        available().contains(&level),
+        "{level:?} is not available here"
+    );
+    FORCED.with(|f| f.set(Some(level)));
+    let r = body();
+    FORCED.with(|f| f.set(None));
+    r
+}
+
 /// Run `f` compiled with the widest vector instructions this processor has. `f` must
 /// be a closure whose body the compiler can inline (a plain loop over slices); the
 /// loop is then vectorized for the chosen instruction set.
 #[inline(always)]
 pub fn widest<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512dq")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-        {
-            // SAFETY: the processor has the features the function is compiled for.
-            return unsafe { avx512(f) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: as above.
-            return unsafe { avx2(f) };
-        }
+    #[cfg(test)]
+    let level = FORCED.with(|l| l.get()).unwrap_or_else(best);
+    #[cfg(not(test))]
+    let level = best();
+    match level {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `best` found every feature the function is compiled for.
+        Level::Avx512 => unsafe { avx512(f) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Level::Avx2 => unsafe { avx2(f) },
+        _ => f(),
     }
-    f()
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -43,37 +96,10 @@ fn avx2<R>(f: impl FnOnce() -> R) -> R {
 mod tests {
     use super::*;
 
-    /// What the hashing loops do to a lane: rotate, xor, 64-bit multiply, shift.
-    #[inline(always)]
-    fn lanes(xs: &[u64]) -> Vec<u64> {
-        xs.iter()
-            .map(|&x| {
-                let h = (x.rotate_left(27) ^ 7).wrapping_mul(0xff51_afd7_ed55_8ccd);
-                h ^ (h >> 33)
-            })
-            .collect()
-    }
-
-    /// Every path this processor can run gives the plain code's values.
     #[test]
-    fn every_path_gives_the_plain_values() {
-        let xs: Vec<u64> = (0..1001u64)
-            .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
-            .collect();
-        let plain = lanes(&xs);
-        assert_eq!(widest(|| lanes(&xs)), plain);
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the processor has AVX2.
-                assert_eq!(unsafe { avx2(|| lanes(&xs)) }, plain);
-            }
-            if std::arch::is_x86_feature_detected!("avx512dq")
-                && std::arch::is_x86_feature_detected!("avx512vl")
-            {
-                // SAFETY: the processor has AVX-512 F, DQ and VL.
-                assert_eq!(unsafe { avx512(|| lanes(&xs)) }, plain);
-            }
-        }
+    fn levels_are_ordered_and_plain_is_always_there() {
+        let levels = available();
+        assert_eq!(levels[0], Level::Plain);
+        assert_eq!(*levels.last().unwrap(), best());
     }
 }
