@@ -229,10 +229,7 @@ fn for_each_split(text: &str, mut f: impl FnMut(&str)) {
         let block = &bytes[base..bytes.len().min(base + SPLIT_BLOCK)];
         let mut mask = match <&[u8; SPLIT_BLOCK]>::try_from(block) {
             Ok(full) => split_candidates(full),
-            Err(_) => block
-                .iter()
-                .enumerate()
-                .fold(0, |m, (k, &b)| m | ((may_split(b) as u32) << k)),
+            Err(_) => split_candidates_portable(block),
         };
         while mask != 0 {
             let i = base + mask.trailing_zeros() as usize;
@@ -302,6 +299,13 @@ fn split_candidates(block: &[u8; SPLIT_BLOCK]) -> u32 {
 #[cfg(not(target_arch = "x86_64"))]
 #[inline]
 fn split_candidates(block: &[u8; SPLIT_BLOCK]) -> u32 {
+    split_candidates_portable(block)
+}
+
+/// Bit k set when `block[k]` [`may_split`], for a block of at most 32 bytes, a byte
+/// at a time (the last, short block of a text, and processors other than x86-64).
+#[inline]
+fn split_candidates_portable(block: &[u8]) -> u32 {
     block
         .iter()
         .enumerate()
@@ -516,6 +520,18 @@ mod tests {
                 PIECE_OTHER
             };
             assert_eq!(PIECE_CLASS[cp as usize], want, "U+{cp:04X}");
+        }
+    }
+
+    #[test]
+    fn vector_split_mask_matches_byte_test() {
+        for first in (0..=255u8).step_by(SPLIT_BLOCK) {
+            let block: [u8; SPLIT_BLOCK] = std::array::from_fn(|k| first.wrapping_add(k as u8));
+            assert_eq!(
+                split_candidates(&block),
+                split_candidates_portable(&block),
+                "bytes from {first:#04x}"
+            );
         }
     }
 
