@@ -354,24 +354,36 @@ impl Learned {
         wants: impl Fn(&(u8, u64)) -> bool,
         found: &mut Vec<((u8, u64), String)>,
     ) {
+        let wanted = |k: &(u8, u64)| self.frequent.contains_key(k) && wants(k);
+        // Only a wanted key costs more than a look-up: a label's field test and the
+        // related-headlines test run for lines whose key is wanted.
+        let related = (KIND_RELATED, 0);
+        let related_wanted = wanted(&related);
         for (i, l) in page.lines.iter().enumerate() {
             let line = &text[l.span.start..l.span.end];
-            let mut keys = vec![(KIND_LINE, l.hash), (KIND_MARKER, l.hash)];
-            if let Some(m) = masked[i] {
-                keys.push((KIND_MASKED, m));
+            let mut push = |k| found.push((k, line.trim().to_string()));
+            for k in [(KIND_LINE, l.hash), (KIND_MARKER, l.hash)] {
+                if wanted(&k) {
+                    push(k);
+                }
+            }
+            if let Some(m) = masked[i].map(|m| (KIND_MASKED, m))
+                && wanted(&m)
+            {
+                push(m);
             }
             if let Some((k, once)) = labels[i]
+                && wanted(&(KIND_LABEL, k))
                 && field_label(text, page, i, once)
             {
-                keys.push((KIND_LABEL, k));
+                push((KIND_LABEL, k));
             }
-            if i > 0 && !l.in_flow && related_line(&self.normalizer, page.normalized(i), l) {
-                keys.push((KIND_RELATED, 0));
-            }
-            for k in keys {
-                if self.frequent.contains_key(&k) && wants(&k) {
-                    found.push((k, line.trim().to_string()));
-                }
+            if related_wanted
+                && i > 0
+                && !l.in_flow
+                && related_line(&self.normalizer, page.normalized(i), l)
+            {
+                push(related);
             }
         }
     }

@@ -257,7 +257,10 @@ impl Stripper {
                 .copied()
                 .flatten()
                 .filter(|m| self.masked.contains(m));
-            let related = self.related
+            // Asked only of a line no other rule takes (the answer changes nothing
+            // else).
+            let related = !(by_line || label.is_some() || mask.is_some())
+                && self.related
                 && i > 0
                 && !l.in_flow
                 && related_line(&self.normalizer, page.normalized(i), l);
