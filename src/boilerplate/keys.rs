@@ -121,7 +121,11 @@ pub(super) fn page_masked(normalizer: &Normalizer, page: &Page) -> Vec<Option<u6
 /// Whether a normalized line lists related headlines: two or more relative times,
 /// each after a headline-sized run of words, and no sentence.
 pub(super) fn related_line(normalizer: &Normalizer, normalized: &str, l: &page::Line) -> bool {
-    if l.sentence || l.words > MAX_RELATED_WORDS || l.words < 6 {
+    if l.sentence
+        || l.words > MAX_RELATED_WORDS
+        || l.words < 6
+        || !words::may_hold_relative(normalizer.options(), normalized)
+    {
         return false;
     }
     let ws: Vec<&str> = normalized.split(' ').collect();

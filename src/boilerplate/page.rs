@@ -80,25 +80,23 @@ const MAX_LABEL_WORDS: usize = 3;
 /// The label and value of a `LABEL: value` line, if it is one: text before the first
 /// colon, short, with a non-empty value after it.
 pub fn label_of(line: &str) -> Option<(&str, &str)> {
-    // The first `:` or `：` among the first MAX_LABEL_CHARS + 1 characters, found on
-    // the bytes (every line of every page is asked).
+    // The first `:` or `：` among the first MAX_LABEL_CHARS + 1 characters (every
+    // line of every page is asked): a byte search for `:` and the lead byte of `：`
+    // (U+FF1A FULLWIDTH COLON is EF BC 9A) within the bytes those characters can
+    // take, then the characters before a hit are counted.
     let bytes = line.as_bytes();
-    let mut chars = 0;
+    let window = &bytes[..bytes.len().min((MAX_LABEL_CHARS + 1) * 4)];
     let mut found = None;
-    for (i, &b) in bytes.iter().enumerate() {
-        if b & 0xC0 == 0x80 {
-            continue;
-        }
-        if chars > MAX_LABEL_CHARS {
+    for i in memchr::memchr2_iter(b':', 0xEF, window) {
+        let chars_before = bytes[..i].iter().filter(|&&b| b & 0xC0 != 0x80).count();
+        if chars_before > MAX_LABEL_CHARS {
             break;
         }
-        chars += 1;
-        if b == b':' {
+        if bytes[i] == b':' {
             found = Some((i, 1));
             break;
         }
-        // U+FF1A FULLWIDTH COLON is EF BC 9A.
-        if b == 0xEF && bytes.get(i + 1..i + 3) == Some(&[0xBC, 0x9A]) {
+        if bytes.get(i + 1..i + 3) == Some(&[0xBC, 0x9A]) {
             found = Some((i, 3));
             break;
         }
@@ -390,6 +388,43 @@ mod tests {
         assert!(label_of(&at(40, '：')).is_some());
         assert!(label_of(&at(41, '：')).is_none());
         assert_eq!(label_of("x\u{FF1A}"), None);
+    }
+
+    /// The colon search as a loop over every character: what [`label_of`]'s byte
+    /// search must agree with.
+    fn colon_reference(line: &str) -> Option<(usize, usize)> {
+        for (chars, (i, c)) in line.char_indices().enumerate() {
+            if chars > MAX_LABEL_CHARS {
+                return None;
+            }
+            match c {
+                ':' => return Some((i, 1)),
+                '：' => return Some((i, 3)),
+                _ => {}
+            }
+        }
+        None
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn label_search_matches_a_character_loop(
+            picks in proptest::collection::vec(0usize..40, 0..90),
+        ) {
+            // Characters of one to four bytes, both colons, and characters that share
+            // the fullwidth colon's lead byte (U+FF0C, U+FFFD); colons are rare enough
+            // that many lines have none among their first 41 characters.
+            const CHARS: [char; 9] = ['a', ' ', 'ب', ':', '：', '，', '\u{FFFD}', '😀', '好'];
+            let line: String = picks.iter().map(|&i| CHARS[if i < 9 { i } else { i % 3 }]).collect();
+            let expected = colon_reference(&line).and_then(|(i, len)| {
+                let (label, value) = (line[..i].trim(), line[i + len..].trim());
+                (!label.is_empty()
+                    && !value.is_empty()
+                    && label.split_whitespace().count() <= MAX_LABEL_WORDS)
+                    .then_some((label, value))
+            });
+            proptest::prop_assert_eq!(label_of(&line), expected);
+        }
     }
 
     #[test]

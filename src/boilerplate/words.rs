@@ -577,6 +577,15 @@ pub fn slots(opts: &NormalizeOptions, words: &[&str]) -> Vec<Slot> {
     out
 }
 
+/// Whether a normalized line may hold a relative time: it has a unit word or an
+/// "ago" word (every relative time of [`slots`] has one or the other).
+pub fn may_hold_relative(opts: &NormalizeOptions, normalized: &str) -> bool {
+    let t = tables(opts);
+    normalized
+        .split(' ')
+        .any(|w| t.units.contains(w) || t.after.contains(w))
+}
+
 /// Number of relative times in a line.
 pub fn relative_count(slots: &[Slot]) -> usize {
     slots
@@ -589,9 +598,18 @@ pub fn relative_count(slots: &[Slot]) -> usize {
 /// has at least one slot and one template word, or [`DATE_ONLY`] for a line that is
 /// only a date. `#` in the input (a hand-written pattern) counts as a slot.
 pub fn mask(opts: &NormalizeOptions, normalized: &str) -> Option<String> {
+    // Most lines have no slot: a word is one only when it holds a digit, is a
+    // closed-class word or is a unit of a relative time ([`slots`]), and a line
+    // without any has no pattern (nor is it a hand-written one).
+    let t = tables(opts);
+    let may_slot = |w: &str| {
+        w == "#" || w == DATE_ONLY || is_number(w) || t.closed.contains(w) || t.units.contains(w)
+    };
+    if !normalized.split(' ').any(may_slot) {
+        return None;
+    }
     let words: Vec<&str> = normalized.split(' ').filter(|w| !w.is_empty()).collect();
     let slots = slots(opts, &words);
-    let t = tables(opts);
     let mut out: Vec<&str> = Vec::with_capacity(words.len());
     let (mut any_slot, mut any_word, mut date_word) = (false, false, false);
     for (w, s) in words.iter().zip(&slots) {
@@ -623,6 +641,57 @@ pub const DATE_ONLY: &str = "<date>";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`mask`] without its early exit: what the early exit must not change.
+    fn mask_in_full(opts: &NormalizeOptions, normalized: &str) -> Option<String> {
+        let words: Vec<&str> = normalized.split(' ').filter(|w| !w.is_empty()).collect();
+        let slots = slots(opts, &words);
+        let t = tables(opts);
+        let mut out: Vec<&str> = Vec::new();
+        let (mut any_slot, mut any_word, mut date_word) = (false, false, false);
+        for (w, s) in words.iter().zip(&slots) {
+            if *w == DATE_ONLY {
+                return Some(DATE_ONLY.into());
+            }
+            if *w == "#" || *s != Slot::Word {
+                any_slot = true;
+                date_word |= t.closed.contains(*w) || matches!(s, Slot::Relative { .. });
+                if out.last() != Some(&"#") {
+                    out.push("#");
+                }
+            } else {
+                any_word = true;
+                out.push(w);
+            }
+        }
+        if any_slot && !any_word && date_word {
+            return Some(DATE_ONLY.into());
+        }
+        (any_slot && any_word).then(|| out.join(" "))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn early_exits_change_nothing(picks in proptest::collection::vec(0usize..40, 0..16)) {
+            // Words of every class the slots know, and ordinary words (most picks).
+            const WORDS: [&str; 20] = [
+                "#", DATE_ONLY, "12", "3rd", "2h", "february", "fri", "gmt", "الثاني",
+                "hours", "دقيقة", "يوم", "ago", "منذ", "قبل", "two", "il", "y", "a", "de",
+            ];
+            const PLAIN: [&str; 4] = ["news", "الخبر", "text", "عاجل"];
+            let opts = NormalizeOptions::default();
+            let line = picks
+                .iter()
+                .map(|&i| if i < WORDS.len() { WORDS[i] } else { PLAIN[i % PLAIN.len()] })
+                .collect::<Vec<_>>()
+                .join(" ");
+            proptest::prop_assert_eq!(mask(&opts, &line), mask_in_full(&opts, &line));
+            let words: Vec<&str> = line.split(' ').collect();
+            if !may_hold_relative(&opts, &line) {
+                proptest::prop_assert_eq!(relative_count(&slots(&opts, &words)), 0);
+            }
+        }
+    }
 
     fn m(line: &str) -> Option<String> {
         let n = Normalizer::default();
