@@ -276,7 +276,12 @@ fn rules_with_examples(corpus: &Corpus, learned: Learned) -> Result<Rules, RunEr
     search_examples(corpus, learned, Learned::has_all_examples, None).map(|r| r.0)
 }
 
-/// Search the examples of the rules, in input order, until `stop` holds.
+/// Search the examples of the rules, in input order, until `stop` holds. With
+/// `batch`, only first examples are searched (`stop` is
+/// [`Learned::has_first_examples`]): once the rules without one are all line
+/// rules, pages are read for their line hashes only
+/// ([`Learned::find_line_examples`]); examples past the first may then be missing,
+/// which the rules stripped with do not depend on.
 #[allow(clippy::type_complexity)]
 fn search_examples(
     corpus: &Corpus,
@@ -293,6 +298,12 @@ fn search_examples(
             if done {
                 return Ok(());
             }
+            // Searching first examples only, once the rules still without one are
+            // all line rules, each page's line hashes are all the search needs.
+            let lines_only = batch
+                .is_some()
+                .then(|| learned.missing_line_hashes())
+                .flatten();
             let found: Vec<Vec<((u8, u64), String)>> = chunks
                 .par_iter()
                 .map(|c| {
@@ -301,7 +312,10 @@ fn search_examples(
                     let mut found: Vec<_> = c
                         .records()
                         .filter_map(|rec| corpus::parse(&rec, format, corpus.options()).ok())
-                        .flat_map(|doc| learned.find_examples(&doc.text, &mut buf))
+                        .flat_map(|doc| match &lines_only {
+                            Some(hashes) => learned.find_line_examples(&doc.text, hashes, &mut buf),
+                            None => learned.find_examples(&doc.text, &mut buf),
+                        })
                         .collect();
                     Learned::first_examples(&mut found);
                     found

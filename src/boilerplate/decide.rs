@@ -305,6 +305,56 @@ impl Learned {
         })
     }
 
+    /// The hashes of the rules still without an example, when every one of them is a
+    /// line or marker rule: the example of such a rule is any line with its hash, so
+    /// a search for them needs only the hash of each line
+    /// ([`Learned::find_line_examples`]), not the shapes, labels and patterns
+    /// [`Learned::find_examples`] reads. The last rules to find their first example
+    /// are rare lines, which may sit anywhere in a corpus.
+    pub fn missing_line_hashes(&self) -> Option<ahash::AHashSet<u64>> {
+        let mut hashes = ahash::AHashSet::new();
+        for k in self.frequent.keys() {
+            if self.examples.get(k).is_some_and(|e| !e.is_empty()) {
+                continue;
+            }
+            if k.0 != KIND_LINE && k.0 != KIND_MARKER {
+                return None;
+            }
+            hashes.insert(k.1);
+        }
+        Some(hashes)
+    }
+
+    /// [`Learned::find_examples`] for the line and marker rules whose hashes are in
+    /// `hashes`: every line of `text` is normalized and hashed, as a page reads it
+    /// ([`Page::new`]), and nothing else is read.
+    pub fn find_line_examples(
+        &self,
+        text: &str,
+        hashes: &ahash::AHashSet<u64>,
+        buf: &mut String,
+    ) -> Vec<((u8, u64), String)> {
+        let mut found = Vec::new();
+        for l in page::lines(text) {
+            let raw = &text[l.start..l.end];
+            self.normalizer.normalize_into(raw, buf);
+            if buf.is_empty() {
+                continue;
+            }
+            let h = xxhash_rust::xxh3::xxh3_64(buf.as_bytes());
+            if !hashes.contains(&h) {
+                continue;
+            }
+            // In the order `examples_of` gives them.
+            for k in [(KIND_LINE, h), (KIND_MARKER, h)] {
+                if self.frequent.contains_key(&k) {
+                    found.push((k, raw.trim().to_string()));
+                }
+            }
+        }
+        found
+    }
+
     /// The lines of `text` that match a rule, with the rule's key. Pure, so documents
     /// can be searched in parallel; [`Learned::add_examples`] keeps them in order.
     pub fn find_examples(&self, text: &str, buf: &mut String) -> Vec<((u8, u64), String)> {

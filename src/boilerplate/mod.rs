@@ -105,6 +105,17 @@ mod tests {
     use std::collections::HashSet;
 
     fn learn(docs: &[(DocId, &str)], min_docs: u64) -> Rules {
+        let mut learned = learned(docs, min_docs);
+        let mut buf = String::new();
+        for d in docs {
+            let found = learned.find_examples(d.1, &mut buf);
+            learned.add_examples(found);
+        }
+        learned.into_rules()
+    }
+
+    /// The keys learned from `docs` (story of each, text), before any example.
+    fn learned(docs: &[(DocId, &str)], min_docs: u64) -> Learned {
         let opts = NormalizeOptions::default();
         let n = Normalizer::new(opts);
         // As `learn::learn_rules` does: keys per document, then documents mapped to
@@ -119,7 +130,7 @@ mod tests {
         let counts = Counts::from_doc_keys(keys.into(), &story, usize::MAX, &Default::default())
             .expect("counts in memory");
         let stories = docs.iter().map(|d| d.0).collect::<HashSet<_>>().len() as u64;
-        let mut learned = Learned::new(
+        Learned::new(
             opts,
             counts,
             &LearnOptions {
@@ -129,13 +140,53 @@ mod tests {
             docs.len() as u64,
             stories,
         )
-        .expect("counts in memory");
+        .expect("counts in memory")
+    }
+
+    /// The search by line hash finds the line and marker examples the full search
+    /// finds, in the same order, also on lines with surrounding spaces and CRLF.
+    #[test]
+    fn line_hash_search_finds_what_the_full_search_finds() {
+        let mut pages = pages("Read also:");
+        pages[2] = pages[2].replace("Follow us on WhatsApp\n", "  Follow us  on WhatsApp \r\n\n");
+        pages[4] = pages[4].replace("\n", "\r\n");
+        let docs: Vec<(DocId, &str)> = (pages.iter().enumerate())
+            .map(|(i, p)| (i as DocId, p.as_str()))
+            .collect();
+        let mut learned = learned(&docs, 5);
+        // Label rules have no example yet: the search must read whole pages.
+        assert_eq!(learned.missing_line_hashes(), None);
         let mut buf = String::new();
-        for d in docs {
-            let found = learned.find_examples(d.1, &mut buf);
+        let full: Vec<_> = docs
+            .iter()
+            .map(|d| learned.find_examples(d.1, &mut buf))
+            .collect();
+        let hashes: ahash::AHashSet<u64> = full
+            .iter()
+            .flatten()
+            .filter(|((kind, _), _)| [KIND_LINE, KIND_MARKER].contains(kind))
+            .map(|((_, h), _)| *h)
+            .collect();
+        assert!(hashes.len() >= 2, "a line and a marker rule: {full:?}");
+        for (d, found) in docs.iter().zip(&full) {
+            let lines_only: Vec<_> = (found.iter())
+                .filter(|((kind, _), _)| [KIND_LINE, KIND_MARKER].contains(kind))
+                .cloned()
+                .collect();
+            assert_eq!(
+                learned.find_line_examples(d.1, &hashes, &mut buf),
+                lines_only
+            );
+        }
+        assert!(
+            full[2]
+                .iter()
+                .any(|(_, line)| line == "Follow us  on WhatsApp")
+        );
+        for found in full {
             learned.add_examples(found);
         }
-        learned.into_rules()
+        assert_eq!(learned.missing_line_hashes(), Some(Default::default()));
     }
 
     /// A page of a made-up outlet: title, date and follow lines, a body of three
