@@ -37,7 +37,8 @@ pub fn learn_rules(
 ) -> Result<Rules, RunError> {
     let (counts, _, documents, stories) = story_counts(corpus, cfg, progress)?;
     let learned =
-        Learned::new(cfg.normalize, counts, learn, documents, stories).map_err(spill_err)?;
+        Learned::new(cfg.normalize, &counts, learn, documents, stories).map_err(spill_err)?;
+    drop(counts);
     crate::memory::stage(crate::memory::Stage::LearnRules);
     rules_with_examples(corpus, learned)
 }
@@ -75,7 +76,7 @@ pub fn learn_rules_for_run(
     progress: &indicatif::ProgressBar,
 ) -> Result<RunRules, RunError> {
     let (counts, story, documents, stories) = story_counts(corpus, cfg, progress)?;
-    let (learned, lines) = match st {
+    let (learned, lines, rare) = match st {
         Some(st) => {
             let none = state::LineStats::default();
             let previous = st.lines.as_ref().unwrap_or(&none);
@@ -88,12 +89,18 @@ pub fn learn_rules_for_run(
                 learn: *learn,
                 examples: Vec::new(),
             };
-            (learned, Some(lines))
+            (learned, Some(lines), None)
         }
-        None => (
-            Learned::new(cfg.normalize, counts, learn, documents, stories).map_err(spill_err)?,
-            None,
-        ),
+        None => {
+            let learned = Learned::new(cfg.normalize, &counts, learn, documents, stories)
+                .map_err(spill_err)?;
+            let rare = learned.rare_line_hashes(RARE_LINE_STORIES);
+            let rare = RareLines {
+                stories: counts.line_stories(&rare).map_err(spill_err)?,
+                story,
+            };
+            (learned, None, Some(rare))
+        }
     };
     crate::memory::stage(crate::memory::Stage::LearnRules);
     let examples = learned.clone();
@@ -101,7 +108,12 @@ pub fn learn_rules_for_run(
     // stops after any few chunks, not only after a group (what the further examples
     // depend on: the sketch pass searches them group by group).
     let batch = FIRST_EXAMPLES_CHUNKS_PER_THREAD * rayon::current_num_threads();
-    let (rules, _) = search_examples(corpus, learned, Learned::has_first_examples, Some(batch))?;
+    let (rules, _) = search_examples(
+        corpus,
+        learned,
+        Learned::has_first_examples,
+        Some((batch, rare.as_ref())),
+    )?;
     Ok(RunRules {
         rules,
         examples,
@@ -260,6 +272,73 @@ fn story_counts(
     Ok((counts, story, documents, stories))
 }
 
+/// Line rules found in at most this many stories are rare: the first example of one
+/// is searched in the pages of its stories only ([`search_rare_lines`]).
+const RARE_LINE_STORIES: u64 = 64;
+
+/// Where the pages of the rare line rules are.
+struct RareLines {
+    /// The stories each rare line (by hash) was counted in.
+    stories: ahash::AHashMap<u64, Vec<DocId>>,
+    /// The story of every document.
+    story: SpillArray<DocId>,
+}
+
+/// The first examples of the line and marker rules with hashes in `missing`, all
+/// rare: a line's example is its first occurrence in input order, and every page
+/// that holds the line belongs to one of the stories it was counted in (every line
+/// of every page is counted as a line key), so only those pages are read. Documents
+/// are numbered as the learning's read numbered them, by record.
+fn search_rare_lines(
+    corpus: &Corpus,
+    learned: &mut Learned,
+    missing: &ahash::AHashSet<u64>,
+    rare: &RareLines,
+) -> Result<(), RunError> {
+    let stories: ahash::AHashSet<DocId> = missing
+        .iter()
+        .flat_map(|h| rare.stories.get(h).into_iter().flatten().copied())
+        .collect();
+    let docs: Vec<u64> = (rare.story.iter().enumerate())
+        .filter(|(_, s)| stories.contains(s))
+        .map(|(d, _)| d as u64)
+        .collect();
+    let mut first = 0;
+    corpus.for_each_group(|group| -> Result<(), RunError> {
+        if learned.has_first_examples() {
+            return Ok(());
+        }
+        let bases = crate::sketch::chunk_bases(group, first);
+        first = bases[group.len()];
+        let found: Vec<Vec<((u8, u64), String)>> = (group.par_iter())
+            .zip(bases.par_windows(2))
+            .map(|(c, range)| {
+                let (lo, hi) = (range[0], range[1]);
+                let at = docs.partition_point(|&d| d < lo);
+                let mut wanted = docs[at..].iter().take_while(|&&d| d < hi).peekable();
+                let mut found = Vec::new();
+                if wanted.peek().is_none() {
+                    return found;
+                }
+                let mut buf = String::new();
+                let format = corpus.inputs()[c.source].format;
+                for (d, rec) in (lo..).zip(c.records()) {
+                    if wanted.next_if_eq(&&d).is_none() {
+                        continue;
+                    }
+                    if let Ok(doc) = corpus::parse(&rec, format, corpus.options()) {
+                        found.extend(learned.find_line_examples(&doc.text, missing, &mut buf));
+                    }
+                }
+                Learned::first_examples(&mut found);
+                found
+            })
+            .collect();
+        learned.add_examples(found.into_iter().flatten());
+        Ok(())
+    })
+}
+
 /// Whether two raw pages of `la` and `lb` bytes are copies of one story: their
 /// estimated containment when it reaches [`STORY_CONTAINMENT`]. Text length stands in
 /// for the shingle-set size (they grow together).
@@ -277,18 +356,24 @@ fn rules_with_examples(corpus: &Corpus, learned: Learned) -> Result<Rules, RunEr
 }
 
 /// Search the examples of the rules, in input order, until `stop` holds. With
-/// `batch`, only first examples are searched (`stop` is
-/// [`Learned::has_first_examples`]): once the rules without one are all line
-/// rules, pages are read for their line hashes only
-/// ([`Learned::find_line_examples`]); examples past the first may then be missing,
-/// which the rules stripped with do not depend on.
+/// `first_only` (a batch of chunks, and where the rare lines are), only first
+/// examples are searched (`stop` is [`Learned::has_first_examples`]): once the rules
+/// without one are all line rules, pages are read for their line hashes only
+/// ([`Learned::find_line_examples`]), and once they are all rare lines, only the
+/// pages of their stories are ([`search_rare_lines`]). Examples past the first may
+/// then be missing, which the rules stripped with do not depend on.
 #[allow(clippy::type_complexity)]
 fn search_examples(
     corpus: &Corpus,
     mut learned: Learned,
     stop: fn(&Learned) -> bool,
-    batch: Option<usize>,
+    first_only: Option<(usize, Option<&RareLines>)>,
 ) -> Result<(Rules, Vec<((u8, u64), Vec<String>)>), RunError> {
+    let batch = first_only.map(|f| f.0);
+    let rare = first_only.and_then(|f| f.1);
+    // The rare lines still without an example once every other rule has one: they
+    // are searched in their own stories' pages only (`search_rare_lines`).
+    let mut rare_left = None;
     // 3. Examples: searched in parallel, kept in input order; the read stops early
     // once `stop` holds, checked after every group of the corpus or, with `batch`,
     // after every `batch` chunks.
@@ -323,9 +408,20 @@ fn search_examples(
                 .collect();
             learned.add_examples(found.into_iter().flatten());
             done = stop(&learned);
+            if !done
+                && let Some(rare) = rare
+                && let Some(missing) = learned.missing_line_hashes()
+                && missing.iter().all(|h| rare.stories.contains_key(h))
+            {
+                rare_left = Some(missing);
+                done = true;
+            }
         }
         Ok(())
     })?;
+    if let (Some(missing), Some(rare)) = (rare_left, rare) {
+        search_rare_lines(corpus, &mut learned, &missing, rare)?;
+    }
     let examples = learned.rule_examples();
     Ok((learned.into_rules(), examples))
 }

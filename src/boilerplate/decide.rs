@@ -189,7 +189,7 @@ impl Learned {
     /// Decide which keys are rules. `documents` and `stories` describe the corpus.
     pub fn new(
         opts: NormalizeOptions,
-        counts: Counts,
+        counts: &Counts,
         learn: &LearnOptions,
         documents: u64,
         stories: u64,
@@ -323,6 +323,17 @@ impl Learned {
             hashes.insert(k.1);
         }
         Some(hashes)
+    }
+
+    /// The hashes of the line and marker rules found in at most `max_stories`
+    /// stories.
+    pub fn rare_line_hashes(&self, max_stories: u64) -> ahash::AHashSet<u64> {
+        (self.frequent.iter())
+            .filter(|&(&(kind, _), &n)| {
+                (kind == KIND_LINE || kind == KIND_MARKER) && n <= max_stories
+            })
+            .map(|(&(_, h), _)| h)
+            .collect()
     }
 
     /// [`Learned::find_examples`] for the line and marker rules whose hashes are in

@@ -353,6 +353,24 @@ impl Counts {
         self
     }
 
+    /// The stories of each line whose hash is in `hashes` (not excluded), in order.
+    pub fn line_stories(
+        &self,
+        hashes: &ahash::AHashSet<u64>,
+    ) -> io::Result<ahash::AHashMap<u64, Vec<DocId>>> {
+        let mut out: ahash::AHashMap<u64, Vec<DocId>> = ahash::AHashMap::new();
+        self.keys.for_each(|&packed| {
+            let (kind, hash, story) = unpack_key(packed);
+            if kind == KIND_LINE
+                && hashes.contains(&hash)
+                && (self.excluded.is_empty() || self.excluded.binary_search(&story).is_err())
+            {
+                out.entry(hash).or_default().push(story);
+            }
+        })?;
+        Ok(out)
+    }
+
     /// Keys at or over their [`floor`].
     pub(super) fn story_counts(&self, required: u64) -> io::Result<HashMap<(u8, u64), u64>> {
         let mut counts = HashMap::new();

@@ -132,7 +132,7 @@ mod tests {
         let stories = docs.iter().map(|d| d.0).collect::<HashSet<_>>().len() as u64;
         Learned::new(
             opts,
-            counts,
+            &counts,
             &LearnOptions {
                 min_docs,
                 min_fraction: 0.0,

@@ -257,8 +257,7 @@ impl Stripper {
                 .copied()
                 .flatten()
                 .filter(|m| self.masked.contains(m));
-            // Asked only of a line no other rule takes (the answer changes nothing
-            // else).
+            // Asked only of a line no other rule takes (nothing else needs it).
             let related = !(by_line || label.is_some() || mask.is_some())
                 && self.related
                 && i > 0

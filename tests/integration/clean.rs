@@ -358,3 +358,52 @@ fn clean_saves_the_rules_boilerplate_learn_learns() {
         }
     }
 }
+
+/// A rare line rule whose pages come last (after every other rule has an example,
+/// behind a bad record and id-less records) is found by `clean`'s search of its
+/// stories' pages (and no other): `clean` strips as it does with the rules
+/// `boilerplate learn` finds by reading every page.
+#[test]
+fn rare_lines_found_last_strip_as_learned_rules_do() {
+    let env = Env::new();
+    // Over 4 chunks of 1 MB: at -j 1, the first-example search reads 2 at a time.
+    env.synth_news(1500, 41);
+    let mut corpus = env.read("news.jsonl");
+    corpus.push_str("{\"id\": \"broken\", \"text\": \n");
+    corpus.push_str(&format!("{}\n", serde_json::json!({"text": words(0..40)})));
+    let rare = "Subscribe to the weekly letter of this rare outlet";
+    for story in 0..6 {
+        let body = |k: usize| words(story * 200 + k * 40..story * 200 + k * 40 + 30) + ".";
+        let text = format!("{}\n{}\n{rare}\n{}\n{}", body(0), body(1), body(2), body(3));
+        // Every other one without an id, and each followed by a page without the
+        // line: a page read in place of its neighbour finds nothing.
+        let id = format!("rare-{story}");
+        let page = match story % 2 {
+            0 => serde_json::json!({"id": id, "text": text}),
+            _ => serde_json::json!({"text": text}),
+        };
+        let other = words(5000 + story * 50..5000 + story * 50 + 40);
+        corpus.push_str(&format!("{page}\n{}\n", serde_json::json!({"text": other})));
+    }
+    env.write("in.jsonl", corpus);
+    let common = ["--skip-bad-records", "--min-docs", "5", "-j", "1"];
+    let run = |args: &[&str]| ok(&env.run(&[args, &common[..]].concat()));
+    run(&["boilerplate", "learn", "in.jsonl", "-o", "learned.json"]);
+    let learned = env.read("learned.json");
+    assert!(learned.contains(rare), "the rare line is a rule: {learned}");
+    run(&["clean", "in.jsonl", "-o", "a.jsonl"]);
+    run(&[
+        "clean",
+        "in.jsonl",
+        "--rules",
+        "learned.json",
+        "-o",
+        "b.jsonl",
+    ]);
+    let a = env.read("a.jsonl");
+    assert!(
+        a == env.read("b.jsonl"),
+        "clean and clean --rules wrote different output"
+    );
+    assert!(a.contains("rare-0") && !a.contains(rare));
+}
