@@ -99,6 +99,7 @@ pub fn learn_rules_for_run(
                 stories: counts.line_stories(&rare).map_err(spill_err)?,
                 story,
             };
+            drop(counts);
             (learned, None, Some(rare))
         }
     };

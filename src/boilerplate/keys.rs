@@ -353,7 +353,8 @@ impl Counts {
         self
     }
 
-    /// The stories of each line whose hash is in `hashes` (not excluded), in order.
+    /// The stories of each line whose hash is in `hashes`, in order: every story,
+    /// excluded or not (a page of any story may hold a line's first example).
     pub fn line_stories(
         &self,
         hashes: &ahash::AHashSet<u64>,
@@ -361,10 +362,7 @@ impl Counts {
         let mut out: ahash::AHashMap<u64, Vec<DocId>> = ahash::AHashMap::new();
         self.keys.for_each(|&packed| {
             let (kind, hash, story) = unpack_key(packed);
-            if kind == KIND_LINE
-                && hashes.contains(&hash)
-                && (self.excluded.is_empty() || self.excluded.binary_search(&story).is_err())
-            {
+            if kind == KIND_LINE && hashes.contains(&hash) {
                 out.entry(hash).or_default().push(story);
             }
         })?;

@@ -168,6 +168,11 @@ mod tests {
             .map(|((_, h), _)| *h)
             .collect();
         assert!(hashes.len() >= 2, "a line and a marker rule: {full:?}");
+        assert!(
+            full.iter()
+                .flatten()
+                .any(|((kind, _), _)| *kind == KIND_MARKER)
+        );
         for (d, found) in docs.iter().zip(&full) {
             let lines_only: Vec<_> = (found.iter())
                 .filter(|((kind, _), _)| [KIND_LINE, KIND_MARKER].contains(kind))

@@ -382,12 +382,17 @@ mod tests {
         assert_eq!(label_of(": x"), None);
         // The colon must be among the first 41 characters (counted as characters,
         // not bytes).
-        let at = |n: usize, c: char| format!("{}{c} v", "ب".repeat(n));
+        let at_str = |n: usize, s: &str, c: char| format!("{}{c} v", s.repeat(n));
+        let at = |n: usize, c: char| at_str(n, "ب", c);
         assert!(label_of(&at(40, ':')).is_some());
         assert!(label_of(&at(41, ':')).is_none());
         assert!(label_of(&at(40, '：')).is_some());
         assert!(label_of(&at(41, '：')).is_none());
         assert_eq!(label_of("x\u{FF1A}"), None);
+        // Four-byte characters: the colon's byte search window is 41 of them.
+        assert!(label_of(&at_str(40, "😀", ':')).is_some());
+        assert!(label_of(&at_str(41, "😀", ':')).is_none());
+        assert!(label_of(&at_str(40, "好", '：')).is_some());
     }
 
     /// The colon search as a loop over every character: what [`label_of`]'s byte
