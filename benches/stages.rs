@@ -78,6 +78,7 @@ fn stages(c: &mut Criterion) {
                 first_line: 1,
                 data: &jsonl,
                 texts: &[],
+                records: texts.len() as u64,
             };
             let mut n = 0usize;
             for r in chunk.records() {

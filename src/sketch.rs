@@ -593,15 +593,11 @@ pub fn sketch_corpus(
 
 /// Number of records in each chunk, and the id of each chunk's first document.
 pub(crate) fn chunk_bases(chunks: &[Chunk<'_>], first: u64) -> Vec<u64> {
-    let counts: Vec<u64> = chunks
-        .par_iter()
-        .map(|c| c.records().count() as u64)
-        .collect();
-    let mut bases = Vec::with_capacity(counts.len() + 1);
+    let mut bases = Vec::with_capacity(chunks.len() + 1);
     let mut next = first;
-    for n in counts {
+    for c in chunks {
         bases.push(next);
-        next += n;
+        next += c.records;
     }
     bases.push(next);
     bases

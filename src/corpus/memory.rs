@@ -95,6 +95,7 @@ pub(super) fn memory_groups<E>(
             first_line: first as u64 + 1,
             data: &m.buf[start..end],
             texts: &m.lens[first..=i],
+            records: (i + 1 - first) as u64,
         });
         group_bytes += end - start;
         (first, start) = (i + 1, end);

@@ -226,6 +226,9 @@ pub struct Chunk<'a> {
     /// A chunk of texts held in memory ([`MemoryTexts`]): the length of each, `data`
     /// being their concatenation; each is one text document. Empty otherwise.
     pub texts: &'a [usize],
+    /// Number of records ([`Chunk::records`] counts the same), known before they are
+    /// read, so documents can be numbered chunk by chunk without a sweep of their own.
+    pub records: u64,
 }
 
 impl<'a> Chunk<'a> {
@@ -320,6 +323,9 @@ pub struct Corpus {
     parquet_schema: Option<arrow_schema::SchemaRef>,
     /// Texts held in memory instead of files ([`Corpus::from_memory`]).
     memory: Option<MemoryTexts>,
+    /// For each input read mapped: its chunks' newline and record counts, found on
+    /// the first read, so later passes over the same bytes do not count them again.
+    chunk_counts: Vec<std::sync::OnceLock<Vec<ChunkCount>>>,
 }
 
 impl Corpus {
@@ -350,6 +356,7 @@ impl Corpus {
             }
         }
         Ok(Corpus {
+            chunk_counts: inputs.iter().map(|_| Default::default()).collect(),
             inputs,
             files,
             _spools: spools,
@@ -378,6 +385,7 @@ impl Corpus {
             opts,
             parquet_schema: None,
             memory: Some(texts),
+            chunk_counts: Vec::new(),
         }
     }
 
@@ -520,7 +528,7 @@ impl Corpus {
                 }
                 let data = if first { strip_bom(&batch) } else { &batch[..] };
                 first = false;
-                let chunks = line_chunks(i, format, data, line);
+                let chunks = line_chunks(i, format, data, line, None);
                 line += memchr::memchr_iter(b'\n', data).count() as u64;
                 on_group(&chunks)?;
                 if format == Format::Text {
@@ -576,7 +584,43 @@ fn read_batch(r: &mut impl BufRead, format: Format, max_line: usize) -> io::Resu
     Ok(buf)
 }
 
-fn line_chunks(source: usize, format: Format, data: &[u8], first_line: u64) -> Vec<Chunk<'_>> {
+/// Newline and record counts of one chunk, as [`line_chunks`] finds them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ChunkCount {
+    bytes: usize,
+    newlines: u64,
+    records: u64,
+}
+
+/// Newlines and records (non-blank lines, as [`Chunk::records`] skips blank ones) of
+/// `data`, in one sweep.
+fn count_lines(data: &[u8]) -> ChunkCount {
+    let (mut newlines, mut records, mut start) = (0u64, 0u64, 0usize);
+    let blank = |line: &[u8]| line.iter().all(|b| b.is_ascii_whitespace());
+    for end in memchr::memchr_iter(b'\n', data) {
+        newlines += 1;
+        records += !blank(&data[start..end]) as u64;
+        start = end + 1;
+    }
+    records += !blank(&data[start..]) as u64;
+    ChunkCount {
+        bytes: data.len(),
+        newlines,
+        records,
+    }
+}
+
+/// `data` cut into line-aligned chunks, each with its first line number and record
+/// count. `known` holds the counts of an earlier read of the same data (a mapped
+/// input is read once per pass): they are used when the chunks still have the same
+/// lengths, and otherwise counted, and offered to `known` when it is empty.
+fn line_chunks<'a>(
+    source: usize,
+    format: Format,
+    data: &'a [u8],
+    first_line: u64,
+    known: Option<&std::sync::OnceLock<Vec<ChunkCount>>>,
+) -> Vec<Chunk<'a>> {
     if format == Format::Text {
         return vec![Chunk {
             source,
@@ -584,13 +628,23 @@ fn line_chunks(source: usize, format: Format, data: &[u8], first_line: u64) -> V
             first_line: 1,
             data,
             texts: &[],
+            records: 1,
         }];
     }
     let pieces = split_lines(data);
-    let counts: Vec<u64> = pieces
-        .par_iter()
-        .map(|p| memchr::memchr_iter(b'\n', p).count() as u64)
-        .collect();
+    let cached = known.and_then(|k| k.get()).filter(|counts| {
+        counts.len() == pieces.len() && counts.iter().zip(&pieces).all(|(c, p)| c.bytes == p.len())
+    });
+    let counts: Vec<ChunkCount> = match cached {
+        Some(c) => c.clone(),
+        None => {
+            let counts: Vec<ChunkCount> = pieces.par_iter().map(|p| count_lines(p)).collect();
+            if let Some(k) = known {
+                let _ = k.set(counts.clone());
+            }
+            counts
+        }
+    };
     let mut line = first_line;
     pieces
         .into_iter()
@@ -602,8 +656,9 @@ fn line_chunks(source: usize, format: Format, data: &[u8], first_line: u64) -> V
                 first_line: line,
                 data: p,
                 texts: &[],
+                records: n.records,
             };
-            line += n;
+            line += n.newlines;
             c
         })
         .collect()
@@ -621,7 +676,13 @@ fn flush_mapped<E>(
     for (i, data) in pending.iter() {
         let format = corpus.inputs[*i].format;
         // A text input is always one chunk, so an empty text file is one empty document.
-        chunks.extend(line_chunks(*i, format, strip_bom(data), 1));
+        chunks.extend(line_chunks(
+            *i,
+            format,
+            strip_bom(data),
+            1,
+            corpus.chunk_counts.get(*i),
+        ));
     }
     // One big file is handed over in groups of about GROUP_BYTES too, so what a
     // caller holds per group (rendered output, say) stays bounded.
@@ -785,6 +846,7 @@ mod tests {
             first_line: 10,
             data,
             texts: &[],
+            records: 2,
         };
         let recs: Vec<_> = c.records().map(|r| (r.line, r.bytes.to_vec())).collect();
         assert_eq!(
