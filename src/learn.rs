@@ -4,9 +4,11 @@
 //! text), lines are counted once per story, the counts become rules
 //! ([`crate::boilerplate::Learned`]), and a last read finds each rule's examples.
 
+use std::sync::Arc;
+
 use rayon::prelude::*;
 
-use crate::boilerplate::{self, LearnOptions, Learned, Rules};
+use crate::boilerplate::{self, LearnOptions, Learned, PageCache, Rules};
 use crate::cluster::{self};
 use crate::config::DedupConfig;
 use crate::corpus::{self, Corpus};
@@ -35,7 +37,7 @@ pub fn learn_rules(
     learn: &LearnOptions,
     progress: &indicatif::ProgressBar,
 ) -> Result<Rules, RunError> {
-    let (counts, _, documents, stories) = story_counts(corpus, cfg, progress)?;
+    let (counts, _, documents, stories, _) = story_counts(corpus, cfg, progress, false)?;
     let learned =
         Learned::new(cfg.normalize, &counts, learn, documents, stories).map_err(spill_err)?;
     drop(counts);
@@ -60,6 +62,9 @@ pub struct RunRules {
     pub examples: Learned,
     /// The run's line counts for the state (with `--state`).
     pub lines: Option<PendingLines>,
+    /// The pages learning read, for the sketch pass to strip without reading them
+    /// again (none where no temporary file could be made).
+    pub pages: Option<Arc<PageCache>>,
 }
 
 /// Learn rules for `clean`, with a state's statistics when given (a line then counts
@@ -75,7 +80,7 @@ pub fn learn_rules_for_run(
     st: Option<&State>,
     progress: &indicatif::ProgressBar,
 ) -> Result<RunRules, RunError> {
-    let (counts, story, documents, stories) = story_counts(corpus, cfg, progress)?;
+    let (counts, story, documents, stories, pages) = story_counts(corpus, cfg, progress, true)?;
     let (learned, lines, rare) = match st {
         Some(st) => {
             let none = state::LineStats::default();
@@ -119,6 +124,7 @@ pub fn learn_rules_for_run(
         rules,
         examples,
         lines,
+        pages,
     })
 }
 
@@ -186,13 +192,24 @@ impl PendingLines {
 }
 
 /// Group raw pages into stories and count, for every line key, the stories it is in.
-/// Returns the counts, the documents read and the number of stories.
+/// Returns the counts, the story of each document, the documents read, the number of
+/// stories and, with `keep_pages`, the pages read ([`PageCache`]).
 #[allow(clippy::type_complexity)]
 fn story_counts(
     corpus: &Corpus,
     cfg: &DedupConfig,
     progress: &indicatif::ProgressBar,
-) -> Result<(boilerplate::Counts, SpillArray<DocId>, u64, u64), RunError> {
+    keep_pages: bool,
+) -> Result<
+    (
+        boilerplate::Counts,
+        SpillArray<DocId>,
+        u64,
+        u64,
+        Option<Arc<PageCache>>,
+    ),
+    RunError,
+> {
     // A run that learns starts here: what it holds and spills is counted from now.
     crate::memory::release_freed_memory(cfg.mem_limit.is_some());
     crate::memory::watch();
@@ -211,6 +228,11 @@ fn story_counts(
     let mut sk = Sketch::new(&story_cfg);
     sk.line_keys = true;
     sk.own_text = true;
+    if keep_pages {
+        // Not named: it goes to disk whatever the memory, so it is not a spill.
+        sk.pages = PageCache::new(&cfg.spill_dir(), cfg.normalize).map(Arc::new);
+        sk.keep_pages = true;
+    }
     progress.reset();
     progress.set_message("learning boilerplate: reading pages");
     let mut table = sketch_corpus(corpus, &story_cfg, &sk, progress, None)?;
@@ -270,7 +292,7 @@ fn story_counts(
     let counts =
         boilerplate::Counts::from_doc_keys(keys, &story, cfg.sort_budget(), &cfg.spill_dir())
             .map_err(spill_err)?;
-    Ok((counts, story, documents, stories))
+    Ok((counts, story, documents, stories, sk.pages))
 }
 
 /// Line rules found in at most this many stories are rare: the first example of one

@@ -55,6 +55,8 @@ pub struct Job {
     pub fingerprint: String,
     /// The state's last run, which this run repeats and replaces.
     pub replaces: Option<u32>,
+    /// Pages learning read for this run ([`crate::learn::RunRules::pages`]).
+    pub pages: Option<Arc<crate::boilerplate::PageCache>>,
 }
 
 impl Job {
@@ -70,6 +72,7 @@ impl Job {
             examples: None,
             fingerprint: String::new(),
             replaces: None,
+            pages: None,
         }
     }
 }
@@ -88,6 +91,7 @@ pub fn run(
     check_outputs(corpus, paths)?;
     let mut timings = Timings::default();
     let mut sk = Sketch::new(cfg).with_stripper(job.stripper.clone());
+    sk.pages = job.pages.take();
     sk.signatures = job.dedup;
     sk.text_hashes = job.state.is_some();
 
@@ -156,15 +160,7 @@ pub fn run(
         tool: "dupstrip",
         version: env!("CARGO_PKG_VERSION"),
         command: job.command,
-        inputs: corpus
-            .inputs()
-            .iter()
-            .zip(&table.records_per_input)
-            .map(|(spec, &records)| InputReport {
-                spec: spec.clone(),
-                records,
-            })
-            .collect(),
+        inputs: input_reports(corpus, &table),
         skipped_files,
         documents,
         bytes: Bytes {
@@ -194,6 +190,17 @@ pub fn run(
         report.timings.total = timings::round_ms(start.elapsed().as_secs_f64() + job.learn_seconds);
     }
     Ok(report)
+}
+
+/// Each input, with the records read from it.
+fn input_reports(corpus: &Corpus, table: &DocTable) -> Vec<InputReport> {
+    (corpus.inputs().iter())
+        .zip(&table.records_per_input)
+        .map(|(spec, &records)| InputReport {
+            spec: spec.clone(),
+            records,
+        })
+        .collect()
 }
 
 /// Count memory and spills from here, unless learning came first (`clean` without

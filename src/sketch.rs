@@ -10,7 +10,9 @@ use std::sync::Arc;
 use bitvec::prelude::*;
 use rayon::prelude::*;
 
-use crate::boilerplate::{self, Found, Learned, StripStats, Stripped, Stripper};
+use crate::boilerplate::{
+    self, Found, Learned, PageCache, PageRead, StripStats, Stripped, Stripper,
+};
 use crate::config::DedupConfig;
 use crate::corpus::{self, Chunk, Corpus, Format, InputError, Record, RecordError};
 use crate::error::{RunError, spill_err};
@@ -148,6 +150,11 @@ pub struct Sketch {
     /// (as [`boilerplate::line_keys`] finds it): stories are grouped on it, so pages of one
     /// site that carry the same appended article are not taken for copies.
     pub own_text: bool,
+    /// Pages read by learning (`clean`): the learning read, with `keep_pages`, keeps
+    /// the pages it reads there; the stripping read takes them back instead of reading
+    /// them again ([`PageCache`]).
+    pub pages: Option<Arc<PageCache>>,
+    pub keep_pages: bool,
 }
 
 /// Reusable buffers for [`Sketch`].
@@ -167,6 +174,10 @@ pub struct Buffers {
     /// normalizing the text again.
     pub prepared: String,
     pub prepared_for: Option<(usize, usize)>,
+    /// The page the last [`Sketch::prepare`] read for its own text, when pages are kept.
+    pub page_read: Option<PageRead>,
+    /// A kept page of the text the next [`Sketch::prepare`] strips.
+    pub kept_page: Option<PageRead>,
 }
 
 impl Sketch {
@@ -181,6 +192,8 @@ impl Sketch {
             line_keys: false,
             text_hashes: false,
             own_text: false,
+            pages: None,
+            keep_pages: false,
         }
     }
 
@@ -212,13 +225,14 @@ impl Sketch {
             None if self.own_text => {
                 buf.line_keys.clear();
                 let join = self.joins_lines(&self.normalizer);
-                let end = boilerplate::line_keys_joined(
+                let (end, read) = boilerplate::line_keys_joined(
                     &self.normalizer,
                     text,
                     &mut buf.normalized,
                     &mut buf.line_keys,
                     join.then_some(&mut buf.prepared),
                 );
+                buf.page_read = self.keep_pages.then_some(read);
                 (Cow::Borrowed(&text[..end]), Stripped::default(), join)
             }
             None => {
@@ -228,12 +242,13 @@ impl Sketch {
                 (Cow::Borrowed(text), Stripped::default(), false)
             }
             Some(s) => {
-                let (st, read) = s.strip_read(text, &mut buf.normalized);
+                let kept = buf.kept_page.take();
+                let (st, read) = s.strip_read_from(text, &mut buf.normalized, kept);
                 let mut joined = false;
                 if let Some(read) = &read
                     && self.joins_lines(s.normalizer())
                 {
-                    read.join_kept(&st, &mut buf.prepared);
+                    read.join_kept(&st.ranges, &mut buf.prepared);
                     joined = true;
                 }
                 if let Some((learned, found)) = examples {
@@ -337,6 +352,47 @@ struct ChunkOut {
     error: Option<InputError>,
 }
 
+impl ChunkOut {
+    /// Set aside a bad record (`--skip-bad-records`): it is rejected, with its error,
+    /// and takes its place in the table as an inactive document.
+    fn reject(
+        &mut self,
+        corpus: &Corpus,
+        rec: &Record<'_>,
+        err: InputError,
+        k: usize,
+        text_hashes: bool,
+        stripping: bool,
+    ) {
+        let (input, line, reason) = match err {
+            InputError::Record { path, line, reason } => (path, line, reason.to_string()),
+            other => (String::new(), rec.line, other.to_string()),
+        };
+        self.rejects.push(Reject {
+            input,
+            line,
+            reason,
+            record: String::from_utf8_lossy(rec.bytes).into_owned(),
+        });
+        let id = default_id(corpus, rec);
+        self.has_id.push(false);
+        if text_hashes {
+            self.text_hash.push(0);
+        }
+        self.ids.extend_from_slice(id.as_bytes());
+        self.id_lens.push(id.len() as u32);
+        self.text_bytes.push(0);
+        self.sigs
+            .resize(self.sigs.len() + k, minhash::stored(minhash::EMPTY_SLOT));
+        self.active.push(false);
+        self.rejected.push(true);
+        self.emptied.push(false);
+        if stripping {
+            self.strip_counts.push(0);
+        }
+    }
+}
+
 fn record_error(corpus: &Corpus, rec: &Record<'_>, reason: RecordError) -> InputError {
     let input = &corpus.inputs()[rec.source];
     let line = match (&reason, input.format) {
@@ -363,15 +419,27 @@ fn sketch_chunk(
     cfg: &DedupConfig,
     sk: &Sketch,
     chunk: &Chunk<'_>,
+    chunk_no: usize,
     examples: Option<&Learned>,
 ) -> ChunkOut {
     let mut out = ChunkOut::default();
     let mut buf = Buffers::default();
     let k = cfg.num_perm;
     let format = corpus.inputs()[chunk.source].format;
-    for rec in chunk.records() {
+    // Pages learning kept, to strip with; or the pages this read keeps.
+    let mut kept = match (&sk.pages, &sk.stripper) {
+        (Some(p), Some(s)) if !sk.keep_pages && p.serves(s.normalizer().options()) => {
+            p.get(chunk_no, chunk.data.len())
+        }
+        _ => None,
+    };
+    let mut keeping = Vec::new();
+    for (r, rec) in chunk.records().enumerate() {
         match corpus::parse(&rec, format, corpus.options()) {
             Ok(doc) => {
+                if let Some(pages) = kept.as_mut() {
+                    buf.kept_page = pages.take(r as u32, &doc.text);
+                }
                 out.has_id.push(doc.id.is_some());
                 if sk.text_hashes {
                     out.text_hash.push(state::text_hash(&doc.text));
@@ -386,6 +454,9 @@ fn sketch_chunk(
                     &mut buf,
                     examples.map(|l| (l, &mut out.examples)),
                 );
+                if let Some(read) = buf.page_read.take() {
+                    boilerplate::cache::encode(&mut keeping, r as u32, &doc.text, &read);
+                }
                 let emptied = sk.is_emptied(&text, &stripped);
                 if !stripped.ranges.is_empty() {
                     out.strip.documents_stripped += 1;
@@ -442,36 +513,14 @@ fn sketch_chunk(
                     out.error = Some(err);
                     return out;
                 }
-                let (input, line, reason) = match err {
-                    InputError::Record { path, line, reason } => (path, line, reason.to_string()),
-                    other => (String::new(), rec.line, other.to_string()),
-                };
-                out.rejects.push(Reject {
-                    input,
-                    line,
-                    reason,
-                    record: String::from_utf8_lossy(rec.bytes).into_owned(),
-                });
-                let id = default_id(corpus, &rec);
-                out.has_id.push(false);
-                if sk.text_hashes {
-                    out.text_hash.push(0);
-                }
-                out.ids.extend_from_slice(id.as_bytes());
-                out.id_lens.push(id.len() as u32);
-                out.text_bytes.push(0);
-                out.sigs
-                    .resize(out.sigs.len() + k, minhash::stored(minhash::EMPTY_SLOT));
-                out.active.push(false);
-                out.rejected.push(true);
-                out.emptied.push(false);
-                if sk.stripper.is_some() {
-                    out.strip_counts.push(0);
-                }
+                out.reject(corpus, &rec, err, k, sk.text_hashes, sk.stripper.is_some());
             }
         }
     }
     Learned::first_examples(&mut out.examples);
+    if let Some(pages) = sk.pages.as_ref().filter(|_| sk.keep_pages) {
+        pages.put(chunk_no, chunk.data.len(), &keeping);
+    }
     out
 }
 
@@ -513,12 +562,17 @@ pub fn sketch_corpus(
         strip_not_kept: Vec::new(),
     };
     let mut searching = examples.as_deref().is_some_and(|l| !l.has_all_examples());
+    // Chunks are numbered in reading order (the pages kept for them, [`PageCache`]).
+    let mut chunk_no = 0;
     corpus.for_each_group(|chunks| -> Result<(), RunError> {
         let wanted = examples.as_deref().filter(|_| searching);
+        let first = chunk_no;
+        chunk_no += chunks.len();
         let outs: Vec<ChunkOut> = chunks
             .par_iter()
-            .map(|c| {
-                let out = sketch_chunk(corpus, cfg, sk, c, wanted);
+            .enumerate()
+            .map(|(i, c)| {
+                let out = sketch_chunk(corpus, cfg, sk, c, first + i, wanted);
                 // As each chunk is done, so that the bar moves while the group is
                 // worked on, not in one jump when it is put together.
                 progress.inc(c.data.len() as u64);

@@ -8,10 +8,11 @@ use super::keys::{
     KIND_LINE_EDGE, KIND_MARKER, KIND_MARKER_ARTICLE, KIND_MASKED, KIND_RELATED, KIND_TAIL_UNIT,
     field_label, page_labels, page_masked, related_line,
 };
+use super::page::PageRead;
 use super::rules::{
     Evidence, LearnedFrom, LineRule, MarkerRule, Rules, TemplateKind, TemplateRule,
 };
-use super::strip::{PageRead, Stripper};
+use super::strip::Stripper;
 use super::*;
 use crate::normalize::{NormalizeOptions, Normalizer};
 use page::{Page, label_of};

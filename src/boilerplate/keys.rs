@@ -227,18 +227,19 @@ pub fn line_keys(
     buf: &mut String,
     out: &mut Vec<(u8, u64)>,
 ) -> usize {
-    line_keys_joined(normalizer, text, buf, out, None)
+    line_keys_joined(normalizer, text, buf, out, None).0
 }
 
 /// [`line_keys`], and the normalized own text of the page (the lines before
-/// [`own_end`], [`Page::join_normalized`]) into `joined` when given.
+/// [`own_end`], [`Page::join_normalized`]) into `joined` when given. Also returns the
+/// page as read, with its labels and masked keys (what stripping reads of it).
 pub fn line_keys_joined(
     normalizer: &Normalizer,
     text: &str,
     buf: &mut String,
     out: &mut Vec<(u8, u64)>,
     joined: Option<&mut String>,
-) -> usize {
+) -> (usize, PageRead) {
     let page = Page::new(normalizer, text, buf);
     let n = page.lines.len();
     let labels = page_labels(normalizer, text, &page);
@@ -288,7 +289,13 @@ pub fn line_keys_joined(
     if let Some(joined) = joined {
         page.join_normalized(|i, _| i < own, joined);
     }
-    page.lines.get(own).map_or(text.len(), |l| l.span.start)
+    let end = page.lines.get(own).map_or(text.len(), |l| l.span.start);
+    let read = PageRead {
+        page,
+        labels,
+        masked: Some(masked),
+    };
+    (end, read)
 }
 
 /// A counted key of one document (or story): kind, hash and document packed so that

@@ -26,6 +26,7 @@
 //! Every learned rule carries its evidence in the rules file. Rules live in a
 //! versioned, human-editable JSON file.
 
+pub mod cache;
 mod decide;
 mod keys;
 pub mod page;
@@ -33,12 +34,14 @@ mod rules;
 mod strip;
 pub mod words;
 
+pub use cache::PageCache;
 pub use decide::{Found, Learned};
 pub use keys::{Counts, TAIL_KINDS, floor, line_keys, line_keys_joined, pack_key, unpack_key};
+pub use page::PageRead;
 pub use rules::{
     Evidence, LearnedFrom, LineRule, MarkerRule, Rules, RulesError, TemplateKind, TemplateRule,
 };
-pub use strip::{LineRuleKind, PageRead, RemovedLine, StripStats, Stripped, Stripper};
+pub use strip::{LineRuleKind, RemovedLine, StripStats, Stripped, Stripper};
 
 /// `format` field of a rules file.
 pub const RULES_FORMAT: &str = "dupstrip-rules";

@@ -144,14 +144,14 @@ pub struct Line {
     /// Words of the page before this line.
     pub words_before: usize,
     /// Byte range of the normalized line in [`Page::normalized`].
-    norm: (usize, usize),
+    pub(super) norm: (usize, usize),
 }
 
 /// The non-empty lines of one page, with their shapes.
 pub struct Page {
     pub lines: Vec<Line>,
     /// The normalized lines, one after another.
-    normalized: String,
+    pub(super) normalized: String,
     /// Paragraphs are separated by blank lines (as in man pages, plain-text
     /// documents and some extractions), rather than one to a line.
     pub blank_separated: bool,
@@ -173,7 +173,7 @@ impl Page {
             }
             // Spaces plus one: what splitting on single spaces counts (with whitespace
             // folding on, the number of words).
-            let words = buf.bytes().filter(|&b| b == b' ').count() + 1;
+            let words = memchr::memchr_iter(b' ', buf.as_bytes()).count() + 1;
             let line = Line {
                 span: l,
                 hash: xxh3_64(buf.as_bytes()),
@@ -349,6 +349,34 @@ impl Page {
             && !child
             && !introduces
             && (!self.blank_separated || (l.blank_before && l.blank_after))
+    }
+}
+
+/// A page as learning or stripping read it: its lines, their labels and (when masked rules were
+/// asked about) their masked keys.
+pub struct PageRead {
+    pub page: Page,
+    pub(super) labels: Vec<Option<(u64, bool)>>,
+    pub(super) masked: Option<Vec<Option<u64>>>,
+}
+
+impl PageRead {
+    /// The normalized text of the lines the removed `ranges` (sorted, whole lines:
+    /// [`super::Stripped::ranges`]) leave, joined ([`Page::join_normalized`]): the
+    /// normalized text of what stripping leaves of the text.
+    pub fn join_kept(&self, ranges: &[(usize, usize)], out: &mut String) {
+        // Ranges are sorted and cover whole lines: a line is gone when its start
+        // lies in one.
+        let mut r = 0;
+        self.page.join_normalized(
+            |_, l| {
+                while r < ranges.len() && ranges[r].1 <= l.span.start {
+                    r += 1;
+                }
+                ranges.get(r).is_none_or(|&(a, _)| l.span.start < a)
+            },
+            out,
+        );
     }
 }
 

@@ -182,16 +182,27 @@ impl Stripper {
 
     /// [`Stripper::strip`], and the page it read (none when there are no rules):
     /// the caller can read the normalized text of what is left off it
-    /// ([`PageRead::join_kept`]), or the examples of rules ([`super::Learned`]).
+    /// ([`super::PageRead::join_kept`]), or the examples of rules ([`super::Learned`]).
     pub fn strip_read(&self, text: &str, buf: &mut String) -> (Stripped, Option<PageRead>) {
-        self.strip_page(text, buf, true, None)
+        self.strip_page(text, buf, true, None, None)
+    }
+
+    /// [`Stripper::strip_read`] of a page already read (by learning, with this
+    /// stripper's normalizer: [`super::PageCache`]), or read now when `read` is `None`.
+    pub fn strip_read_from(
+        &self,
+        text: &str,
+        buf: &mut String,
+        read: Option<PageRead>,
+    ) -> (Stripped, Option<PageRead>) {
+        self.strip_page(text, buf, true, None, read)
     }
 
     /// [`Stripper::strip`], and every removed line with the kind of rule that
     /// removed it, in order (for `explain` and the HTML report; not a hot path).
     pub fn explain(&self, text: &str) -> (Stripped, Vec<RemovedLine>) {
         let mut why = Vec::new();
-        let (stripped, _) = self.strip_page(text, &mut String::new(), true, Some(&mut why));
+        let (stripped, _) = self.strip_page(text, &mut String::new(), true, Some(&mut why), None);
         if stripped.capped {
             // The cap held back the learned line and template rules.
             why.retain(|w| {
@@ -204,22 +215,28 @@ impl Stripper {
     /// [`Stripper::strip`], with the cap on what line and template rules may take
     /// from a page on (`cap`) or off.
     pub(super) fn strip_with(&self, text: &str, buf: &mut String, cap: bool) -> Stripped {
-        self.strip_page(text, buf, cap, None).0
+        self.strip_page(text, buf, cap, None, None).0
     }
 
-    /// [`Stripper::strip_with`], and the page it read (none when there are no rules).
+    /// [`Stripper::strip_with`], and the page it read (none when there are no rules);
+    /// `read` is the page read before, if it was.
     fn strip_page(
         &self,
         text: &str,
         buf: &mut String,
         cap: bool,
         mut why: Option<&mut Vec<RemovedLine>>,
+        read: Option<PageRead>,
     ) -> (Stripped, Option<PageRead>) {
         let mut out = Stripped::default();
         if self.is_empty() {
             return (out, None);
         }
-        let page = Page::new(&self.normalizer, text, buf);
+        let PageRead {
+            page,
+            labels,
+            masked,
+        } = self.read_page(text, buf, read);
         // The first marker line that sits where a marker can cut (after enough of the
         // page, with text after it) cuts the rest; elsewhere it is removed alone.
         let n = page.lines.len();
@@ -227,12 +244,7 @@ impl Stripper {
         let cut = (0..n)
             .find(|&i| self.markers.contains(&page.lines[i].hash) && page.marker_candidate(i));
         let body = cut.unwrap_or(n);
-        let labels = page_labels(&self.normalizer, text, &page);
-        let masked = if self.masked.is_empty() {
-            Vec::new()
-        } else {
-            page_masked(&self.normalizer, &page)
-        };
+        let masked = masked.unwrap_or_default();
         // Removed lines, and whether a learned rule (not one written by hand) took them.
         let mut hits: Vec<(usize, usize, bool)> = Vec::new();
         let (mut learned, mut total) = (0usize, 0usize);
@@ -329,6 +341,25 @@ impl Stripper {
         )
     }
 
+    /// `read`, or the page read now: its lines, their labels, and their masked keys
+    /// when masked rules will ask about them (`None` otherwise).
+    fn read_page(&self, text: &str, buf: &mut String, read: Option<PageRead>) -> PageRead {
+        let mut read = read.unwrap_or_else(|| {
+            let page = Page::new(&self.normalizer, text, buf);
+            PageRead {
+                labels: page_labels(&self.normalizer, text, &page),
+                page,
+                masked: None,
+            }
+        });
+        if self.masked.is_empty() {
+            read.masked = None;
+        } else if read.masked.is_none() {
+            read.masked = Some(page_masked(&self.normalizer, &read.page));
+        }
+        read
+    }
+
     /// The kind of rule that removed a line (`by_line`: a line or marker rule,
     /// standing alone; else a label, a masked pattern, or the related-headlines rule).
     fn kind_of(&self, by_line: bool, hash: u64, label: bool, mask: bool) -> LineRuleKind {
@@ -348,34 +379,6 @@ impl Stripper {
     /// The normalizer the rules were learned with.
     pub fn normalizer(&self) -> &Normalizer {
         &self.normalizer
-    }
-}
-
-/// A page as stripping read it: its lines, their labels and (when masked rules were
-/// asked about) their masked keys.
-pub struct PageRead {
-    pub page: Page,
-    pub(super) labels: Vec<Option<(u64, bool)>>,
-    pub(super) masked: Option<Vec<Option<u64>>>,
-}
-
-impl PageRead {
-    /// The normalized text of the lines `stripped` leaves, joined
-    /// ([`Page::join_normalized`]): the normalized text of `stripped.apply(text)`.
-    pub fn join_kept(&self, stripped: &Stripped, out: &mut String) {
-        // Ranges are sorted and cover whole lines: a line is gone when its start
-        // lies in one.
-        let ranges = &stripped.ranges;
-        let mut r = 0;
-        self.page.join_normalized(
-            |_, l| {
-                while r < ranges.len() && ranges[r].1 <= l.span.start {
-                    r += 1;
-                }
-                ranges.get(r).is_none_or(|&(a, _)| l.span.start < a)
-            },
-            out,
-        );
     }
 }
 

@@ -146,7 +146,7 @@ pub(super) fn clean(a: CleanArgs, action: Action) -> Result<Option<Report>> {
         (fingerprint, replaces) = ready_state(st, &corpus, match_ids)?;
     }
     let learn_start = std::time::Instant::now();
-    let (mut lines, mut examples) = (None, None);
+    let (mut lines, mut examples, mut pages) = (None, None, None);
     let (rules, source) = match (&a.rules, &state) {
         (Some(p), _) => (Rules::load(p)?, p.display().to_string()),
         (None, _) if action == Action::Learn => (
@@ -156,7 +156,7 @@ pub(super) fn clean(a: CleanArgs, action: Action) -> Result<Option<Report>> {
         (None, st) => {
             // The sketch pass completes the examples (and writes --save-rules).
             let run = learn::learn_rules_for_run(&corpus, &cfg, &learn, st.as_ref(), &progress)?;
-            (lines, examples) = (run.lines, Some(run.examples));
+            (lines, examples, pages) = (run.lines, Some(run.examples), run.pages);
             let source = if st.is_some() {
                 "learned (with the state's statistics)"
             } else {
@@ -196,6 +196,7 @@ pub(super) fn clean(a: CleanArgs, action: Action) -> Result<Option<Report>> {
         examples,
         fingerprint,
         replaces,
+        pages,
     };
     let report = pipeline::run(&corpus, &cfg, &paths, skipped, &progress, job)?;
     finish(&report, &paths, quiet)?;
