@@ -439,6 +439,7 @@ fn sketch_chunk(
             Ok(doc) => {
                 if let Some(pages) = kept.as_mut() {
                     buf.kept_page = pages.take(r as u32, &doc.text);
+                    out.strip.pages_from_learning += buf.kept_page.is_some() as u64;
                 }
                 out.has_id.push(doc.id.is_some());
                 if sk.text_hashes {

@@ -397,6 +397,9 @@ pub struct StripStats {
     /// Documents whose learned line and template rules would have taken more than
     /// half of their own text: only their marker (if any) was applied.
     pub capped: u64,
+    /// Pages stripped as learning had read them (`clean` without `--rules`,
+    /// [`super::PageCache`]), without normalizing them again.
+    pub pages_from_learning: u64,
 }
 
 impl StripStats {
@@ -407,5 +410,6 @@ impl StripStats {
         self.emptied += o.emptied;
         self.over_half += o.over_half;
         self.capped += o.capped;
+        self.pages_from_learning += o.pages_from_learning;
     }
 }

@@ -866,4 +866,60 @@ mod tests {
         assert!(pieces.iter().all(|p| p.ends_with(b"\n")));
         assert_eq!(pieces.iter().map(|p| p.len()).sum::<usize>(), line.len());
     }
+
+    /// Records and first lines of every chunk, as the chunks' own reading finds them.
+    fn read_back(chunks: &[Chunk<'_>]) -> Vec<(u64, Vec<u64>)> {
+        (chunks.iter())
+            .map(|c| (c.records, c.records().map(|r| r.line).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn counts_found_once_serve_later_reads_of_the_same_bytes_only() {
+        let mut data = b"{\"text\":\"a\"}\r\n\n \t\n".repeat(80_000);
+        data.extend_from_slice(b"{\"text\":\"last\"}");
+        let known = std::sync::OnceLock::new();
+        let first = line_chunks(0, Format::Jsonl, &data, 1, Some(&known));
+        assert!(first.len() > 1 && known.get().is_some());
+        let expected = read_back(&first);
+        for (n, lines) in &expected {
+            assert_eq!(*n as usize, lines.len());
+        }
+        assert_eq!(expected.iter().map(|e| e.0).sum::<u64>(), 80_001);
+        // A second read takes the counts kept by the first.
+        assert_eq!(
+            read_back(&line_chunks(0, Format::Jsonl, &data, 1, Some(&known))),
+            expected
+        );
+        // Other bytes (chunks of other lengths) are counted again.
+        let shorter = &data[..data.len() - 100];
+        assert_eq!(
+            read_back(&line_chunks(0, Format::Jsonl, shorter, 1, Some(&known))),
+            read_back(&line_chunks(0, Format::Jsonl, shorter, 1, None))
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn counted_records_are_the_records_read(
+            lines in proptest::collection::vec("[ a\\r\\t]{0,6}", 0..40),
+            end in proptest::bool::ANY,
+        ) {
+            let mut text = lines.join("\n");
+            if end {
+                text.push('\n');
+            }
+            let c = count_lines(text.as_bytes());
+            let chunk = Chunk {
+                source: 0,
+                format: Format::Jsonl,
+                first_line: 1,
+                data: text.as_bytes(),
+                texts: &[],
+                records: c.records,
+            };
+            proptest::prop_assert_eq!(c.records, chunk.records().count() as u64);
+            proptest::prop_assert_eq!(c.newlines, text.matches('\n').count() as u64);
+        }
+    }
 }

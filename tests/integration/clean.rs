@@ -391,7 +391,7 @@ fn rare_lines_found_last_strip_as_learned_rules_do() {
     run(&["boilerplate", "learn", "in.jsonl", "-o", "learned.json"]);
     let learned = env.read("learned.json");
     assert!(learned.contains(rare), "the rare line is a rule: {learned}");
-    run(&["clean", "in.jsonl", "-o", "a.jsonl"]);
+    run(&["clean", "in.jsonl", "-o", "a.jsonl", "--report", "a.json"]);
     run(&[
         "clean",
         "in.jsonl",
@@ -399,6 +399,8 @@ fn rare_lines_found_last_strip_as_learned_rules_do() {
         "learned.json",
         "-o",
         "b.jsonl",
+        "--report",
+        "b.json",
     ]);
     let a = env.read("a.jsonl");
     assert!(
@@ -406,4 +408,13 @@ fn rare_lines_found_last_strip_as_learned_rules_do() {
         "clean and clean --rules wrote different output"
     );
     assert!(a.contains("rare-0") && !a.contains(rare));
+    // The run that learned stripped every page as learning read it (the bad record
+    // has none); the one given rules read them.
+    let (ra, rb) = (env.json("a.json"), env.json("b.json"));
+    let docs = ra["documents"]["read"].as_u64().unwrap();
+    let rejected = ra["documents"]["rejected"].as_u64().unwrap();
+    assert_eq!(rejected, 1);
+    let reused = |r: &serde_json::Value| r["boilerplate"]["removed"]["pages_from_learning"].clone();
+    assert_eq!(reused(&ra), docs - rejected, "{ra:#}");
+    assert_eq!(reused(&rb), 0);
 }
