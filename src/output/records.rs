@@ -128,7 +128,7 @@ fn render_chunk(
     roles: &Roles,
     chunk: &Chunk<'_>,
     base: u64,
-) -> (Vec<u8>, u64, u64, u64) {
+) -> Rendered {
     let mut out = Vec::with_capacity(chunk.data.len());
     let (mut written, mut text_bytes, mut seen) = (0u64, 0u64, 0u64);
     let format = corpus.inputs()[chunk.source].format;
@@ -293,23 +293,23 @@ fn write_records(
             return Ok(());
         }
         // Rendered a few chunks per thread at a time, so what waits to be written
-        // stays small whatever the size of a group.
+        // stays small whatever the size of a group; each batch is written while the
+        // next one is rendered.
         let batch = RENDER_CHUNKS_PER_THREAD * rayon::current_num_threads();
+        let mut pending: Option<(&[Chunk<'_>], Vec<Rendered>)> = None;
         for (chunks, bases) in chunks.chunks(batch).zip(bases.chunks(batch)) {
-            let rendered: Vec<(Vec<u8>, u64, u64, u64)> = chunks
-                .par_iter()
-                .zip(bases)
-                .map(|(c, &base)| render_chunk(corpus, cfg, sk, table, roles, c, base))
-                .collect();
-            for (c, (bytes, n, tb, seen)) in chunks.iter().zip(rendered) {
-                sink.write_all(&bytes).map_err(write_err(dest))?;
-                w.records += n;
-                w.text_bytes += tb;
-                w.bytes += bytes.len() as u64;
-                w.records_per_input[c.source] += seen;
-            }
+            let (written, rendered) = rayon::join(
+                || write_rendered(pending.take(), sink, &mut w, dest),
+                || -> Vec<Rendered> {
+                    (chunks.par_iter().zip(bases))
+                        .map(|(c, &base)| render_chunk(corpus, cfg, sk, table, roles, c, base))
+                        .collect()
+                },
+            );
+            written?;
+            pending = Some((chunks, rendered));
         }
-        Ok(())
+        write_rendered(pending, sink, &mut w, dest)
     })?;
     for (i, (&before, &after)) in table
         .records_per_input
@@ -327,6 +327,30 @@ fn write_records(
         }
     }
     Ok(w)
+}
+
+/// A rendered chunk: its bytes, the records written, their text bytes, and the
+/// records read.
+type Rendered = (Vec<u8>, u64, u64, u64);
+
+/// Write rendered chunks (of `batch`, if any) in order, counting them into `w`.
+fn write_rendered(
+    batch: Option<(&[Chunk<'_>], Vec<Rendered>)>,
+    sink: &mut Sink,
+    w: &mut Written,
+    dest: &Path,
+) -> Result<(), RunError> {
+    let Some((chunks, rendered)) = batch else {
+        return Ok(());
+    };
+    for (c, (bytes, n, tb, seen)) in chunks.iter().zip(rendered) {
+        sink.write_all(&bytes).map_err(write_err(dest))?;
+        w.records += n;
+        w.text_bytes += tb;
+        w.bytes += bytes.len() as u64;
+        w.records_per_input[c.source] += seen;
+    }
+    Ok(())
 }
 
 fn write_clusters(path: &Path, table: &DocTable, clusters: &Clusters) -> Result<(), RunError> {
