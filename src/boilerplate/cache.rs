@@ -196,7 +196,7 @@ impl Pages {
 
 fn decode(bytes: &[u8], n: usize, norm: usize, flags: u8) -> Option<PageRead> {
     let (lines_bytes, normalized) = bytes.split_at(n * LINE_BYTES);
-    let normalized = std::str::from_utf8(normalized).ok()?;
+    let normalized = simdutf8::basic::from_utf8(normalized).ok()?;
     debug_assert_eq!(normalized.len(), norm);
     let mut lines = Vec::with_capacity(n);
     let mut labels = Vec::with_capacity(n);
