@@ -230,7 +230,14 @@ fn story_counts(
     sk.own_text = true;
     if keep_pages {
         // Not named: it goes to disk whatever the memory, so it is not a spill.
-        sk.pages = PageCache::new(&cfg.spill_dir(), cfg.normalize).map(Arc::new);
+        // The text of a compressed input is taken to be five times its size.
+        let text: u64 = (corpus.inputs().iter())
+            .map(|i| match i.compression {
+                corpus::Compression::None => i.bytes,
+                _ => i.bytes.saturating_mul(5),
+            })
+            .sum();
+        sk.pages = PageCache::new(&cfg.spill_dir(), cfg.normalize, text).map(Arc::new);
         sk.keep_pages = true;
     }
     progress.reset();

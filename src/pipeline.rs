@@ -101,6 +101,9 @@ pub fn run(
     progress.set_message(if job.dedup { "sketching" } else { "stripping" });
     let mut examples = job.examples.take();
     let mut table = sketch_corpus(corpus, cfg, &sk, progress, examples.as_mut())?;
+    // The pages learning kept were for this pass: their room on disk is given back
+    // before the output is written.
+    sk.pages = None;
     timings.sketch = timings::secs(t.elapsed());
     progress.finish_and_clear();
     let rules = finish_rules(&mut job, examples);

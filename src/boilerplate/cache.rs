@@ -42,10 +42,15 @@ pub struct PageCache {
 }
 
 impl PageCache {
-    /// A cache in a new temporary file of `dir`; `None` when none can be made (the
-    /// run then reads its pages twice).
-    pub fn new(dir: &SpillDir, options: NormalizeOptions) -> Option<PageCache> {
+    /// A cache in a new temporary file of `dir`, for about `text_bytes` of text; `None`
+    /// when none can be made, or when its file system has less room than three times
+    /// the text (the pages take about 1.3 times it): the run then reads its pages
+    /// twice rather than leave the output or the spills short of room.
+    pub fn new(dir: &SpillDir, options: NormalizeOptions, text_bytes: u64) -> Option<PageCache> {
         let file = dir.file().ok()?;
+        if free_bytes(&file).is_some_and(|free| free < text_bytes.saturating_mul(3)) {
+            return None;
+        }
         Some(PageCache {
             file,
             options,
@@ -94,6 +99,21 @@ impl PageCache {
         self.file.read_exact_at(&mut bytes, stored.offset).ok()?;
         Some(Pages { bytes, pos: 0 })
     }
+}
+
+/// Room left for unprivileged writes on the file system of `file`.
+fn free_bytes(file: &File) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `fstatvfs` writes a `statvfs` into the memory it is given, which is
+    // read only after it reports success.
+    let st = unsafe {
+        if libc::fstatvfs(file.as_raw_fd(), st.as_mut_ptr()) != 0 {
+            return None;
+        }
+        st.assume_init()
+    };
+    Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
 }
 
 /// Append the page of record `record` of a chunk (its text `text`) to `out`. A text
@@ -304,7 +324,11 @@ mod tests {
 
     #[test]
     fn chunks_round_trip_through_the_file_and_check_their_size() {
-        let cache = PageCache::new(&SpillDir::new(None), NormalizeOptions::default()).unwrap();
+        let cache = PageCache::new(&SpillDir::new(None), NormalizeOptions::default(), 0).unwrap();
+        // No file system has room for twice the pages of an exabyte of text.
+        assert!(
+            PageCache::new(&SpillDir::new(None), NormalizeOptions::default(), 1 << 60).is_none()
+        );
         let t = "Tags: a, b\nSome text.";
         let mut bytes = Vec::new();
         encode(&mut bytes, 0, t, &read(t));
