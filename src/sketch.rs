@@ -428,7 +428,9 @@ fn sketch_chunk(
     let format = corpus.inputs()[chunk.source].format;
     // Pages learning kept, to strip with; or the pages this read keeps.
     let mut kept = match (&sk.pages, &sk.stripper) {
-        (Some(p), Some(s)) if !sk.keep_pages && p.serves(s.normalizer().options()) => {
+        (Some(p), Some(s))
+            if !sk.keep_pages && !s.is_empty() && p.serves(s.normalizer().options()) =>
+        {
             p.get(chunk_no, chunk.data.len())
         }
         _ => None,

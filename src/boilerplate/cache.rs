@@ -43,13 +43,19 @@ pub struct PageCache {
 
 impl PageCache {
     /// A cache in a new temporary file of `dir`, for about `text_bytes` of text; `None`
-    /// when none can be made, or when its file system has less room than three times
-    /// the text (the pages take about 1.3 times it): the run then reads its pages
-    /// twice rather than leave the output or the spills short of room.
+    /// when none can be made, when the file would live in memory (a tmpfs), or when
+    /// its file system has less room than three times the text (the pages take 1.3
+    /// times it on pages of long lines, more on short lines): the run then reads its
+    /// pages twice rather than hold them in memory or leave the output or the spills
+    /// short of room.
     pub fn new(dir: &SpillDir, options: NormalizeOptions, text_bytes: u64) -> Option<PageCache> {
         let file = dir.file().ok()?;
-        if free_bytes(&file).is_some_and(|free| free < text_bytes.saturating_mul(3)) {
-            return None;
+        match room(&file) {
+            Some(Room {
+                in_memory: false,
+                free,
+            }) if free >= text_bytes.saturating_mul(3) => {}
+            _ => return None,
         }
         Some(PageCache {
             file,
@@ -101,25 +107,38 @@ impl PageCache {
     }
 }
 
-/// Room left for unprivileged writes on the file system of `file`.
-fn free_bytes(file: &File) -> Option<u64> {
+/// The file system of a file: whether it is memory (tmpfs, ramfs), and the room
+/// left for unprivileged writes.
+struct Room {
+    in_memory: bool,
+    free: u64,
+}
+
+fn room(file: &File) -> Option<Room> {
     use std::os::fd::AsRawFd;
-    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
-    // SAFETY: `fstatvfs` writes a `statvfs` into the memory it is given, which is
-    // read only after it reports success.
+    let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: `fstatfs` writes a `statfs` into the memory it is given, which is read
+    // only after it reports success.
     let st = unsafe {
-        if libc::fstatvfs(file.as_raw_fd(), st.as_mut_ptr()) != 0 {
+        if libc::fstatfs(file.as_raw_fd(), st.as_mut_ptr()) != 0 {
             return None;
         }
         st.assume_init()
     };
-    Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    const RAMFS_MAGIC: i64 = 0x8584_58f6;
+    let kind = st.f_type as i64;
+    Some(Room {
+        in_memory: kind == TMPFS_MAGIC || kind == RAMFS_MAGIC,
+        free: (st.f_bavail as u64).saturating_mul(st.f_bsize as u64),
+    })
 }
 
 /// Append the page of record `record` of a chunk (its text `text`) to `out`. A text
-/// over 4 GiB is not kept (offsets are stored in 32 bits).
+/// or normalized text over 4 GiB is not kept (offsets are stored in 32 bits).
 pub fn encode(out: &mut Vec<u8>, record: u32, text: &str, read: &PageRead) {
-    if u32::try_from(text.len()).is_err() {
+    // Normalizing may lengthen a text (NFKC expands some ligatures many times).
+    if u32::try_from(text.len().max(read.page.normalized.len())).is_err() {
         return;
     }
     let page = &read.page;
@@ -325,7 +344,7 @@ mod tests {
     #[test]
     fn chunks_round_trip_through_the_file_and_check_their_size() {
         let cache = PageCache::new(&SpillDir::new(None), NormalizeOptions::default(), 0).unwrap();
-        // No file system has room for twice the pages of an exabyte of text.
+        // No file system has room for three times an exabyte of text.
         assert!(
             PageCache::new(&SpillDir::new(None), NormalizeOptions::default(), 1 << 60).is_none()
         );

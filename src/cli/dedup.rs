@@ -221,8 +221,8 @@ pub(super) struct DedupArgs {
     #[arg(long, help_heading = "Input")]
     pub(super) no_mmap: bool,
 
-    /// Directory for temporary files (standard input is spooled there, and what
-    /// --mem-limit spills).
+    /// Directory for temporary files (standard input is spooled there, the pages
+    /// `clean` keeps between its two reads, and what --mem-limit spills).
     #[arg(long, value_name = "DIR", help_heading = "Input")]
     pub(super) tmp_dir: Option<PathBuf>,
 
