@@ -429,3 +429,63 @@ fn rare_lines_found_last_strip_as_learned_rules_do() {
     assert_eq!(reused(&ra), expected, "{ra:#}");
     assert_eq!(reused(&rb), 0);
 }
+
+/// The pages learning keeps are found again on every kind of input: a gzip stream,
+/// a mapped file, text files and a file read without mapping, in one run; the output
+/// is the one `clean --rules` writes with the same rules, which reads every page.
+#[test]
+fn kept_pages_serve_every_kind_of_input() {
+    use std::io::Write;
+    let env = Env::new();
+    env.synth_news(900, 43);
+    let news = env.read("news.jsonl");
+    let lines: Vec<&str> = news.lines().collect();
+    let (first, rest) = lines.split_at(400);
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all((first.join("\n") + "\n").as_bytes()).unwrap();
+    env.write("a.jsonl.gz", e.finish().unwrap());
+    env.write("b.jsonl", rest.join("\n") + "\n");
+    for (i, line) in rest.iter().take(3).enumerate() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        env.write(&format!("t{i}.txt"), v["text"].as_str().unwrap());
+    }
+    let inputs = ["a.jsonl.gz", "b.jsonl", "t0.txt", "t1.txt", "t2.txt"];
+    let run = |args: &[&str]| ok(&env.run(&[&["clean"][..], &inputs[..], args].concat()));
+    for mmap in [true, false] {
+        let no_mmap: &[&str] = if mmap { &[] } else { &["--no-mmap"] };
+        run(&[
+            &[
+                "-o",
+                "out-a.jsonl",
+                "--report",
+                "a.json",
+                "--save-rules",
+                "r.json",
+            ],
+            no_mmap,
+        ]
+        .concat());
+        run(&[&["-o", "out-b.jsonl", "--rules", "r.json"], no_mmap].concat());
+        assert!(
+            env.read("out-a.jsonl") == env.read("out-b.jsonl"),
+            "mmap {mmap}"
+        );
+        let r = env.json("a.json");
+        let read = r["documents"]["read"].as_u64().unwrap();
+        assert_eq!(read, 903);
+        let kind = std::process::Command::new("stat")
+            .args(["-f", "-c", "%T"])
+            .arg(std::env::temp_dir())
+            .output()
+            .expect("stat");
+        if !matches!(
+            String::from_utf8_lossy(&kind.stdout).trim(),
+            "tmpfs" | "ramfs"
+        ) {
+            assert_eq!(
+                r["boilerplate"]["removed"]["pages_from_learning"], read,
+                "mmap {mmap}"
+            );
+        }
+    }
+}
