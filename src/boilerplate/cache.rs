@@ -12,7 +12,6 @@
 //! normalization) is read again as before. A failed write only turns the cache off.
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -77,7 +76,7 @@ impl PageCache {
             return;
         }
         let offset = self.end.fetch_add(pages.len() as u64, Ordering::Relaxed);
-        if self.file.write_all_at(pages, offset).is_err() {
+        if write_all_at(&self.file, pages, offset).is_err() {
             self.broken.store(true, Ordering::Relaxed);
             return;
         }
@@ -102,18 +101,37 @@ impl PageCache {
             return None;
         }
         let mut bytes = vec![0u8; stored.len];
-        self.file.read_exact_at(&mut bytes, stored.offset).ok()?;
+        crate::spill::read_exact_at(&self.file, &mut bytes, stored.offset).ok()?;
         Some(Pages { bytes, pos: 0 })
     }
 }
 
 /// The file system of a file: whether it is memory (tmpfs, ramfs), and the room
 /// left for unprivileged writes.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 struct Room {
     in_memory: bool,
     free: u64,
 }
 
+#[cfg(unix)]
+fn write_all_at(file: &File, buf: &[u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
+}
+
+/// Elsewhere no cache is made ([`room`] does not know the file system).
+#[cfg(not(unix))]
+fn write_all_at(_: &File, _: &[u8], _: u64) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
+}
+
+/// Elsewhere than on Linux the file system is not known: no cache is made.
+#[cfg(not(target_os = "linux"))]
+fn room(_: &File) -> Option<Room> {
+    None
+}
+
+#[cfg(target_os = "linux")]
 fn room(file: &File) -> Option<Room> {
     use std::os::fd::AsRawFd;
     let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
@@ -342,6 +360,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_os = "linux")]
     fn chunks_round_trip_through_the_file_and_check_their_size() {
         let cache = PageCache::new(&SpillDir::new(None), NormalizeOptions::default(), 0).unwrap();
         // No file system has room for three times an exabyte of text.
