@@ -103,7 +103,9 @@ pub fn run(
     let mut table = sketch_corpus(corpus, cfg, &sk, progress, examples.as_mut())?;
     // The pages learning kept were for this pass: their room on disk is given back
     // before the output is written.
-    sk.pages = None;
+    if sk.pages.take().is_some() {
+        crate::boilerplate::cache::free_buffers();
+    }
     timings.sketch = timings::secs(t.elapsed());
     progress.finish_and_clear();
     let rules = finish_rules(&mut job, examples);

@@ -435,7 +435,10 @@ fn sketch_chunk(
         }
         _ => None,
     };
-    let mut keeping = Vec::new();
+    let mut keeping = match sk.keep_pages {
+        true => boilerplate::cache::take_buffer(),
+        false => Vec::new(),
+    };
     for (r, rec) in chunk.records().enumerate() {
         match corpus::parse(&rec, format, corpus.options()) {
             Ok(doc) => {
@@ -523,6 +526,7 @@ fn sketch_chunk(
     Learned::first_examples(&mut out.examples);
     if let Some(pages) = sk.pages.as_ref().filter(|_| sk.keep_pages) {
         pages.put(chunk_no, chunk.data.len(), &keeping);
+        boilerplate::cache::give_back(keeping);
     }
     out
 }

@@ -100,10 +100,33 @@ impl PageCache {
         if stored.chunk_bytes != chunk_bytes || self.broken.load(Ordering::Relaxed) {
             return None;
         }
-        let mut bytes = vec![0u8; stored.len];
+        let mut bytes = take_buffer();
+        bytes.resize(stored.len, 0);
         crate::spill::read_exact_at(&self.file, &mut bytes, stored.offset).ok()?;
         Some(Pages { bytes, pos: 0 })
     }
+}
+
+thread_local! {
+    /// A buffer for one chunk's pages (kept, or read back), reused from chunk to
+    /// chunk by each thread: the allocator then does not keep one per chunk.
+    static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// This thread's buffer for a chunk's pages, empty.
+pub fn take_buffer() -> Vec<u8> {
+    BUFFER.with(|b| std::mem::take(&mut *b.borrow_mut()))
+}
+
+/// Hand a buffer from [`take_buffer`] back for the next chunk.
+pub fn give_back(mut buffer: Vec<u8>) {
+    buffer.clear();
+    BUFFER.with(|b| *b.borrow_mut() = buffer);
+}
+
+/// Free every thread's buffer (once a pass is done).
+pub fn free_buffers() {
+    rayon::broadcast(|_| BUFFER.with(|b| *b.borrow_mut() = Vec::new()));
 }
 
 /// The file system of a file: whether it is memory (tmpfs, ramfs), and the room
@@ -210,6 +233,12 @@ pub fn encode(out: &mut Vec<u8>, record: u32, text: &str, read: &PageRead) {
 pub struct Pages {
     bytes: Vec<u8>,
     pos: usize,
+}
+
+impl Drop for Pages {
+    fn drop(&mut self) {
+        give_back(std::mem::take(&mut self.bytes));
+    }
 }
 
 /// Bytes of one line in the encoding of [`encode`].
