@@ -243,7 +243,9 @@ fn story_counts(
     progress.reset();
     progress.set_message("learning boilerplate: reading pages");
     let mut table = sketch_corpus(corpus, &story_cfg, &sk, progress, None)?;
-    boilerplate::cache::free_buffers();
+    if keep_pages {
+        boilerplate::cache::free_buffers();
+    }
     progress.finish_and_clear();
     crate::memory::stage(crate::memory::Stage::LearnStories);
     let sigs = table.signatures();

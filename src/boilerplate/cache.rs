@@ -49,12 +49,8 @@ impl PageCache {
     /// short of room.
     pub fn new(dir: &SpillDir, options: NormalizeOptions, text_bytes: u64) -> Option<PageCache> {
         let file = dir.file().ok()?;
-        match room(&file) {
-            Some(Room {
-                in_memory: false,
-                free,
-            }) if free >= text_bytes.saturating_mul(3) => {}
-            _ => return None,
+        if !has_room(&file, text_bytes) {
+            return None;
         }
         Some(PageCache {
             file,
@@ -76,7 +72,7 @@ impl PageCache {
             return;
         }
         let offset = self.end.fetch_add(pages.len() as u64, Ordering::Relaxed);
-        if write_all_at(&self.file, pages, offset).is_err() {
+        if crate::spill::write_all_at(&self.file, pages, offset).is_err() {
             self.broken.store(true, Ordering::Relaxed);
             return;
         }
@@ -129,50 +125,31 @@ pub fn free_buffers() {
     rayon::broadcast(|_| BUFFER.with(|b| *b.borrow_mut() = Vec::new()));
 }
 
-/// The file system of a file: whether it is memory (tmpfs, ramfs), and the room
-/// left for unprivileged writes.
-#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-struct Room {
-    in_memory: bool,
-    free: u64,
-}
-
-#[cfg(unix)]
-fn write_all_at(file: &File, buf: &[u8], offset: u64) -> std::io::Result<()> {
-    std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
-}
-
-/// Elsewhere no cache is made ([`room`] does not know the file system).
-#[cfg(not(unix))]
-fn write_all_at(_: &File, _: &[u8], _: u64) -> std::io::Result<()> {
-    Err(std::io::ErrorKind::Unsupported.into())
-}
-
-/// Elsewhere than on Linux the file system is not known: no cache is made.
-#[cfg(not(target_os = "linux"))]
-fn room(_: &File) -> Option<Room> {
-    None
-}
-
+/// Whether the file system of `file` is on disk (not a tmpfs or ramfs, which are
+/// memory) with room for three times `text_bytes`.
 #[cfg(target_os = "linux")]
-fn room(file: &File) -> Option<Room> {
+fn has_room(file: &File, text_bytes: u64) -> bool {
     use std::os::fd::AsRawFd;
     let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
     // SAFETY: `fstatfs` writes a `statfs` into the memory it is given, which is read
     // only after it reports success.
     let st = unsafe {
         if libc::fstatfs(file.as_raw_fd(), st.as_mut_ptr()) != 0 {
-            return None;
+            return false;
         }
         st.assume_init()
     };
     const TMPFS_MAGIC: i64 = 0x0102_1994;
     const RAMFS_MAGIC: i64 = 0x8584_58f6;
     let kind = st.f_type as i64;
-    Some(Room {
-        in_memory: kind == TMPFS_MAGIC || kind == RAMFS_MAGIC,
-        free: (st.f_bavail as u64).saturating_mul(st.f_bsize as u64),
-    })
+    let free = (st.f_bavail as u64).saturating_mul(st.f_bsize as u64);
+    kind != TMPFS_MAGIC && kind != RAMFS_MAGIC && free >= text_bytes.saturating_mul(3)
+}
+
+/// Elsewhere than on Linux the file system is not known: no cache is made.
+#[cfg(not(target_os = "linux"))]
+fn has_room(_: &File, _: u64) -> bool {
+    false
 }
 
 /// Append the page of record `record` of a chunk (its text `text`) to `out`. A text

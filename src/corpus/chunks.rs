@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use super::{CHUNK_BYTES, Chunk, Format};
+use super::{CHUNK_BYTES, Chunk, Format, is_blank};
 
 /// Cut `data` into line-aligned chunks of about [`CHUNK_BYTES`].
 fn split_lines(data: &[u8]) -> Vec<&[u8]> {
@@ -34,13 +34,12 @@ pub(super) struct ChunkCount {
 /// `data`, in one sweep.
 fn count_lines(data: &[u8]) -> ChunkCount {
     let (mut newlines, mut records, mut start) = (0u64, 0u64, 0usize);
-    let blank = |line: &[u8]| line.iter().all(|b| b.is_ascii_whitespace());
     for end in memchr::memchr_iter(b'\n', data) {
         newlines += 1;
-        records += !blank(&data[start..end]) as u64;
+        records += !is_blank(&data[start..end]) as u64;
         start = end + 1;
     }
-    records += !blank(&data[start..]) as u64;
+    records += !is_blank(&data[start..]) as u64;
     ChunkCount {
         bytes: data.len(),
         newlines,

@@ -276,7 +276,7 @@ impl<'a> Chunk<'a> {
                 if let [rest @ .., b'\r'] = rec {
                     rec = rest;
                 }
-                if rec.iter().all(|b| b.is_ascii_whitespace()) {
+                if is_blank(rec) {
                     continue;
                 }
                 return Some(Record {
@@ -288,6 +288,11 @@ impl<'a> Chunk<'a> {
             None
         })
     }
+}
+
+/// A line of only whitespace: not a record.
+fn is_blank(line: &[u8]) -> bool {
+    line.iter().all(|b| b.is_ascii_whitespace())
 }
 
 fn strip_bom(data: &[u8]) -> &[u8] {
