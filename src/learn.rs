@@ -432,7 +432,7 @@ fn search_examples(
                         .filter_map(|rec| corpus::parse(&rec, format, corpus.options()).ok())
                         .flat_map(|doc| match &lines_only {
                             Some(hashes) => learned.find_line_examples(&doc.text, hashes, &mut buf),
-                            None => learned.find_examples(&doc.text, &mut buf),
+                            None => learned.find_examples(&doc.text),
                         })
                         .collect();
                     Learned::first_examples(&mut found);

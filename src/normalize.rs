@@ -144,12 +144,19 @@ impl Normalizer {
     /// again by the general path; both give the same result.
     pub fn normalize_into(&self, text: &str, out: &mut String) {
         out.clear();
+        self.normalize_append(text, out);
+    }
+
+    /// [`Normalizer::normalize_into`] without clearing `out`: the normalized text is
+    /// appended to what `out` holds, as if it were normalized on its own.
+    pub fn normalize_append(&self, text: &str, out: &mut String) {
+        let start = out.len();
         out.reserve(text.len());
-        if !self.fold_table(text, out) {
-            out.clear();
-            self.normalize_general(text, out);
+        if !self.fold_table(text, out, start) {
+            out.truncate(start);
+            self.normalize_general(text, out, start);
         }
-        if self.opts.whitespace && out.ends_with(' ') {
+        if self.opts.whitespace && out.len() > start && out.ends_with(' ') {
             out.pop();
         }
     }
@@ -162,7 +169,7 @@ impl Normalizer {
     }
 
     /// The table path: `false` when a character needs the general path.
-    fn fold_table(&self, text: &str, out: &mut String) -> bool {
+    fn fold_table(&self, text: &str, out: &mut String, start: usize) -> bool {
         let table = &*self.table;
         let collapse = self.opts.whitespace;
         let mut pending_space = false;
@@ -193,14 +200,21 @@ impl Normalizer {
                 i += len;
                 continue;
             }
-            if let Some(start) = run.take() {
-                out.push_str(&text[start..i]);
+            // One ASCII space between two kept characters is written as it is,
+            // collapsing or not, so the run goes on: most text is copied a line, not
+            // a word, at a time.
+            if e == SPACE && bytes[i] == b' ' && run.is_some() && self.keeps_at(bytes, i + 1) {
+                i += 1;
+                continue;
+            }
+            if let Some(from) = run.take() {
+                out.push_str(&text[from..i]);
             }
             match e {
                 DROP => {}
                 SPACE => {
                     if collapse {
-                        pending_space = !out.is_empty();
+                        pending_space = out.len() > start;
                     } else {
                         out.push(' ');
                     }
@@ -217,23 +231,34 @@ impl Normalizer {
             }
             i += len;
         }
-        if let Some(start) = run {
-            out.push_str(&text[start..]);
+        if let Some(from) = run {
+            out.push_str(&text[from..]);
         }
         true
     }
 
+    /// Whether the character at byte `i` of `bytes` (a character boundary, or the
+    /// end) is kept as it is.
+    #[inline]
+    fn keeps_at(&self, bytes: &[u8], i: usize) -> bool {
+        if i >= bytes.len() {
+            return false;
+        }
+        let (cp, _) = decode_utf8(bytes, i);
+        self.table.get(cp) == Some(KEEP)
+    }
+
     /// The general path: NFKC over the whole text, then the per-character steps.
-    fn normalize_general(&self, text: &str, out: &mut String) {
+    fn normalize_general(&self, text: &str, out: &mut String, start: usize) {
         // NFKC is skipped when a quick check proves the text is already in NFKC.
         if self.opts.nfkc && is_nfkc_quick(text.chars()) != IsNormalized::Yes {
-            self.fold_chars(text.nfkc(), out);
+            self.fold_chars(text.nfkc(), out, start);
         } else {
-            self.fold_chars(text.chars(), out);
+            self.fold_chars(text.chars(), out, start);
         }
     }
 
-    fn fold_chars(&self, chars: impl Iterator<Item = char>, out: &mut String) {
+    fn fold_chars(&self, chars: impl Iterator<Item = char>, out: &mut String, start: usize) {
         // With whitespace collapsing on, `pending_space` records a boundary seen
         // since the last written character; it is written only before the next one.
         let mut pending_space = false;
@@ -244,26 +269,26 @@ impl Normalizer {
                 } else {
                     c
                 };
-                self.push(self.fold(c), out, &mut pending_space);
+                self.push(self.fold(c), out, start, &mut pending_space);
             } else if self.opts.lowercase && !is_arabic_block(c) {
                 // The Arabic block has no case; elsewhere `to_lowercase` yields the
                 // character itself when it has no mapping.
                 for l in c.to_lowercase() {
-                    self.push(self.fold(l), out, &mut pending_space);
+                    self.push(self.fold(l), out, start, &mut pending_space);
                 }
             } else {
-                self.push(self.fold(c), out, &mut pending_space);
+                self.push(self.fold(c), out, start, &mut pending_space);
             }
         }
     }
 
     #[inline]
-    fn push(&self, f: Folded, out: &mut String, pending_space: &mut bool) {
+    fn push(&self, f: Folded, out: &mut String, start: usize, pending_space: &mut bool) {
         match f {
             Folded::Drop => {}
             Folded::Space => {
                 if self.opts.whitespace {
-                    *pending_space = !out.is_empty();
+                    *pending_space = out.len() > start;
                 } else {
                     out.push(' ');
                 }
@@ -696,7 +721,7 @@ mod tests {
             });
             let text = "é\u{0651}\u{064E}\u{0656}";
             let mut general = String::new();
-            n.normalize_general(text, &mut general);
+            n.normalize_general(text, &mut general, 0);
             assert_eq!(n.normalize(text), general);
         }
     }
@@ -717,11 +742,15 @@ mod tests {
             }
             let n = Normalizer::new(opts);
             let mut general = String::new();
-            n.normalize_general(&text, &mut general);
+            n.normalize_general(&text, &mut general, 0);
             if opts.whitespace && general.ends_with(' ') {
                 general.pop();
             }
-            proptest::prop_assert_eq!(n.normalize(&text), general);
+            proptest::prop_assert_eq!(n.normalize(&text), general.clone());
+            // Appended after other text, it is the same.
+            let mut appended = String::from("x ");
+            n.normalize_append(&text, &mut appended);
+            proptest::prop_assert_eq!(appended, format!("x {general}"));
         }
     }
 }

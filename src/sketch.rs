@@ -228,7 +228,6 @@ impl Sketch {
                 let (end, read) = boilerplate::line_keys_joined(
                     &self.normalizer,
                     text,
-                    &mut buf.normalized,
                     &mut buf.line_keys,
                     join.then_some(&mut buf.prepared),
                 );
@@ -237,13 +236,13 @@ impl Sketch {
             }
             None => {
                 if let Some((learned, found)) = examples {
-                    found.extend(learned.find_examples(text, &mut buf.normalized));
+                    found.extend(learned.find_examples(text));
                 }
                 (Cow::Borrowed(text), Stripped::default(), false)
             }
             Some(s) => {
                 let kept = buf.kept_page.take();
-                let (st, read) = s.strip_read_from(text, &mut buf.normalized, kept);
+                let (st, read) = s.strip_read_from(text, kept);
                 let mut joined = false;
                 if let Some(read) = &read
                     && self.joins_lines(s.normalizer())
@@ -258,7 +257,7 @@ impl Sketch {
                         {
                             learned.examples_on(text, read, found)
                         }
-                        _ => found.extend(learned.find_examples(text, &mut buf.normalized)),
+                        _ => found.extend(learned.find_examples(text)),
                     }
                 }
                 (st.apply(text), st, joined)
@@ -490,12 +489,7 @@ fn sketch_chunk(
                         // Found by `prepare`, on the same read of the lines.
                         keys.extend_from_slice(&buf.line_keys);
                     } else {
-                        boilerplate::line_keys(
-                            &sk.normalizer,
-                            &doc.text,
-                            &mut buf.normalized,
-                            &mut keys,
-                        );
+                        boilerplate::line_keys(&sk.normalizer, &doc.text, &mut keys);
                     }
                     keys.sort_unstable();
                     keys.dedup();

@@ -437,9 +437,9 @@ impl PyRules {
             pool.install(|| {
                 (0..texts.len())
                     .into_par_iter()
-                    .map_init(String::new, |buf, i| {
+                    .map(|i| {
                         let text = texts.get(i);
-                        stripper.strip(text, buf).apply(text).into_owned()
+                        stripper.strip(text).apply(text).into_owned()
                     })
                     .collect()
             })

@@ -43,7 +43,7 @@ pub struct PageCache {
 impl PageCache {
     /// A cache in a new temporary file of `dir`, for about `text_bytes` of text; `None`
     /// when none can be made, when the file would live in memory (a tmpfs), or when
-    /// its file system has less room than three times the text (the pages take 1.3
+    /// its file system has less room than three times the text (the pages take 1.1
     /// times it on pages of long lines, more on short lines): the run then reads its
     /// pages twice rather than hold them in memory or leave the output or the spills
     /// short of room.
@@ -154,6 +154,13 @@ fn has_room(_: &File, _: u64) -> bool {
 
 /// Append the page of record `record` of a chunk (its text `text`) to `out`. A text
 /// or normalized text over 4 GiB is not kept (offsets are stored in 32 bits).
+///
+/// A page is a head ([`HEAD_BYTES`]: record, text length and hash, line count,
+/// normalized length, page flags, bytes of the lines), its lines, then its
+/// normalized text. A line is its numbers as variable-length integers (positions as
+/// differences from the line before, zigzag-coded, so a line of a few hundred bytes
+/// takes a dozen bytes, not fifty), its flags, its hash and the label and masked keys
+/// it has: about a fifth of the fixed-width size.
 pub fn encode(out: &mut Vec<u8>, record: u32, text: &str, read: &PageRead) {
     // Normalizing may lengthen a text (NFKC expands some ligatures many times).
     if u32::try_from(text.len().max(read.page.normalized.len())).is_err() {
@@ -167,22 +174,23 @@ pub fn encode(out: &mut Vec<u8>, record: u32, text: &str, read: &PageRead) {
     put32(out, page.lines.len());
     put32(out, page.normalized.len());
     out.push(page.blank_separated as u8 | (read.masked.is_some() as u8) << 1);
+    let meta_at = out.len();
+    put32(out, 0);
+    // Positions are written as differences from the previous one.
+    let (mut at, mut norm_at) = (0usize, 0usize);
+    let delta = |out: &mut Vec<u8>, from: &mut usize, to: usize| {
+        put_var(out, zigzag(to as i64 - *from as i64));
+        *from = to;
+    };
     for (i, l) in page.lines.iter().enumerate() {
-        for v in [
-            l.span.start,
-            l.span.end,
-            l.span.next,
-            l.words,
-            l.letters,
-            l.chars,
-            l.indent,
-            l.words_before,
-            l.norm.0,
-            l.norm.1,
-        ] {
-            put32(out, v);
+        delta(out, &mut at, l.span.start);
+        delta(out, &mut at, l.span.end);
+        delta(out, &mut at, l.span.next);
+        delta(out, &mut norm_at, l.norm.0);
+        delta(out, &mut norm_at, l.norm.1);
+        for v in [l.words, l.letters, l.chars, l.indent, l.words_before] {
+            put_var(out, v as u64);
         }
-        out.extend_from_slice(&l.hash.to_le_bytes());
         let label = read.labels.get(i).copied().flatten();
         let masked = read.masked.as_ref().and_then(|m| m[i]);
         let flags = [
@@ -193,17 +201,59 @@ pub fn encode(out: &mut Vec<u8>, record: u32, text: &str, read: &PageRead) {
             l.blank_after,
             l.in_flow,
             label.is_some_and(|(_, once)| once),
+            label.is_some(),
+            masked.is_some(),
         ]
         .iter()
         .enumerate()
-        .fold(0u8, |f, (b, &on)| f | (on as u8) << b);
-        out.push(flags);
-        for v in [label.map(|(k, _)| k), masked] {
-            out.push(v.is_some() as u8);
-            out.extend_from_slice(&v.unwrap_or(0).to_le_bytes());
+        .fold(0u64, |f, (b, &on)| f | (on as u64) << b);
+        put_var(out, flags);
+        out.extend_from_slice(&l.hash.to_le_bytes());
+        for k in [label.map(|(k, _)| k), masked].into_iter().flatten() {
+            out.extend_from_slice(&k.to_le_bytes());
         }
     }
+    let meta = out.len() - meta_at - 4;
+    out[meta_at..meta_at + 4].copy_from_slice(&(meta as u32).to_le_bytes());
     out.extend_from_slice(page.normalized.as_bytes());
+}
+
+/// `v` as a LEB128 variable-length integer: seven bits a byte, low bits first.
+fn put_var(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// The integer [`put_var`] wrote at `*pos`, moving `*pos` past it; `None` when the
+/// bytes end first or it runs past 64 bits.
+#[inline]
+fn get_var(bytes: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    let mut shift = 0;
+    loop {
+        let b = *bytes.get(*pos)?;
+        *pos += 1;
+        if shift > 63 {
+            return None;
+        }
+        v |= u64::from(b & 0x7F) << shift;
+        if b < 0x80 {
+            return Some(v);
+        }
+        shift += 7;
+    }
+}
+
+/// Signed differences as unsigned integers, small either way.
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    (v >> 1) as i64 ^ -((v & 1) as i64)
 }
 
 /// The kept pages of one chunk, taken in record order.
@@ -218,10 +268,8 @@ impl Drop for Pages {
     }
 }
 
-/// Bytes of one line in the encoding of [`encode`].
-const LINE_BYTES: usize = 10 * 4 + 8 + 1 + 2 * 9;
 /// Bytes before the lines.
-const HEAD_BYTES: usize = 4 + 8 + 8 + 4 + 4 + 1;
+const HEAD_BYTES: usize = 4 + 8 + 8 + 4 + 4 + 1 + 4;
 
 impl Pages {
     /// The page of record `record` (text `text`), if one was kept for it and the text
@@ -229,13 +277,16 @@ impl Pages {
     pub fn take(&mut self, record: u32, text: &str) -> Option<PageRead> {
         loop {
             let head = self.bytes.get(self.pos..self.pos + HEAD_BYTES)?;
-            let at = u32::from_le_bytes(head[0..4].try_into().ok()?);
+            let u32_at = |i: usize| {
+                u32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]) as usize
+            };
+            let at = u32_at(0) as u32;
             let len = u64::from_le_bytes(head[4..12].try_into().ok()?);
             let hash = u64::from_le_bytes(head[12..20].try_into().ok()?);
-            let n = u32::from_le_bytes(head[20..24].try_into().ok()?) as usize;
-            let norm = u32::from_le_bytes(head[24..28].try_into().ok()?) as usize;
+            let (n, norm) = (u32_at(20), u32_at(24));
             let flags = head[28];
-            let size = HEAD_BYTES + n * LINE_BYTES + norm;
+            let meta = u32_at(29);
+            let size = HEAD_BYTES + meta + norm;
             if at > record {
                 return None;
             }
@@ -247,42 +298,53 @@ impl Pages {
             if len != text.len() as u64 || hash != xxh3_64(text.as_bytes()) {
                 return None;
             }
-            return decode(
-                self.bytes.get(start + HEAD_BYTES..start + size)?,
-                n,
-                norm,
-                flags,
-            );
+            let body = self.bytes.get(start + HEAD_BYTES..start + size)?;
+            return decode(body, n, meta, flags);
         }
     }
 }
 
-fn decode(bytes: &[u8], n: usize, norm: usize, flags: u8) -> Option<PageRead> {
-    let (lines_bytes, normalized) = bytes.split_at(n * LINE_BYTES);
+fn decode(bytes: &[u8], n: usize, meta: usize, flags: u8) -> Option<PageRead> {
+    let (lines_bytes, normalized) = bytes.split_at(meta);
     let normalized = simdutf8::basic::from_utf8(normalized).ok()?;
-    debug_assert_eq!(normalized.len(), norm);
     let mut lines = Vec::with_capacity(n);
     let mut labels = Vec::with_capacity(n);
     let mut masked = Vec::with_capacity(n);
-    for rec in lines_bytes.chunks_exact(LINE_BYTES) {
-        let u =
-            |i: usize| u32::from_le_bytes([rec[i], rec[i + 1], rec[i + 2], rec[i + 3]]) as usize;
-        let u64_at = |i: usize| u64::from_le_bytes(rec[i..i + 8].try_into().unwrap_or([0; 8]));
-        let f = rec[48];
-        let bit = |b: u8| f & (1 << b) != 0;
+    let mut pos = 0;
+    let (mut at, mut norm_at) = (0usize, 0usize);
+    let b = lines_bytes;
+    let u64_at = |pos: &mut usize| {
+        let v = u64::from_le_bytes(b.get(*pos..*pos + 8)?.try_into().ok()?);
+        *pos += 8;
+        Some(v)
+    };
+    for _ in 0..n {
+        let mut delta = |from: &mut usize| -> Option<usize> {
+            let d = unzigzag(get_var(b, &mut pos)?);
+            *from = usize::try_from(*from as i64 + d).ok()?;
+            Some(*from)
+        };
+        let span = LineSpan {
+            start: delta(&mut at)?,
+            end: delta(&mut at)?,
+            next: delta(&mut at)?,
+        };
+        let norm = (delta(&mut norm_at)?, delta(&mut norm_at)?);
+        let mut var = || get_var(b, &mut pos).map(|v| v as usize);
+        let (words, letters, chars, indent, words_before) =
+            (var()?, var()?, var()?, var()?, var()?);
+        let f = get_var(b, &mut pos)?;
+        let bit = |i: u8| f & (1 << i) != 0;
+        let hash = u64_at(&mut pos)?;
         lines.push(Line {
-            span: LineSpan {
-                start: u(0),
-                end: u(4),
-                next: u(8),
-            },
-            words: u(12),
-            letters: u(16),
-            chars: u(20),
-            indent: u(24),
-            words_before: u(28),
-            norm: (u(32), u(36)),
-            hash: u64_at(40),
+            span,
+            words,
+            letters,
+            chars,
+            indent,
+            words_before,
+            norm,
+            hash,
             sentence: bit(0),
             colon: bit(1),
             field: bit(2),
@@ -290,8 +352,20 @@ fn decode(bytes: &[u8], n: usize, norm: usize, flags: u8) -> Option<PageRead> {
             blank_after: bit(4),
             in_flow: bit(5),
         });
-        labels.push((rec[49] != 0).then(|| (u64_at(50), bit(6))));
-        masked.push((rec[58] != 0).then(|| u64_at(59)));
+        let label = if bit(7) {
+            Some(u64_at(&mut pos)?)
+        } else {
+            None
+        };
+        labels.push(label.map(|k| (k, bit(6))));
+        masked.push(if bit(8) {
+            Some(u64_at(&mut pos)?)
+        } else {
+            None
+        });
+    }
+    if pos != b.len() {
+        return None;
     }
     Some(PageRead {
         page: Page {
@@ -312,7 +386,7 @@ mod tests {
 
     fn read(text: &str) -> PageRead {
         let n = Normalizer::default();
-        let page = Page::new(&n, text, &mut String::new());
+        let page = Page::new(&n, text);
         let labels = page_labels(&n, text, &page);
         let masked = Some(page_masked(&n, &page));
         PageRead {
@@ -352,6 +426,23 @@ mod tests {
         same(&pages.take(2, texts[2]).unwrap(), &read(texts[2]));
         // Nothing was kept for record 3.
         assert!(pages.take(3, texts[3]).is_none());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn variable_length_integers_round_trip(v in proptest::prelude::any::<u64>(), d in proptest::prelude::any::<i64>()) {
+            let mut out = Vec::new();
+            put_var(&mut out, v);
+            put_var(&mut out, zigzag(d));
+            let mut pos = 0;
+            proptest::prop_assert_eq!(get_var(&out, &mut pos), Some(v));
+            proptest::prop_assert_eq!(get_var(&out, &mut pos).map(unzigzag), Some(d));
+            proptest::prop_assert_eq!(pos, out.len());
+            // Cut short, nothing is made up.
+            let mut alone = Vec::new();
+            put_var(&mut alone, v);
+            proptest::prop_assert_eq!(get_var(&alone[..alone.len() - 1], &mut 0), None);
+        }
     }
 
     #[test]

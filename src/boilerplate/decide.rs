@@ -369,12 +369,12 @@ impl Learned {
 
     /// The lines of `text` that match a rule, with the rule's key. Pure, so documents
     /// can be searched in parallel; [`Learned::add_examples`] keeps them in order.
-    pub fn find_examples(&self, text: &str, buf: &mut String) -> Vec<((u8, u64), String)> {
+    pub fn find_examples(&self, text: &str) -> Vec<((u8, u64), String)> {
         let mut found = Vec::new();
         if self.frequent.is_empty() {
             return found;
         }
-        let page = Page::new(&self.normalizer, text, buf);
+        let page = Page::new(&self.normalizer, text);
         let labels = page_labels(&self.normalizer, text, &page);
         let masked = page_masked(&self.normalizer, &page);
         self.examples_of(text, &page, &labels, &masked, |_| true, &mut found);
@@ -572,22 +572,15 @@ impl Learned {
             markers: Vec::new(),
             ..rules.clone()
         });
-        let mut buf = String::new();
         // Each line is tried as the second line of a page (rules never take a
         // page's first line).
-        let covered = |s: &Stripper, line: &str, buf: &mut String| {
-            !s.strip_with(&format!("x\n{line}"), buf, false)
-                .ranges
-                .is_empty()
+        let covered = |s: &Stripper, line: &str| {
+            !s.strip_with(&format!("x\n{line}"), false).ranges.is_empty()
         };
-        rules
-            .lines
-            .retain(|r| !covered(&templates_only, &r.line, &mut buf));
+        rules.lines.retain(|r| !covered(&templates_only, &r.line));
         rules.templates.retain(|t| {
             t.kind == TemplateKind::Label
-                || t.examples
-                    .first()
-                    .is_none_or(|e| !covered(&labels_only, e, &mut buf))
+                || t.examples.first().is_none_or(|e| !covered(&labels_only, e))
         });
         rules
     }

@@ -221,13 +221,8 @@ pub(super) fn own_end(page: &Page) -> usize {
 /// The counted keys of one document's lines, as `(kind, hash)` pairs appended to `out`.
 /// Returns the byte offset where the page's own text ends ([`own_end`]), found on the
 /// way.
-pub fn line_keys(
-    normalizer: &Normalizer,
-    text: &str,
-    buf: &mut String,
-    out: &mut Vec<(u8, u64)>,
-) -> usize {
-    line_keys_joined(normalizer, text, buf, out, None).0
+pub fn line_keys(normalizer: &Normalizer, text: &str, out: &mut Vec<(u8, u64)>) -> usize {
+    line_keys_joined(normalizer, text, out, None).0
 }
 
 /// [`line_keys`], and the normalized own text of the page (the lines before
@@ -236,11 +231,10 @@ pub fn line_keys(
 pub fn line_keys_joined(
     normalizer: &Normalizer,
     text: &str,
-    buf: &mut String,
     out: &mut Vec<(u8, u64)>,
     joined: Option<&mut String>,
 ) -> (usize, PageRead) {
-    let page = Page::new(normalizer, text, buf);
+    let page = Page::new(normalizer, text);
     let n = page.lines.len();
     let labels = page_labels(normalizer, text, &page);
     let masked = page_masked(normalizer, &page);

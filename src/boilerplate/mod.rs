@@ -109,9 +109,8 @@ mod tests {
 
     fn learn(docs: &[(DocId, &str)], min_docs: u64) -> Rules {
         let mut learned = learned(docs, min_docs);
-        let mut buf = String::new();
         for d in docs {
-            let found = learned.find_examples(d.1, &mut buf);
+            let found = learned.find_examples(d.1);
             learned.add_examples(found);
         }
         learned.into_rules()
@@ -123,10 +122,10 @@ mod tests {
         let n = Normalizer::new(opts);
         // As `learn::learn_rules` does: keys per document, then documents mapped to
         // their stories.
-        let (mut keys, mut out, mut buf) = (Vec::new(), Vec::new(), String::new());
+        let (mut keys, mut out) = (Vec::new(), Vec::new());
         for (d, &(_, text)) in docs.iter().enumerate() {
             out.clear();
-            line_keys(&n, text, &mut buf, &mut out);
+            line_keys(&n, text, &mut out);
             keys.extend(out.iter().map(|&(k, h)| pack_key(k, h, d as DocId)));
         }
         let story: Vec<DocId> = docs.iter().map(|d| d.0).collect();
@@ -160,10 +159,7 @@ mod tests {
         // Label rules have no example yet: the search must read whole pages.
         assert_eq!(learned.missing_line_hashes(), None);
         let mut buf = String::new();
-        let full: Vec<_> = docs
-            .iter()
-            .map(|d| learned.find_examples(d.1, &mut buf))
-            .collect();
+        let full: Vec<_> = docs.iter().map(|d| learned.find_examples(d.1)).collect();
         let hashes: ahash::AHashSet<u64> = full
             .iter()
             .flatten()
@@ -257,9 +253,8 @@ mod tests {
             );
 
             let s = Stripper::new(rules);
-            let mut buf = String::new();
             let text = &pages[0];
-            let st = s.strip(text, &mut buf);
+            let st = s.strip(text);
             let kept = st.apply(text);
             assert!(
                 kept.starts_with("Title storya\nstorya paragraph 1"),
@@ -283,7 +278,7 @@ mod tests {
         let s = Stripper::new(learn(&docs, 5));
         let text = &pages[0];
         let (st, why) = s.explain(text);
-        assert_eq!(st, s.strip(text, &mut String::new()));
+        assert_eq!(st, s.strip(text));
         let kinds: Vec<(LineRuleKind, &str)> = why
             .iter()
             .map(|w| (w.rule, text[w.start..w.end].trim_end()))
@@ -340,15 +335,10 @@ mod tests {
             evidence: Some(Evidence::default()),
         });
         let s = Stripper::new(r);
-        let mut buf = String::new();
-        let st = s.strip("T\nAbu Huraira reported", &mut buf);
+        let st = s.strip("T\nAbu Huraira reported");
         assert!(st.ranges.is_empty() && st.capped);
         // Nor is a page's first line (its title or opening) taken by a line rule.
-        assert!(
-            s.strip("Abu Huraira reported\nT", &mut buf)
-                .ranges
-                .is_empty()
-        );
+        assert!(s.strip("Abu Huraira reported\nT").ranges.is_empty());
     }
 
     #[test]
@@ -383,13 +373,7 @@ mod tests {
             examples: vec![],
             evidence: None,
         });
-        let mut buf = String::new();
-        assert!(
-            Stripper::new(r)
-                .strip(&pages[0], &mut buf)
-                .ranges
-                .is_empty()
-        );
+        assert!(Stripper::new(r).strip(&pages[0]).ranges.is_empty());
     }
 
     #[test]
@@ -445,10 +429,9 @@ mod tests {
         let hand =
             br#"{"format": "dupstrip-rules", "version": 1, "lines": [{"line": "Advertisement"}]}"#;
         let s = Stripper::new(Rules::parse(hand, "h.json").unwrap());
-        let mut buf = String::new();
         let text = "A paragraph of the page's own text.\nADVERTISEMENT\nAnother paragraph of it.";
         assert_eq!(
-            s.strip(text, &mut buf).apply(text),
+            s.strip(text).apply(text),
             "A paragraph of the page's own text.\nAnother paragraph of it."
         );
     }

@@ -158,15 +158,18 @@ pub struct Page {
 }
 
 impl Page {
-    /// Read `text`, normalizing every line into `buf` once.
-    pub fn new(normalizer: &Normalizer, text: &str, buf: &mut String) -> Page {
+    /// Read `text`, normalizing every line once.
+    pub fn new(normalizer: &Normalizer, text: &str) -> Page {
         let mut out: Vec<Line> = Vec::new();
-        let mut normalized = String::new();
+        let mut normalized = String::with_capacity(text.len());
         let mut blank = true;
         let mut words_before = 0;
         for l in lines(text) {
             let raw = &text[l.start..l.end];
-            normalizer.normalize_into(raw, buf);
+            // Normalized where it is kept: at the end of the page's normalized text.
+            let at = normalized.len();
+            normalizer.normalize_append(raw, &mut normalized);
+            let buf = &normalized[at..];
             if buf.is_empty() {
                 blank = blank || raw.trim().is_empty();
                 continue;
@@ -196,9 +199,8 @@ impl Page {
                 blank_after: true,
                 in_flow: false,
                 words_before,
-                norm: (normalized.len(), normalized.len() + buf.len()),
+                norm: (at, normalized.len()),
             };
-            normalized.push_str(buf);
             words_before += words;
             blank = false;
             out.push(line);
@@ -388,7 +390,7 @@ mod tests {
     fn wrapped_paragraphs_are_in_flow() {
         let text = "NAME\n       ls - list directory contents\n\nDESCRIPTION\n       List  information  about  the FILEs (the current directory by default).  Sort\n       entries alphabetically if none of -cftuvSUX nor --sort is specified.  The\n       and\n       the rest of the sentence goes on here until it wraps at the width of the\n       terminal again.\n";
         let n = Normalizer::default();
-        let p = Page::new(&n, text, &mut String::new());
+        let p = Page::new(&n, text);
         let flow: Vec<(String, bool)> = p
             .lines
             .iter()
@@ -464,7 +466,7 @@ mod tests {
     fn news_lines_are_not_in_flow() {
         let text = "Title of a story\nRead also\nA long paragraph of a story that goes on and on for many words, well past any wrap width a terminal has.\nAnother one.";
         let n = Normalizer::default();
-        let p = Page::new(&n, text, &mut String::new());
+        let p = Page::new(&n, text);
         assert!(p.lines.iter().all(|l| !l.in_flow));
         assert!(ends_sentence("He said «yes.»"));
         assert!(!ends_sentence("Read also:"));

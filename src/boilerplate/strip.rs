@@ -175,16 +175,16 @@ impl Stripper {
             && self.markers.is_empty()
     }
 
-    /// Find the boilerplate in `text`. `buf` is scratch space.
-    pub fn strip(&self, text: &str, buf: &mut String) -> Stripped {
-        self.strip_with(text, buf, true)
+    /// Find the boilerplate in `text`.
+    pub fn strip(&self, text: &str) -> Stripped {
+        self.strip_with(text, true)
     }
 
     /// [`Stripper::strip`], and the page it read (none when there are no rules):
     /// the caller can read the normalized text of what is left off it
     /// ([`super::PageRead::join_kept`]), or the examples of rules ([`super::Learned`]).
-    pub fn strip_read(&self, text: &str, buf: &mut String) -> (Stripped, Option<PageRead>) {
-        self.strip_page(text, buf, true, None, None)
+    pub fn strip_read(&self, text: &str) -> (Stripped, Option<PageRead>) {
+        self.strip_page(text, true, None, None)
     }
 
     /// [`Stripper::strip_read`] of a page already read (by learning, with this
@@ -192,17 +192,16 @@ impl Stripper {
     pub fn strip_read_from(
         &self,
         text: &str,
-        buf: &mut String,
         read: Option<PageRead>,
     ) -> (Stripped, Option<PageRead>) {
-        self.strip_page(text, buf, true, None, read)
+        self.strip_page(text, true, None, read)
     }
 
     /// [`Stripper::strip`], and every removed line with the kind of rule that
     /// removed it, in order (for `explain` and the HTML report; not a hot path).
     pub fn explain(&self, text: &str) -> (Stripped, Vec<RemovedLine>) {
         let mut why = Vec::new();
-        let (stripped, _) = self.strip_page(text, &mut String::new(), true, Some(&mut why), None);
+        let (stripped, _) = self.strip_page(text, true, Some(&mut why), None);
         if stripped.capped {
             // The cap held back the learned line and template rules.
             why.retain(|w| {
@@ -214,8 +213,8 @@ impl Stripper {
 
     /// [`Stripper::strip`], with the cap on what line and template rules may take
     /// from a page on (`cap`) or off.
-    pub(super) fn strip_with(&self, text: &str, buf: &mut String, cap: bool) -> Stripped {
-        self.strip_page(text, buf, cap, None, None).0
+    pub(super) fn strip_with(&self, text: &str, cap: bool) -> Stripped {
+        self.strip_page(text, cap, None, None).0
     }
 
     /// [`Stripper::strip_with`], and the page it read (none when there are no rules);
@@ -223,7 +222,6 @@ impl Stripper {
     fn strip_page(
         &self,
         text: &str,
-        buf: &mut String,
         cap: bool,
         mut why: Option<&mut Vec<RemovedLine>>,
         read: Option<PageRead>,
@@ -236,7 +234,7 @@ impl Stripper {
             page,
             labels,
             masked,
-        } = self.read_page(text, buf, read);
+        } = self.read_page(text, read);
         // The first marker line that sits where a marker can cut (after enough of the
         // page, with text after it) cuts the rest; elsewhere it is removed alone.
         let n = page.lines.len();
@@ -343,9 +341,9 @@ impl Stripper {
 
     /// `read`, or the page read now: its lines, their labels, and their masked keys
     /// when masked rules will ask about them (`None` otherwise).
-    fn read_page(&self, text: &str, buf: &mut String, read: Option<PageRead>) -> PageRead {
+    fn read_page(&self, text: &str, read: Option<PageRead>) -> PageRead {
         let mut read = read.unwrap_or_else(|| {
-            let page = Page::new(&self.normalizer, text, buf);
+            let page = Page::new(&self.normalizer, text);
             PageRead {
                 labels: page_labels(&self.normalizer, text, &page),
                 page,

@@ -339,6 +339,7 @@ where
 {
     let active: Vec<DocId> = sigs.active.iter_ones().map(|d| d as DocId).collect();
     let mut keys: Vec<(BandKey, DocId)> = Vec::with_capacity(active.len());
+    let mut scratch = Vec::new();
     for band in 0..params.bands {
         keys.clear();
         keys.par_extend(
@@ -346,12 +347,60 @@ where
                 .par_iter()
                 .map(|&d| (band_key(sigs.get(d), band, params.rows, seed), d)),
         );
-        keys.par_sort_unstable();
+        sort_keys(&mut keys, &mut scratch, SORT_IN_ONE);
         // Bucket boundaries: runs of equal keys of length ≥ 2.
         let runs = bucket_runs(&keys);
         done.add(runs.par_iter().map(|&(lo, hi)| &keys[lo..hi]), &confirm)?;
     }
     done.finish_edges()
+}
+
+/// Up to this many entries, band keys are sorted in one piece.
+const SORT_IN_ONE: usize = 1 << 15;
+
+/// Entries per piece when band keys are sorted in pieces.
+const SORT_PIECE: usize = 2048;
+
+/// Sort `(band key, doc)` entries into the order `sort_unstable` gives. Above
+/// `in_one` entries they are first scattered by the top bits of their key into
+/// pieces of about [`SORT_PIECE`] entries (band keys are hashes, so the pieces are
+/// even), which are then sorted each on its own, in parallel, in cache: about twice
+/// as fast as one parallel sort of the whole. `scratch` is reused between calls.
+fn sort_keys(keys: &mut Vec<(BandKey, DocId)>, scratch: &mut Vec<(BandKey, DocId)>, in_one: usize) {
+    if keys.len() <= in_one {
+        keys.par_sort_unstable();
+        return;
+    }
+    let bits = (keys.len() / SORT_PIECE)
+        .next_power_of_two()
+        .trailing_zeros()
+        .clamp(1, 16);
+    let shift = 64 - bits;
+    let pieces = 1usize << bits;
+    let mut starts = vec![0usize; pieces + 1];
+    for &(k, _) in keys.iter() {
+        starts[(k >> shift) as usize + 1] += 1;
+    }
+    for p in 0..pieces {
+        starts[p + 1] += starts[p];
+    }
+    scratch.clear();
+    scratch.resize(keys.len(), (0, 0));
+    let mut next = starts[..pieces].to_vec();
+    for &e in keys.iter() {
+        let p = (e.0 >> shift) as usize;
+        scratch[next[p]] = e;
+        next[p] += 1;
+    }
+    let mut parts = Vec::with_capacity(pieces);
+    let mut rest: &mut [(BandKey, DocId)] = scratch;
+    for p in 0..pieces {
+        let (part, tail) = rest.split_at_mut(starts[p + 1] - starts[p]);
+        parts.push(part);
+        rest = tail;
+    }
+    parts.into_par_iter().for_each(|p| p.sort_unstable());
+    std::mem::swap(keys, scratch);
 }
 
 /// [`candidates_with`] for corpora whose band keys do not fit the memory budget:
@@ -471,6 +520,27 @@ mod tests {
     use super::*;
     use crate::minhash::stored;
     use bitvec::prelude::*;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn keys_sorted_in_pieces_are_sorted_as_a_whole(
+            keys in proptest::collection::vec((proptest::prelude::any::<u64>(), 0u32..1000), 0..5000),
+            // Few distinct keys: long runs of one key, one piece holding most entries.
+            few in proptest::prelude::any::<bool>(),
+            in_one in 0usize..64,
+        ) {
+            let keys: Vec<(BandKey, DocId)> = keys
+                .into_iter()
+                .map(|(k, d)| (if few { (k % 3) << 62 } else { k }, d))
+                .collect();
+            let mut want = keys.clone();
+            want.sort_unstable();
+            let (mut got, mut scratch) = (keys, vec![(7, 7); 3]);
+            sort_keys(&mut got, &mut scratch, in_one);
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
 
     #[test]
     fn optimal_params_respect_budget_and_steepen() {

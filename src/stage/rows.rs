@@ -314,17 +314,12 @@ pub fn examples(
 ) -> Result<(), StageError> {
     let cfg = sc.dedup_config()?;
     let learned = LearnedFile::load(learned, sc)?;
-    let mut buf = String::new();
     // Per key, up to three distinct lines with the first place each was seen.
     let mut first: HashMap<(u8, u64), Vec<(Place, String)>> = HashMap::new();
     for_each_row(input, name, 2, |f| {
         let row: u64 = int(f[0], "row")?;
         let doc = parse_record(names, row, f[1], &cfg.read)?;
-        for (pos, (key, text)) in learned
-            .find_examples(&doc.text, &mut buf)
-            .into_iter()
-            .enumerate()
-        {
+        for (pos, (key, text)) in learned.find_examples(&doc.text).into_iter().enumerate() {
             let at = (row, pos as u32);
             let kept = first.entry(key).or_default();
             match kept.iter_mut().find(|(_, l)| *l == text) {

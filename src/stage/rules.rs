@@ -141,16 +141,11 @@ pub fn examples(
 ) -> Result<(), StageError> {
     let cfg = sc.dedup_config()?;
     let learned = LearnedFile::load(learned, sc)?;
-    let mut buf = String::new();
     for_each_line(input, name, |line| {
         let env = Envelope::parse(line)?;
         let bytes = env.bytes()?;
         let doc = env.doc(&bytes, &cfg.read)?;
-        for (pos, ((kind, h), text)) in learned
-            .find_examples(&doc.text, &mut buf)
-            .into_iter()
-            .enumerate()
-        {
+        for (pos, ((kind, h), text)) in learned.find_examples(&doc.text).into_iter().enumerate() {
             let ex = ExampleLine {
                 kind,
                 hash: Cow::Owned(hex64(h)),
