@@ -221,15 +221,17 @@ pub fn splice_text(
     text: &str,
     opts: &corpus::ReadOptions,
 ) {
-    // Serializing a string cannot fail.
-    let encoded = serde_json::to_string(text).unwrap_or_default();
     match &doc.text_span {
         Some(span) => {
             out.extend_from_slice(&record[..span.start]);
-            out.extend_from_slice(encoded.as_bytes());
+            // Encoded straight into the output; writing a string to a vector cannot
+            // fail.
+            let _ = serde_json::to_writer(&mut *out, text);
             out.extend_from_slice(&record[span.end..]);
         }
         None => {
+            // Serializing a string cannot fail.
+            let encoded = serde_json::to_string(text).unwrap_or_default();
             // Only records with lone surrogates lack a span: splice into the
             // repaired record (its lone surrogates become \ufffd).
             let repaired = corpus::repair_surrogates(record);
