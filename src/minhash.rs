@@ -218,7 +218,7 @@ pub fn estimate<T: PartialEq>(a: &[T], b: &[T]) -> f64 {
     }
     // Counted 64 slots at a time in 16-bit lanes, which the compiler turns into
     // vector compares; one count over the whole signature widens every lane to 64
-    // bits. Story grouping compares signatures tens of millions of times.
+    // bits. Every candidate in every bucket is confirmed this way.
     let same: usize = (a.chunks(64).zip(b.chunks(64)))
         .map(|(x, y)| x.iter().zip(y).map(|(p, q)| u16::from(p == q)).sum::<u16>() as usize)
         .sum();

@@ -158,15 +158,16 @@ fn has_room(_: &File, _: u64) -> bool {
 /// A page is a head ([`HEAD_BYTES`]: record, text length and hash, line count,
 /// normalized length, page flags, bytes of the lines), its lines, then its
 /// normalized text. A line is its numbers as variable-length integers (positions as
-/// differences from the line before, zigzag-coded, so a line of a few hundred bytes
-/// takes a dozen bytes, not fifty), its flags, its hash and the label and masked keys
-/// it has: about a fifth of the fixed-width size.
+/// differences from the line before, zigzag-coded: a line of a few hundred bytes
+/// takes about a dozen bytes for them, not forty), its flags, its hash and the label
+/// and masked keys it has.
 pub fn encode(out: &mut Vec<u8>, record: u32, text: &str, read: &PageRead) {
     // Normalizing may lengthen a text (NFKC expands some ligatures many times).
     if u32::try_from(text.len().max(read.page.normalized.len())).is_err() {
         return;
     }
     let page = &read.page;
+    let page_at = out.len();
     let put32 = |out: &mut Vec<u8>, v: usize| out.extend_from_slice(&(v as u32).to_le_bytes());
     out.extend_from_slice(&record.to_le_bytes());
     out.extend_from_slice(&(text.len() as u64).to_le_bytes());
@@ -214,7 +215,12 @@ pub fn encode(out: &mut Vec<u8>, record: u32, text: &str, read: &PageRead) {
         }
     }
     let meta = out.len() - meta_at - 4;
-    out[meta_at..meta_at + 4].copy_from_slice(&(meta as u32).to_le_bytes());
+    let Ok(meta) = u32::try_from(meta) else {
+        // Lines past 4 GiB of records (billions of them): the page is not kept.
+        out.truncate(page_at);
+        return;
+    };
+    out[meta_at..meta_at + 4].copy_from_slice(&meta.to_le_bytes());
     out.extend_from_slice(page.normalized.as_bytes());
 }
 

@@ -364,8 +364,8 @@ const SORT_PIECE: usize = 2048;
 /// Sort `(band key, doc)` entries into the order `sort_unstable` gives. Above
 /// `in_one` entries they are first scattered by the top bits of their key into
 /// pieces of about [`SORT_PIECE`] entries (band keys are hashes, so the pieces are
-/// even), which are then sorted each on its own, in parallel, in cache: about twice
-/// as fast as one parallel sort of the whole. `scratch` is reused between calls.
+/// even), which are then sorted each on its own, in parallel, in cache. `scratch` is
+/// reused between calls.
 fn sort_keys(keys: &mut Vec<(BandKey, DocId)>, scratch: &mut Vec<(BandKey, DocId)>, in_one: usize) {
     if keys.len() <= in_one {
         keys.par_sort_unstable();
