@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use unicode_general_category::{GeneralCategory, get_general_category};
 
+use crate::shingle::is_plain_word_char;
+
 use unicode_normalization::char::canonical_combining_class;
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 
@@ -150,15 +152,36 @@ impl Normalizer {
     /// [`Normalizer::normalize_into`] without clearing `out`: the normalized text is
     /// appended to what `out` holds, as if it were normalized on its own.
     pub fn normalize_append(&self, text: &str, out: &mut String) {
+        self.normalize_append_plain(text, out);
+    }
+
+    /// [`Normalizer::normalize_into`], and whether every character it wrote is a
+    /// space (U+0020) or a [plain word character](crate::shingle::is_plain_word_char):
+    /// word shingles of such a text are its pieces between spaces
+    /// ([`crate::shingle::Shingler::shingles_into_plain`]). `false` may also mean the
+    /// text was not looked at that closely (the general path).
+    pub fn normalize_into_plain(&self, text: &str, out: &mut String) -> bool {
+        out.clear();
+        self.normalize_append_plain(text, out)
+    }
+
+    /// [`Normalizer::normalize_append`], with the answer of
+    /// [`Normalizer::normalize_into_plain`] about what it appended.
+    pub fn normalize_append_plain(&self, text: &str, out: &mut String) -> bool {
         let start = out.len();
         out.reserve(text.len());
-        if !self.fold_table(text, out, start) {
-            out.truncate(start);
-            self.normalize_general(text, out, start);
-        }
+        let plain = match self.fold_table(text, out, start) {
+            Some(plain) => plain,
+            None => {
+                out.truncate(start);
+                self.normalize_general(text, out, start);
+                false
+            }
+        };
         if self.opts.whitespace && out.len() > start && out.ends_with(' ') {
             out.pop();
         }
+        plain
     }
 
     /// Convenience wrapper around [`Normalizer::normalize_into`].
@@ -168,8 +191,9 @@ impl Normalizer {
         out
     }
 
-    /// The table path: `false` when a character needs the general path.
-    fn fold_table(&self, text: &str, out: &mut String, start: usize) -> bool {
+    /// The table path: `None` when a character needs the general path, else whether
+    /// every character written is a space or a plain word character.
+    fn fold_table(&self, text: &str, out: &mut String, start: usize) -> Option<bool> {
         let table = &*self.table;
         let collapse = self.opts.whitespace;
         let mut pending_space = false;
@@ -177,6 +201,8 @@ impl Normalizer {
         // Characters that stay as they are are copied a run at a time: `run` is
         // where the current run of them began.
         let mut run: Option<usize> = None;
+        // A character written that is neither a space nor a plain word character.
+        let mut other = false;
         let mut i = 0;
         while i < bytes.len() {
             // `text` is valid UTF-8, so the lead byte gives the length and the
@@ -207,6 +233,19 @@ impl Normalizer {
                 i += 1;
                 continue;
             }
+            // Kept as it is too, but not a plain word character: the run goes on.
+            if e == KEEP_OTHER {
+                other = true;
+                if run.is_none() {
+                    if pending_space {
+                        out.push(' ');
+                        pending_space = false;
+                    }
+                    run = Some(i);
+                }
+                i += len;
+                continue;
+            }
             if let Some(from) = run.take() {
                 out.push_str(&text[from..i]);
             }
@@ -219,14 +258,16 @@ impl Normalizer {
                         out.push(' ');
                     }
                 }
-                SLOW => return false,
+                SLOW => return None,
                 _ => {
                     if pending_space {
                         out.push(' ');
                         pending_space = false;
                     }
                     // Mapped entries are valid scalar values by construction.
-                    out.push(char::from_u32(e).unwrap_or('\u{FFFD}'));
+                    let c = char::from_u32(e).unwrap_or('\u{FFFD}');
+                    other |= c != ' ' && !is_plain_word_char(c);
+                    out.push(c);
                 }
             }
             i += len;
@@ -234,7 +275,7 @@ impl Normalizer {
         if let Some(from) = run {
             out.push_str(&text[from..]);
         }
-        true
+        Some(!other)
     }
 
     /// Whether the character at byte `i` of `bytes` (a character boundary, or the
@@ -420,6 +461,9 @@ const KEEP: u32 = 0xFFFF_FF00;
 const DROP: u32 = 0xFFFF_FF01;
 const SPACE: u32 = 0xFFFF_FF02;
 const SLOW: u32 = 0xFFFF_FF03;
+/// Kept as it is, and neither a space nor a plain word character (what [`KEEP`]
+/// means for every other character).
+const KEEP_OTHER: u32 = 0xFFFF_FF04;
 
 /// Characters per table block.
 const BLOCK: usize = 128;
@@ -528,7 +572,8 @@ fn classify(opts: &NormalizeOptions, c: char) -> u32 {
     let e = match fold(opts, lowered) {
         Folded::Drop => DROP,
         Folded::Space => SPACE,
-        Folded::Char(x) if x == c => KEEP,
+        Folded::Char(x) if x == c && (c == ' ' || is_plain_word_char(c)) => KEEP,
+        Folded::Char(x) if x == c => KEEP_OTHER,
         Folded::Char(x) => x as u32,
     };
     // NFKC reorders runs of combining marks; only marks that are dropped anyway
@@ -751,6 +796,39 @@ mod tests {
             let mut appended = String::from("x ");
             n.normalize_append(&text, &mut appended);
             proptest::prop_assert_eq!(appended, format!("x {general}"));
+            // What it says of the characters it wrote holds, and word tokens of the
+            // text told so are those of the text not told.
+            let mut out = String::new();
+            let plain = n.normalize_into_plain(&text, &mut out);
+            if plain {
+                proptest::prop_assert!(
+                    out.chars().all(|c| c == ' ' || is_plain_word_char(c)),
+                    "{out:?} is not plain"
+                );
+            }
+            let words = crate::shingle::Shingler::new(crate::shingle::ShingleParams {
+                kind: crate::shingle::ShingleKind::Word,
+                n: 1,
+                seed: 7,
+            });
+            let (mut told, mut untold) = (Vec::new(), Vec::new());
+            words.tokens_into_plain(&out, plain, &mut told);
+            words.tokens_into(&out, &mut untold);
+            proptest::prop_assert_eq!(told, untold);
         }
+    }
+
+    #[test]
+    fn plain_text_is_told_plain() {
+        let n = Normalizer::default();
+        let mut out = String::new();
+        // Latin, Arabic (folded letters and dropped marks too) and digits.
+        assert!(n.normalize_into_plain("The Café, 2024 — قالَ إنّ المدرسةَ", &mut out));
+        assert_eq!(out, "the café 0000 قال ان المدرسه");
+        // Characters kept as they are but not plain word characters: CJK, marks.
+        assert!(!n.normalize_into_plain("see 東京 now", &mut out));
+        assert!(!n.normalize_into_plain("Ελληνικά", &mut out));
+        // Nothing written is plain.
+        assert!(n.normalize_into_plain("", &mut out));
     }
 }

@@ -70,9 +70,28 @@ impl Shingler {
 
     /// Hash the tokens of `normalized` into `tokens` (cleared first).
     pub fn tokens_into(&self, normalized: &str, tokens: &mut Vec<u64>) {
+        self.tokens_into_plain(normalized, false, tokens);
+    }
+
+    /// [`Shingler::tokens_into`], told whether every character of `normalized` is a
+    /// space (U+0020) or a [plain word character](is_plain_word_char), as
+    /// [`crate::normalize::Normalizer::normalize_into_plain`] tells. Then each piece
+    /// between spaces is one word, and the pieces are found a vector of bytes at a
+    /// time without decoding a character. Same tokens either way.
+    pub fn tokens_into_plain(&self, normalized: &str, plain: bool, tokens: &mut Vec<u64>) {
         tokens.clear();
         let seed = self.params.seed;
         match self.params.kind {
+            ShingleKind::Word if plain => {
+                debug_assert!(
+                    normalized
+                        .chars()
+                        .all(|c| c == ' ' || is_plain_word_char(c))
+                );
+                for_each_split(normalized, |piece| {
+                    tokens.push(xxh3_64_with_seed(piece.as_bytes(), seed));
+                });
+            }
             ShingleKind::Word => {
                 // UAX #29 never joins across whitespace, so the text is split on
                 // whitespace first; a piece made only of letters and digits of common
@@ -103,7 +122,18 @@ impl Shingler {
     /// order of occurrence). A document with fewer than n tokens (but at least one)
     /// gives one shingle of all its tokens; an empty document gives none.
     pub fn shingles_into(&self, normalized: &str, tokens: &mut Vec<u64>, out: &mut Vec<u64>) {
-        self.tokens_into(normalized, tokens);
+        self.shingles_into_plain(normalized, false, tokens, out);
+    }
+
+    /// [`Shingler::shingles_into`], told what [`Shingler::tokens_into_plain`] is told.
+    pub fn shingles_into_plain(
+        &self,
+        normalized: &str,
+        plain: bool,
+        tokens: &mut Vec<u64>,
+        out: &mut Vec<u64>,
+    ) {
+        self.tokens_into_plain(normalized, plain, tokens);
         out.clear();
         let n = self.params.n;
         if tokens.is_empty() {
@@ -316,7 +346,7 @@ fn split_candidates_portable(block: &[u8]) -> u32 {
 /// of the same kind: ASCII, Latin-1 and Latin Extended letters, basic Cyrillic, and the
 /// Arabic-script letters.
 #[inline]
-const fn is_plain_word_char(c: char) -> bool {
+pub const fn is_plain_word_char(c: char) -> bool {
     c.is_ascii_alphanumeric()
         || matches!(c,
             '\u{00C0}'..='\u{00D6}' | '\u{00D8}'..='\u{00F6}' | '\u{00F8}'..='\u{024F}'

@@ -174,6 +174,9 @@ pub struct Buffers {
     /// normalizing the text again.
     pub prepared: String,
     pub prepared_for: Option<(usize, usize)>,
+    /// `prepared` is spaces and plain word characters only
+    /// ([`crate::normalize::Normalizer::normalize_into_plain`]).
+    pub prepared_plain: bool,
     /// The page the last [`Sketch::prepare`] read for its own text, when pages are kept.
     pub page_read: Option<PageRead>,
     /// A kept page of the text the next [`Sketch::prepare`] strips.
@@ -231,6 +234,7 @@ impl Sketch {
                     &mut buf.line_keys,
                     join.then_some(&mut buf.prepared),
                 );
+                buf.prepared_plain = read.page.plain;
                 buf.page_read = self.keep_pages.then_some(read);
                 (Cow::Borrowed(&text[..end]), Stripped::default(), join)
             }
@@ -248,6 +252,7 @@ impl Sketch {
                     && self.joins_lines(s.normalizer())
                 {
                     read.join_kept(&st.ranges, &mut buf.prepared);
+                    buf.prepared_plain = read.page.plain;
                     joined = true;
                 }
                 if let Some((learned, found)) = examples {
@@ -294,8 +299,12 @@ impl Sketch {
             // Read off the page: the same text the normalizer gives (checked in
             // debug builds, so every test run checks it).
             debug_assert_eq!(buf.prepared, self.normalizer.normalize(text));
-            self.shingler
-                .shingles_into(&buf.prepared, &mut buf.tokens, &mut buf.shingles);
+            self.shingler.shingles_into_plain(
+                &buf.prepared,
+                buf.prepared_plain,
+                &mut buf.tokens,
+                &mut buf.shingles,
+            );
             return;
         }
         if self.normalizer.is_identity() {
@@ -303,9 +312,15 @@ impl Sketch {
                 .shingles_into(text, &mut buf.tokens, &mut buf.shingles);
             return;
         }
-        self.normalizer.normalize_into(text, &mut buf.normalized);
-        self.shingler
-            .shingles_into(&buf.normalized, &mut buf.tokens, &mut buf.shingles);
+        let plain = self
+            .normalizer
+            .normalize_into_plain(text, &mut buf.normalized);
+        self.shingler.shingles_into_plain(
+            &buf.normalized,
+            plain,
+            &mut buf.tokens,
+            &mut buf.shingles,
+        );
     }
 
     /// Signature of `text` into `out`; `false` when the text has no shingles.

@@ -174,7 +174,9 @@ pub fn encode(out: &mut Vec<u8>, record: u32, text: &str, read: &PageRead) {
     out.extend_from_slice(&xxh3_64(text.as_bytes()).to_le_bytes());
     put32(out, page.lines.len());
     put32(out, page.normalized.len());
-    out.push(page.blank_separated as u8 | (read.masked.is_some() as u8) << 1);
+    out.push(
+        page.blank_separated as u8 | (read.masked.is_some() as u8) << 1 | (page.plain as u8) << 2,
+    );
     let meta_at = out.len();
     put32(out, 0);
     // Positions are written as differences from the previous one.
@@ -378,6 +380,7 @@ fn decode(bytes: &[u8], n: usize, meta: usize, flags: u8) -> Option<PageRead> {
             lines,
             normalized: normalized.to_string(),
             blank_separated: flags & 1 != 0,
+            plain: flags & 4 != 0,
         },
         labels,
         masked: (flags & 2 != 0).then_some(masked),
@@ -406,6 +409,7 @@ mod tests {
         assert_eq!(format!("{:?}", a.page.lines), format!("{:?}", b.page.lines));
         assert_eq!(a.page.normalized, b.page.normalized);
         assert_eq!(a.page.blank_separated, b.page.blank_separated);
+        assert_eq!(a.page.plain, b.page.plain);
         assert_eq!(a.labels, b.labels);
         assert_eq!(a.masked, b.masked);
     }
@@ -417,6 +421,8 @@ mod tests {
             "",
             "المصدر: الجزيرة\r\nتاريخ النشر: 2024/05/01\r\nنص المقال هنا.",
             "one line",
+            // Kept as they are but not plain word characters: the page says so.
+            "Ελληνικά\nκείμενο",
         ];
         let mut bytes = Vec::new();
         for (i, t) in texts.iter().enumerate() {
@@ -430,8 +436,10 @@ mod tests {
         assert!(pages.take(0, "Title here").is_none());
         same(&pages.take(1, texts[1]).unwrap(), &read(texts[1]));
         same(&pages.take(2, texts[2]).unwrap(), &read(texts[2]));
+        assert!(read(texts[2]).page.plain && !read(texts[4]).page.plain);
         // Nothing was kept for record 3.
         assert!(pages.take(3, texts[3]).is_none());
+        same(&pages.take(4, texts[4]).unwrap(), &read(texts[4]));
     }
 
     proptest::proptest! {

@@ -155,6 +155,9 @@ pub struct Page {
     /// Paragraphs are separated by blank lines (as in man pages, plain-text
     /// documents and some extractions), rather than one to a line.
     pub blank_separated: bool,
+    /// Every character of the normalized lines is a space or a plain word character
+    /// ([`Normalizer::normalize_into_plain`]): so is any join of them.
+    pub plain: bool,
 }
 
 impl Page {
@@ -164,11 +167,12 @@ impl Page {
         let mut normalized = String::with_capacity(text.len());
         let mut blank = true;
         let mut words_before = 0;
+        let mut plain = true;
         for l in lines(text) {
             let raw = &text[l.start..l.end];
             // Normalized where it is kept: at the end of the page's normalized text.
             let at = normalized.len();
-            normalizer.normalize_append(raw, &mut normalized);
+            plain &= normalizer.normalize_append_plain(raw, &mut normalized);
             let buf = &normalized[at..];
             if buf.is_empty() {
                 blank = blank || raw.trim().is_empty();
@@ -214,6 +218,7 @@ impl Page {
             lines: out,
             normalized,
             blank_separated,
+            plain,
         };
         page.mark_flow();
         page
