@@ -153,10 +153,13 @@ pub(super) fn pick_fields<'a, R: serde_json::de::Read<'a>>(
     };
     let raw = raw.get();
     let start = raw.as_ptr() as usize - bytes.as_ptr() as usize;
-    let text = match ValueVisitor
-        .deserialize(&mut serde_json::Deserializer::from_str(raw))
-        .map_err(json_error)?
-    {
+    let decoded = match decode_string(raw) {
+        Some(text) => Value::Str(text),
+        None => ValueVisitor
+            .deserialize(&mut serde_json::Deserializer::from_str(raw))
+            .map_err(json_error)?,
+    };
+    let text = match decoded {
         Value::Str(s) => s,
         other => {
             return Err(RecordError::TextNotString {
@@ -184,6 +187,65 @@ pub(super) fn pick_fields<'a, R: serde_json::de::Read<'a>>(
 }
 
 /// serde_json's message without its "line 1": the record's line is named by the caller.
+/// The text of `raw`, a JSON string (quotes included) that serde_json has already
+/// read through as well formed, with its escapes decoded: borrowed when it has none,
+/// else built in one allocation of its own length. serde_json would read the string
+/// a second time and grow a scratch buffer to decode it; here the backslashes are
+/// found with `memchr` and the text between them is copied whole. `None` for anything
+/// else (not a string, or a `\u` escape of a lone surrogate), which serde_json then
+/// reads or refuses.
+fn decode_string(raw: &str) -> Option<Cow<'_, str>> {
+    let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
+    let bytes = inner.as_bytes();
+    let Some(mut at) = memchr::memchr(b'\\', bytes) else {
+        return Some(Cow::Borrowed(inner));
+    };
+    // The code unit of the `\uXXXX` escape at `at`.
+    let unit = |at: usize| -> Option<u32> {
+        let hex = bytes.get(at + 2..at + 6)?;
+        if bytes[at..at + 2] != *b"\\u" || !hex.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        u32::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()
+    };
+    let mut out = String::with_capacity(inner.len());
+    let mut from = 0;
+    loop {
+        out.push_str(&inner[from..at]);
+        from = at + 2;
+        match *bytes.get(at + 1)? {
+            b'"' => out.push('"'),
+            b'\\' => out.push('\\'),
+            b'/' => out.push('/'),
+            b'b' => out.push('\u{8}'),
+            b'f' => out.push('\u{c}'),
+            b'n' => out.push('\n'),
+            b'r' => out.push('\r'),
+            b't' => out.push('\t'),
+            b'u' => {
+                let hi = unit(at)?;
+                from = at + 6;
+                let c = match hi {
+                    0xD800..=0xDBFF => {
+                        let lo = unit(at + 6).filter(|lo| (0xDC00..=0xDFFF).contains(lo))?;
+                        from = at + 12;
+                        0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                    }
+                    _ => hi,
+                };
+                out.push(char::from_u32(c)?);
+            }
+            _ => return None,
+        }
+        match memchr::memchr(b'\\', &bytes[from..]) {
+            Some(k) => at = from + k,
+            None => break,
+        }
+    }
+    out.push_str(&inner[from..]);
+    Some(Cow::Owned(out))
+}
+
 pub(super) fn json_error(e: serde_json::Error) -> RecordError {
     let msg = e.to_string();
     let msg = match msg.find(" at line ") {
@@ -330,5 +392,57 @@ impl<'de> Visitor<'de> for FieldPicker<'_> {
     }
     fn visit_unit<E>(self) -> Result<Self::Value, E> {
         Ok(Err(RecordError::NotAnObject("null")))
+    }
+}
+
+#[cfg(test)]
+mod decode_tests {
+    use super::*;
+
+    /// `s` as a JSON string with every character outside ASCII escaped, as Python's
+    /// `json.dumps` writes it by default (surrogate pairs for the astral planes).
+    fn ascii_escaped(s: &str) -> String {
+        let mut out = String::from("\"");
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                c if (c as u32) < 0x20 || !c.is_ascii() => {
+                    let mut units = [0u16; 2];
+                    for u in c.encode_utf16(&mut units) {
+                        out.push_str(&format!("\\u{u:04x}"));
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    }
+
+    #[test]
+    fn escapes_decode_as_serde_json_decodes_them() {
+        let raw = r#""a\"b\\c\/d\b\f\n\r\t\u0041\u00e9\ud83d\ude00 end""#;
+        let want: String = serde_json::from_str(raw).unwrap();
+        assert_eq!(decode_string(raw).unwrap(), want);
+        assert!(matches!(
+            decode_string(r#""plain""#),
+            Some(Cow::Borrowed("plain"))
+        ));
+        // Lone surrogates and non-strings are left to serde_json.
+        assert!(decode_string(r#""x\ud800y""#).is_none());
+        assert!(decode_string(r#""x\udc00""#).is_none());
+        assert!(decode_string(r#""x\ud83dxude00""#).is_none());
+        assert!(decode_string("12").is_none());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn strings_round_trip(s in "\\PC*|[\\\\\"\\n\\t\u{1}é😀ك a]{0,40}") {
+            for raw in [serde_json::to_string(&s).unwrap(), ascii_escaped(&s)] {
+                let decoded = decode_string(&raw);
+                proptest::prop_assert_eq!(decoded.as_deref(), Some(s.as_str()));
+            }
+        }
     }
 }
