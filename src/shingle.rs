@@ -4,7 +4,7 @@
 //! Every token is hashed once with seeded xxh3; an n-gram's hash is combined from its
 //! tokens' hashes, never re-hashed from the text.
 
-use crate::normalize::decode_utf8;
+use crate::normalize::{decode_utf8, is_plain_word_char};
 use unicode_segmentation::UnicodeSegmentation;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
@@ -342,19 +342,6 @@ fn split_candidates_portable(block: &[u8]) -> u32 {
         .fold(0, |m, (k, &b)| m | ((may_split(b) as u32) << k))
 }
 
-/// Letters and digits that UAX #29 always keeps inside one word with their neighbours
-/// of the same kind: ASCII, Latin-1 and Latin Extended letters, basic Cyrillic, and the
-/// Arabic-script letters.
-#[inline]
-pub const fn is_plain_word_char(c: char) -> bool {
-    c.is_ascii_alphanumeric()
-        || matches!(c,
-            '\u{00C0}'..='\u{00D6}' | '\u{00D8}'..='\u{00F6}' | '\u{00F8}'..='\u{024F}'
-            | '\u{0400}'..='\u{0481}' | '\u{048A}'..='\u{04FF}'
-            | '\u{0621}'..='\u{063A}' | '\u{0641}'..='\u{064A}'
-            | '\u{0671}'..='\u{0673}' | '\u{0675}'..='\u{06D3}')
-}
-
 /// Start value of [`combine`].
 const COMBINE_START: u64 = 0x9e37_79b9_7f4a_7c15;
 /// Multiplier of [`combine`].
@@ -533,6 +520,31 @@ mod tests {
                 .filter(|p| !p.is_empty())
                 .collect();
             proptest::prop_assert_eq!(got, want);
+        }
+
+        #[test]
+        fn plain_texts_give_the_same_word_tokens(
+            picks in proptest::collection::vec(0usize..16, 0..60),
+            mask in 0u8..128,
+        ) {
+            // What the normalizer tells of its output is what tokenizing relies on.
+            const ALPHABET: [&str; 16] = [
+                "word", "Ab", " ", "  ", "ك", "تب", "é", "Ж", "7", ".", "\n", "東",
+                "\u{0301}", "Σ", "\u{00A0}", "_",
+            ];
+            let text: String = picks.iter().map(|&i| ALPHABET[i]).collect();
+            let mut opts = crate::normalize::NormalizeOptions::default();
+            for (bit, step) in crate::normalize::NormalizeOptions::STEPS.iter().enumerate() {
+                opts.set(step, mask & (1 << bit) != 0);
+            }
+            let mut normalized = String::new();
+            let plain = crate::normalize::Normalizer::new(opts)
+                .normalize_into_plain(&text, &mut normalized);
+            let words = Shingler::new(ShingleParams { kind: ShingleKind::Word, n: 1, seed: 7 });
+            let (mut told, mut untold) = (Vec::new(), Vec::new());
+            words.tokens_into_plain(&normalized, plain, &mut told);
+            words.tokens_into(&normalized, &mut untold);
+            proptest::prop_assert_eq!(told, untold);
         }
     }
 
