@@ -857,36 +857,6 @@ mod tests {
     }
 
     #[test]
-    fn word_run_characters_are_kept_under_every_option_set() {
-        // What normalize/runs.rs copies without a lookup.
-        let kept = ('a'..='z')
-            .chain('\u{0621}'..='\u{063A}')
-            .chain('\u{0641}'..='\u{064A}')
-            .filter(|c| !matches!(c, 'آ' | 'أ' | 'إ' | 'ة' | 'ى'));
-        let kept: Vec<char> = kept.collect();
-        for mask in 0u8..128 {
-            let mut opts = NormalizeOptions::default();
-            for (bit, step) in NormalizeOptions::STEPS.iter().enumerate() {
-                opts.set(step, mask & (1 << bit) != 0);
-            }
-            let n = Normalizer::new(opts);
-            for &c in &kept {
-                assert_eq!(n.table.get(c as u32), Some(KEEP), "{c} under {opts:?}");
-            }
-        }
-        // The block test agrees on every two-byte character.
-        for cp in 0x80..0x800u32 {
-            let Some(c) = char::from_u32(cp) else {
-                continue;
-            };
-            let mut block = [b'x'; RUN_BLOCK];
-            c.encode_utf8(&mut block);
-            let want = if kept.contains(&c) { RUN_BLOCK } else { 0 };
-            assert_eq!(words_run(&block), want, "U+{cp:04X}");
-        }
-    }
-
-    #[test]
     fn plain_text_is_told_plain() {
         let n = Normalizer::default();
         let mut out = String::new();

@@ -93,6 +93,7 @@ fn run_of(letters: u32, spaces: u32, leads: u32) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use super::super::{KEEP, NormalizeOptions, Normalizer};
     use super::*;
 
     #[test]
@@ -121,5 +122,35 @@ mod tests {
         assert_eq!(run("كَ abcdefghijklm"), 2);
         assert_eq!(run("كـ abcdefghijklm"), 2);
         assert_eq!(run("ك٣ abcdefghijklm"), 2);
+    }
+
+    #[test]
+    fn word_run_characters_are_kept_under_every_option_set() {
+        // What the table path copies without a lookup.
+        let kept = ('a'..='z')
+            .chain('\u{0621}'..='\u{063A}')
+            .chain('\u{0641}'..='\u{064A}')
+            .filter(|c| !matches!(c, 'آ' | 'أ' | 'إ' | 'ة' | 'ى'));
+        let kept: Vec<char> = kept.collect();
+        for mask in 0u8..128 {
+            let mut opts = NormalizeOptions::default();
+            for (bit, step) in NormalizeOptions::STEPS.iter().enumerate() {
+                opts.set(step, mask & (1 << bit) != 0);
+            }
+            let n = Normalizer::new(opts);
+            for &c in &kept {
+                assert_eq!(n.table.get(c as u32), Some(KEEP), "{c} under {opts:?}");
+            }
+        }
+        // The block test agrees on every two-byte character.
+        for cp in 0x80..0x800u32 {
+            let Some(c) = char::from_u32(cp) else {
+                continue;
+            };
+            let mut block = [b'x'; RUN_BLOCK];
+            c.encode_utf8(&mut block);
+            let want = if kept.contains(&c) { RUN_BLOCK } else { 0 };
+            assert_eq!(words_run(&block), want, "U+{cp:04X}");
+        }
     }
 }
