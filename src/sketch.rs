@@ -68,6 +68,10 @@ pub struct DocTable {
     /// Ids of the state's documents that documents of this run were compared with:
     /// document `len() + i` is `history_ids[i]`.
     pub history_ids: Strings,
+    /// Where each document's record starts in its chunk ([`Chunk::record_at`]), so
+    /// exact verification reads the records it needs and no others; `u32::MAX`
+    /// past 4 GiB.
+    pub record_starts: SpillVec<u32>,
 }
 
 impl DocTable {
@@ -363,6 +367,8 @@ struct ChunkOut {
     strip_not_kept: Vec<DocId>,
     /// Examples of rules found in the chunk, in input order.
     examples: Found,
+    /// Where each record starts in the chunk.
+    starts: Vec<u32>,
     error: Option<InputError>,
 }
 
@@ -454,6 +460,8 @@ fn sketch_chunk(
         false => Vec::new(),
     };
     for (r, rec) in chunk.records().enumerate() {
+        let start = rec.bytes.as_ptr() as usize - chunk.data.as_ptr() as usize;
+        out.starts.push(u32::try_from(start).unwrap_or(u32::MAX));
         match corpus::parse(&rec, format, corpus.options()) {
             Ok(doc) => {
                 if let Some(pages) = kept.as_mut() {
@@ -576,6 +584,7 @@ pub fn sketch_corpus(
         strip_ranges: column(cfg),
         strip_ends: column(cfg),
         strip_not_kept: Vec::new(),
+        record_starts: column(cfg),
     };
     let mut searching = examples.as_deref().is_some_and(|l| !l.has_all_examples());
     // Chunks are numbered in reading order (the pages kept for them, [`PageCache`]).
@@ -638,6 +647,7 @@ pub fn sketch_corpus(
                 .collect();
             t.line_keys.extend_from_slice(&keys).map_err(spill_err)?;
             t.sigs.extend_from_slice(&o.sigs).map_err(spill_err)?;
+            (t.record_starts.extend_from_slice(&o.starts)).map_err(spill_err)?;
             t.rejects.extend(o.rejects);
         }
         if t.text_bytes.len() > u32::MAX as usize {
@@ -655,6 +665,7 @@ pub fn sketch_corpus(
         t.text_hash.finish(),
         t.strip_ranges.finish(),
         t.strip_ends.finish(),
+        t.record_starts.finish(),
     ] {
         done.map_err(spill_err)?;
     }

@@ -197,12 +197,15 @@ impl ShingleSets {
 }
 
 /// Rebuild the shingle sets of the documents marked in `needed` (for exact
-/// verification) by reading the corpus again.
+/// verification) by reading the corpus again. `starts` holds where each document's
+/// record starts in its chunk ([`crate::sketch::DocTable::record_starts`]): in a
+/// mapped input only the needed records are read, else the chunk is read through.
 pub fn collect_sets(
     corpus: &Corpus,
     cfg: &DedupConfig,
     sk: &Sketch,
     needed: &BitVec,
+    starts: &[u32],
 ) -> Result<SetPart, RunError> {
     let mut sets = SetPart::new(cfg);
     let mut next = 0u64;
@@ -215,18 +218,27 @@ pub fn collect_sets(
             .map(|(c, &base)| {
                 let mut buf = Buffers::default();
                 let format = corpus.inputs()[c.source].format;
-                c.records()
-                    .enumerate()
-                    .filter(|(i, _)| needed.get(base as usize + i).is_some_and(|b| *b))
-                    .filter_map(|(i, rec)| {
-                        let doc = corpus::parse(&rec, format, corpus.options()).ok()?;
-                        let (text, _) = sk.prepare(&doc.text, &mut buf);
-                        Some((
-                            (base as usize + i) as DocId,
-                            sk.shingle_set(&text, &mut buf),
-                        ))
-                    })
-                    .collect()
+                let base = base as usize;
+                let mut set_of = |i: usize, rec: &corpus::Record<'_>| {
+                    let doc = corpus::parse(rec, format, corpus.options()).ok()?;
+                    let (text, _) = sk.prepare(&doc.text, &mut buf);
+                    Some(((base + i) as DocId, sk.shingle_set(&text, &mut buf)))
+                };
+                let wanted = needed.get(base..base + c.records as usize);
+                let direct = wanted.filter(|_| corpus.is_mapped(c.source)).and_then(|w| {
+                    (w.iter_ones())
+                        .map(|i| Some((i, c.record_at(*starts.get(base + i)? as usize)?)))
+                        .collect::<Option<Vec<_>>>()
+                });
+                match direct {
+                    Some(records) => (records.iter())
+                        .filter_map(|(i, rec)| set_of(*i, rec))
+                        .collect(),
+                    None => (c.records().enumerate())
+                        .filter(|(i, _)| needed.get(base + i).is_some_and(|b| *b))
+                        .filter_map(|(i, rec)| set_of(i, &rec))
+                        .collect(),
+                }
             })
             .collect();
         for (d, set) in found.into_iter().flatten() {

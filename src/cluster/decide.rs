@@ -214,7 +214,13 @@ fn assign_verified(
         for &d in comps.members().iter().filter(|&&d| (d as usize) < n) {
             needed.set(d as usize, true);
         }
-        sets.add(collect_sets(corpus, cfg, sk, &needed)?);
+        sets.add(collect_sets(
+            corpus,
+            cfg,
+            sk,
+            &needed,
+            &table.record_starts,
+        )?);
     }
     let exact_checks = AtomicU64::new(0);
     let rejected_bins: Vec<AtomicU64> = (0..SIMILARITY_BINS).map(|_| AtomicU64::new(0)).collect();
@@ -279,7 +285,13 @@ fn assign_verified(
         for d in missing {
             needed.set(d as usize, true);
         }
-        sets.add(collect_sets(corpus, cfg, sk, &needed)?);
+        sets.add(collect_sets(
+            corpus,
+            cfg,
+            sk,
+            &needed,
+            &table.record_starts,
+        )?);
     };
     verification.exact_checks = exact_checks.load(Ordering::Relaxed);
     verification.shingle_sets = sets.len() as u64;

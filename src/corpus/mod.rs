@@ -288,6 +288,30 @@ impl<'a> Chunk<'a> {
             None
         })
     }
+
+    /// The JSON Lines record starting at byte `start` of the chunk (where
+    /// [`Chunk::records`] found it on an earlier read of the same bytes), without
+    /// reading the records before it. `None` when `start` is not the start of a line
+    /// holding a record, or the chunk is not JSON Lines. Its `line` is the chunk's
+    /// first line: the record's own is not known here.
+    pub fn record_at(&self, start: usize) -> Option<Record<'a>> {
+        if self.format != Format::Jsonl || start >= self.data.len() {
+            return None;
+        }
+        if start > 0 && self.data[start - 1] != b'\n' {
+            return None;
+        }
+        let rest = &self.data[start..];
+        let mut rec = &rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())];
+        if let [before @ .., b'\r'] = rec {
+            rec = before;
+        }
+        (!is_blank(rec)).then_some(Record {
+            source: self.source,
+            line: self.first_line,
+            bytes: rec,
+        })
+    }
 }
 
 /// A line of only whitespace: not a record.
@@ -375,6 +399,18 @@ impl Corpus {
             memory: Some(texts),
             chunk_counts: Vec::new(),
         }
+    }
+
+    /// Whether input `i` is read mapped: every pass cuts the same bytes into the
+    /// same chunks, so a record's place in its chunk found on one pass holds on the
+    /// next ([`Chunk::record_at`]).
+    pub fn is_mapped(&self, i: usize) -> bool {
+        self.memory.is_none()
+            && self.opts.mmap
+            && self
+                .inputs
+                .get(i)
+                .is_some_and(|s| s.compression == Compression::None)
     }
 
     /// The schema of the first Parquet input, if any.
@@ -764,5 +800,18 @@ mod tests {
                 (13, b"{\"text\":\"b\"}".to_vec())
             ]
         );
+        // Each record read again from where it starts, and nothing from elsewhere.
+        for r in c.records() {
+            let start = r.bytes.as_ptr() as usize - data.as_ptr() as usize;
+            assert_eq!(c.record_at(start).map(|a| a.bytes), Some(r.bytes));
+        }
+        for start in [1, 14, 15, 16, data.len()] {
+            assert!(c.record_at(start).is_none(), "{start}");
+        }
+        let text = Chunk {
+            format: Format::Text,
+            ..c
+        };
+        assert!(text.record_at(0).is_none());
     }
 }
