@@ -225,9 +225,14 @@ pub fn collect_sets(
                     Some(((base + i) as DocId, sk.shingle_set(&text, &mut buf)))
                 };
                 let wanted = needed.get(base..base + c.records as usize);
+                // Every needed record where it was seen, or the chunk is read through.
+                let at = |i: usize| match starts.get(base + i) {
+                    Some(&start) if start != u32::MAX => c.record_at(start as usize),
+                    _ => None,
+                };
                 let direct = wanted.filter(|_| corpus.is_mapped(c.source)).and_then(|w| {
                     (w.iter_ones())
-                        .map(|i| Some((i, c.record_at(*starts.get(base + i)? as usize)?)))
+                        .map(|i| Some((i, at(i)?)))
                         .collect::<Option<Vec<_>>>()
                 });
                 match direct {
