@@ -186,7 +186,6 @@ pub(super) fn pick_fields<'a, R: serde_json::de::Read<'a>>(
     })
 }
 
-/// serde_json's message without its "line 1": the record's line is named by the caller.
 /// The text of `raw`, a JSON string (quotes included) that serde_json has already
 /// read through as well formed, with its escapes decoded: borrowed when it has none,
 /// else built in one allocation of its own length. serde_json would read the string
@@ -246,6 +245,7 @@ fn decode_string(raw: &str) -> Option<Cow<'_, str>> {
     Some(Cow::Owned(out))
 }
 
+/// serde_json's message without its "line 1": the record's line is named by the caller.
 pub(super) fn json_error(e: serde_json::Error) -> RecordError {
     let msg = e.to_string();
     let msg = match msg.find(" at line ") {
