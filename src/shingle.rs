@@ -533,10 +533,7 @@ mod tests {
                 "\u{0301}", "Σ", "\u{00A0}", "_",
             ];
             let text: String = picks.iter().map(|&i| ALPHABET[i]).collect();
-            let mut opts = crate::normalize::NormalizeOptions::default();
-            for (bit, step) in crate::normalize::NormalizeOptions::STEPS.iter().enumerate() {
-                opts.set(step, mask & (1 << bit) != 0);
-            }
+            let opts = crate::normalize::NormalizeOptions::from_mask(mask);
             let mut normalized = String::new();
             let plain = crate::normalize::Normalizer::new(opts)
                 .normalize_into_plain(&text, &mut normalized);

@@ -208,19 +208,15 @@ fn assign_verified(
         let i = h as usize - n;
         &history.slots[i * k..(i + 1) * k]
     };
+    // The shingle sets of the documents marked, read back from the corpus.
+    let fetch = |needed: &BitVec| collect_sets(corpus, cfg, sk, needed, &table.record_starts);
     let mut sets = ShingleSets::default();
     if cfg.verify == Verify::Exact {
         let mut needed = bitvec![0; table.len()];
         for &d in comps.members().iter().filter(|&&d| (d as usize) < n) {
             needed.set(d as usize, true);
         }
-        sets.add(collect_sets(
-            corpus,
-            cfg,
-            sk,
-            &needed,
-            &table.record_starts,
-        )?);
+        sets.add(fetch(&needed)?);
     }
     let exact_checks = AtomicU64::new(0);
     let rejected_bins: Vec<AtomicU64> = (0..SIMILARITY_BINS).map(|_| AtomicU64::new(0)).collect();
@@ -285,13 +281,7 @@ fn assign_verified(
         for d in missing {
             needed.set(d as usize, true);
         }
-        sets.add(collect_sets(
-            corpus,
-            cfg,
-            sk,
-            &needed,
-            &table.record_starts,
-        )?);
+        sets.add(fetch(&needed)?);
     };
     verification.exact_checks = exact_checks.load(Ordering::Relaxed);
     verification.shingle_sets = sets.len() as u64;

@@ -133,10 +133,7 @@ mod tests {
             .filter(|c| !matches!(c, 'آ' | 'أ' | 'إ' | 'ة' | 'ى'));
         let kept: Vec<char> = kept.collect();
         for mask in 0u8..128 {
-            let mut opts = NormalizeOptions::default();
-            for (bit, step) in NormalizeOptions::STEPS.iter().enumerate() {
-                opts.set(step, mask & (1 << bit) != 0);
-            }
+            let opts = NormalizeOptions::from_mask(mask);
             let n = Normalizer::new(opts);
             for &c in &kept {
                 assert_eq!(n.table.get(c as u32), Some(KEEP), "{c} under {opts:?}");
