@@ -45,7 +45,7 @@ for MB in $SIZES; do
     same=no
     cat "$OUT"/out/part-* | cmp -s - "$OUT/clean.jsonl" && same=yes
     echo "$MB MB: clean -j 1 $c1 s; clean -j $N $cn s (max RSS $(( kbn / 1024 )) MiB, mapped input included); spark local[$N] $sp s (driver JVM max RSS $(( kbs / 1024 )) MiB); spark/clean -j $N $(python3 -c "print(round($sp / $cn, 2))")x; output identical: $same"
-    python3 -c "import json; r = json.load(open('$OUT/report-$MB.json')); print('  phases:', r['timings'], '-', r['documents'], 'documents')"
+    python3 -c "import json; r = json.load(open('$OUT/report-$MB.json')); print('  phases:', r['timings'], '-', r['documents'], 'documents'); print('  steps:', r.get('steps'))"
     rows+=("$MB $c1 $sp")
     [ "$same" = yes ] || exit 1
 done

@@ -255,6 +255,15 @@ class Job:
         self.parts = parts
         self.cache = cache
         self.views = 0
+        # Seconds between the job's actions, by what the action finished: Spark
+        # plans lazily, so work is timed where it is forced.
+        self.steps = {}
+        self.last = time.time()
+
+    def lap(self, step):
+        now = time.time()
+        self.steps[step] = round(self.steps.get(step, 0) + now - self.last, 3)
+        self.last = now
 
     def transform(self, df, columns, stage_args, schema):
         """Rows of `df` (`columns`, SQL expressions) piped through `dupstrip stage
@@ -423,7 +432,9 @@ def buckets_confirmed(job, sk, purpose):
               .where("n >= 2"))
     shared = shared.persist(StorageLevel.MEMORY_AND_DISK)
     large = shared.where("n > 2").select("band", "key")
-    listed = (joined(bands, large, ["band", "key"], "inner", large.count())
+    large_rows = large.count()
+    job.lap(f"{purpose}: band buckets")
+    listed = (joined(bands, large, ["band", "key"], "inner", large_rows)
               .groupBy("band", "key").agg(F.sort_array(F.collect_list("row")).alias("rows"))
               .select("rows"))
     # Buckets with the same members confirm the same edges (copies of one story
@@ -434,18 +445,21 @@ def buckets_confirmed(job, sk, purpose):
             .select(F.concat_ws(".", F.xxhash64("rows"), F.hash("rows")).alias("set"),
                     F.explode("rows").alias("row")))
     sets = sets.persist(StorageLevel.MEMORY_AND_DISK)
-    members = (joined(sigs, sets, "row", "inner", sets.count())
+    set_rows = sets.count()
+    job.lap(f"{purpose}: bucket member sets")
+    members = (joined(sigs, sets, "row", "inner", set_rows)
                .repartition(job.parts, "set").sortWithinPartitions("set", "row"))
     edges = job.transform(members, ["set", "row", "len", "hex(sig)"],
                           ["confirm", "--config", "job.json", "--for", purpose],
                           "a BIGINT, b BIGINT")
     edges = edges.distinct().localCheckpoint()
+    job.lap(f"{purpose}: confirmed")
     for df in (bands, shared, sets):
         df.unpersist()
     return edges
 
 
-def components(job, edges):
+def components(job, edges, purpose):
     """Connected components by alternating large-star and small-star (Kiveris et al.,
     2014) in Spark SQL, until the edges stop changing: (row, root) for every row of a
     component of two or more, root (its smallest row) included."""
@@ -481,6 +495,7 @@ def components(job, edges):
         if check == last:
             break
         last = check
+    job.lap(f"{purpose}: components")
     roots = e.select(F.col("y").alias("x")).distinct().select("x", F.col("x").alias("y"))
     return (e.unionByName(roots).select(F.col("x").alias("row"), F.col("y").alias("root")),
             rounds)
@@ -490,11 +505,12 @@ def learn(job, sk, documents, config, binary, work, records):
     """The rules file, learned as `clean` learns it; returns its path and a summary."""
     spark = job.spark
     edges = buckets_confirmed(job, sk, "stories")
-    story_of, rounds = components(job, edges)
+    story_of, rounds = components(job, edges, "stories")
     story_of = job.keep(story_of)
     stats = story_of.agg(F.count("*"), F.sum(F.when(F.col("row") == F.col("root"), 1)
                                               .otherwise(0))).first()
     grouped, groups = stats[0], stats[1] or 0
+    job.lap("stories: counted")
     stories = documents - grouped + groups
     floor = max(config["learn"]["min_docs"], 2)
     # A key under the floor in occurrences is under it in stories: only the others'
@@ -503,7 +519,9 @@ def learn(job, sk, documents, config, binary, work, records):
     often = (keys.groupBy("kind", "hash").agg(F.count("*").alias("n"))
              .where((F.col("n") >= floor) | (F.col("kind").isin(*TAIL_KINDS) & (F.col("n") >= 2)))
              .select("kind", "hash")).persist(StorageLevel.MEMORY_AND_DISK)
-    keys = joined(keys, often, ["kind", "hash"], "inner", often.count())
+    often_rows = often.count()
+    job.lap("line keys: frequent")
+    keys = joined(keys, often, ["kind", "hash"], "inner", often_rows)
     frequent = (joined(keys, story_of, "row", "left", grouped)
                 .select("kind", "hash", F.coalesce("root", "row").alias("story")).distinct()
                 .groupBy("kind", "hash").agg(F.count("*").alias("n"))
@@ -514,6 +532,7 @@ def learn(job, sk, documents, config, binary, work, records):
                        "--documents", str(documents), "--stories", str(stories)],
               ('{"kind":%d,"hash":"%016x","stories":%d}' % (r[0], r[1] & (2**64 - 1), r[2])
                for r in frequent.toLocalIterator()), learned)
+    job.lap("line keys: stories of each")
     spark.sparkContext.addFile(learned)
     found = job.transform(records, ["row", "value"],
                           ["examples", "--config", "job.json", "--names", "names.json",
@@ -529,6 +548,7 @@ def learn(job, sk, documents, config, binary, work, records):
     run_local(binary, ["rules", "--config", os.path.join(work, "job.json"), "--learned", learned],
               ('{"kind":%d,"hash":"%s","row":%d,"pos":%d,"line":%s}' % tuple(r)
                for r in top.toLocalIterator()), rules_path)
+    job.lap("rules: examples")
     return rules_path, {"stories": stories, "story_cc_rounds": rounds}
 
 
@@ -632,6 +652,7 @@ def main(argv):
         if records is None:
             sys.exit("dupstrip_spark: the inputs hold no records")
         timings["read"] = round(time.time() - t0, 3)
+        job.lap("read: inputs listed, splits counted")
 
         summary = {"inputs": len(files)}
         # 1. Boilerplate rules: learned (stories, counts, examples) or given.
@@ -642,6 +663,7 @@ def main(argv):
             t = time.time()
             story_sk = sketches(job, records, "stories", [])
             documents = records_read(story_sk)
+            job.lap("stories: sketched")
             rules_path, learned = learn(job, story_sk, documents, config, binary, work,
                                         records)
             story_sk.unpersist()
@@ -663,11 +685,13 @@ def main(argv):
             documents = records_read(sk)
         summary["documents"] = documents
         emptied = sk.where("t = 'e'").count()
+        job.lap("dedup: sketched")
         edges = buckets_confirmed(job, sk, "dedup")
-        comp, rounds = components(job, edges)
+        comp, rounds = components(job, edges, "dedup")
         sigs = signatures(sk)
         comp = comp.persist(StorageLevel.MEMORY_AND_DISK)
         in_components = comp.count()
+        job.lap("dedup: component members")
         members = (joined(records.select("row", "value"), joined(sigs, comp, "row", "inner",
                                                                   in_components),
                           "row", "inner", in_components)
@@ -678,6 +702,7 @@ def main(argv):
                                  "t STRING, row BIGINT, body STRING")
         assigned = assigned.persist(StorageLevel.MEMORY_AND_DISK)
         counted = assigned.groupBy("t").count().collect()
+        job.lap("dedup: assigned")
         counts = {r["t"]: r["count"] for r in counted}
         summary["duplicates"] = counts.get("d", 0)
         summary["clusters"] = counts.get("c", 0)
@@ -705,14 +730,17 @@ def main(argv):
             write_parquet(spark, cleaned, files, a.output)
         else:
             cleaned.write.text(a.output)
+        job.lap("write: output")
         # Emptied records have no signature, so none is a duplicate.
         summary["emptied_dropped"] = emptied if config["on_empty"] == "drop" else 0
         summary["written"] = documents - summary["duplicates"] - summary["emptied_dropped"]
         if a.clusters:
             write_clusters(spark, assigned.where("t = 'c'").select("row", "body"), a.clusters)
+            job.lap("write: clusters")
         timings["write"] = round(time.time() - t, 3)
         timings["total"] = round(time.time() - t0, 3)
         summary["timings"] = timings
+        summary["steps"] = job.steps
         if a.report:
             with open(a.report, "w") as f:
                 json.dump(summary, f, indent=2)
