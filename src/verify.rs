@@ -196,6 +196,9 @@ impl ShingleSets {
     }
 }
 
+/// Chunks read per thread before their sets are put together.
+const SET_CHUNKS_PER_THREAD: usize = 4;
+
 /// Rebuild the shingle sets of the documents marked in `needed` (for exact
 /// verification) by reading the corpus again. `starts` holds where each document's
 /// record starts in its chunk ([`crate::sketch::DocTable::record_starts`]): in a
@@ -212,45 +215,57 @@ pub fn collect_sets(
     corpus.for_each_group(|chunks| -> Result<(), RunError> {
         let bases = chunk_bases(chunks, next);
         next = bases[bases.len() - 1];
-        let found: Vec<Vec<(DocId, Vec<u64>)>> = chunks
-            .par_iter()
-            .zip(&bases[..chunks.len()])
-            .map(|(c, &base)| {
-                let mut buf = Buffers::default();
-                let format = corpus.inputs()[c.source].format;
-                let base = base as usize;
-                let mut set_of = |i: usize, rec: &corpus::Record<'_>| {
-                    let doc = corpus::parse(rec, format, corpus.options()).ok()?;
-                    let (text, _) = sk.prepare(&doc.text, &mut buf);
-                    Some(((base + i) as DocId, sk.shingle_set(&text, &mut buf)))
-                };
-                let wanted = needed.get(base..base + c.records as usize);
-                // Every needed record where it was seen, or the chunk is read through.
-                let at = |i: usize| match starts.get(base + i) {
-                    Some(&start) if start != u32::MAX => c.record_at(start as usize),
-                    _ => None,
-                };
-                let direct = wanted.filter(|_| corpus.is_mapped(c.source)).and_then(|w| {
-                    (w.iter_ones())
-                        .map(|i| Some((i, at(i)?)))
-                        .collect::<Option<Vec<_>>>()
-                });
-                match direct {
-                    Some(records) => (records.iter())
-                        .filter_map(|(i, rec)| set_of(*i, rec))
-                        .collect(),
-                    None => (c.records().enumerate())
-                        .filter(|(i, _)| needed.get(base + i).is_some_and(|b| *b))
-                        .filter_map(|(i, rec)| set_of(i, &rec))
-                        .collect(),
-                }
-            })
-            .collect();
-        for (d, set) in found.into_iter().flatten() {
-            sets.push(d, &set).map_err(spill_err)?;
+        // A few chunks per thread at a time: sets wait to be copied into `sets` for
+        // one batch, not for the whole group, and the next batch reuses their room.
+        let batch = SET_CHUNKS_PER_THREAD * rayon::current_num_threads();
+        for (chunks, bases) in chunks.chunks(batch).zip(bases.chunks(batch)) {
+            let found: Vec<Vec<(DocId, Vec<u64>)>> = (chunks.par_iter().zip(bases))
+                .map(|(c, &base)| chunk_sets(corpus, sk, needed, starts, c, base as usize))
+                .collect();
+            for (d, set) in found.into_iter().flatten() {
+                sets.push(d, &set).map_err(spill_err)?;
+            }
         }
         Ok(())
     })?;
     sets.finish().map_err(spill_err)?;
     Ok(sets)
+}
+
+/// The sets of the needed documents of chunk `c`, whose first document is `base`.
+fn chunk_sets(
+    corpus: &Corpus,
+    sk: &Sketch,
+    needed: &BitVec,
+    starts: &[u32],
+    c: &corpus::Chunk<'_>,
+    base: usize,
+) -> Vec<(DocId, Vec<u64>)> {
+    let mut buf = Buffers::default();
+    let format = corpus.inputs()[c.source].format;
+    let mut set_of = |i: usize, rec: &corpus::Record<'_>| {
+        let doc = corpus::parse(rec, format, corpus.options()).ok()?;
+        let (text, _) = sk.prepare(&doc.text, &mut buf);
+        Some(((base + i) as DocId, sk.shingle_set(&text, &mut buf)))
+    };
+    let wanted = needed.get(base..base + c.records as usize);
+    // Every needed record where it was seen, or the chunk is read through.
+    let at = |i: usize| match starts.get(base + i) {
+        Some(&start) if start != u32::MAX => c.record_at(start as usize),
+        _ => None,
+    };
+    let direct = wanted.filter(|_| corpus.is_mapped(c.source)).and_then(|w| {
+        (w.iter_ones())
+            .map(|i| Some((i, at(i)?)))
+            .collect::<Option<Vec<_>>>()
+    });
+    match direct {
+        Some(records) => (records.iter())
+            .filter_map(|(i, rec)| set_of(*i, rec))
+            .collect(),
+        None => (c.records().enumerate())
+            .filter(|(i, _)| needed.get(base + i).is_some_and(|b| *b))
+            .filter_map(|(i, rec)| set_of(i, &rec))
+            .collect(),
+    }
 }
