@@ -268,14 +268,10 @@ impl<'a> Chunk<'a> {
                 });
             }
             while pos < data.len() {
-                let end = memchr::memchr(b'\n', &data[pos..]).map_or(data.len(), |i| pos + i);
-                let mut rec = &data[pos..end];
+                let (rec, end) = line_from(data, pos);
                 let this_line = line;
                 pos = end + 1;
                 line += 1;
-                if let [rest @ .., b'\r'] = rec {
-                    rec = rest;
-                }
                 if is_blank(rec) {
                     continue;
                 }
@@ -301,17 +297,21 @@ impl<'a> Chunk<'a> {
         if start > 0 && self.data[start - 1] != b'\n' {
             return None;
         }
-        let rest = &self.data[start..];
-        let mut rec = &rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())];
-        if let [before @ .., b'\r'] = rec {
-            rec = before;
-        }
+        let (rec, _) = line_from(self.data, start);
         (!is_blank(rec)).then_some(Record {
             source: self.source,
             line: self.first_line,
             bytes: rec,
         })
     }
+}
+
+/// The line of `data` starting at byte `pos`, without its `\r\n` or `\n`, and where
+/// its newline is (or the end of `data`).
+fn line_from(data: &[u8], pos: usize) -> (&[u8], usize) {
+    let end = memchr::memchr(b'\n', &data[pos..]).map_or(data.len(), |i| pos + i);
+    let line = &data[pos..end];
+    (line.strip_suffix(b"\r").unwrap_or(line), end)
 }
 
 /// A line of only whitespace: not a record.
