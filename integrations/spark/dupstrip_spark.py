@@ -68,6 +68,9 @@ SKETCH_SCHEMA = "t STRING, row BIGINT, a BIGINT, b BIGINT, c STRING"
 BROADCAST_ROWS = 2_000_000
 # Rounds of the component search between checkpoints of the edges.
 CHECKPOINT_EVERY = 2
+# Up to this many edges, components are found in one task by `stage components`
+# (about 50 bytes an edge in the binary's memory, outside the executor's heap).
+COMPONENTS_TASK_EDGES = 5_000_000
 
 
 def parse_args(argv):
@@ -98,6 +101,12 @@ def parse_args(argv):
                    "executors' memory and local disks)")
     p.add_argument("--partitions", type=int, default=0,
                    help="partitions of the shuffles (default: Spark's default parallelism)")
+    p.add_argument("--components-task-edges", type=int, default=COMPONENTS_TASK_EDGES,
+                   metavar="N",
+                   help="find connected components in one task (`dupstrip stage "
+                   "components`, about 50 bytes an edge in that task's memory) up to N "
+                   "edges, and in rounds of Spark SQL joins above (default: %(default)s; "
+                   "0: always in rounds)")
     clean_options = []
     if "--" in argv:
         i = argv.index("--")
@@ -248,8 +257,9 @@ def list_inputs(spark, inputs):
 class Job:
     """The pieces every query of the job shares."""
 
-    def __init__(self, spark, binary, parts, cache):
+    def __init__(self, spark, binary, parts, cache, task_edges):
         self.sizes = []
+        self.task_edges = task_edges
         self.spark = spark
         self.binary = binary
         self.parts = parts
@@ -460,9 +470,17 @@ def buckets_confirmed(job, sk, purpose):
 
 
 def components(job, edges, purpose):
-    """Connected components by alternating large-star and small-star (Kiveris et al.,
-    2014) in Spark SQL, until the edges stop changing: (row, root) for every row of a
-    component of two or more, root (its smallest row) included."""
+    """Connected components of the edges: (row, root) for every row of a component of
+    two or more, root (its smallest row) included, and the rounds of joins it took (0:
+    found in one task). Up to `job.task_edges` edges, one task of `stage components`
+    reads them all; above, alternating large-star and small-star rounds (Kiveris et
+    al., 2014) in Spark SQL until the edges stop changing."""
+    # The edges are checkpointed: counting them reads no record again.
+    if edges.count() <= job.task_edges:
+        found = job.transform(edges.coalesce(1), ["a", "b"], ["components"],
+                              "row BIGINT, root BIGINT").localCheckpoint()
+        job.lap(f"{purpose}: components")
+        return found, 0
     e = edges.select(F.greatest("a", "b").alias("x"), F.least("a", "b").alias("y")).distinct()
     e = e.localCheckpoint()
     last = None
@@ -619,7 +637,7 @@ def main(argv):
         spark.conf.set("spark.sql.files.minPartitionNum", str(sc.defaultParallelism))
     binary = local_binary(a.dupstrip)
     exe = a.dupstrip if os.path.sep in a.dupstrip else os.path.basename(a.dupstrip)
-    job = Job(spark, exe, parts, not a.no_cache)
+    job = Job(spark, exe, parts, not a.no_cache, a.components_task_edges)
     work = tempfile.mkdtemp(prefix="dupstrip-spark-")
     timings = {}
     try:

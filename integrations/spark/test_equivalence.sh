@@ -97,6 +97,8 @@ check "$work/clean-clusters.jsonl" "$work/spark-clusters.jsonl" "clusters"
 
 # Parquet in, Parquet out: the first file with an integer and a nullable float column
 # added, as Parquet; both outputs read back as JSON Lines by dupstrip and compared.
+# This run finds components in rounds of Spark SQL joins (--components-task-edges 0),
+# the first in one task (`stage components`): both ways are checked against clean.
 echo "== Parquet in and out"
 python3 - "$work/part-0" > "$work/typed.jsonl" <<'EOF'
 import json, sys
@@ -112,6 +114,7 @@ EOF
 "$VENV/bin/spark-submit" --master 'local[2]' --conf spark.ui.enabled=false \
     --conf spark.driver.memory=1g --files "$BIN" "${no_python_workers[@]}" \
     integrations/spark/dupstrip_spark.py "$work/typed.parquet" -o "$work/spark.parquet" \
+    --components-task-edges 0 --report "$work/side/parquet-report.json" \
     -- "${options[@]}" > "$work/spark-parquet.log" 2>&1 || {
     grep -v " INFO \| WARN \|^\s*at " "$work/spark-parquet.log" | tail -40
     exit 1
@@ -162,6 +165,10 @@ rules = json.load(open(f"{w}/clean-rules.json"))
 assert rep["duplicates"] >= 100, rep
 assert len(rules["lines"]) + len(rules["templates"]) >= 5, rules
 assert rep["inputs"] == 4, rep
+# Components in one task in the first run (0 rounds), in rounds of joins in the Parquet run.
+assert rep["story_cc_rounds"] == 0 and rep["dedup_cc_rounds"] == 0, rep
+rounds = json.load(open(f"{w}/side/parquet-report.json"))
+assert rounds["story_cc_rounds"] >= 1 and rounds["dedup_cc_rounds"] >= 1, rounds
 assert any(l.endswith("   \n") for l in open(f"{w}/spark.jsonl", encoding="utf-8")), \
     "no record with trailing spaces written"
 

@@ -142,6 +142,20 @@ pub(super) enum StageCmd {
         #[arg(long, value_name = "FILE")]
         stats: Option<PathBuf>,
     },
+    /// Edges in ({"a", "b"}, as `stage confirm` writes them), every row of a
+    /// component out with its root, the component's smallest row ({"row", "root"}),
+    /// sorted by row: the connected components in one process, for an engine whose
+    /// edges fit one task's memory.
+    #[command(
+        after_help = "Needs no config. Holds every edge in memory: about 50 bytes per edge.\n\n\
+                      Example:\n  dupstrip stage confirm --config job.json --for dedup < buckets.jsonl \\\n      | dupstrip stage components > roots.jsonl"
+    )]
+    Components {
+        /// Rows `A, B` in and `ROW, ROOT` out, fields separated by U+0001, as Spark
+        /// SQL's `TRANSFORM` pipes them.
+        #[arg(long)]
+        delimited: bool,
+    },
     /// Gzip or zstd in, plain bytes out (for engines that cannot read zstd); with
     /// --delimited, rows of whole files in hex in, their records out.
     Decompress {
@@ -218,6 +232,7 @@ pub(super) fn stage_config(a: CleanArgs) -> Result<()> {
 pub(super) fn stage_cmd(cmd: StageCmd) -> Result<()> {
     let cmd = match cmd {
         StageCmd::Config(a) => return stage_config(*a),
+        StageCmd::Components { delimited } => return stage_components(delimited),
         StageCmd::Decompress { rows } => {
             let input = std::io::BufReader::with_capacity(1 << 20, std::io::stdin().lock());
             let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
@@ -232,7 +247,9 @@ pub(super) fn stage_cmd(cmd: StageCmd) -> Result<()> {
         other => other,
     };
     let (common, rows) = match &cmd {
-        StageCmd::Config(_) | StageCmd::Decompress { .. } => return Ok(()),
+        StageCmd::Config(_) | StageCmd::Decompress { .. } | StageCmd::Components { .. } => {
+            return Ok(());
+        }
         StageCmd::Learn { common, .. } | StageCmd::Rules { common, .. } => {
             (common, &RowArgs::default())
         }
@@ -261,7 +278,7 @@ pub(super) fn stage_cmd(cmd: StageCmd) -> Result<()> {
     };
     let delimited = rows.delimited;
     let result = match &cmd {
-        StageCmd::Config(_) | StageCmd::Decompress { .. } => Ok(()),
+        StageCmd::Config(_) | StageCmd::Decompress { .. } | StageCmd::Components { .. } => Ok(()),
         StageCmd::Sketch {
             purpose: p, rules, ..
         } => {
@@ -329,6 +346,14 @@ pub(super) fn stage_cmd(cmd: StageCmd) -> Result<()> {
         }
     };
     flush_output(result, out)
+}
+
+/// `stage components`: standard input to standard output.
+fn stage_components(delimited: bool) -> Result<()> {
+    let input = std::io::BufReader::with_capacity(1 << 20, std::io::stdin().lock());
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    let result = stage::components(delimited, input, "<stdin>", &mut out);
+    flush_output(result.map(|_| ()), out)
 }
 
 /// Flush the output; a closed standard output is not an error (the reader stopped).

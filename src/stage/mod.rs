@@ -19,6 +19,9 @@
 //! 6. `sketch --for dedup`: signature of each stripped text. 7. `confirm --for dedup`
 //!    over each bucket. 8. (engine) components. 9. `assign` per component: which copy
 //!    is kept. 10. `apply`: the stripped records, without the dropped rows.
+//!
+//! Steps 3 and 8 may also run here, in one process (`components`), when the edges
+//! fit one task's memory.
 
 use std::borrow::Cow;
 use std::io::{self, BufRead, Write};
@@ -41,11 +44,13 @@ use crate::verify::Verifier;
 
 mod apply;
 mod assign;
+mod components;
 pub mod rows;
 mod rules;
 
 pub use apply::{ApplyStats, apply, decompress, read_drop_list};
 pub use assign::assign;
+pub use components::{ComponentStats, components};
 pub use rules::{LearnedFile, examples, learn, rules};
 
 /// Version of the stage line formats and of the config file. A stage refuses a config

@@ -73,7 +73,7 @@ impl Names {
 
 /// Every row of the input, split into `n` fields (the last one takes the rest of the
 /// line), numbered from 1 for errors.
-fn for_each_row(
+pub(super) fn for_each_row(
     input: impl BufRead,
     name: &str,
     n: usize,
@@ -103,7 +103,7 @@ fn for_each_row(
     })
 }
 
-fn int<T: std::str::FromStr>(field: &[u8], what: &str) -> Result<T, String> {
+pub(super) fn int<T: std::str::FromStr>(field: &[u8], what: &str) -> Result<T, String> {
     std::str::from_utf8(field)
         .ok()
         .and_then(|s| s.parse().ok())

@@ -61,6 +61,29 @@ pub(crate) fn components(edges: &[(u64, u64)]) -> BTreeMap<u64, u64> {
         .collect()
 }
 
+/// `stage components` over `edges`, as JSON lines and as delimited rows (both must
+/// agree): each row's root.
+fn stage_components(env: &Env, edges: &[(u64, u64)]) -> BTreeMap<u64, u64> {
+    let lines = edges
+        .iter()
+        .map(|(a, b)| json!({"a": a, "b": b}).to_string());
+    let found: BTreeMap<u64, u64> = parse(&stage(env, &["components"], &joined(lines)))
+        .iter()
+        .map(|r| (r["row"].as_u64().unwrap(), r["root"].as_u64().unwrap()))
+        .collect();
+    let rows = edges.iter().map(|(a, b)| format!("{a}\u{1}{b}"));
+    let delimited = stage(env, &["components", "--delimited"], &joined(rows));
+    let from_rows: BTreeMap<u64, u64> = delimited
+        .lines()
+        .map(|l| {
+            let (row, root) = l.split_once('\u{1}').expect("two fields");
+            (row.parse().unwrap(), root.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(found, from_rows, "JSON lines and delimited rows differ");
+    found
+}
+
 /// Group sketches into buckets per (band, key) and confirm them: the edges.
 fn edges(env: &Env, sketches: &[Value], purpose: &str) -> Vec<(u64, u64)> {
     let mut buckets: BTreeMap<(usize, String), Vec<&Value>> = BTreeMap::new();
@@ -179,7 +202,13 @@ fn stages_give_what_clean_gives(options: &[&str], as_lines: bool) {
         &envelopes,
     ));
     assert_eq!(stories_sk.len(), records.len());
-    let story_of = components(&edges(&env, &stories_sk, "stories"));
+    let story_edges = edges(&env, &stories_sk, "stories");
+    let story_of = components(&story_edges);
+    assert!(
+        !story_of.is_empty(),
+        "the corpus must have stories of several pages"
+    );
+    assert_eq!(stage_components(&env, &story_edges), story_of);
     let grouped = story_of.len() as u64;
     let groups = story_of.iter().filter(|(m, r)| m == r).count() as u64;
     let stories = n - grouped + groups;
