@@ -68,6 +68,9 @@ SKETCH_SCHEMA = "t STRING, row BIGINT, a BIGINT, b BIGINT, c STRING"
 BROADCAST_ROWS = 2_000_000
 # Rounds of the component search between checkpoints of the edges.
 CHECKPOINT_EVERY = 2
+# Examples are searched first in this share of the input's parts (1/N, at least one),
+# in row order; the rest only when some rule still lacks an example.
+EXAMPLES_FIRST_SHARE = 8
 # Up to this many edges, components are found in one task by `stage components`
 # (about 50 bytes an edge in the binary's memory, outside the executor's heap).
 COMPONENTS_TASK_EDGES = 5_000_000
@@ -101,6 +104,12 @@ def parse_args(argv):
                    "executors' memory and local disks)")
     p.add_argument("--partitions", type=int, default=0,
                    help="partitions of the shuffles (default: Spark's default parallelism)")
+    p.add_argument("--examples-first-share", type=int, default=EXAMPLES_FIRST_SHARE,
+                   metavar="N",
+                   help="search the rules' examples in the first 1/N of the input's parts "
+                   "(splits of files, in input order) first, and in the rest only when "
+                   "some rule still lacks an example it keeps (default: %(default)s; 1: "
+                   "all at once)")
     p.add_argument("--components-task-edges", type=int, default=COMPONENTS_TASK_EDGES,
                    metavar="N",
                    help="find connected components in one task (`dupstrip stage "
@@ -257,9 +266,10 @@ def list_inputs(spark, inputs):
 class Job:
     """The pieces every query of the job shares."""
 
-    def __init__(self, spark, binary, parts, cache, task_edges):
+    def __init__(self, spark, binary, parts, cache, task_edges, examples_share):
         self.sizes = []
         self.task_edges = task_edges
+        self.examples_share = max(1, examples_share)
         self.spark = spark
         self.binary = binary
         self.parts = parts
@@ -519,8 +529,10 @@ def components(job, edges, purpose):
             rounds)
 
 
-def learn(job, sk, documents, config, binary, work, records):
-    """The rules file, learned as `clean` learns it; returns its path and a summary."""
+def learn(job, sk, documents, config, binary, work, records, parts):
+    """The rules file, learned as `clean` learns it: its path, a summary, and, when
+    some rule still lacks further examples, the examples found so far (the dedup
+    sketch finds the rest; None otherwise)."""
     spark = job.spark
     edges = buckets_confirmed(job, sk, "stories")
     story_of, rounds = components(job, edges, "stories")
@@ -552,22 +564,64 @@ def learn(job, sk, documents, config, binary, work, records):
                for r in frequent.toLocalIterator()), learned)
     job.lap("line keys: stories of each")
     spark.sparkContext.addFile(learned)
+    rules_path = os.path.join(work, "rules.json")
+    # The first parts of the input, in row order, hold the first example of every
+    # rule in most corpora: then the rules strip as they will, and the dedup sketch,
+    # which reads every record anyway, finds the further examples of templates. The
+    # rest of the input is searched here only when some rule still lacks its first.
+    first = max(1, -(-parts // job.examples_share))
+    examples = first_examples(job, records.where(F.col("part") < first))
+    status = rules_file(binary, work, examples, rules_path)
+    read_all = first >= parts
+    if not status["first_examples"] and not read_all:
+        examples += first_examples(job, records.where(F.col("part") >= first))
+        status = rules_file(binary, work, examples, rules_path)
+        read_all = True
+    job.lap("rules: examples")
+    more = None if read_all or status["all_examples"] else examples
+    return rules_path, {"stories": stories, "story_cc_rounds": rounds,
+                        "examples_parts_read": parts if read_all else first}, more
+
+
+def rules_file(binary, work, examples, path):
+    """Write the rules file of these examples ((kind, hash, row, pos, line as a JSON
+    string) tuples, any order) to `path`; what `stage rules --status` says of them."""
+    status_path = os.path.join(work, "rules-status.json")
+    run_local(binary, ["rules", "--config", os.path.join(work, "job.json"),
+                       "--learned", os.path.join(work, "learned.json"),
+                       "--status", status_path],
+              ('{"kind":%d,"hash":"%s","row":%d,"pos":%d,"line":%s}' % r for r in examples),
+              path)
+    with open(status_path) as f:
+        return json.load(f)
+
+
+def first_examples(job, records):
+    """The first three distinct lines of each learned key in `records`, by `stage
+    examples`."""
     found = job.transform(records, ["row", "value"],
                           ["examples", "--config", "job.json", "--names", "names.json",
                            "--learned", "learned.json"],
                           "kind INT, hash STRING, row BIGINT, pos INT, line STRING")
-    # The first three distinct lines of each key, in (row, pos) order.
+    return top_examples(found)
+
+
+def top_examples(found):
+    """Of example rows (kind, hash, row, pos, line), the first three distinct lines of
+    each key in (row, pos) order, as tuples on the driver."""
     first = (found.groupBy("kind", "hash", "line")
              .agg(F.min(F.struct("row", "pos")).alias("at")))
     top = (first.withColumn("n", F.row_number().over(
         Window.partitionBy("kind", "hash").orderBy("at")))
         .where("n <= 3").select("kind", "hash", "at.row", "at.pos", "line"))
-    rules_path = os.path.join(work, "rules.json")
-    run_local(binary, ["rules", "--config", os.path.join(work, "job.json"), "--learned", learned],
-              ('{"kind":%d,"hash":"%s","row":%d,"pos":%d,"line":%s}' % tuple(r)
-               for r in top.toLocalIterator()), rules_path)
-    job.lap("rules: examples")
-    return rules_path, {"stories": stories, "story_cc_rounds": rounds}
+    return [tuple(r) for r in top.toLocalIterator()]
+
+
+def sketch_examples(sk):
+    """The example rows (`x`) of a dedup sketch run with --learned."""
+    return sk.where("t = 'x'").select(
+        F.col("b").cast("int").alias("kind"), F.substring_index("c", " ", 1).alias("hash"),
+        "row", F.col("a").cast("int").alias("pos"), F.expr("substr(c, 18)").alias("line"))
 
 
 def ordered_keys(spark, n):
@@ -637,7 +691,8 @@ def main(argv):
         spark.conf.set("spark.sql.files.minPartitionNum", str(sc.defaultParallelism))
     binary = local_binary(a.dupstrip)
     exe = a.dupstrip if os.path.sep in a.dupstrip else os.path.basename(a.dupstrip)
-    job = Job(spark, exe, parts, not a.no_cache, a.components_task_edges)
+    job = Job(spark, exe, parts, not a.no_cache, a.components_task_edges,
+              a.examples_first_share)
     work = tempfile.mkdtemp(prefix="dupstrip-spark-")
     timings = {}
     try:
@@ -672,8 +727,9 @@ def main(argv):
         timings["read"] = round(time.time() - t0, 3)
         job.lap("read: inputs listed, splits counted")
 
-        summary = {"inputs": len(files)}
+        summary = {"inputs": len(files), "input_parts": out_parts}
         # 1. Boilerplate rules: learned (stories, counts, examples) or given.
+        more_examples = None
         if a.rules:
             rules_path = os.path.join(work, "rules.json")
             shutil.copyfile(a.rules, rules_path)
@@ -682,28 +738,40 @@ def main(argv):
             story_sk = sketches(job, records, "stories", [])
             documents = records_read(story_sk)
             job.lap("stories: sketched")
-            rules_path, learned = learn(job, story_sk, documents, config, binary, work,
-                                        records)
+            rules_path, learned, more_examples = learn(job, story_sk, documents, config,
+                                                       binary, work, records, out_parts)
             story_sk.unpersist()
             summary.update(learned)
             timings["learn"] = round(time.time() - t, 3)
-        if a.save_rules:
-            shutil.copyfile(rules_path, a.save_rules)
-        with open(rules_path) as f:
-            rules = json.load(f)
-        summary["rules"] = {"lines": len(rules.get("lines", [])),
-                            "templates": len(rules.get("templates", [])),
-                            "markers": len(rules.get("markers", []))}
         sc.addFile(rules_path)
 
-        # 2. Near-duplicates of the stripped texts.
+        # 2. Near-duplicates of the stripped texts; the further examples of the rules,
+        # when learning left some to find, in the same read.
         t = time.time()
-        sk = sketches(job, records, "dedup", ["--rules", "rules.json"])
+        extra = ["--rules", "rules.json"]
+        if more_examples is not None:
+            extra += ["--learned", "learned.json"]
+        sk = sketches(job, records, "dedup", extra)
         if a.rules:
             documents = records_read(sk)
         summary["documents"] = documents
         emptied = sk.where("t = 'e'").count()
         job.lap("dedup: sketched")
+        saved_rules = rules_path
+        if more_examples is not None:
+            # The rules strip the same with these examples: they only complete the
+            # file (saved, counted).
+            saved_rules = os.path.join(work, "rules-complete.json")
+            rules_file(binary, work, more_examples + top_examples(sketch_examples(sk)),
+                       saved_rules)
+            job.lap("rules: further examples")
+        if a.save_rules:
+            shutil.copyfile(saved_rules, a.save_rules)
+        with open(saved_rules) as f:
+            rules = json.load(f)
+        summary["rules"] = {"lines": len(rules.get("lines", [])),
+                            "templates": len(rules.get("templates", [])),
+                            "markers": len(rules.get("markers", []))}
         edges = buckets_confirmed(job, sk, "dedup")
         comp, rounds = components(job, edges, "dedup")
         sigs = signatures(sk)

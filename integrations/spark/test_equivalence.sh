@@ -99,6 +99,7 @@ check "$work/clean-clusters.jsonl" "$work/spark-clusters.jsonl" "clusters"
 # added, as Parquet; both outputs read back as JSON Lines by dupstrip and compared.
 # This run finds components in rounds of Spark SQL joins (--components-task-edges 0),
 # the first in one task (`stage components`): both ways are checked against clean.
+# The same for the search of the rules' examples (below).
 echo "== Parquet in and out"
 python3 - "$work/part-0" > "$work/typed.jsonl" <<'EOF'
 import json, sys
@@ -109,17 +110,31 @@ for i, line in enumerate(open(sys.argv[1], encoding="utf-8")):
     print(json.dumps(d, ensure_ascii=False))
 EOF
 "$BIN" boilerplate learn "$work/typed.jsonl" -o "$work/no-rules.json" --min-docs 1000000 -q
-"$BIN" boilerplate strip "$work/typed.jsonl" --rules "$work/no-rules.json" -o "$work/typed.parquet" -q
-"$BIN" clean "$work/typed.parquet" -o "$work/clean.parquet" -q "${options[@]}"
+# Two Parquet files, so two parts: with --examples-first-share 2 the rules' examples
+# are searched in the first file first; at --min-docs 10 it holds every rule's first
+# example, so the dedup sketch finds the further ones (the first run reads every part).
+mkdir "$work/typed"
+half=$(( $(wc -l < "$work/typed.jsonl") / 2 ))
+head -n "$half" "$work/typed.jsonl" > "$work/typed-a.jsonl"
+tail -n +"$(( half + 1 ))" "$work/typed.jsonl" > "$work/typed-b.jsonl"
+for f in a b; do
+    "$BIN" boilerplate strip "$work/typed-$f.jsonl" --rules "$work/no-rules.json" \
+        -o "$work/typed/$f.parquet" -q
+done
+parquet_options=(--min-docs 10)
+"$BIN" clean "$work/typed" -o "$work/clean.parquet" --save-rules "$work/clean-parquet-rules.json" \
+    -q "${parquet_options[@]}"
 "$VENV/bin/spark-submit" --master 'local[2]' --conf spark.ui.enabled=false \
     --conf spark.driver.memory=1g --files "$BIN" "${no_python_workers[@]}" \
-    integrations/spark/dupstrip_spark.py "$work/typed.parquet" -o "$work/spark.parquet" \
-    --components-task-edges 0 --report "$work/side/parquet-report.json" \
-    -- "${options[@]}" > "$work/spark-parquet.log" 2>&1 || {
+    integrations/spark/dupstrip_spark.py "$work/typed" -o "$work/spark.parquet" \
+    --components-task-edges 0 --examples-first-share 2 --report "$work/side/parquet-report.json" \
+    --save-rules "$work/side/parquet-rules.json" \
+    -- "${parquet_options[@]}" > "$work/spark-parquet.log" 2>&1 || {
     grep -v " INFO \| WARN \|^\s*at " "$work/spark-parquet.log" | tail -40
     exit 1
 }
 grep 'dupstrip_spark: [0-9]' "$work/spark-parquet.log" || true
+check "$work/clean-parquet-rules.json" "$work/side/parquet-rules.json" "rules (Parquet run)"
 "$BIN" boilerplate strip "$work/clean.parquet" --rules "$work/no-rules.json" -o "$work/clean-parquet.jsonl" -q
 "$BIN" boilerplate strip "$work/spark.parquet" --rules "$work/no-rules.json" -o "$work/spark-parquet.jsonl" -q
 check "$work/clean-parquet.jsonl" "$work/spark-parquet.jsonl" "Parquet output read back"
@@ -169,6 +184,9 @@ assert rep["inputs"] == 4, rep
 assert rep["story_cc_rounds"] == 0 and rep["dedup_cc_rounds"] == 0, rep
 rounds = json.load(open(f"{w}/side/parquet-report.json"))
 assert rounds["story_cc_rounds"] >= 1 and rounds["dedup_cc_rounds"] >= 1, rounds
+# Examples: every part read in the first run, the first of two in the Parquet run.
+assert rep["examples_parts_read"] == rep["input_parts"], rep
+assert (rounds["examples_parts_read"], rounds["input_parts"]) == (1, 2), rounds
 assert any(l.endswith("   \n") for l in open(f"{w}/spark.jsonl", encoding="utf-8")), \
     "no record with trailing spaces written"
 

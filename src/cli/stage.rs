@@ -72,6 +72,11 @@ pub(super) enum StageCmd {
         /// Rules to strip with (needed with --for dedup).
         #[arg(long, value_name = "FILE")]
         rules: Option<PathBuf>,
+        /// Output of `stage learn`: also find the lines that match a learned key, as
+        /// `stage examples` does, in the same read (--for dedup; the further examples
+        /// of rules that already have their first).
+        #[arg(long, value_name = "FILE")]
+        learned: Option<PathBuf>,
     },
     /// Buckets in ({"members": [sketch lines]}), confirmed edges out ({"a", "b",
     /// "similarity"}, rows).
@@ -113,6 +118,14 @@ pub(super) enum StageCmd {
         /// Output of `stage learn`.
         #[arg(long, value_name = "FILE")]
         learned: PathBuf,
+        /// Write {"first_examples": BOOL, "all_examples": BOOL} to FILE: whether every
+        /// rule has its first example, and every example it keeps (one for line and
+        /// marker rules, three distinct ones for templates). With examples from the
+        /// first records in row order, the first makes the rules strip as they will
+        /// with every record's examples, and the second leaves the rest of the corpus
+        /// nothing to change in the rules file.
+        #[arg(long, value_name = "FILE")]
+        status: Option<PathBuf>,
     },
     /// Components in ({"members": [{"sketch", "input"}]}), clusters out ({"keep",
     /// "members": [{"row", "id", "similarity"}]}).
@@ -280,23 +293,17 @@ pub(super) fn stage_cmd(cmd: StageCmd) -> Result<()> {
     let result = match &cmd {
         StageCmd::Config(_) | StageCmd::Decompress { .. } | StageCmd::Components { .. } => Ok(()),
         StageCmd::Sketch {
-            purpose: p, rules, ..
+            purpose: p,
+            rules,
+            learned,
+            ..
         } => {
-            let p = purpose(*p);
-            let rules = match (p, rules) {
-                (stage::Purpose::Dedup, None) => anyhow::bail!(
-                    "stage sketch --for dedup needs --rules FILE (the output of `stage rules`)"
-                ),
-                (stage::Purpose::Stories, Some(_)) => anyhow::bail!(
-                    "stage sketch --for stories reads raw pages: --rules goes with --for dedup"
-                ),
-                (_, Some(r)) => Some(Rules::load(r)?),
-                (_, None) => None,
-            };
+            let rules = sketch_rules(purpose(*p), rules.as_deref(), learned.is_some())?;
+            let (p, learned) = (purpose(*p), learned.as_deref());
             if delimited {
-                stage::rows::sketch(&sc, p, rules, &names, input, name, &mut out)
+                stage::rows::sketch(&sc, p, rules, learned, &names, input, name, &mut out)
             } else {
-                stage::sketch(&sc, p, rules, input, name, &mut out)
+                stage::sketch(&sc, p, rules, learned, input, name, &mut out)
             }
         }
         StageCmd::Confirm { purpose: p, .. } if delimited => {
@@ -312,7 +319,10 @@ pub(super) fn stage_cmd(cmd: StageCmd) -> Result<()> {
             stage::rows::examples(&sc, learned, &names, input, name, &mut out)
         }
         StageCmd::Examples { learned, .. } => stage::examples(&sc, learned, input, name, &mut out),
-        StageCmd::Rules { learned, .. } => stage::rules(&sc, learned, input, name, &mut out),
+        StageCmd::Rules {
+            learned, status, ..
+        } => stage::rules(&sc, learned, input, name, &mut out)
+            .and_then(|s| write_rules_status(status.as_deref(), s)),
         StageCmd::Assign { rules, .. } if delimited => {
             let rules = Some(Rules::load(rules)?);
             stage::rows::assign(&sc, rules, &names, input, name, &mut out)
@@ -346,6 +356,41 @@ pub(super) fn stage_cmd(cmd: StageCmd) -> Result<()> {
         }
     };
     flush_output(result, out)
+}
+
+/// The rules `stage sketch` strips with: needed for dedup, refused for stories, as is
+/// `--learned`.
+fn sketch_rules(
+    p: stage::Purpose,
+    rules: Option<&std::path::Path>,
+    learned: bool,
+) -> Result<Option<Rules>> {
+    match (p, rules) {
+        (stage::Purpose::Dedup, None) => anyhow::bail!(
+            "stage sketch --for dedup needs --rules FILE (the output of `stage rules`)"
+        ),
+        (stage::Purpose::Stories, Some(_)) => anyhow::bail!(
+            "stage sketch --for stories reads raw pages: --rules goes with --for dedup"
+        ),
+        (stage::Purpose::Stories, None) if learned => {
+            anyhow::bail!("stage sketch --learned goes with --for dedup")
+        }
+        (_, Some(r)) => Ok(Some(Rules::load(r)?)),
+        (_, None) => Ok(None),
+    }
+}
+
+/// `stage rules --status FILE`: whether the rules have their examples.
+fn write_rules_status(
+    path: Option<&std::path::Path>,
+    status: stage::RulesStatus,
+) -> Result<(), stage::StageError> {
+    let Some(p) = path else { return Ok(()) };
+    let json = serde_json::to_string(&status).unwrap_or_default() + "\n";
+    std::fs::write(p, json).map_err(|e| stage::StageError::File {
+        path: p.display().to_string(),
+        message: format!("cannot write: {e}"),
+    })
 }
 
 /// `stage components`: standard input to standard output.

@@ -51,7 +51,7 @@ mod rules;
 pub use apply::{ApplyStats, apply, decompress, read_drop_list};
 pub use assign::assign;
 pub use components::{ComponentStats, components};
-pub use rules::{LearnedFile, examples, learn, rules};
+pub use rules::{LearnedFile, RulesStatus, examples, learn, rules};
 
 /// Version of the stage line formats and of the config file. A stage refuses a config
 /// of another version.
@@ -428,6 +428,10 @@ struct SketchLine<'a> {
     lines_removed: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     bytes_removed: Option<u64>,
+    /// With `--learned`: the lines that match a learned key, `[kind, hash, line]`, in
+    /// their order in the record (`pos` is the place in this list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    examples: Option<Vec<(u8, String, String)>>,
 }
 
 /// A sketch line as confirm and assign read it.
@@ -539,16 +543,19 @@ impl Signer {
     }
 }
 
-/// `stage sketch`: one sketch line per record, in input order.
+/// `stage sketch`: one sketch line per record, in input order; with `learned` (keys
+/// of `stage learn`), each with the record's lines that match a learned key.
 pub fn sketch(
     sc: &StageConfig,
     purpose: Purpose,
     rules: Option<Rules>,
+    learned: Option<&Path>,
     input: impl BufRead,
     name: &str,
     out: &mut impl Write,
 ) -> Result<(), StageError> {
     let mut signer = Signer::new(sc, purpose, rules)?;
+    let learned = learned.map(|l| LearnedFile::load(l, sc)).transpose()?;
     for_each_line(input, name, |line| {
         let env = Envelope::parse(line)?;
         let bytes = env.bytes()?;
@@ -569,6 +576,11 @@ pub fn sketch(
             emptied: None,
             lines_removed: None,
             bytes_removed: None,
+            examples: learned.as_ref().map(|l| {
+                (l.find_examples(&doc.text).into_iter())
+                    .map(|((kind, hash), line)| (kind, hex64(hash), line))
+                    .collect()
+            }),
         };
         match purpose {
             Purpose::Stories => {

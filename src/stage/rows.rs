@@ -210,23 +210,33 @@ fn slot_bytes(slots: &[Slot]) -> Vec<u8> {
 /// `b, ROW, FIRST, \N, KEYS` (band keys from band FIRST on) and, with `--for
 /// stories`, `k, ROW, \N, \N, KIND HASH KIND HASH…` (line keys); at the end `n, \N,
 /// RECORDS`, the records read. Packed, a record's keys are a few rows, not one each:
-/// the engine parses rows one by one, and that was most of its cost.
+/// the engine parses rows one by one, and that was most of its cost. With `learned`
+/// (keys of `stage learn`), before the last row: `x, ROW, POS, KIND, HASH LINE` (hash
+/// in hex, a space, the line as a JSON string) for the first three distinct lines of
+/// each key by `(row, pos)`, as `stage examples` finds them.
+#[allow(clippy::too_many_arguments)]
 pub fn sketch(
     sc: &StageConfig,
     purpose: Purpose,
     rules: Option<Rules>,
+    learned: Option<&Path>,
     names: &Names,
     input: impl BufRead,
     name: &str,
     out: &mut impl Write,
 ) -> Result<(), StageError> {
     let mut signer = Signer::new(sc, purpose, rules)?;
+    let learned = learned.map(|l| LearnedFile::load(l, sc)).transpose()?;
+    let mut first = FirstExamples::default();
     let read = signer.cfg.read.clone();
     let mut rows = Rows::new(out);
     let mut records = 0u64;
     for_each_row(input, name, 2, |f| {
         let row: u64 = int(f[0], "row")?;
         let doc = parse_record(names, row, f[1], &read)?;
+        if let Some(l) = &learned {
+            first.add(row, l.find_examples(&doc.text));
+        }
         let s = signer.sign(&doc.text);
         records += 1;
         if s.emptied {
@@ -254,6 +264,13 @@ pub fn sketch(
             rows.list(pairs).end()?;
         }
         Ok(())
+    })?;
+    first.each(|kind, hash, row, pos, line| {
+        rows.field(b"x").int(row).int(pos).int(kind);
+        let mut hash_line = hex64(hash).into_bytes();
+        hash_line.push(b' ');
+        hash_line.extend_from_slice(line);
+        rows.field(&hash_line).end()
     })?;
     rows.field(b"n").field(NULL).int(records).end()
 }
@@ -301,6 +318,45 @@ type Place = (u64, u32);
 /// [`EXAMPLES_PER_KEY`] distinct lines of the whole corpus to be among them.
 const EXAMPLES_PER_KEY: usize = 3;
 
+/// Per learned key, up to [`EXAMPLES_PER_KEY`] distinct lines with the first place
+/// each was met: what a partition tells about the first examples of the corpus.
+#[derive(Default)]
+struct FirstExamples(HashMap<(u8, u64), Vec<(Place, String)>>);
+
+impl FirstExamples {
+    /// The examples found in the record at `row`, in their order in it.
+    fn add(&mut self, row: u64, found: Vec<((u8, u64), String)>) {
+        for (pos, (key, text)) in found.into_iter().enumerate() {
+            let at = (row, pos as u32);
+            let kept = self.0.entry(key).or_default();
+            match kept.iter_mut().find(|(_, l)| *l == text) {
+                Some(seen) => seen.0 = seen.0.min(at),
+                None => kept.push((at, text)),
+            }
+            kept.sort_unstable();
+            kept.truncate(EXAMPLES_PER_KEY);
+        }
+    }
+
+    /// Every kept line, by key, then place: `(kind, hash, row, pos, line as a JSON
+    /// string)`.
+    fn each(
+        self,
+        mut f: impl FnMut(u8, u64, u64, u32, &[u8]) -> Result<(), StageError>,
+    ) -> Result<(), StageError> {
+        let mut keys: Vec<_> = self.0.into_iter().collect();
+        keys.sort_unstable();
+        for ((kind, hash), kept) in keys {
+            for ((row, pos), line) in kept {
+                let json = serde_json::to_string(&line)
+                    .map_err(|e| StageError::Write(io::Error::other(e)))?;
+                f(kind, hash, row, pos, json.as_bytes())?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `stage examples --delimited`: rows `ROW, RECORD` in; out, once the input ends,
 /// `KIND, HASH, ROW, POS, LINE` (hash in hex, the line as a JSON string) for the
 /// first three distinct lines of each learned key by `(row, pos)`.
@@ -314,38 +370,22 @@ pub fn examples(
 ) -> Result<(), StageError> {
     let cfg = sc.dedup_config()?;
     let learned = LearnedFile::load(learned, sc)?;
-    // Per key, up to three distinct lines with the first place each was seen.
-    let mut first: HashMap<(u8, u64), Vec<(Place, String)>> = HashMap::new();
+    let mut first = FirstExamples::default();
     for_each_row(input, name, 2, |f| {
         let row: u64 = int(f[0], "row")?;
         let doc = parse_record(names, row, f[1], &cfg.read)?;
-        for (pos, (key, text)) in learned.find_examples(&doc.text).into_iter().enumerate() {
-            let at = (row, pos as u32);
-            let kept = first.entry(key).or_default();
-            match kept.iter_mut().find(|(_, l)| *l == text) {
-                Some(seen) => seen.0 = seen.0.min(at),
-                None => kept.push((at, text)),
-            }
-            kept.sort_unstable();
-            kept.truncate(EXAMPLES_PER_KEY);
-        }
+        first.add(row, learned.find_examples(&doc.text));
         Ok(())
     })?;
-    let mut keys: Vec<_> = first.into_iter().collect();
-    keys.sort_unstable();
     let mut rows = Rows::new(out);
-    for ((kind, hash), kept) in keys {
-        for ((row, pos), line) in kept {
-            let json =
-                serde_json::to_string(&line).map_err(|e| StageError::Write(io::Error::other(e)))?;
-            rows.int(kind)
-                .field(hex64(hash).as_bytes())
-                .int(row)
-                .int(pos);
-            rows.field(json.as_bytes()).end()?;
-        }
-    }
-    Ok(())
+    first.each(|kind, hash, row, pos, line| {
+        rows.int(kind)
+            .field(hex64(hash).as_bytes())
+            .int(row)
+            .int(pos)
+            .field(line)
+            .end()
+    })
 }
 
 /// `stage assign --delimited`: rows `COMPONENT, ROW, LEN, SIG, RECORD` in, sorted by

@@ -160,14 +160,15 @@ pub fn examples(
 }
 
 /// `stage rules`: the rules file, from the learned keys and their examples (any
-/// order; the first ones in row order are kept, as `clean` keeps them).
+/// order; the first ones in row order are kept, as `clean` keeps them), and whether
+/// the examples given are all the rules need ([`RulesStatus`]).
 pub fn rules(
     sc: &StageConfig,
     learned: &Path,
     input: impl BufRead,
     name: &str,
     out: &mut impl Write,
-) -> Result<(), StageError> {
+) -> Result<RulesStatus, StageError> {
     let mut learned = LearnedFile::load(learned, sc)?;
     let mut found: Vec<(u64, u32, (u8, u64), String)> = Vec::new();
     for_each_line(input, name, |line| {
@@ -183,8 +184,25 @@ pub fn rules(
     found.sort_unstable();
     found.dedup();
     learned.add_examples(found.into_iter().map(|(_, _, k, l)| (k, l)));
+    let status = RulesStatus {
+        first_examples: learned.has_first_examples(),
+        all_examples: learned.has_all_examples(),
+    };
     let rules = learned.into_rules();
     out.write_all(rules.to_json().as_bytes())
         .and_then(|_| out.write_all(b"\n"))
-        .map_err(StageError::Write)
+        .map_err(StageError::Write)?;
+    Ok(status)
+}
+
+/// What `stage rules` knows of its examples. They come from the first records in row
+/// order: with every first example, the rules strip as they will with all of them;
+/// with all examples, no later record changes the rules file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct RulesStatus {
+    /// Every rule has its first example.
+    pub first_examples: bool,
+    /// Every rule has every example it keeps: one for line and marker rules, three
+    /// distinct ones for templates.
+    pub all_examples: bool,
 }

@@ -266,6 +266,27 @@ fn stages_give_what_clean_gives(options: &[&str], as_lines: bool) {
         "rules differ from clean's"
     );
     env.write("rules.json", &rules);
+    // `stage rules --status`: with every example, every rule has its first; with none,
+    // none has.
+    let status_of = |examples: &str| -> Value {
+        let args = [
+            "rules",
+            "--config",
+            "job.json",
+            "--learned",
+            "learned.json",
+            "--status",
+            "status.json",
+        ];
+        stage(&env, &args, examples);
+        serde_json::from_str(&env.read("status.json")).expect("status JSON")
+    };
+    assert_eq!(status_of(&examples)["first_examples"], true);
+    let none = status_of("");
+    assert_eq!(
+        (&none["first_examples"], &none["all_examples"]),
+        (&json!(false), &json!(false))
+    );
 
     // Duplicates of the stripped texts.
     let sk_out = stage(
@@ -283,6 +304,29 @@ fn stages_give_what_clean_gives(options: &[&str], as_lines: bool) {
     );
     let sk_lines: Vec<&str> = sk_out.lines().collect();
     let sketches = parse(&sk_out);
+    // With the learned keys, each sketch also lists its record's example lines: the
+    // lines `stage examples` gives, and the sketch is otherwise the same.
+    let mut args = vec!["sketch", "--config", "job.json", "--for", "dedup"];
+    args.extend(["--rules", "rules.json", "--learned", "learned.json"]);
+    let with_examples = parse(&stage(&env, &args, &envelopes));
+    let mut from_sketch: BTreeSet<String> = BTreeSet::new();
+    for (s, plain) in with_examples.iter().zip(&sketches) {
+        for (pos, e) in s["examples"]
+            .as_array()
+            .expect("examples")
+            .iter()
+            .enumerate()
+        {
+            let line =
+                json!({"kind": e[0], "hash": e[1], "row": s["row"], "pos": pos, "line": e[2]});
+            from_sketch.insert(line.to_string());
+        }
+        let mut s = s.clone();
+        s.as_object_mut().unwrap().remove("examples");
+        assert_eq!(&s, plain);
+    }
+    let from_stage: BTreeSet<String> = parse(&examples).iter().map(|v| v.to_string()).collect();
+    assert_eq!(from_sketch, from_stage);
     let comp = components(&edges(&env, &sketches, "dedup"));
     let mut by_root: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
     for (&m, &r) in &comp {
