@@ -481,16 +481,17 @@ def buckets_confirmed(job, sk, purpose):
 
 def components(job, edges, purpose):
     """Connected components of the edges: (row, root) for every row of a component of
-    two or more, root (its smallest row) included, and the rounds of joins it took (0:
-    found in one task). Up to `job.task_edges` edges, one task of `stage components`
+    two or more, root (its smallest row) included, the rounds of joins it took (0:
+    found in one task) and the number of edges. Up to `job.task_edges` edges, one task of `stage components`
     reads them all; above, alternating large-star and small-star rounds (Kiveris et
     al., 2014) in Spark SQL until the edges stop changing."""
     # The edges are checkpointed: counting them reads no record again.
-    if edges.count() <= job.task_edges:
+    n = edges.count()
+    if n <= job.task_edges:
         found = job.transform(edges.coalesce(1), ["a", "b"], ["components"],
                               "row BIGINT, root BIGINT").localCheckpoint()
         job.lap(f"{purpose}: components")
-        return found, 0
+        return found, 0, n
     e = edges.select(F.greatest("a", "b").alias("x"), F.least("a", "b").alias("y")).distinct()
     e = e.localCheckpoint()
     last = None
@@ -526,7 +527,7 @@ def components(job, edges, purpose):
     job.lap(f"{purpose}: components")
     roots = e.select(F.col("y").alias("x")).distinct().select("x", F.col("x").alias("y"))
     return (e.unionByName(roots).select(F.col("x").alias("row"), F.col("y").alias("root")),
-            rounds)
+            rounds, n)
 
 
 def learn(job, sk, documents, config, binary, work, records, parts):
@@ -535,7 +536,7 @@ def learn(job, sk, documents, config, binary, work, records, parts):
     sketch finds the rest; None otherwise)."""
     spark = job.spark
     edges = buckets_confirmed(job, sk, "stories")
-    story_of, rounds = components(job, edges, "stories")
+    story_of, rounds, n_edges = components(job, edges, "stories")
     story_of = job.keep(story_of)
     stats = story_of.agg(F.count("*"), F.sum(F.when(F.col("row") == F.col("root"), 1)
                                               .otherwise(0))).first()
@@ -579,7 +580,7 @@ def learn(job, sk, documents, config, binary, work, records, parts):
         read_all = True
     job.lap("rules: examples")
     more = None if read_all or status["all_examples"] else examples
-    return rules_path, {"stories": stories, "story_cc_rounds": rounds,
+    return rules_path, {"stories": stories, "story_cc_rounds": rounds, "story_edges": n_edges,
                         "examples_parts_read": parts if read_all else first}, more
 
 
@@ -773,7 +774,7 @@ def main(argv):
                             "templates": len(rules.get("templates", [])),
                             "markers": len(rules.get("markers", []))}
         edges = buckets_confirmed(job, sk, "dedup")
-        comp, rounds = components(job, edges, "dedup")
+        comp, rounds, n_edges = components(job, edges, "dedup")
         sigs = signatures(sk)
         comp = comp.persist(StorageLevel.MEMORY_AND_DISK)
         in_components = comp.count()
@@ -793,6 +794,7 @@ def main(argv):
         summary["duplicates"] = counts.get("d", 0)
         summary["clusters"] = counts.get("c", 0)
         summary["dedup_cc_rounds"] = rounds
+        summary["dedup_edges"] = n_edges
         dups = assigned.where("t = 'd'").select("row")
         timings["dedup"] = round(time.time() - t, 3)
 
