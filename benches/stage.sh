@@ -104,6 +104,17 @@ EOF
 time_stage "confirm stories" buckets-stories.jsonl confirm --config job.json --for stories
 time_stage "confirm dedup" buckets-dedup.jsonl confirm --config job.json --for dedup
 time_stage "assign" components.jsonl assign --config job.json --rules rules.json
+# The Spark driver's one-task components at its default limit: 5 million edges among
+# 4 million rows (random pairs, rows numbered as the driver numbers them), as rows.
+python3 -c "
+import random
+r = random.Random(5)
+rows = 4_000_000
+print('\n'.join('%d\x01%d' % ((r.randrange(rows) << 2) + (1 << 40), (r.randrange(rows) << 2) + (1 << 40))
+                 for _ in range(5_000_000)))" > edges-5m.txt
+time_stage "components 5M" edges-5m.txt components --delimited
+read -r _ kb < time.txt
+echo "  components: $(( kb * 1024 / 5000000 )) bytes of peak RSS an edge"
 time_stage "apply" envelopes.jsonl apply --config job.json --rules rules.json
 echo "(examples/learn/rules need the learned keys; examples costs about what apply does)"
 cmp -s apply.out clean.jsonl || echo "note: apply without --drop keeps duplicates, so it differs from clean.jsonl"

@@ -573,6 +573,7 @@ def learn(job, sk, documents, config, binary, work, records, parts):
     first = max(1, -(-parts // job.examples_share))
     examples = first_examples(job, records.where(F.col("part") < first))
     status = rules_file(binary, work, examples, rules_path)
+    missing = status["without_first_example"]
     read_all = first >= parts
     if not status["first_examples"] and not read_all:
         examples += first_examples(job, records.where(F.col("part") >= first))
@@ -581,7 +582,8 @@ def learn(job, sk, documents, config, binary, work, records, parts):
     job.lap("rules: examples")
     more = None if read_all or status["all_examples"] else examples
     return rules_path, {"stories": stories, "story_cc_rounds": rounds, "story_edges": n_edges,
-                        "examples_parts_read": parts if read_all else first}, more
+                        "examples_parts_read": parts if read_all else first,
+                        "keys_without_example_in_first_parts": missing}, more
 
 
 def rules_file(binary, work, examples, path):

@@ -453,9 +453,14 @@ impl Learned {
     /// True once every rule has an example: the rules (lines, patterns) are then
     /// what they will be; only the further examples of templates may change.
     pub fn has_first_examples(&self) -> bool {
-        self.frequent
-            .keys()
-            .all(|k| self.examples.get(k).is_some_and(|e| !e.is_empty()))
+        self.without_first_example() == 0
+    }
+
+    /// The learned keys without an example yet.
+    pub fn without_first_example(&self) -> usize {
+        (self.frequent.keys())
+            .filter(|k| self.examples.get(k).is_none_or(|e| e.is_empty()))
+            .count()
     }
 
     /// Of examples found in input order, the first [`EXAMPLES`] distinct ones of

@@ -118,12 +118,13 @@ pub(super) enum StageCmd {
         /// Output of `stage learn`.
         #[arg(long, value_name = "FILE")]
         learned: PathBuf,
-        /// Write {"first_examples": BOOL, "all_examples": BOOL} to FILE: whether every
-        /// rule has its first example, and every example it keeps (one for line and
-        /// marker rules, three distinct ones for templates). With examples from the
-        /// first records in row order, the first makes the rules strip as they will
-        /// with every record's examples, and the second leaves the rest of the corpus
-        /// nothing to change in the rules file.
+        /// Write {"first_examples": BOOL, "all_examples": BOOL, "without_first_example":
+        /// N} to FILE: whether every rule has its first example, and every example it
+        /// keeps (one for line and marker rules, three distinct ones for templates),
+        /// and how many learned keys have none. With examples from the first records
+        /// in row order, the first makes the rules strip as they will with every
+        /// record's examples, and the second leaves the rest of the corpus nothing to
+        /// change in the rules file.
         #[arg(long, value_name = "FILE")]
         status: Option<PathBuf>,
     },

@@ -187,6 +187,7 @@ pub fn rules(
     let status = RulesStatus {
         first_examples: learned.has_first_examples(),
         all_examples: learned.has_all_examples(),
+        without_first_example: learned.without_first_example() as u64,
     };
     let rules = learned.into_rules();
     out.write_all(rules.to_json().as_bytes())
@@ -205,4 +206,6 @@ pub struct RulesStatus {
     /// Every rule has every example it keeps: one for line and marker rules, three
     /// distinct ones for templates.
     pub all_examples: bool,
+    /// Learned keys without any example (none is a rule yet).
+    pub without_first_example: u64,
 }
