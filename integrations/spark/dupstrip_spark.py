@@ -68,8 +68,8 @@ SKETCH_SCHEMA = "t STRING, row BIGINT, a BIGINT, b BIGINT, c STRING"
 BROADCAST_ROWS = 2_000_000
 # Rounds of the component search between checkpoints of the edges.
 CHECKPOINT_EVERY = 2
-# Examples are searched first in this share of the input's parts (1/N, at least one),
-# in row order; the rest only when some rule still lacks an example.
+# The rules' examples are searched in this share of the input's parts (1/N, at least
+# one), in row order, before the dedup sketch; it finds the rest.
 EXAMPLES_FIRST_SHARE = 8
 # Up to this many edges, components are found in one task by `stage components`
 # (about 50 bytes an edge in the binary's memory, outside the executor's heap).
@@ -107,9 +107,9 @@ def parse_args(argv):
     p.add_argument("--examples-first-share", type=int, default=EXAMPLES_FIRST_SHARE,
                    metavar="N",
                    help="search the rules' examples in the first 1/N of the input's parts "
-                   "(splits of files, in input order) first, and in the rest only when "
-                   "some rule still lacks an example it keeps (default: %(default)s; 1: "
-                   "all at once)")
+                   "(splits of files, in input order) before the dedup sketch, which "
+                   "finds the rest and sketches again in the rare case that they change "
+                   "what the rules strip (default: %(default)s; 1: all at once)")
     p.add_argument("--components-task-edges", type=int, default=COMPONENTS_TASK_EDGES,
                    metavar="N",
                    help="find connected components in one task (`dupstrip stage "
@@ -532,8 +532,9 @@ def components(job, edges, purpose):
 
 def learn(job, sk, documents, config, binary, work, records, parts):
     """The rules file, learned as `clean` learns it: its path, a summary, and, when
-    some rule still lacks further examples, the examples found so far (the dedup
-    sketch finds the rest; None otherwise)."""
+    the first parts of the input did not give every example the rules keep, the
+    examples found so far and the rules' stripping hash (the dedup sketch finds the
+    rest; None otherwise)."""
     spark = job.spark
     edges = buckets_confirmed(job, sk, "stories")
     story_of, rounds, n_edges = components(job, edges, "stories")
@@ -566,24 +567,22 @@ def learn(job, sk, documents, config, binary, work, records, parts):
     job.lap("line keys: stories of each")
     spark.sparkContext.addFile(learned)
     rules_path = os.path.join(work, "rules.json")
-    # The first parts of the input, in row order, hold the first example of every
-    # rule in most corpora: then the rules strip as they will, and the dedup sketch,
-    # which reads every record anyway, finds the further examples of templates. The
-    # rest of the input is searched here only when some rule still lacks its first.
+    # The rules are searched for examples in the first parts of the input only (in
+    # row order), and the dedup sketch, which reads every record anyway, finds the
+    # rest. The first example of a rule fixes it; the further ones of templates only
+    # complete the rules file. A learned key first met after the first parts is most
+    # often a line a template strips anyway (the main run checks that the complete
+    # rules strip alike, and sketches again with them when they do not).
     first = max(1, -(-parts // job.examples_share))
     examples = first_examples(job, records.where(F.col("part") < first))
     status = rules_file(binary, work, examples, rules_path)
-    missing = status["without_first_example"]
-    read_all = first >= parts
-    if not status["first_examples"] and not read_all:
-        examples += first_examples(job, records.where(F.col("part") >= first))
-        status = rules_file(binary, work, examples, rules_path)
-        read_all = True
     job.lap("rules: examples")
-    more = None if read_all or status["all_examples"] else examples
+    complete = first >= parts or status["all_examples"]
     return rules_path, {"stories": stories, "story_cc_rounds": rounds, "story_edges": n_edges,
-                        "examples_parts_read": parts if read_all else first,
-                        "keys_without_example_in_first_parts": missing}, more
+                        "examples_parts_read": min(first, parts),
+                        "keys_without_example_in_first_parts":
+                            status["without_first_example"]}, \
+        (None if complete else (examples, status["stripping"]))
 
 
 def rules_file(binary, work, examples, path):
@@ -748,10 +747,11 @@ def main(argv):
             timings["learn"] = round(time.time() - t, 3)
         sc.addFile(rules_path)
 
-        # 2. Near-duplicates of the stripped texts; the further examples of the rules,
+        # 2. Near-duplicates of the stripped texts; the rest of the rules' examples,
         # when learning left some to find, in the same read.
         t = time.time()
-        extra = ["--rules", "rules.json"]
+        strip_with = "rules.json"
+        extra = ["--rules", strip_with]
         if more_examples is not None:
             extra += ["--learned", "learned.json"]
         sk = sketches(job, records, "dedup", extra)
@@ -762,12 +762,21 @@ def main(argv):
         job.lap("dedup: sketched")
         saved_rules = rules_path
         if more_examples is not None:
-            # The rules strip the same with these examples: they only complete the
-            # file (saved, counted).
+            found, stripping = more_examples
             saved_rules = os.path.join(work, "rules-complete.json")
-            rules_file(binary, work, more_examples + top_examples(sketch_examples(sk)),
-                       saved_rules)
+            status = rules_file(binary, work, found + top_examples(sketch_examples(sk)),
+                                saved_rules)
             job.lap("rules: further examples")
+            summary["rules_changed_by_later_examples"] = status["stripping"] != stripping
+            if status["stripping"] != stripping:
+                # A key first met after the first parts made a rule of its own: the
+                # texts are sketched again, stripped with the complete rules.
+                sk.unpersist()
+                strip_with = os.path.basename(saved_rules)
+                sc.addFile(saved_rules)
+                sk = sketches(job, records, "dedup", ["--rules", strip_with])
+                emptied = sk.where("t = 'e'").count()
+                job.lap("dedup: sketched again")
         if a.save_rules:
             shutil.copyfile(saved_rules, a.save_rules)
         with open(saved_rules) as f:
@@ -787,7 +796,7 @@ def main(argv):
                    .repartition(parts, "root").sortWithinPartitions("root", "row"))
         assigned = job.transform(members, ["root", "row", "len", "hex(sig)", "value"],
                                  ["assign", "--config", "job.json", "--names", "names.json",
-                                  "--rules", "rules.json"],
+                                  "--rules", strip_with],
                                  "t STRING, row BIGINT, body STRING")
         assigned = assigned.persist(StorageLevel.MEMORY_AND_DISK)
         counted = assigned.groupBy("t").count().collect()
@@ -812,7 +821,7 @@ def main(argv):
                 .repartition(outputs, place).sortWithinPartitions("row"))
         cleaned = job.transform(kept, ["row", "value"],
                                 ["apply", "--config", "job.json", "--names", "names.json",
-                                 "--rules", "rules.json"],
+                                 "--rules", strip_with],
                                 "rec STRING, rec_hex STRING")
         cleaned = cleaned.select(
             F.coalesce("rec", F.unhex("rec_hex").cast("string")).alias("value"))

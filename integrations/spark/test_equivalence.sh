@@ -111,12 +111,18 @@ for i, line in enumerate(open(sys.argv[1], encoding="utf-8")):
 EOF
 "$BIN" boilerplate learn "$work/typed.jsonl" -o "$work/no-rules.json" --min-docs 1000000 -q
 # Two Parquet files, so two parts: with --examples-first-share 2 the rules' examples
-# are searched in the first file first; at --min-docs 10 it holds every rule's first
-# example, so the dedup sketch finds the further ones (the first run reads every part).
+# are searched in the first file before the dedup sketch. Every page of the second
+# file ends with a line the first never has, which becomes a rule: the complete rules
+# strip more than those of the first file, so the driver must sketch again.
 mkdir "$work/typed"
 half=$(( $(wc -l < "$work/typed.jsonl") / 2 ))
 head -n "$half" "$work/typed.jsonl" > "$work/typed-a.jsonl"
-tail -n +"$(( half + 1 ))" "$work/typed.jsonl" > "$work/typed-b.jsonl"
+tail -n +"$(( half + 1 ))" "$work/typed.jsonl" | python3 -c '
+import json, sys
+for line in sys.stdin:
+    d = json.loads(line)
+    d["text"] += "\nSubscribe to the evening newsletter for more"
+    print(json.dumps(d, ensure_ascii=False))' > "$work/typed-b.jsonl"
 for f in a b; do
     "$BIN" boilerplate strip "$work/typed-$f.jsonl" --rules "$work/no-rules.json" \
         -o "$work/typed/$f.parquet" -q
@@ -184,9 +190,17 @@ assert rep["inputs"] == 4, rep
 assert rep["story_cc_rounds"] == 0 and rep["dedup_cc_rounds"] == 0, rep
 rounds = json.load(open(f"{w}/side/parquet-report.json"))
 assert rounds["story_cc_rounds"] >= 1 and rounds["dedup_cc_rounds"] >= 1, rounds
-# Examples: every part read in the first run, the first of two in the Parquet run.
-assert rep["examples_parts_read"] == rep["input_parts"], rep
+# Examples: searched in the first parts before the dedup sketch. In the first run, the
+# keys first met later changed nothing stripped; in the Parquet run, the second file's
+# own line did, so the texts were sketched again.
+for r in (rep, rounds):
+    print("examples:", {k: r.get(k) for k in ("examples_parts_read", "input_parts",
+          "keys_without_example_in_first_parts", "rules_changed_by_later_examples")})
+assert rep["examples_parts_read"] < rep["input_parts"], rep
+assert rep["keys_without_example_in_first_parts"] > 0, rep
+assert rep["rules_changed_by_later_examples"] is False, rep
 assert (rounds["examples_parts_read"], rounds["input_parts"]) == (1, 2), rounds
+assert rounds["rules_changed_by_later_examples"] is True, rounds
 assert any(l.endswith("   \n") for l in open(f"{w}/spark.jsonl", encoding="utf-8")), \
     "no record with trailing spaces written"
 

@@ -188,8 +188,13 @@ pub fn rules(
         first_examples: learned.has_first_examples(),
         all_examples: learned.has_all_examples(),
         without_first_example: learned.without_first_example() as u64,
+        stripping: String::new(),
     };
     let rules = learned.into_rules();
+    let status = RulesStatus {
+        stripping: stripping_hash(&rules),
+        ..status
+    };
     out.write_all(rules.to_json().as_bytes())
         .and_then(|_| out.write_all(b"\n"))
         .map_err(StageError::Write)?;
@@ -199,7 +204,7 @@ pub fn rules(
 /// What `stage rules` knows of its examples. They come from the first records in row
 /// order: with every first example, the rules strip as they will with all of them;
 /// with all examples, no later record changes the rules file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RulesStatus {
     /// Every rule has its first example.
     pub first_examples: bool,
@@ -208,4 +213,70 @@ pub struct RulesStatus {
     pub all_examples: bool,
     /// Learned keys without any example (none is a rule yet).
     pub without_first_example: u64,
+    /// A hash of what the rules strip by ([`stripping_hash`]): two rules files with
+    /// the same one strip alike, whatever their further examples.
+    pub stripping: String,
+}
+
+/// A hash (16 hex digits) of what decides what a rules file strips: its line and
+/// marker rules' lines, its templates' kinds and patterns, in order. Counts,
+/// evidence and examples are left out: a template's first example only decides
+/// whether it is kept, which its presence already tells.
+pub fn stripping_hash(rules: &boilerplate::Rules) -> String {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    let mut item = |tag: &[u8], text: &str| {
+        h.update(tag);
+        h.update(text.as_bytes());
+        h.update(&[0]);
+    };
+    for l in &rules.lines {
+        item(b"l", &l.line);
+    }
+    for m in &rules.markers {
+        item(b"m", &m.line);
+    }
+    for t in &rules.templates {
+        item(format!("t{:?}", t.kind).as_bytes(), &t.pattern);
+    }
+    hex64(h.digest())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::boilerplate::{LineRule, Rules, TemplateKind, TemplateRule};
+
+    fn template(pattern: &str, examples: &[&str]) -> TemplateRule {
+        TemplateRule {
+            kind: TemplateKind::Label,
+            pattern: pattern.into(),
+            stories: 9,
+            examples: examples.iter().map(|e| e.to_string()).collect(),
+            evidence: None,
+        }
+    }
+
+    /// Further examples and counts change the file, not what it strips; a rule more
+    /// or another pattern does.
+    #[test]
+    fn stripping_hash_follows_what_is_stripped() {
+        let mut a = Rules::empty();
+        a.templates.push(template("Source", &["Source: A"]));
+        let mut b = a.clone();
+        b.templates[0].examples.push("Source: B".into());
+        b.templates[0].stories = 12;
+        assert_eq!(stripping_hash(&a), stripping_hash(&b));
+        let mut c = a.clone();
+        c.lines.push(LineRule {
+            line: "Advertisement".into(),
+            stories: 5,
+            examples: Vec::new(),
+            evidence: None,
+        });
+        assert_ne!(stripping_hash(&a), stripping_hash(&c));
+        let mut d = a.clone();
+        d.templates[0].pattern = "Tags".into();
+        assert_ne!(stripping_hash(&a), stripping_hash(&d));
+        assert_eq!(stripping_hash(&a).len(), 16);
+    }
 }
