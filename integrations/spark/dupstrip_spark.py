@@ -482,9 +482,10 @@ def buckets_confirmed(job, sk, purpose):
 def components(job, edges, purpose):
     """Connected components of the edges: (row, root) for every row of a component of
     two or more, root (its smallest row) included, the rounds of joins it took (0:
-    found in one task) and the number of edges. Up to `job.task_edges` edges, one task of `stage components`
-    reads them all; above, alternating large-star and small-star rounds (Kiveris et
-    al., 2014) in Spark SQL until the edges stop changing."""
+    found in one task) and the number of edges. Up to `job.task_edges` edges, one task
+    of `stage components` reads them all; above, alternating large-star and
+    small-star rounds (Kiveris et al., 2014) in Spark SQL until the edges stop
+    changing."""
     # The edges are checkpointed: counting them reads no record again.
     n = edges.count()
     if n <= job.task_edges:
@@ -571,8 +572,8 @@ def learn(job, sk, documents, config, binary, work, records, parts):
     # row order), and the dedup sketch, which reads every record anyway, finds the
     # rest. The first example of a rule fixes it; the further ones of templates only
     # complete the rules file. A learned key first met after the first parts is most
-    # often a line a template strips anyway (the main run checks that the complete
-    # rules strip alike, and sketches again with them when they do not).
+    # often a line a template strips anyway (`main` checks that the complete rules
+    # strip alike, and sketches again with them when they do not).
     first = max(1, -(-parts // job.examples_share))
     examples = first_examples(job, records.where(F.col("part") < first))
     status = rules_file(binary, work, examples, rules_path)
