@@ -488,7 +488,7 @@ def components(job, edges, purpose):
     changing."""
     # The edges are checkpointed: counting them reads no record again.
     n = edges.count()
-    if n <= job.task_edges:
+    if 0 < job.task_edges and n <= job.task_edges:
         found = job.transform(edges.coalesce(1), ["a", "b"], ["components"],
                               "row BIGINT, root BIGINT").localCheckpoint()
         job.lap(f"{purpose}: components")

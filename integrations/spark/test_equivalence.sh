@@ -129,18 +129,20 @@ for f in a b; do
 done
 parquet_options=(--min-docs 10)
 "$BIN" clean "$work/typed" -o "$work/clean.parquet" --save-rules "$work/clean-parquet-rules.json" \
-    -q "${parquet_options[@]}"
+    --clusters "$work/clean-parquet-clusters.jsonl" -q "${parquet_options[@]}"
 "$VENV/bin/spark-submit" --master 'local[2]' --conf spark.ui.enabled=false \
     --conf spark.driver.memory=1g --files "$BIN" "${no_python_workers[@]}" \
     integrations/spark/dupstrip_spark.py "$work/typed" -o "$work/spark.parquet" \
     --components-task-edges 0 --examples-first-share 2 --report "$work/side/parquet-report.json" \
-    --save-rules "$work/side/parquet-rules.json" \
+    --save-rules "$work/side/parquet-rules.json" --clusters "$work/spark-parquet-clusters" \
     -- "${parquet_options[@]}" > "$work/spark-parquet.log" 2>&1 || {
     grep -v " INFO \| WARN \|^\s*at " "$work/spark-parquet.log" | tail -40
     exit 1
 }
 grep 'dupstrip_spark: [0-9]' "$work/spark-parquet.log" || true
 check "$work/clean-parquet-rules.json" "$work/side/parquet-rules.json" "rules (Parquet run)"
+cat "$work"/spark-parquet-clusters/part-* > "$work/spark-parquet-clusters.jsonl"
+check "$work/clean-parquet-clusters.jsonl" "$work/spark-parquet-clusters.jsonl" "clusters (Parquet run)"
 "$BIN" boilerplate strip "$work/clean.parquet" --rules "$work/no-rules.json" -o "$work/clean-parquet.jsonl" -q
 "$BIN" boilerplate strip "$work/spark.parquet" --rules "$work/no-rules.json" -o "$work/spark-parquet.jsonl" -q
 check "$work/clean-parquet.jsonl" "$work/spark-parquet.jsonl" "Parquet output read back"

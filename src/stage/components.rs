@@ -40,7 +40,10 @@ pub fn components(
     let mut edges: Vec<(u64, u64)> = Vec::new();
     if delimited {
         rows::for_each_row(input, name, 2, |f| {
-            edges.push((rows::int(f[0], "row")?, rows::int(f[1], "row")?));
+            edges.push((
+                rows::int(f[0], "edge end A")?,
+                rows::int(f[1], "edge end B")?,
+            ));
             Ok(())
         })?;
     } else {

@@ -218,25 +218,34 @@ pub struct RulesStatus {
     pub stripping: String,
 }
 
-/// A hash (16 hex digits) of what decides what a rules file strips: its line and
-/// marker rules' lines, its templates' kinds and patterns, in order. Counts,
-/// evidence and examples are left out: a template's first example only decides
-/// whether it is kept, which its presence already tells.
+/// A hash (16 hex digits) of what decides what a rules file strips: its
+/// normalization, its line and marker rules' lines, its templates' kinds and
+/// patterns, in order, and whether each rule has evidence (a rule without, written
+/// by hand, is not held to the cap on a page's share). Counts, the evidence itself
+/// and examples are left out: a template's first example only decides whether it is
+/// kept, which its presence already tells.
 pub fn stripping_hash(rules: &boilerplate::Rules) -> String {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
-    let mut item = |tag: &[u8], text: &str| {
+    let normalize = serde_json::to_string(&rules.normalize).unwrap_or_default();
+    let mut item = |tag: &[u8], text: &str, learned: bool| {
         h.update(tag);
+        h.update(&[learned as u8]);
         h.update(text.as_bytes());
         h.update(&[0]);
     };
+    item(b"n", &normalize, true);
     for l in &rules.lines {
-        item(b"l", &l.line);
+        item(b"l", &l.line, l.evidence.is_some());
     }
     for m in &rules.markers {
-        item(b"m", &m.line);
+        item(b"m", &m.line, m.evidence.is_some());
     }
     for t in &rules.templates {
-        item(format!("t{:?}", t.kind).as_bytes(), &t.pattern);
+        item(
+            format!("t{:?}", t.kind).as_bytes(),
+            &t.pattern,
+            t.evidence.is_some(),
+        );
     }
     hex64(h.digest())
 }
@@ -277,6 +286,9 @@ mod tests {
         let mut d = a.clone();
         d.templates[0].pattern = "Tags".into();
         assert_ne!(stripping_hash(&a), stripping_hash(&d));
+        let mut e = a.clone();
+        e.templates[0].evidence = Some(Default::default());
+        assert_ne!(stripping_hash(&a), stripping_hash(&e), "by hand or learned");
         assert_eq!(stripping_hash(&a).len(), 16);
     }
 }

@@ -309,6 +309,7 @@ fn stages_give_what_clean_gives(options: &[&str], as_lines: bool) {
     let mut args = vec!["sketch", "--config", "job.json", "--for", "dedup"];
     args.extend(["--rules", "rules.json", "--learned", "learned.json"]);
     let with_examples = parse(&stage(&env, &args, &envelopes));
+    assert_eq!(with_examples.len(), sketches.len());
     let mut from_sketch: BTreeSet<String> = BTreeSet::new();
     for (s, plain) in with_examples.iter().zip(&sketches) {
         for (pos, e) in s["examples"]

@@ -273,7 +273,25 @@ fn run_and_compare(options: &[&str]) {
             ]),
             part,
         );
-        for f in rows(&sk).iter().filter(|f| f[0] == "x") {
+        let sk = rows(&sk);
+        // The other rows are a plain sketch's, and the count still comes last.
+        let plain = rows(&stage(
+            &env,
+            &with(&[
+                "sketch",
+                "--config",
+                "job.json",
+                "--for",
+                "dedup",
+                "--rules",
+                "rules.json",
+            ]),
+            part,
+        ));
+        let others: Vec<&Vec<String>> = sk.iter().filter(|f| f[0] != "x").collect();
+        assert_eq!(others, plain.iter().collect::<Vec<_>>());
+        assert_eq!(sk.last().map(|f| f[0].as_str()), Some("n"));
+        for f in sk.iter().filter(|f| f[0] == "x") {
             let (hash, line) = f[4].split_once(' ').expect("HASH LINE");
             from_sketch.push_str(&format!(
                 "{{\"kind\":{},\"hash\":\"{hash}\",\"row\":{},\"pos\":{},\"line\":{line}}}\n",
