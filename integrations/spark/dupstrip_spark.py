@@ -72,7 +72,7 @@ CHECKPOINT_EVERY = 2
 # one), in row order, before the dedup sketch; it finds the rest.
 EXAMPLES_FIRST_SHARE = 8
 # Up to this many edges, components are found in one task by `stage components`
-# (about 50 bytes an edge in the binary's memory, outside the executor's heap).
+# (about 42 bytes an edge in the binary's memory, outside the executor's heap).
 COMPONENTS_TASK_EDGES = 5_000_000
 
 
@@ -113,7 +113,7 @@ def parse_args(argv):
     p.add_argument("--components-task-edges", type=int, default=COMPONENTS_TASK_EDGES,
                    metavar="N",
                    help="find connected components in one task (`dupstrip stage "
-                   "components`, about 50 bytes an edge in that task's memory) up to N "
+                   "components`, about 42 bytes an edge in that task's memory) up to N "
                    "edges, and in rounds of Spark SQL joins above (default: %(default)s; "
                    "0: always in rounds)")
     clean_options = []

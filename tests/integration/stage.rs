@@ -8,6 +8,19 @@ use serde_json::{Value, json};
 
 use crate::util::*;
 
+/// `stage sketch` of stripped texts, as the dedup steps run it.
+pub(crate) const DEDUP_SKETCH: [&str; 7] = [
+    "sketch",
+    "--config",
+    "job.json",
+    "--for",
+    "dedup",
+    "--rules",
+    "rules.json",
+];
+/// What `stage sketch --learned` adds to [`DEDUP_SKETCH`].
+pub(crate) const LEARNED: [&str; 2] = ["--learned", "learned.json"];
+
 /// Run `dupstrip stage ARGS` with `input` on standard input; its standard output.
 pub(crate) fn stage(env: &Env, args: &[&str], input: &str) -> String {
     let out = env
@@ -289,25 +302,12 @@ fn stages_give_what_clean_gives(options: &[&str], as_lines: bool) {
     );
 
     // Duplicates of the stripped texts.
-    let sk_out = stage(
-        &env,
-        &[
-            "sketch",
-            "--config",
-            "job.json",
-            "--for",
-            "dedup",
-            "--rules",
-            "rules.json",
-        ],
-        &envelopes,
-    );
+    let sk_out = stage(&env, &DEDUP_SKETCH, &envelopes);
     let sk_lines: Vec<&str> = sk_out.lines().collect();
     let sketches = parse(&sk_out);
     // With the learned keys, each sketch also lists its record's example lines: the
     // lines `stage examples` gives, and the sketch is otherwise the same.
-    let mut args = vec!["sketch", "--config", "job.json", "--for", "dedup"];
-    args.extend(["--rules", "rules.json", "--learned", "learned.json"]);
+    let args = [&DEDUP_SKETCH[..], &LEARNED].concat();
     let with_examples = parse(&stage(&env, &args, &envelopes));
     assert_eq!(with_examples.len(), sketches.len());
     let mut from_sketch: BTreeSet<String> = BTreeSet::new();

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::json;
 
-use super::stage::{components, stage};
+use super::stage::{DEDUP_SKETCH, LEARNED, components, stage};
 use crate::util::*;
 
 const SEP: char = '\u{1}';
@@ -258,36 +258,13 @@ fn run_and_compare(options: &[&str]) {
     // the driver takes the further examples): the same rules.
     let mut from_sketch = String::new();
     for part in &parts {
-        let sk = stage(
+        let sk = rows(&stage(
             &env,
-            &with(&[
-                "sketch",
-                "--config",
-                "job.json",
-                "--for",
-                "dedup",
-                "--rules",
-                "rules.json",
-                "--learned",
-                "learned.json",
-            ]),
-            part,
-        );
-        let sk = rows(&sk);
-        // The other rows are a plain sketch's, and the count still comes last.
-        let plain = rows(&stage(
-            &env,
-            &with(&[
-                "sketch",
-                "--config",
-                "job.json",
-                "--for",
-                "dedup",
-                "--rules",
-                "rules.json",
-            ]),
+            &with(&[&DEDUP_SKETCH[..], &LEARNED].concat()),
             part,
         ));
+        // The other rows are a plain sketch's, and the count still comes last.
+        let plain = rows(&stage(&env, &with(&DEDUP_SKETCH), part));
         let others: Vec<&Vec<String>> = sk.iter().filter(|f| f[0] != "x").collect();
         assert_eq!(others, plain.iter().collect::<Vec<_>>());
         assert_eq!(sk.last().map(|f| f[0].as_str()), Some("n"));
@@ -315,19 +292,7 @@ fn run_and_compare(options: &[&str]) {
     assert!(again == rules, "rules from the sketch's examples differ");
 
     // Duplicates of the stripped texts: components, then who is kept.
-    let dedup = sketches(&stage(
-        &env,
-        &with(&[
-            "sketch",
-            "--config",
-            "job.json",
-            "--for",
-            "dedup",
-            "--rules",
-            "rules.json",
-        ]),
-        &input,
-    ));
+    let dedup = sketches(&stage(&env, &with(&DEDUP_SKETCH), &input));
     let comp = components(&edges(&env, &dedup, "dedup"));
     let mut members = String::new();
     for (&row, &root) in &comp {
