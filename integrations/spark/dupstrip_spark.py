@@ -74,6 +74,10 @@ EXAMPLES_FIRST_SHARE = 8
 # Up to this many edges, components are found in one task by `stage components`
 # (about 42 bytes an edge in the binary's memory, outside the executor's heap).
 COMPONENTS_TASK_EDGES = 5_000_000
+# Up to this many records, the band buckets are found and confirmed in one task by
+# `stage candidates` (about 2 bytes a permutation and 50 more a signature in the
+# binary's memory: 310 bytes at 128 permutations).
+CANDIDATES_TASK_DOCS = 1_000_000
 
 
 def parse_args(argv):
@@ -116,6 +120,12 @@ def parse_args(argv):
                    "components`, about 42 bytes an edge in that task's memory) up to N "
                    "edges, and in rounds of Spark SQL joins above (default: %(default)s; "
                    "0: always in rounds)")
+    p.add_argument("--candidates-task-docs", type=int, default=CANDIDATES_TASK_DOCS,
+                   metavar="N",
+                   help="find and confirm near-duplicate candidates in one task (`dupstrip "
+                   "stage candidates`, about 2 bytes a permutation and 50 more a record "
+                   "in that task's memory) up to N records, and by grouping band keys in "
+                   "Spark SQL above (default: %(default)s; 0: always in Spark SQL)")
     clean_options = []
     if "--" in argv:
         i = argv.index("--")
@@ -266,9 +276,10 @@ def list_inputs(spark, inputs):
 class Job:
     """The pieces every query of the job shares."""
 
-    def __init__(self, spark, binary, parts, cache, task_edges, examples_share):
+    def __init__(self, spark, binary, parts, cache, task_edges, task_docs, examples_share):
         self.sizes = []
         self.task_edges = task_edges
+        self.task_docs = task_docs
         self.examples_share = max(1, examples_share)
         self.spark = spark
         self.binary = binary
@@ -438,9 +449,20 @@ def joined(left, right, on, how, right_rows):
     return left.join(F.broadcast(right) if right_rows <= BROADCAST_ROWS else right, on, how)
 
 
-def buckets_confirmed(job, sk, purpose):
-    """Band buckets of two or more members, confirmed by `stage confirm`: the edges
-    (a, b), a < b."""
+def buckets_confirmed(job, sk, purpose, documents):
+    """Band buckets of two or more members, confirmed as `clean` confirms them: the
+    edges (a, b), a < b, each once, checkpointed. Up to `job.task_docs` records, every
+    signature goes to one task of `stage candidates`, which bands and confirms them
+    itself; above, Spark SQL groups the band keys and `stage confirm` confirms each
+    bucket's members."""
+    if 0 < job.task_docs and documents <= job.task_docs:
+        # The sketch rows are kept: one task reads their signatures as they lie.
+        signed = sk.where("t = 's'").select("row", "a", "c").coalesce(1)
+        edges = job.transform(signed, ["row", "a", "c"],
+                              ["candidates", "--config", "job.json", "--for", purpose],
+                              "a BIGINT, b BIGINT").localCheckpoint()
+        job.lap(f"{purpose}: candidates in one task")
+        return edges, True
     # Kept for the two passes below: unpacking the keys again cost more.
     bands = band_keys(sk).persist(StorageLevel.MEMORY_AND_DISK)
     sigs = signatures(sk)
@@ -476,7 +498,7 @@ def buckets_confirmed(job, sk, purpose):
     job.lap(f"{purpose}: confirmed")
     for df in (bands, shared, sets):
         df.unpersist()
-    return edges
+    return edges, False
 
 
 def components(job, edges, purpose):
@@ -537,7 +559,7 @@ def learn(job, sk, documents, config, binary, work, records, parts):
     examples found so far and the rules' stripping hash (the dedup sketch finds the
     rest; None otherwise)."""
     spark = job.spark
-    edges = buckets_confirmed(job, sk, "stories")
+    edges, one_task = buckets_confirmed(job, sk, "stories", documents)
     story_of, rounds, n_edges = components(job, edges, "stories")
     story_of = job.keep(story_of)
     stats = story_of.agg(F.count("*"), F.sum(F.when(F.col("row") == F.col("root"), 1)
@@ -579,7 +601,8 @@ def learn(job, sk, documents, config, binary, work, records, parts):
     status = rules_file(binary, work, examples, rules_path)
     job.lap("rules: examples")
     complete = first >= parts or status["all_examples"]
-    return rules_path, {"stories": stories, "story_cc_rounds": rounds, "story_edges": n_edges,
+    return rules_path, {"stories": stories, "story_candidates_in_one_task": one_task,
+                        "story_cc_rounds": rounds, "story_edges": n_edges,
                         "examples_parts_read": min(first, parts),
                         "keys_without_example_in_first_parts":
                             status["without_first_example"]}, \
@@ -695,7 +718,7 @@ def main(argv):
     binary = local_binary(a.dupstrip)
     exe = a.dupstrip if os.path.sep in a.dupstrip else os.path.basename(a.dupstrip)
     job = Job(spark, exe, parts, not a.no_cache, a.components_task_edges,
-              a.examples_first_share)
+              a.candidates_task_docs, a.examples_first_share)
     work = tempfile.mkdtemp(prefix="dupstrip-spark-")
     timings = {}
     try:
@@ -785,7 +808,8 @@ def main(argv):
         summary["rules"] = {"lines": len(rules.get("lines", [])),
                             "templates": len(rules.get("templates", [])),
                             "markers": len(rules.get("markers", []))}
-        edges = buckets_confirmed(job, sk, "dedup")
+        edges, one_task = buckets_confirmed(job, sk, "dedup", documents)
+        summary["dedup_candidates_in_one_task"] = one_task
         comp, rounds, n_edges = components(job, edges, "dedup")
         sigs = signatures(sk)
         comp = comp.persist(StorageLevel.MEMORY_AND_DISK)

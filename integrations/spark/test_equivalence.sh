@@ -97,8 +97,10 @@ check "$work/clean-clusters.jsonl" "$work/spark-clusters.jsonl" "clusters"
 
 # Parquet in, Parquet out: the first file with an integer and a nullable float column
 # added, as Parquet; both outputs read back as JSON Lines by dupstrip and compared.
-# This run finds components in rounds of Spark SQL joins (--components-task-edges 0),
-# the first in one task (`stage components`): both ways are checked against clean.
+# This run finds candidates by grouping band keys in Spark SQL (--candidates-task-docs
+# 0) and components in rounds of Spark SQL joins (--components-task-edges 0), the
+# first run both in one task (`stage candidates`, `stage components`): both ways are
+# checked against clean.
 # The same for the search of the rules' examples (below).
 echo "== Parquet in and out"
 python3 - "$work/part-0" > "$work/typed.jsonl" <<'EOF'
@@ -133,7 +135,7 @@ parquet_options=(--min-docs 10)
 "$VENV/bin/spark-submit" --master 'local[2]' --conf spark.ui.enabled=false \
     --conf spark.driver.memory=1g --files "$BIN" "${no_python_workers[@]}" \
     integrations/spark/dupstrip_spark.py "$work/typed" -o "$work/spark.parquet" \
-    --components-task-edges 0 --examples-first-share 2 --report "$work/side/parquet-report.json" \
+    --candidates-task-docs 0 --components-task-edges 0 --examples-first-share 2 --report "$work/side/parquet-report.json" \
     --save-rules "$work/side/parquet-rules.json" --clusters "$work/spark-parquet-clusters" \
     -- "${parquet_options[@]}" > "$work/spark-parquet.log" 2>&1 || {
     grep -v " INFO \| WARN \|^\s*at " "$work/spark-parquet.log" | tail -40
@@ -188,10 +190,16 @@ rules = json.load(open(f"{w}/clean-rules.json"))
 assert rep["duplicates"] >= 100, rep
 assert len(rules["lines"]) + len(rules["templates"]) >= 5, rules
 assert rep["inputs"] == 4, rep
-# Components in one task in the first run (0 rounds), in rounds of joins in the Parquet run.
+# Candidates and components in one task in the first run (0 rounds), band keys grouped
+# and components in rounds of joins in the Parquet run.
 assert rep["story_cc_rounds"] == 0 and rep["dedup_cc_rounds"] == 0, rep
+assert rep["story_candidates_in_one_task"] and rep["dedup_candidates_in_one_task"], rep
+assert "stories: candidates in one task" in rep["steps"], rep
 rounds = json.load(open(f"{w}/side/parquet-report.json"))
 assert rounds["story_cc_rounds"] >= 1 and rounds["dedup_cc_rounds"] >= 1, rounds
+assert not rounds["story_candidates_in_one_task"], rounds
+assert not rounds["dedup_candidates_in_one_task"], rounds
+assert "stories: band buckets" in rounds["steps"], rounds
 # Examples: searched in the first parts before the dedup sketch. In the first run, the
 # keys first met later changed nothing stripped; in the Parquet run, the second file's
 # own line did, so the texts were sketched again.

@@ -89,6 +89,23 @@ pub(super) enum StageCmd {
         #[arg(long = "for", value_enum, value_name = "PURPOSE")]
         purpose: PurposeArg,
     },
+    /// Signatures in (sketch lines {"row", "len", "sig"}), every confirmed edge out
+    /// ({"a", "b", "similarity"}, sorted): the band buckets and their confirmation in
+    /// one process, as `clean` finds them, for an engine whose signatures fit one
+    /// task's memory.
+    #[command(
+        after_help = "Holds every signature in memory: about 2 x --num-perm + 50 bytes each (benches/stage.sh measures it).\n\n\
+                      Example:\n  dupstrip stage sketch --config job.json --for stories < envelopes.jsonl \\\n      | dupstrip stage candidates --config job.json --for stories \\\n      | dupstrip stage components > stories.jsonl"
+    )]
+    Candidates {
+        #[command(flatten)]
+        common: StageCommon,
+        #[command(flatten)]
+        rows: RowArgs,
+        /// Which grouping the signatures serve.
+        #[arg(long = "for", value_enum, value_name = "PURPOSE")]
+        purpose: PurposeArg,
+    },
     /// Story counts of line keys in ({"kind", "hash", "stories"}), the learned keys
     /// out (one JSON document).
     Learn {
@@ -269,6 +286,7 @@ pub(super) fn stage_cmd(cmd: StageCmd) -> Result<()> {
         }
         StageCmd::Sketch { common, rows, .. }
         | StageCmd::Confirm { common, rows, .. }
+        | StageCmd::Candidates { common, rows, .. }
         | StageCmd::Examples { common, rows, .. }
         | StageCmd::Assign { common, rows, .. }
         | StageCmd::Apply { common, rows, .. } => (common, rows),
@@ -312,6 +330,9 @@ pub(super) fn stage_cmd(cmd: StageCmd) -> Result<()> {
         }
         StageCmd::Confirm { purpose: p, .. } => {
             stage::confirm(&sc, purpose(*p), input, name, &mut out)
+        }
+        StageCmd::Candidates { purpose: p, .. } => {
+            stage::candidates(&sc, purpose(*p), delimited, input, name, &mut out).map(|_| ())
         }
         StageCmd::Learn {
             documents, stories, ..

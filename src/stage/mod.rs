@@ -20,8 +20,9 @@
 //!    over each bucket. 8. (engine) components. 9. `assign` per component: which copy
 //!    is kept. 10. `apply`: the stripped records, without the dropped rows.
 //!
-//! Steps 3 and 8 may also run here, in one process (`components`), when the edges
-//! fit one task's memory.
+//! Steps 2 and 7 (with the engine's grouping of band keys before them) may also run
+//! here, in one process (`candidates`), when the signatures fit one task's memory;
+//! steps 3 and 8 likewise (`components`), when the edges do.
 
 use std::borrow::Cow;
 use std::io::{self, BufRead, Write};
@@ -44,12 +45,14 @@ use crate::verify::Verifier;
 
 mod apply;
 mod assign;
+mod candidates;
 mod components;
 pub mod rows;
 mod rules;
 
 pub use apply::{ApplyStats, apply, decompress, read_drop_list};
 pub use assign::assign;
+pub use candidates::{CandidateRun, candidates};
 pub use components::{ComponentStats, components};
 pub use rules::{LearnedFile, RulesStatus, examples, learn, rules};
 
