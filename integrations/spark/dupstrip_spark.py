@@ -280,6 +280,9 @@ class Job:
         self.sizes = []
         self.task_edges = task_edges
         self.task_docs = task_docs
+        # At least the records (blank lines of text inputs included), known before the
+        # first sketch; None when counting would cost a pass over the inputs.
+        self.records_at_most = None
         self.examples_share = max(1, examples_share)
         self.spark = spark
         self.binary = binary
@@ -290,6 +293,10 @@ class Job:
         # plans lazily, so work is timed where it is forced.
         self.steps = {}
         self.last = time.time()
+
+    def candidates_in_one_task(self, records):
+        """Whether `records` records (None: unknown) go to one `stage candidates` task."""
+        return records is not None and 0 < self.task_docs and records <= self.task_docs
 
     def lap(self, step):
         now = time.time()
@@ -360,6 +367,8 @@ def read_records(job, files):
     # Parts in input order: a text file's splits, or one part per other file.
     base_rows = []
     parts = 0
+    # Records at most (blank lines counted), None when a count would cost a pass.
+    at_most = sum(s.n for found in by_file.values() for s in found)
     for i, (uri, shown, kind, _) in enumerate(files):
         if kind == "text":
             if job.sizes[i] > 0 and i not in by_file:
@@ -373,6 +382,9 @@ def read_records(job, files):
                 before += s.n
         elif kind == "parquet":
             df = spark.read.parquet(uri)
+            if at_most is not None:
+                # From the files' footers.
+                at_most += df.count()
             cols = df.columns
             pieces.append(df.select(
                 (F.col("_metadata.row_index") + F.lit((i << LINE_BITS) + 1)).alias("row"),
@@ -386,9 +398,12 @@ def read_records(job, files):
                    .select(F.lit(i).alias("i"), F.hex("content").alias("hex")))
             out = job.transform(raw, ["i", "hex"], ["decompress"],
                                 "row BIGINT, rec STRING, rec_hex STRING")
-            pieces.append(job.keep(out.select(
+            piece = job.keep(out.select(
                 "row", F.lit(parts).cast("long").alias("part"),
-                F.coalesce("rec", F.unhex("rec_hex").cast("string")).alias("value"))))
+                F.coalesce("rec", F.unhex("rec_hex").cast("string")).alias("value")))
+            # Kept, the decompressed records are counted by the pass that keeps them.
+            at_most = at_most + piece.count() if job.cache and at_most is not None else None
+            pieces.append(piece)
             parts += 1
     if base_rows:
         bases = local_table(spark, base_rows, "path", "start", "base", "part")
@@ -406,6 +421,7 @@ def read_records(job, files):
                       .select(row.alias("row"), F.col("part"), value.alias("value")))
     if not pieces:
         return None, 0
+    job.records_at_most = at_most
     records = pieces[0]
     for p in pieces[1:]:
         records = records.unionByName(p)
@@ -455,7 +471,7 @@ def buckets_confirmed(job, sk, purpose, documents):
     signature goes to one task of `stage candidates`, which bands and confirms them
     itself; above, Spark SQL groups the band keys and `stage confirm` confirms each
     bucket's members."""
-    if 0 < job.task_docs and documents <= job.task_docs:
+    if job.candidates_in_one_task(documents):
         # The sketch rows are kept: one task reads their signatures as they lie.
         signed = sk.where("t = 's'").select("row", "a", "c").coalesce(1)
         edges = job.transform(signed, ["row", "a", "c"],
@@ -753,7 +769,8 @@ def main(argv):
         timings["read"] = round(time.time() - t0, 3)
         job.lap("read: inputs listed, splits counted")
 
-        summary = {"inputs": len(files), "input_parts": out_parts}
+        summary = {"inputs": len(files), "input_parts": out_parts,
+                   "records_at_most": job.records_at_most, "band_keys_left_out": []}
         # 1. Boilerplate rules: learned (stories, counts, examples) or given.
         more_examples = None
         if a.rules:
@@ -761,7 +778,12 @@ def main(argv):
             shutil.copyfile(a.rules, rules_path)
         else:
             t = time.time()
-            story_sk = sketches(job, records, "stories", [])
+            # Band keys are left out of sketches that go to one `stage candidates`
+            # task (which bands the signatures itself): they were half the rows' bytes.
+            no_keys = ["--no-band-keys"] if job.candidates_in_one_task(
+                job.records_at_most) else []
+            summary["band_keys_left_out"] += ["stories"] if no_keys else []
+            story_sk = sketches(job, records, "stories", no_keys)
             documents = records_read(story_sk)
             job.lap("stories: sketched")
             rules_path, learned, more_examples = learn(job, story_sk, documents, config,
@@ -778,7 +800,10 @@ def main(argv):
         extra = ["--rules", strip_with]
         if more_examples is not None:
             extra += ["--learned", "learned.json"]
-        sk = sketches(job, records, "dedup", extra)
+        no_keys = ["--no-band-keys"] if job.candidates_in_one_task(
+            job.records_at_most if a.rules else documents) else []
+        summary["band_keys_left_out"] += ["dedup"] if no_keys else []
+        sk = sketches(job, records, "dedup", extra + no_keys)
         if a.rules:
             documents = records_read(sk)
         summary["documents"] = documents
@@ -798,7 +823,7 @@ def main(argv):
                 sk.unpersist()
                 strip_with = os.path.basename(saved_rules)
                 sc.addFile(saved_rules)
-                sk = sketches(job, records, "dedup", ["--rules", strip_with])
+                sk = sketches(job, records, "dedup", ["--rules", strip_with] + no_keys)
                 emptied = sk.where("t = 'e'").count()
                 job.lap("dedup: sketched again")
         if a.save_rules:

@@ -195,11 +195,16 @@ assert rep["inputs"] == 4, rep
 assert rep["story_cc_rounds"] == 0 and rep["dedup_cc_rounds"] == 0, rep
 assert rep["story_candidates_in_one_task"] and rep["dedup_candidates_in_one_task"], rep
 assert "stories: candidates in one task" in rep["steps"], rep
+# Counted before the first sketch (text splits, decompressed records), the records
+# are few enough for the sketches to leave their band keys out.
+assert rep["records_at_most"] >= rep["documents"], rep
+assert rep["band_keys_left_out"] == ["stories", "dedup"], rep
 rounds = json.load(open(f"{w}/side/parquet-report.json"))
 assert rounds["story_cc_rounds"] >= 1 and rounds["dedup_cc_rounds"] >= 1, rounds
 assert not rounds["story_candidates_in_one_task"], rounds
 assert not rounds["dedup_candidates_in_one_task"], rounds
 assert "stories: band buckets" in rounds["steps"], rounds
+assert rounds["band_keys_left_out"] == [] and rounds["records_at_most"] >= 750, rounds
 # Examples: searched in the first parts before the dedup sketch. In the first run, the
 # keys first met later changed nothing stripped; in the Parquet run, the second file's
 # own line did, so the texts were sketched again.

@@ -77,6 +77,10 @@ pub(super) enum StageCmd {
         /// of rules that already have their first).
         #[arg(long, value_name = "FILE")]
         learned: Option<PathBuf>,
+        /// Leave out the band keys (`b` rows, the "bands" field): `stage candidates`,
+        /// which bands the signatures itself, does not read them.
+        #[arg(long)]
+        no_band_keys: bool,
     },
     /// Buckets in ({"members": [sketch lines]}), confirmed edges out ({"a", "b",
     /// "similarity"}, rows).
@@ -315,14 +319,15 @@ pub(super) fn stage_cmd(cmd: StageCmd) -> Result<()> {
             purpose: p,
             rules,
             learned,
+            no_band_keys,
             ..
         } => {
             let rules = sketch_rules(purpose(*p), rules.as_deref(), learned.is_some())?;
-            let (p, learned) = (purpose(*p), learned.as_deref());
+            let (p, learned, bands) = (purpose(*p), learned.as_deref(), !no_band_keys);
             if delimited {
-                stage::rows::sketch(&sc, p, rules, learned, &names, input, name, &mut out)
+                stage::rows::sketch(&sc, p, rules, learned, bands, &names, input, name, &mut out)
             } else {
-                stage::sketch(&sc, p, rules, learned, input, name, &mut out)
+                stage::sketch(&sc, p, rules, learned, bands, input, name, &mut out)
             }
         }
         StageCmd::Confirm { purpose: p, .. } if delimited => {

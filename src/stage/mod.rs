@@ -548,11 +548,13 @@ impl Signer {
 
 /// `stage sketch`: one sketch line per record, in input order; with `learned` (keys
 /// of `stage learn`), each with the record's lines that match a learned key.
+#[allow(clippy::too_many_arguments)]
 pub fn sketch(
     sc: &StageConfig,
     purpose: Purpose,
     rules: Option<Rules>,
     learned: Option<&Path>,
+    band_keys: bool,
     input: impl BufRead,
     name: &str,
     out: &mut impl Write,
@@ -570,7 +572,7 @@ pub fn sketch(
             id: None,
             len: s.len,
             sig: s.ok.then(|| hex_slots(&signer.slots)),
-            bands: if s.ok {
+            bands: if s.ok && band_keys {
                 signer.band_keys().map(hex64).collect()
             } else {
                 Vec::new()

@@ -207,7 +207,8 @@ fn slot_bytes(slots: &[Slot]) -> Vec<u8> {
 /// `stage sketch --delimited`: rows `ROW, RECORD` in; out, per record, `s, ROW,
 /// LEN, \N, SIG` when it has a signature, `e, ROW` when stripping emptied it (`--for
 /// dedup`), and keys packed up to [`PACKED`] in one field of space-separated integers:
-/// `b, ROW, FIRST, \N, KEYS` (band keys from band FIRST on) and, with `--for
+/// `b, ROW, FIRST, \N, KEYS` (band keys from band FIRST on; not with `band_keys`
+/// false, for `stage candidates`, which computes them itself) and, with `--for
 /// stories`, `k, ROW, \N, \N, KIND HASH KIND HASH…` (line keys); at the end `n, \N,
 /// RECORDS`, the records read. Packed, a record's keys are a few rows, not one each:
 /// the engine parses rows one by one, and that was most of its cost. With `learned`
@@ -220,6 +221,7 @@ pub fn sketch(
     purpose: Purpose,
     rules: Option<Rules>,
     learned: Option<&Path>,
+    band_keys: bool,
     names: &Names,
     input: impl BufRead,
     name: &str,
@@ -243,10 +245,12 @@ pub fn sketch(
             rows.field(b"e").int(row).end()?;
         }
         if s.ok {
-            let keys: Vec<u64> = signer.band_keys().collect();
-            for (i, chunk) in keys.chunks(PACKED).enumerate() {
-                rows.field(b"b").int(row).int(i * PACKED).field(NULL);
-                rows.list(chunk.iter().map(|&key| key as i64)).end()?;
+            if band_keys {
+                let keys: Vec<u64> = signer.band_keys().collect();
+                for (i, chunk) in keys.chunks(PACKED).enumerate() {
+                    rows.field(b"b").int(row).int(i * PACKED).field(NULL);
+                    rows.list(chunk.iter().map(|&key| key as i64)).end()?;
+                }
             }
             let sig = slot_bytes(&signer.slots);
             rows.field(b"s")
