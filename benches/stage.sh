@@ -115,6 +115,18 @@ print('\n'.join('%d\x01%d' % ((r.randrange(rows) << 2) + (1 << 40), (r.randrange
 time_stage "components 5M" edges-5m.txt components --delimited
 read -r _ kb < time.txt
 echo "  components: $(( kb * 1024 / 5000000 )) bytes of peak RSS an edge"
+# Every signature of a sketch through one process, as the driver does up to
+# --candidates-task-docs records; then at that default limit, a million random
+# signatures (as rows), for the memory.
+time_stage "candidates stories" "sketch stories.out" candidates --config job.json --for stories
+time_stage "candidates dedup" "sketch dedup.out" candidates --config job.json --for dedup
+python3 -c "
+import os
+print(''.join('%d\x01%d\x01%s\n' % ((i << 2) + (1 << 40), 3000, os.urandom(256).hex())
+              for i in range(1_000_000)), end='')" > sigs-1m.txt
+time_stage "candidates 1M" sigs-1m.txt candidates --config job.json --for dedup --delimited
+read -r _ kb < time.txt
+echo "  candidates: $(( kb * 1024 / 1000000 )) bytes of peak RSS a signature"
 time_stage "apply" envelopes.jsonl apply --config job.json --rules rules.json
 echo "(examples/learn/rules need the learned keys; examples costs about what apply does)"
 cmp -s apply.out clean.jsonl || echo "note: apply without --drop keeps duplicates, so it differs from clean.jsonl"

@@ -209,13 +209,27 @@ fn stages_give_what_clean_gives(options: &[&str], as_lines: bool) {
     let n = records.len() as u64;
 
     // Learning: stories, counts per (key, story), learned keys, examples, rules.
-    let stories_sk = parse(&stage(
+    let stories_out = stage(
         &env,
         &["sketch", "--config", "job.json", "--for", "stories"],
         &envelopes,
-    ));
+    );
+    let stories_sk = parse(&stories_out);
     assert_eq!(stories_sk.len(), records.len());
     let story_edges = edges(&env, &stories_sk, "stories");
+    // The same edges from the sketch lines in one `stage candidates`, each once.
+    let mut each_once = story_edges.clone();
+    each_once.sort_unstable();
+    each_once.dedup();
+    let found: Vec<(u64, u64)> = parse(&stage(
+        &env,
+        &["candidates", "--config", "job.json", "--for", "stories"],
+        &stories_out,
+    ))
+    .iter()
+    .map(|e| (e["a"].as_u64().unwrap(), e["b"].as_u64().unwrap()))
+    .collect();
+    assert_eq!(found, each_once, "stage candidates: other story edges");
     let story_of = components(&story_edges);
     assert!(
         !story_of.is_empty(),

@@ -92,6 +92,50 @@ fn edges(env: &Env, s: &Sketches, purpose: &str) -> Vec<(u64, u64)> {
         .collect()
 }
 
+/// The edges of `stage candidates --delimited` over the signatures of the same sketch
+/// made with `--no-band-keys` (which must be `full`'s rows less the band keys), given
+/// in reverse row order (the stage sorts them); they must be the buckets' edges.
+fn candidates(
+    env: &Env,
+    sketch: &[&str],
+    input: &str,
+    full: &str,
+    purpose: &str,
+) -> Vec<(u64, u64)> {
+    let args: Vec<&str> = sketch.iter().copied().chain(["--no-band-keys"]).collect();
+    let plain = rows(&stage(env, &args, input));
+    let keyed: Vec<Vec<String>> = rows(full).into_iter().filter(|f| f[0] != "b").collect();
+    assert_eq!(
+        plain, keyed,
+        "--no-band-keys changed more than the band keys"
+    );
+    let signatures: String = plain
+        .iter()
+        .rev()
+        .filter(|f| f[0] == "s")
+        .map(|f| format!("{}{SEP}{}{SEP}{}\n", f[1], f[2], f[4]))
+        .collect();
+    let args = [
+        "candidates",
+        "--config",
+        "job.json",
+        "--for",
+        purpose,
+        "--delimited",
+    ];
+    rows(&stage(env, &args, &signatures))
+        .iter()
+        .map(|f| (int(&f[0]) as u64, int(&f[1]) as u64))
+        .collect()
+}
+
+/// `edges` sorted, each once: what `stage candidates` writes.
+fn sorted(mut edges: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+    edges.sort_unstable();
+    edges.dedup();
+    edges
+}
+
 #[test]
 fn delimited_stages_give_what_clean_gives() {
     run_and_compare(&["--min-docs", "4"]);
@@ -177,13 +221,15 @@ fn run_and_compare(options: &[&str]) {
     };
 
     // Learning: stories, counts per (key, story), learned keys, examples, rules.
-    let story = sketches(&stage(
-        &env,
-        &with(&["sketch", "--config", "job.json", "--for", "stories"]),
-        &input,
-    ));
+    let story_sketch = with(&["sketch", "--config", "job.json", "--for", "stories"]);
+    let story_out = stage(&env, &story_sketch, &input);
+    let story = sketches(&story_out);
     assert_eq!(story.read as usize, records.len());
-    let story_of = components(&edges(&env, &story, "stories"));
+    let story_edges = sorted(edges(&env, &story, "stories"));
+    assert!(story_edges.len() >= 50, "{} story edges", story_edges.len());
+    let found = candidates(&env, &story_sketch, &input, &story_out, "stories");
+    assert!(found == story_edges, "stage candidates: other story edges");
+    let story_of = components(&story_edges);
     let n = records.len() as u64;
     let groups = story_of.iter().filter(|(m, r)| m == r).count() as u64;
     let stories = n - story_of.len() as u64 + groups;
@@ -292,8 +338,12 @@ fn run_and_compare(options: &[&str]) {
     assert!(again == rules, "rules from the sketch's examples differ");
 
     // Duplicates of the stripped texts: components, then who is kept.
-    let dedup = sketches(&stage(&env, &with(&DEDUP_SKETCH), &input));
-    let comp = components(&edges(&env, &dedup, "dedup"));
+    let dedup_out = stage(&env, &with(&DEDUP_SKETCH), &input);
+    let dedup = sketches(&dedup_out);
+    let dedup_edges = sorted(edges(&env, &dedup, "dedup"));
+    let found = candidates(&env, &with(&DEDUP_SKETCH), &input, &dedup_out, "dedup");
+    assert!(found == dedup_edges, "stage candidates: other dedup edges");
+    let comp = components(&dedup_edges);
     let mut members = String::new();
     for (&row, &root) in &comp {
         let (len, sig) = &dedup.sigs[&(row as i64)];
