@@ -75,8 +75,8 @@ EXAMPLES_FIRST_SHARE = 8
 # (about 42 bytes an edge in the binary's memory, outside the executor's heap).
 COMPONENTS_TASK_EDGES = 5_000_000
 # Up to this many records, the band buckets are found and confirmed in one task by
-# `stage candidates` (about 2 bytes a permutation and 50 more a signature in the
-# binary's memory: 310 bytes at 128 permutations).
+# `stage candidates` (about 2 bytes a permutation and 60 more a signature in the
+# binary's memory: 315 bytes at 128 permutations, measured).
 CANDIDATES_TASK_DOCS = 1_000_000
 
 
@@ -123,7 +123,7 @@ def parse_args(argv):
     p.add_argument("--candidates-task-docs", type=int, default=CANDIDATES_TASK_DOCS,
                    metavar="N",
                    help="find and confirm near-duplicate candidates in one task (`dupstrip "
-                   "stage candidates`, about 2 bytes a permutation and 50 more a record "
+                   "stage candidates`, about 2 bytes a permutation and 60 more a record "
                    "in that task's memory) up to N records, and by grouping band keys in "
                    "Spark SQL above (default: %(default)s; 0: always in Spark SQL)")
     clean_options = []
@@ -283,6 +283,9 @@ class Job:
         # At least the records (blank lines of text inputs included), known before the
         # first sketch; None when counting would cost a pass over the inputs.
         self.records_at_most = None
+        # Whether each partition of the scan is one split of a text input, in input
+        # order (all inputs text): records are then read in `clean`'s order.
+        self.scan_in_order = False
         self.examples_share = max(1, examples_share)
         self.spark = spark
         self.binary = binary
@@ -422,6 +425,12 @@ def read_records(job, files):
     if not pieces:
         return None, 0
     job.records_at_most = at_most
+    if len(text) == len(files):
+        # A split's first id is its partition's index shifted left by 33 bits
+        # (monotonically_increasing_id): partitions 0, 1, 2, … in input order, one
+        # split each.
+        ordered = [s for i, _ in text for s in sorted(by_file.get(i, []), key=lambda s: s.start)]
+        job.scan_in_order = [s.m0 >> 33 for s in ordered] == list(range(len(ordered)))
     records = pieces[0]
     for p in pieces[1:]:
         records = records.unionByName(p)
@@ -859,16 +868,25 @@ def main(argv):
         dups = assigned.where("t = 'd'").select("row")
         timings["dedup"] = round(time.time() - t, 3)
 
-        # 3. Output: kept records, stripped, in row order: consecutive parts of the
-        # input (splits of files) to each output partition, sorted there.
+        # 3. Output: kept records, stripped, in row order: where the scan reads them
+        # in order, as they are read; else consecutive parts of the input (splits of
+        # files) to each output partition, sorted there.
         t = time.time()
-        outputs = min(out_parts, parts)
-        keys = ordered_keys(spark, outputs)
-        # BIGINT, as ordered_keys hashed them.
-        place = F.element_at(F.array(*[F.lit(k).cast("long") for k in keys]),
-                             (F.col("part") * outputs / out_parts).cast("int") + 1)
-        kept = (joined(records, dups, "row", "left_anti", summary["duplicates"])
-                .repartition(outputs, place).sortWithinPartitions("row"))
+        summary["output_shuffled"] = not (job.scan_in_order
+                                          and summary["duplicates"] <= BROADCAST_ROWS)
+        if summary["output_shuffled"]:
+            outputs = min(out_parts, parts)
+            keys = ordered_keys(spark, outputs)
+            # BIGINT, as ordered_keys hashed them.
+            place = F.element_at(F.array(*[F.lit(k).cast("long") for k in keys]),
+                                 (F.col("part") * outputs / out_parts).cast("int") + 1)
+            kept = (joined(records, dups, "row", "left_anti", summary["duplicates"])
+                    .repartition(outputs, place).sortWithinPartitions("row"))
+        else:
+            # The scan reads records in input order, one split per partition: written
+            # where they are read (a broadcast anti-join keeps their order), one part
+            # file per split, with no shuffle of the records.
+            kept = records.join(F.broadcast(dups), "row", "left_anti")
         cleaned = job.transform(kept, ["row", "value"],
                                 ["apply", "--config", "job.json", "--names", "names.json",
                                  "--rules", strip_with],

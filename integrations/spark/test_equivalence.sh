@@ -154,6 +154,22 @@ rows = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]
 assert rows and all(isinstance(r["year"], int) for r in rows), "year did not survive"
 assert any(r["score"] is None for r in rows) and any(isinstance(r["score"], float) for r in rows)
 EOF
+# Plain text only, one file read in splits of 200 KB: the scan reads the records in
+# input order, so they are written without a shuffle (the runs above shuffle them, as
+# zstd and Parquet inputs need).
+echo "== plain text, written as read"
+"$BIN" clean "$work/in/a.jsonl" -o "$work/clean-a.jsonl" -q "${options[@]}"
+"$VENV/bin/spark-submit" --master 'local[2]' --conf spark.ui.enabled=false \
+    --conf spark.driver.memory=1g --files "$BIN" "${no_python_workers[@]}" \
+    --conf spark.sql.files.maxPartitionBytes=200k \
+    integrations/spark/dupstrip_spark.py "$work/in/a.jsonl" -o "$work/spark-a" \
+    --report "$work/side/a-report.json" -- "${options[@]}" > "$work/spark-a.log" 2>&1 || {
+    grep -v " INFO \| WARN \|^\s*at " "$work/spark-a.log" | tail -40
+    exit 1
+}
+grep 'dupstrip_spark: [0-9]' "$work/spark-a.log" || true
+cat "$work"/spark-a/part-* > "$work/spark-a.jsonl"
+check "$work/clean-a.jsonl" "$work/spark-a.jsonl" "cleaned output (plain text)"
 # A record that is not JSON fails the job with the binary's own error, naming the file
 # and line as `clean` does.
 echo "== a bad record"
@@ -205,6 +221,9 @@ assert not rounds["story_candidates_in_one_task"], rounds
 assert not rounds["dedup_candidates_in_one_task"], rounds
 assert "stories: band buckets" in rounds["steps"], rounds
 assert rounds["band_keys_left_out"] == [] and rounds["records_at_most"] >= 750, rounds
+assert rep["output_shuffled"] and rounds["output_shuffled"], (rep, rounds)
+plain = json.load(open(f"{w}/side/a-report.json"))
+assert not plain["output_shuffled"] and plain["input_parts"] >= 3, plain
 # Examples: searched in the first parts before the dedup sketch. In the first run, the
 # keys first met later changed nothing stripped; in the Parquet run, the second file's
 # own line did, so the texts were sketched again.

@@ -98,7 +98,7 @@ pub(super) enum StageCmd {
     /// one process, as `clean` finds them, for an engine whose signatures fit one
     /// task's memory.
     #[command(
-        after_help = "Holds every signature in memory: about 2 x --num-perm + 50 bytes each (benches/stage.sh measures it).\n\n\
+        after_help = "Holds every signature in memory: about 2 x --num-perm + 60 bytes each (301 MiB peak for a million at 128 permutations, benches/stage.sh).\n\n\
                       Example:\n  dupstrip stage sketch --config job.json --for stories < envelopes.jsonl \\\n      | dupstrip stage candidates --config job.json --for stories \\\n      | dupstrip stage components > stories.jsonl"
     )]
     Candidates {

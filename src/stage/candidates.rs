@@ -27,7 +27,7 @@ pub struct CandidateRun {
 /// `ROW, LEN, SIG`), any order; out, sorted by pair and each pair once, the edges
 /// `clean` confirms between them (`{"a", "b", "similarity"}` with `a < b`, as `stage
 /// confirm` writes them; or rows `A, B`). Every signature is held in memory, with its
-/// band keys one band at a time: about `2 × num_perm + 50` bytes each (twice the
+/// band keys one band at a time: about `2 × num_perm + 60` bytes each (twice the
 /// signatures while rows that came out of order are sorted).
 pub fn candidates(
     sc: &StageConfig,
