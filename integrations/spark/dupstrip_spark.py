@@ -481,8 +481,11 @@ def buckets_confirmed(job, sk, purpose, documents):
     itself; above, Spark SQL groups the band keys and `stage confirm` confirms each
     bucket's members."""
     if job.candidates_in_one_task(documents):
-        # The sketch rows are kept: one task reads their signatures as they lie.
-        signed = sk.where("t = 's'").select("row", "a", "c").coalesce(1)
+        # Kept, the sketch rows are read by one task as they lie; not kept
+        # (--no-cache), they are shuffled to it, or the sketch itself would run in
+        # that one task. The stage sorts the rows itself.
+        signed = sk.where("t = 's'").select("row", "a", "c")
+        signed = signed.coalesce(1) if job.cache else signed.repartition(1)
         edges = job.transform(signed, ["row", "a", "c"],
                               ["candidates", "--config", "job.json", "--for", purpose],
                               "a BIGINT, b BIGINT").localCheckpoint()

@@ -156,13 +156,13 @@ assert any(r["score"] is None for r in rows) and any(isinstance(r["score"], floa
 EOF
 # Plain text only, one file read in splits of 200 KB: the scan reads the records in
 # input order, so they are written without a shuffle (the runs above shuffle them, as
-# zstd and Parquet inputs need).
+# zstd and Parquet inputs need). Nothing is kept between passes (--no-cache).
 echo "== plain text, written as read"
 "$BIN" clean "$work/in/a.jsonl" -o "$work/clean-a.jsonl" -q "${options[@]}"
 "$VENV/bin/spark-submit" --master 'local[2]' --conf spark.ui.enabled=false \
     --conf spark.driver.memory=1g --files "$BIN" "${no_python_workers[@]}" \
     --conf spark.sql.files.maxPartitionBytes=200k \
-    integrations/spark/dupstrip_spark.py "$work/in/a.jsonl" -o "$work/spark-a" \
+    integrations/spark/dupstrip_spark.py "$work/in/a.jsonl" -o "$work/spark-a" --no-cache \
     --report "$work/side/a-report.json" -- "${options[@]}" > "$work/spark-a.log" 2>&1 || {
     grep -v " INFO \| WARN \|^\s*at " "$work/spark-a.log" | tail -40
     exit 1
