@@ -29,6 +29,7 @@ line, as `clean --clusters` writes them.
 import argparse
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -78,6 +79,13 @@ COMPONENTS_TASK_EDGES = 5_000_000
 # `stage candidates` (about 2 bytes a permutation and 60 more a signature in the
 # binary's memory: 315 bytes at 128 permutations, measured).
 CANDIDATES_TASK_DOCS = 1_000_000
+# What the one-task stages hold, by benches/stage.sh: bytes an edge (`components`),
+# and bytes a signature holds beyond its 2 bytes a permutation (`candidates`).
+EDGE_BYTES = 42
+SIGNATURE_EXTRA_BYTES = 60
+# Spark's floor for an executor's memory overhead, and its share of executor memory.
+MIN_OVERHEAD = 384 << 20
+OVERHEAD_FACTOR = 0.1
 
 
 def parse_args(argv):
@@ -114,18 +122,18 @@ def parse_args(argv):
                    "(splits of files, in input order) before the dedup sketch, which "
                    "finds the rest and sketches again in the rare case that they change "
                    "what the rules strip (default: %(default)s; 1: all at once)")
-    p.add_argument("--components-task-edges", type=int, default=COMPONENTS_TASK_EDGES,
-                   metavar="N",
+    p.add_argument("--components-task-edges", type=int, metavar="N",
                    help="find connected components in one task (`dupstrip stage "
                    "components`, about 42 bytes an edge in that task's memory) up to N "
-                   "edges, and in rounds of Spark SQL joins above (default: %(default)s; "
-                   "0: always in rounds)")
-    p.add_argument("--candidates-task-docs", type=int, default=CANDIDATES_TASK_DOCS,
-                   metavar="N",
+                   "edges, and in rounds of Spark SQL joins above (default: "
+                   f"{COMPONENTS_TASK_EDGES:,}, or what half the executors' memory "
+                   "overhead holds, if less; 0: always in rounds)")
+    p.add_argument("--candidates-task-docs", type=int, metavar="N",
                    help="find and confirm near-duplicate candidates in one task (`dupstrip "
                    "stage candidates`, about 2 bytes a permutation and 60 more a record "
                    "in that task's memory) up to N records, and by grouping band keys in "
-                   "Spark SQL above (default: %(default)s; 0: always in Spark SQL)")
+                   f"Spark SQL above (default: {CANDIDATES_TASK_DOCS:,}, or what half the "
+                   "executors' memory overhead holds, if less; 0: always in Spark SQL)")
     clean_options = []
     if "--" in argv:
         i = argv.index("--")
@@ -133,6 +141,45 @@ def parse_args(argv):
     a = p.parse_args(argv)
     a.clean_options = clean_options
     return a
+
+
+def size_bytes(text):
+    """A JVM memory size ("512m", "2g"; a bare number is MiB, as Spark reads it) in
+    bytes; None when it is not one."""
+    m = re.fullmatch(r"\s*(\d+)\s*([kmgt]?)b?\s*", text.lower())
+    if not m:
+        return None
+    return int(m.group(1)) << {"k": 10, "m": 20, "g": 30, "t": 40}[m.group(2) or "m"]
+
+
+def one_task_budget(sc):
+    """Bytes a one-task stage (`candidates`, `components`) may hold: half the
+    executors' memory overhead, where the binary runs, outside the JVM heap (the rest
+    is the JVM's own). None where there is no such limit: a local master, whose stages
+    are children of the driver's JVM, unless spark.executor.memoryOverhead is set."""
+    conf = sc.getConf()
+    overhead = conf.get("spark.executor.memoryOverhead")
+    if overhead:
+        found = size_bytes(overhead)
+    elif sc.master.startswith("local"):
+        return None
+    else:
+        memory = size_bytes(conf.get("spark.executor.memory", "1g")) or (1 << 30)
+        factor = float(conf.get("spark.executor.memoryOverheadFactor", str(OVERHEAD_FACTOR)))
+        found = max(MIN_OVERHEAD, int(memory * factor))
+    return found // 2 if found else None
+
+
+def task_limits(a, sc, num_perm):
+    """The one-task limits: (records for `candidates`, edges for `components`). Those
+    not given are the defaults, lowered to what `one_task_budget` holds."""
+    docs, edges = CANDIDATES_TASK_DOCS, COMPONENTS_TASK_EDGES
+    budget = one_task_budget(sc)
+    if budget is not None:
+        docs = min(docs, budget // (2 * num_perm + SIGNATURE_EXTRA_BYTES))
+        edges = min(edges, budget // EDGE_BYTES)
+    return (docs if a.candidates_task_docs is None else a.candidates_task_docs,
+            edges if a.components_task_edges is None else a.components_task_edges)
 
 
 def local_binary(name):
@@ -745,8 +792,8 @@ def main(argv):
         spark.conf.set("spark.sql.files.minPartitionNum", str(sc.defaultParallelism))
     binary = local_binary(a.dupstrip)
     exe = a.dupstrip if os.path.sep in a.dupstrip else os.path.basename(a.dupstrip)
-    job = Job(spark, exe, parts, not a.no_cache, a.components_task_edges,
-              a.candidates_task_docs, a.examples_first_share)
+    job = Job(spark, exe, parts, not a.no_cache, COMPONENTS_TASK_EDGES,
+              CANDIDATES_TASK_DOCS, a.examples_first_share)
     work = tempfile.mkdtemp(prefix="dupstrip-spark-")
     timings = {}
     try:
@@ -760,6 +807,7 @@ def main(argv):
             sys.exit(f"dupstrip_spark: {binary} writes stage schema "
                      f"{config.get('schema_version')}; this driver speaks {SCHEMA_VERSION}")
         sc.addFile(job_path)
+        job.task_docs, job.task_edges = task_limits(a, sc, config["num_perm"])
 
         for target in (a.output, a.clusters):
             if target:
@@ -782,6 +830,8 @@ def main(argv):
         job.lap("read: inputs listed, splits counted")
 
         summary = {"inputs": len(files), "input_parts": out_parts,
+                   "candidates_task_docs": job.task_docs,
+                   "components_task_edges": job.task_edges,
                    "records_at_most": job.records_at_most, "band_keys_left_out": []}
         # 1. Boilerplate rules: learned (stories, counts, examples) or given.
         more_examples = None

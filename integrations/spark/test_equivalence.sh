@@ -156,12 +156,14 @@ assert any(r["score"] is None for r in rows) and any(isinstance(r["score"], floa
 EOF
 # Plain text only, one file read in splits of 200 KB: the scan reads the records in
 # input order, so they are written without a shuffle (the runs above shuffle them, as
-# zstd and Parquet inputs need). Nothing is kept between passes (--no-cache).
+# zstd and Parquet inputs need). Nothing is kept between passes (--no-cache). An
+# executor memory overhead of 1 MiB, given explicitly, lowers the one-task limits to
+# what half of it holds.
 echo "== plain text, written as read"
 "$BIN" clean "$work/in/a.jsonl" -o "$work/clean-a.jsonl" -q "${options[@]}"
 "$VENV/bin/spark-submit" --master 'local[2]' --conf spark.ui.enabled=false \
     --conf spark.driver.memory=1g --files "$BIN" "${no_python_workers[@]}" \
-    --conf spark.sql.files.maxPartitionBytes=200k \
+    --conf spark.sql.files.maxPartitionBytes=200k --conf spark.executor.memoryOverhead=1m \
     integrations/spark/dupstrip_spark.py "$work/in/a.jsonl" -o "$work/spark-a" --no-cache \
     --report "$work/side/a-report.json" -- "${options[@]}" > "$work/spark-a.log" 2>&1 || {
     grep -v " INFO \| WARN \|^\s*at " "$work/spark-a.log" | tail -40
@@ -224,6 +226,12 @@ assert rounds["band_keys_left_out"] == [] and rounds["records_at_most"] >= 750, 
 assert rep["output_shuffled"] and rounds["output_shuffled"], (rep, rounds)
 plain = json.load(open(f"{w}/side/a-report.json"))
 assert not plain["output_shuffled"] and plain["input_parts"] >= 3, plain
+# One-task limits: the defaults on a local master; what half of 1 MiB holds (316 bytes
+# a signature at 128 permutations, 42 an edge) with that overhead; as given (0).
+assert (rep["candidates_task_docs"], rep["components_task_edges"]) == (1_000_000, 5_000_000), rep
+assert (plain["candidates_task_docs"], plain["components_task_edges"]) == (1659, 12483), plain
+assert plain["story_candidates_in_one_task"] and plain["story_cc_rounds"] == 0, plain
+assert (rounds["candidates_task_docs"], rounds["components_task_edges"]) == (0, 0), rounds
 # Examples: searched in the first parts before the dedup sketch. In the first run, the
 # keys first met later changed nothing stripped; in the Parquet run, the second file's
 # own line did, so the texts were sketched again.
