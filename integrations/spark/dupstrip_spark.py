@@ -76,13 +76,15 @@ EXAMPLES_FIRST_SHARE = 8
 # (about 42 bytes an edge in the binary's memory, outside the executor's heap).
 COMPONENTS_TASK_EDGES = 5_000_000
 # Up to this many records, the band buckets are found and confirmed in one task by
-# `stage candidates` (about 2 bytes a permutation and 60 more a signature in the
-# binary's memory: 315 bytes at 128 permutations, measured).
+# `stage candidates` (about 2 bytes a permutation and 100 more a signature in the
+# binary's memory).
 CANDIDATES_TASK_DOCS = 1_000_000
-# What the one-task stages hold, by benches/stage.sh: bytes an edge (`components`),
-# and bytes a signature holds beyond its 2 bytes a permutation (`candidates`).
+# What the one-task stages hold, as measured: bytes an edge (`components`), and bytes
+# a signature holds beyond its 2 bytes a permutation (`candidates`: band keys, rows,
+# edges found; 94-96 MiB for the 270,270 story signatures of 1 GB, in row order or
+# not, 301 MiB for a million random ones).
 EDGE_BYTES = 42
-SIGNATURE_EXTRA_BYTES = 60
+SIGNATURE_EXTRA_BYTES = 100
 # Spark's floor for an executor's memory overhead, and its share of executor memory.
 MIN_OVERHEAD = 384 << 20
 OVERHEAD_FACTOR = 0.1
@@ -130,7 +132,7 @@ def parse_args(argv):
                    "overhead holds, if less; 0: always in rounds)")
     p.add_argument("--candidates-task-docs", type=int, metavar="N",
                    help="find and confirm near-duplicate candidates in one task (`dupstrip "
-                   "stage candidates`, about 2 bytes a permutation and 60 more a record "
+                   "stage candidates`, about 2 bytes a permutation and 100 more a record "
                    "in that task's memory) up to N records, and by grouping band keys in "
                    f"Spark SQL above (default: {CANDIDATES_TASK_DOCS:,}, or what half the "
                    "executors' memory overhead holds, if less; 0: always in Spark SQL)")
@@ -146,10 +148,11 @@ def parse_args(argv):
 def size_bytes(text):
     """A JVM memory size ("512m", "2g"; a bare number is MiB, as Spark reads it) in
     bytes; None when it is not one."""
-    m = re.fullmatch(r"\s*(\d+)\s*([kmgt]?)b?\s*", text.lower())
+    m = re.fullmatch(r"\s*(\d+)\s*(b|[kmgtp]b?)?\s*", text.lower())
     if not m:
         return None
-    return int(m.group(1)) << {"k": 10, "m": 20, "g": 30, "t": 40}[m.group(2) or "m"]
+    shift = {"b": 0, "k": 10, "m": 20, "g": 30, "t": 40, "p": 50}[(m.group(2) or "m")[0]]
+    return int(m.group(1)) << shift
 
 
 def one_task_budget(sc):
@@ -333,6 +336,8 @@ class Job:
         # Whether each partition of the scan is one split of a text input, in input
         # order (all inputs text): records are then read in `clean`'s order.
         self.scan_in_order = False
+        # Purposes whose sketch left out its band keys: they must go to one task.
+        self.keys_left_out = []
         self.examples_share = max(1, examples_share)
         self.spark = spark
         self.binary = binary
@@ -418,7 +423,13 @@ def read_records(job, files):
     base_rows = []
     parts = 0
     # Records at most (blank lines counted), None when a count would cost a pass.
+    # Only whether they fit one `stage candidates` task matters: Parquet files (their
+    # footers) and kept decompressed records are counted in one job each, and not at
+    # all once the text splits alone are over the limit.
     at_most = sum(s.n for found in by_file.values() for s in found)
+    if at_most > job.task_docs:
+        at_most = None
+    parquet_uris, decompressed = [], []
     for i, (uri, shown, kind, _) in enumerate(files):
         if kind == "text":
             if job.sizes[i] > 0 and i not in by_file:
@@ -432,9 +443,7 @@ def read_records(job, files):
                 before += s.n
         elif kind == "parquet":
             df = spark.read.parquet(uri)
-            if at_most is not None:
-                # From the files' footers.
-                at_most += df.count()
+            parquet_uris.append(uri)
             cols = df.columns
             pieces.append(df.select(
                 (F.col("_metadata.row_index") + F.lit((i << LINE_BITS) + 1)).alias("row"),
@@ -451,8 +460,7 @@ def read_records(job, files):
             piece = job.keep(out.select(
                 "row", F.lit(parts).cast("long").alias("part"),
                 F.coalesce("rec", F.unhex("rec_hex").cast("string")).alias("value")))
-            # Kept, the decompressed records are counted by the pass that keeps them.
-            at_most = at_most + piece.count() if job.cache and at_most is not None else None
+            decompressed.append(piece)
             pieces.append(piece)
             parts += 1
     if base_rows:
@@ -471,13 +479,24 @@ def read_records(job, files):
                       .select(row.alias("row"), F.col("part"), value.alias("value")))
     if not pieces:
         return None, 0
-    job.records_at_most = at_most
+    if parquet_uris and at_most is not None:
+        at_most += spark.read.parquet(*parquet_uris).count()
+    if decompressed and at_most is not None and at_most <= job.task_docs:
+        # Kept, they are counted by the pass that keeps them, all files at once.
+        union = decompressed[0]
+        for p in decompressed[1:]:
+            union = union.unionByName(p)
+        at_most = at_most + union.count() if job.cache else None
+    job.records_at_most = at_most if at_most is not None and at_most <= job.task_docs else None
     if len(text) == len(files):
         # A split's first id is its partition's index shifted left by 33 bits
         # (monotonically_increasing_id): partitions 0, 1, 2, … in input order, one
         # split each.
         ordered = [s for i, _ in text for s in sorted(by_file.get(i, []), key=lambda s: s.start)]
-        job.scan_in_order = [s.m0 >> 33 for s in ordered] == list(range(len(ordered)))
+        # Part files are named part-NNNNN: past 100,000 their names no longer sort in
+        # partition order.
+        job.scan_in_order = (len(ordered) < 100_000 and
+                             [s.m0 >> 33 for s in ordered] == list(range(len(ordered))))
     records = pieces[0]
     for p in pieces[1:]:
         records = records.unionByName(p)
@@ -538,6 +557,10 @@ def buckets_confirmed(job, sk, purpose, documents):
                               "a BIGINT, b BIGINT").localCheckpoint()
         job.lap(f"{purpose}: candidates in one task")
         return edges, True
+    if purpose in job.keys_left_out:
+        # The sketch has no band keys to group: finding no bucket would drop nothing.
+        raise RuntimeError(f"dupstrip_spark: {documents} records, more than counted before "
+                           f"the {purpose} sketch left out its band keys")
     # Kept for the two passes below: unpacking the keys again cost more.
     bands = band_keys(sk).persist(StorageLevel.MEMORY_AND_DISK)
     sigs = signatures(sk)
@@ -832,7 +855,8 @@ def main(argv):
         summary = {"inputs": len(files), "input_parts": out_parts,
                    "candidates_task_docs": job.task_docs,
                    "components_task_edges": job.task_edges,
-                   "records_at_most": job.records_at_most, "band_keys_left_out": []}
+                   "records_at_most": job.records_at_most,
+                   "band_keys_left_out": job.keys_left_out}
         # 1. Boilerplate rules: learned (stories, counts, examples) or given.
         more_examples = None
         if a.rules:
@@ -841,10 +865,10 @@ def main(argv):
         else:
             t = time.time()
             # Band keys are left out of sketches that go to one `stage candidates`
-            # task (which bands the signatures itself): they were half the rows' bytes.
+            # task (which bands the signatures itself): they were 43% of its bytes.
             no_keys = ["--no-band-keys"] if job.candidates_in_one_task(
                 job.records_at_most) else []
-            summary["band_keys_left_out"] += ["stories"] if no_keys else []
+            job.keys_left_out += ["stories"] if no_keys else []
             story_sk = sketches(job, records, "stories", no_keys)
             documents = records_read(story_sk)
             job.lap("stories: sketched")
@@ -864,7 +888,7 @@ def main(argv):
             extra += ["--learned", "learned.json"]
         no_keys = ["--no-band-keys"] if job.candidates_in_one_task(
             job.records_at_most if a.rules else documents) else []
-        summary["band_keys_left_out"] += ["dedup"] if no_keys else []
+        job.keys_left_out += ["dedup"] if no_keys else []
         sk = sketches(job, records, "dedup", extra + no_keys)
         if a.rules:
             documents = records_read(sk)

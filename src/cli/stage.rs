@@ -77,8 +77,8 @@ pub(super) enum StageCmd {
         /// of rules that already have their first).
         #[arg(long, value_name = "FILE")]
         learned: Option<PathBuf>,
-        /// Leave out the band keys (`b` rows, the "bands" field): `stage candidates`,
-        /// which bands the signatures itself, does not read them.
+        /// Leave out the band keys (no `b` rows; an empty "bands" list in JSON): `stage
+        /// candidates`, which bands the signatures itself, does not read them.
         #[arg(long)]
         no_band_keys: bool,
     },
@@ -98,7 +98,7 @@ pub(super) enum StageCmd {
     /// one process, as `clean` finds them, for an engine whose signatures fit one
     /// task's memory.
     #[command(
-        after_help = "Holds every signature in memory: about 2 x --num-perm + 60 bytes each (301 MiB peak for a million at 128 permutations, benches/stage.sh).\n\n\
+        after_help = "Holds every signature in memory, with the edges found: about 2 bytes a permutation (num_perm of the config) and 100 more each (94-96 MiB peak for the 270,270 story signatures of 1 GB of news, in row order or not; 301 MiB for a million random ones, benches/stage.sh).\n\n\
                       Example:\n  dupstrip stage sketch --config job.json --for stories < envelopes.jsonl \\\n      | dupstrip stage candidates --config job.json --for stories \\\n      | dupstrip stage components > stories.jsonl"
     )]
     Candidates {

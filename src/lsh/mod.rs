@@ -177,10 +177,21 @@ pub fn estimate_at_least<'a>(
 /// Edges and statistics gathered as buckets are confirmed, band after band.
 struct Confirmed {
     edges: Vec<Edge>,
+    /// Length of `edges` when it was last made distinct: a pair confirmed in many
+    /// bands is held once more each time, so the edges are made distinct again
+    /// whenever they have doubled since.
+    distinct: usize,
     /// Under a memory budget, edges go to a sorter instead of `edges`: a pair found
     /// in many bands is then held once, and what does not fit goes to sorted runs.
     sorter: Option<Sorter<u128>>,
     stats: CandidateStats,
+}
+
+/// Sort `edges` by pair and keep each pair once.
+fn sort_distinct(edges: &mut Vec<Edge>) {
+    edges.par_sort_unstable_by(|x, y| (x.a, x.b).cmp(&(y.a, y.b)));
+    // A pair is confirmed with the same similarity in every band it shares.
+    edges.dedup_by(|x, y| x.a == y.a && x.b == y.b);
 }
 
 /// Confirmed edges, sorted by pair and distinct: in memory, or (under a memory
@@ -246,6 +257,7 @@ impl Confirmed {
     fn new(edge_budget: usize, dir: &SpillDir) -> Confirmed {
         Confirmed {
             edges: Vec::new(),
+            distinct: 0,
             sorter: (edge_budget != usize::MAX)
                 .then(|| Sorter::new(edge_budget, dir.named("edges"))),
             stats: CandidateStats::default(),
@@ -278,6 +290,10 @@ impl Confirmed {
             self.stats.comparisons += cmp;
             self.stats.rejected += rej;
         }
+        if self.edges.len() > 2 * self.distinct.max(1 << 16) {
+            sort_distinct(&mut self.edges);
+            self.distinct = self.edges.len();
+        }
         Ok(())
     }
 
@@ -293,10 +309,7 @@ impl Confirmed {
                 Edges::Sorted(sorted)
             }
             None => {
-                self.edges
-                    .par_sort_unstable_by(|x, y| (x.a, x.b).cmp(&(y.a, y.b)));
-                // A pair is confirmed with the same similarity in every band it shares.
-                self.edges.dedup_by(|x, y| x.a == y.a && x.b == y.b);
+                sort_distinct(&mut self.edges);
                 self.stats.confirmed_pairs = self.edges.len() as u64;
                 Edges::Ram(self.edges)
             }

@@ -27,8 +27,7 @@ pub struct CandidateRun {
 /// `ROW, LEN, SIG`), any order; out, sorted by pair and each pair once, the edges
 /// `clean` confirms between them (`{"a", "b", "similarity"}` with `a < b`, as `stage
 /// confirm` writes them; or rows `A, B`). Every signature is held in memory, with its
-/// band keys one band at a time: about `2 × num_perm + 60` bytes each (twice the
-/// signatures while rows that came out of order are sorted).
+/// band keys one band at a time and the edges found so far.
 pub fn candidates(
     sc: &StageConfig,
     purpose: Purpose,
@@ -50,7 +49,8 @@ pub fn candidates(
     };
     if delimited {
         rows::for_each_row(input, name, 3, |f| {
-            let sig = std::str::from_utf8(f[2]).unwrap_or("");
+            let sig = std::str::from_utf8(f[2])
+                .map_err(|_| "a signature that is not UTF-8".to_string())?;
             add(rows::int(f[0], "row")?, rows::int(f[1], "length")?, sig)?;
             Ok(())
         })?;
@@ -74,14 +74,7 @@ pub fn candidates(
     // met in the same order, and the same representatives confirm the same edges. An
     // engine's rows mostly come in order already, and are then not moved.
     if !docs.is_sorted_by_key(|d| d.0) {
-        let mut order: Vec<usize> = (0..n).collect();
-        order.sort_unstable_by_key(|&i| docs[i].0);
-        let mut sorted = Vec::with_capacity(slots.len());
-        for &i in &order {
-            sorted.extend_from_slice(&slots[i * k..(i + 1) * k]);
-        }
-        slots = sorted;
-        docs = order.iter().map(|&i| docs[i]).collect();
+        sort_by_row(&mut docs, &mut slots, k);
     }
     if let Some(w) = docs.windows(2).find(|w| w[0].0 == w[1].0) {
         return Err(StageError::Record(format!(
@@ -133,6 +126,35 @@ pub fn candidates(
         edges: edges.len() as u64,
         stats,
     })
+}
+
+/// Put `docs` and their signatures (`k` slots each, in `slots`) in row order, in
+/// place: each cycle of the permutation is followed with one signature held aside,
+/// so the signatures are never held twice.
+fn sort_by_row(docs: &mut Vec<(u64, u64)>, slots: &mut [Slot], k: usize) {
+    // order[i]: where the document that goes to place i is now.
+    let mut order: Vec<u32> = (0..docs.len() as u32).collect();
+    order.sort_unstable_by_key(|&i| docs[i as usize].0);
+    *docs = order.iter().map(|&i| docs[i as usize]).collect();
+    let mut placed = BitVec::<usize>::repeat(false, order.len());
+    let mut held: Vec<Slot> = vec![0; k];
+    for start in 0..order.len() {
+        if placed[start] {
+            continue;
+        }
+        held.copy_from_slice(&slots[start * k..(start + 1) * k]);
+        let mut at = start;
+        loop {
+            placed.set(at, true);
+            let from = order[at] as usize;
+            if from == start {
+                slots[at * k..(at + 1) * k].copy_from_slice(&held);
+                break;
+            }
+            slots.copy_within(from * k..(from + 1) * k, at * k);
+            at = from;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -267,6 +289,26 @@ mod tests {
                 .collect();
             assert_eq!(got, want, "{purpose:?}, JSON");
         }
+    }
+
+    #[test]
+    fn signatures_are_put_in_row_order_in_place() {
+        let k = 3;
+        let rows: Vec<u64> = vec![50, 10, 40, 20, 30, 60, 5];
+        let mut docs: Vec<(u64, u64)> = rows.iter().map(|&r| (r, r * 2)).collect();
+        let mut slots: Vec<Slot> = rows
+            .iter()
+            .flat_map(|&r| [r as Slot, r as Slot + 1, r as Slot + 2])
+            .collect();
+        sort_by_row(&mut docs, &mut slots, k);
+        let mut sorted = rows.clone();
+        sorted.sort_unstable();
+        assert_eq!(docs, sorted.iter().map(|&r| (r, r * 2)).collect::<Vec<_>>());
+        let want: Vec<Slot> = sorted
+            .iter()
+            .flat_map(|&r| [r as Slot, r as Slot + 1, r as Slot + 2])
+            .collect();
+        assert_eq!(slots, want);
     }
 
     #[test]
