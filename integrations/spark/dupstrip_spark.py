@@ -949,8 +949,11 @@ def main(argv):
         # in order, as they are read; else consecutive parts of the input (splits of
         # files) to each output partition, sorted there.
         t = time.time()
+        # Parquet output from text infers its schema in a pass of its own, which reads
+        # the shuffled records again rather than the inputs and `apply`.
         summary["output_shuffled"] = not (job.scan_in_order
-                                          and summary["duplicates"] <= BROADCAST_ROWS)
+                                          and summary["duplicates"] <= BROADCAST_ROWS
+                                          and not a.output.lower().endswith(".parquet"))
         if summary["output_shuffled"]:
             outputs = min(out_parts, parts)
             keys = ordered_keys(spark, outputs)
