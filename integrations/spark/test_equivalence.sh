@@ -154,11 +154,11 @@ rows = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]
 assert rows and all(isinstance(r["year"], int) for r in rows), "year did not survive"
 assert any(r["score"] is None for r in rows) and any(isinstance(r["score"], float) for r in rows)
 EOF
-# Uncompressed JSON Lines only (what Spark reads as text), one file in splits of 200 KB: the scan reads the records in
-# input order, so they are written without a shuffle (the runs above shuffle them, as
-# zstd and Parquet inputs need). Nothing is kept between passes (--no-cache). An
-# executor memory overhead of 1 MiB, given explicitly, lowers the one-task limits to
-# what half of it holds.
+# Uncompressed JSON Lines only (what Spark reads as text), one file in splits of 200
+# KB: the scan reads the records in input order, so they are written without a
+# shuffle (the runs above shuffle them, as zstd and Parquet inputs need). Nothing is
+# kept between passes (--no-cache). An executor memory overhead of 1 MiB, given
+# explicitly, lowers the one-task limits to what half of it holds.
 echo "== uncompressed JSON Lines, written as read"
 "$BIN" clean "$work/in/a.jsonl" -o "$work/clean-a.jsonl" -q "${options[@]}"
 "$VENV/bin/spark-submit" --master 'local[2]' --conf spark.ui.enabled=false \
