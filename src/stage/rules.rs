@@ -184,16 +184,17 @@ pub fn rules(
     found.sort_unstable();
     found.dedup();
     learned.add_examples(found.into_iter().map(|(_, _, k, l)| (k, l)));
-    let status = RulesStatus {
-        first_examples: learned.has_first_examples(),
-        all_examples: learned.has_all_examples(),
-        without_first_example: learned.without_first_example() as u64,
-        stripping: String::new(),
-    };
+    let (first_examples, all_examples, without_first_example) = (
+        learned.has_first_examples(),
+        learned.has_all_examples(),
+        learned.without_first_example() as u64,
+    );
     let rules = learned.into_rules();
     let status = RulesStatus {
+        first_examples,
+        all_examples,
+        without_first_example,
         stripping: stripping_hash(&rules),
-        ..status
     };
     out.write_all(rules.to_json().as_bytes())
         .and_then(|_| out.write_all(b"\n"))

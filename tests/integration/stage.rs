@@ -122,7 +122,12 @@ fn edges(env: &Env, sketches: &[Value], purpose: &str) -> Vec<(u64, u64)> {
         &["confirm", "--config", "job.json", "--for", purpose],
         &joined(lines),
     );
-    parse(&out)
+    json_edges(&out)
+}
+
+/// The edges `{"a", "b", …}` of a stage's output, in its order.
+fn json_edges(out: &str) -> Vec<(u64, u64)> {
+    parse(out)
         .iter()
         .map(|e| (e["a"].as_u64().unwrap(), e["b"].as_u64().unwrap()))
         .collect()
@@ -221,14 +226,11 @@ fn stages_give_what_clean_gives(options: &[&str], as_lines: bool) {
     let mut each_once = story_edges.clone();
     each_once.sort_unstable();
     each_once.dedup();
-    let found: Vec<(u64, u64)> = parse(&stage(
+    let found = json_edges(&stage(
         &env,
         &["candidates", "--config", "job.json", "--for", "stories"],
         &stories_out,
-    ))
-    .iter()
-    .map(|e| (e["a"].as_u64().unwrap(), e["b"].as_u64().unwrap()))
-    .collect();
+    ));
     assert_eq!(found, each_once, "stage candidates: other story edges");
     let story_of = components(&story_edges);
     assert!(

@@ -78,15 +78,20 @@ fn edges(env: &Env, s: &Sketches, purpose: &str) -> Vec<(u64, u64)> {
             input.push_str(&format!("set{i}{SEP}{row}{SEP}{len}{SEP}{sig}\n"));
         }
     }
+    edge_rows(env, "confirm", purpose, &input)
+}
+
+/// `stage COMMAND --for PURPOSE --delimited` over `input`: the edges `A, B` it writes.
+fn edge_rows(env: &Env, command: &str, purpose: &str, input: &str) -> Vec<(u64, u64)> {
     let args = [
-        "confirm",
+        command,
         "--config",
         "job.json",
         "--for",
         purpose,
         "--delimited",
     ];
-    rows(&stage(env, &args, &input))
+    rows(&stage(env, &args, input))
         .iter()
         .map(|f| (int(&f[0]) as u64, int(&f[1]) as u64))
         .collect()
@@ -115,18 +120,7 @@ fn candidates(
         .filter(|f| f[0] == "s")
         .map(|f| format!("{}{SEP}{}{SEP}{}\n", f[1], f[2], f[4]))
         .collect();
-    let args = [
-        "candidates",
-        "--config",
-        "job.json",
-        "--for",
-        purpose,
-        "--delimited",
-    ];
-    rows(&stage(env, &args, &signatures))
-        .iter()
-        .map(|f| (int(&f[0]) as u64, int(&f[1]) as u64))
-        .collect()
+    edge_rows(env, "candidates", purpose, &signatures)
 }
 
 /// `edges` sorted, each once: what `stage candidates` writes.
