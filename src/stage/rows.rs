@@ -206,12 +206,13 @@ fn slot_bytes(slots: &[Slot]) -> Vec<u8> {
 
 /// `stage sketch --delimited`: rows `ROW, RECORD` in; out, per record, `s, ROW,
 /// LEN, \N, SIG` when it has a signature, `e, ROW` when stripping emptied it (`--for
-/// dedup`), and keys packed up to [`PACKED`] in one field of space-separated integers:
-/// `b, ROW, FIRST, \N, KEYS` (band keys from band FIRST on; not with `band_keys`
-/// false, for `stage candidates`, which computes them itself) and, with `--for
-/// stories`, `k, ROW, \N, \N, KIND HASH KIND HASH…` (line keys); at the end `n, \N,
-/// RECORDS`, the records read. Packed, a record's keys are a few rows, not one each:
-/// the engine parses rows one by one, and that was most of its cost. With `learned`
+/// dedup`), and keys packed in one field of space-separated integers: `b, ROW,
+/// FIRST, \N, KEYS` (up to [`PACKED`] band keys from band FIRST on; not with
+/// `band_keys` false, for `stage candidates`, which computes them itself) and, with
+/// `--for stories`, `k, ROW, \N, \N, KIND HASH KIND HASH…` (all the record's line
+/// keys, when it has any); at the end `n, \N, RECORDS`, the records read. Packed, a
+/// record's keys are a few rows, not one each: the engine parses rows one by one, and
+/// that was most of its cost. With `learned`
 /// (keys of `stage learn`), before the last row: `x, ROW, POS, KIND, HASH LINE` (hash
 /// in hex, a space, the line as a JSON string) for the first three distinct lines of
 /// each key by `(row, pos)`, as `stage examples` finds them.
@@ -260,9 +261,10 @@ pub fn sketch(
                 .hex(&sig)
                 .end()?;
         }
-        for chunk in signer.line_keys().chunks(PACKED / 2) {
+        let keys = signer.line_keys();
+        if !keys.is_empty() {
             rows.field(b"k").int(row).field(NULL).field(NULL);
-            let pairs = chunk
+            let pairs = keys
                 .iter()
                 .flat_map(|&(kind, hash)| [kind as i64, hash as i64]);
             rows.list(pairs).end()?;
