@@ -31,6 +31,7 @@ struct Sketches {
     bands: BTreeMap<(i64, i64), Vec<i64>>,
     sigs: BTreeMap<i64, (String, String)>,
     keys: Vec<(i64, i64, i64)>,
+    k_rows: BTreeSet<i64>,
     emptied: BTreeSet<i64>,
     read: i64,
 }
@@ -52,6 +53,8 @@ fn sketches(out: &str) -> Sketches {
                 s.sigs.insert(int(&f[1]), (f[2].clone(), f[4].clone()));
             }
             "k" => {
+                // All of a record's line keys come in one row.
+                assert!(s.k_rows.insert(int(&f[1])), "two k rows for row {}", f[1]);
                 let v: Vec<i64> = f[4].split(' ').map(int).collect();
                 for p in v.chunks(2) {
                     s.keys.push((int(&f[1]), p[0], p[1]));
