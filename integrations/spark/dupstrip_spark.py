@@ -116,6 +116,12 @@ def parse_args(argv):
                    help="keep nothing between passes (sketches, decompressed records): "
                    "compute them again where needed (for inputs larger than the "
                    "executors' memory and local disks)")
+    p.add_argument("--checkpoint-dir", metavar="DIR",
+                   help="a directory every executor reaches (HDFS, S3, a shared disk): "
+                   "the edges and components are checkpointed there (`checkpoint()`), so "
+                   "that losing an executor does not fail the job, and removed at the "
+                   "end (default: on the executors, `localCheckpoint()`, for one "
+                   "machine or a cluster that does not lose executors)")
     p.add_argument("--partitions", type=int, default=0,
                    help="partitions of the shuffles (default: Spark's default parallelism)")
     p.add_argument("--examples-first-share", type=int, default=EXAMPLES_FIRST_SHARE,
@@ -349,6 +355,17 @@ class Job:
         self.steps = {}
         self.last = time.time()
 
+    def checkpoint(self, df):
+        """`df` computed once and cut from its lineage: written under --checkpoint-dir
+        (kept first, so that writing it does not compute it again), else kept on the
+        executors."""
+        if self.spark.sparkContext.getCheckpointDir() is None:
+            return df.localCheckpoint()
+        kept = df.persist(StorageLevel.MEMORY_AND_DISK)
+        done = kept.checkpoint()
+        kept.unpersist()
+        return done
+
     def candidates_in_one_task(self, records):
         """Whether `records` records (None: unknown) go to one `stage candidates` task."""
         return records is not None and 0 < self.task_docs and records <= self.task_docs
@@ -385,7 +402,7 @@ def local_table(spark, rows, *columns):
     `VALUES` list took 7.2 s to plan at 80,000 rows and 35.8 s at 400,000; the
     literal 2.5 and 8.5 s.)"""
     names = [name for name, _ in columns]
-    text = json.dumps([dict(zip(names, r)) for r in rows], ensure_ascii=False)
+    text = json.dumps([dict(zip(names, r)) for r in rows])
     schema = "array<struct<%s>>" % ", ".join(f"{name}: {kind}" for name, kind in columns)
     return spark.range(1).select(F.inline(F.from_json(F.lit(text), schema)))
 
@@ -558,7 +575,8 @@ def buckets_confirmed(job, sk, purpose, documents):
         signed = signed.coalesce(1) if job.cache else signed.repartition(1)
         edges = job.transform(signed, ["row", "a", "c"],
                               ["candidates", "--config", "job.json", "--for", purpose],
-                              "a BIGINT, b BIGINT").localCheckpoint()
+                              "a BIGINT, b BIGINT")
+        edges = job.checkpoint(edges)
         job.lap(f"{purpose}: candidates in one task")
         return edges, True
     if purpose in job.keys_left_out:
@@ -596,7 +614,7 @@ def buckets_confirmed(job, sk, purpose, documents):
     edges = job.transform(members, ["set", "row", "len", "hex(sig)"],
                           ["confirm", "--config", "job.json", "--for", purpose],
                           "a BIGINT, b BIGINT")
-    edges = edges.distinct().localCheckpoint()
+    edges = job.checkpoint(edges.distinct())
     job.lap(f"{purpose}: confirmed")
     for df in (bands, shared, sets):
         df.unpersist()
@@ -613,12 +631,12 @@ def components(job, edges, purpose):
     # The edges are checkpointed: counting them reads no record again.
     n = edges.count()
     if 0 < job.task_edges and n <= job.task_edges:
-        found = job.transform(edges.coalesce(1), ["a", "b"], ["components"],
-                              "row BIGINT, root BIGINT").localCheckpoint()
+        found = job.checkpoint(job.transform(edges.coalesce(1), ["a", "b"], ["components"],
+                                             "row BIGINT, root BIGINT"))
         job.lap(f"{purpose}: components")
         return found, 0, n
     e = edges.select(F.greatest("a", "b").alias("x"), F.least("a", "b").alias("y")).distinct()
-    e = e.localCheckpoint()
+    e = job.checkpoint(e)
     last = None
     rounds = 0
     while True:
@@ -637,7 +655,7 @@ def components(job, edges, purpose):
                  .unionByName(m.select("x", F.col("m").alias("y"))).distinct())
         previous = e
         if rounds % CHECKPOINT_EVERY == 0:
-            small = small.localCheckpoint()
+            small = job.checkpoint(small)
         else:
             small = small.persist(StorageLevel.MEMORY_AND_DISK)
         # Unchanged edges: the same count and the same sums of two 32-bit hashes.
@@ -681,10 +699,18 @@ def learn(job, sk, documents, config, binary, work, records, parts):
              .where(frequent_only(F.col("pages")))).persist(StorageLevel.MEMORY_AND_DISK)
     often = pages.count()
     job.lap("line keys: frequent")
-    in_groups = line_keys(joined(sk, story_of, "row", "inner", grouped), "root")
-    in_groups = (joined(in_groups, pages.select("kind", "hash"), ["kind", "hash"], "left_semi",
-                        often)
-                 .groupBy("kind", "hash", "root").agg(F.count("*").alias("on"))
+    frequent_keys = pages.select("kind", "hash")
+    if grouped <= BROADCAST_ROWS:
+        # Only the keys of pages in stories of several are unpacked again.
+        in_groups = joined(line_keys(sk.join(F.broadcast(story_of), "row"), "root"),
+                           frequent_keys, ["kind", "hash"], "left_semi", often)
+    else:
+        # Too many such pages to broadcast: joined with them, every page's keys would
+        # be shuffled. Every key is unpacked again instead, and only the frequent
+        # ones are shuffled to meet their story.
+        in_groups = joined(line_keys(sk), frequent_keys, ["kind", "hash"], "left_semi",
+                           often).join(story_of, "row")
+    in_groups = (in_groups.groupBy("kind", "hash", "root").agg(F.count("*").alias("on"))
                  .groupBy("kind", "hash").agg(F.count("*").alias("groups"),
                                               F.sum("on").alias("grouped")))
     n = F.col("pages") - F.coalesce("grouped", F.lit(0)) + F.coalesce("groups", F.lit(0))
@@ -695,6 +721,7 @@ def learn(job, sk, documents, config, binary, work, records, parts):
                        "--documents", str(documents), "--stories", str(stories)],
               ('{"kind":%d,"hash":"%016x","stories":%d}' % (r[0], r[1] & (2**64 - 1), r[2])
                for r in frequent.toLocalIterator()), learned)
+    pages.unpersist()
     job.lap("line keys: stories of each")
     spark.sparkContext.addFile(learned)
     rules_path = os.path.join(work, "rules.json")
@@ -823,6 +850,8 @@ def main(argv):
         # The split size follows the cores: pinned, every pass over the inputs plans
         # the same splits, which the row numbers rely on.
         spark.conf.set("spark.sql.files.minPartitionNum", str(sc.defaultParallelism))
+    if a.checkpoint_dir:
+        sc.setCheckpointDir(a.checkpoint_dir)
     binary = local_binary(a.dupstrip)
     exe = a.dupstrip if os.path.sep in a.dupstrip else os.path.basename(a.dupstrip)
     job = Job(spark, exe, parts, not a.no_cache, COMPONENTS_TASK_EDGES,
@@ -865,6 +894,7 @@ def main(argv):
         summary = {"inputs": len(files), "input_parts": out_parts,
                    "candidates_task_docs": job.task_docs,
                    "components_task_edges": job.task_edges,
+                   "checkpoint_dir": a.checkpoint_dir,
                    "records_at_most": job.records_at_most,
                    "band_keys_left_out": job.keys_left_out}
         # 1. Boilerplate rules: learned (stories, counts, examples) or given.
@@ -1011,6 +1041,10 @@ def main(argv):
                  timings["total"]), file=sys.stderr)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        checkpoints = sc.getCheckpointDir()
+        if checkpoints:
+            fs, path = hadoop_fs(spark, checkpoints)
+            fs.delete(path, True)
         spark.stop()
 
 

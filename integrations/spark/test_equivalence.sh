@@ -136,12 +136,21 @@ parquet_options=(--min-docs 10)
     --conf spark.driver.memory=1g --files "$BIN" "${no_python_workers[@]}" \
     integrations/spark/dupstrip_spark.py "$work/typed" -o "$work/spark.parquet" \
     --candidates-task-docs 0 --components-task-edges 0 --examples-first-share 2 --report "$work/side/parquet-report.json" \
+    --checkpoint-dir "$work/checkpoints" \
     --save-rules "$work/side/parquet-rules.json" --clusters "$work/spark-parquet-clusters" \
     -- "${parquet_options[@]}" > "$work/spark-parquet.log" 2>&1 || {
     grep -v " INFO \| WARN \|^\s*at " "$work/spark-parquet.log" | tail -40
     exit 1
 }
 grep 'dupstrip_spark: [0-9]' "$work/spark-parquet.log" || true
+# Its edges and components were checkpointed under --checkpoint-dir (Spark logs each
+# file it wrote), which is emptied at the end.
+if ! grep -q "Done checkpointing RDD .* to file:$work/checkpoints/" "$work/spark-parquet.log"; then
+    echo "FAIL: nothing checkpointed under --checkpoint-dir"; fail=1
+fi
+if [ ! -d "$work/checkpoints" ] || [ -n "$(find "$work/checkpoints" -mindepth 1)" ]; then
+    echo "FAIL: --checkpoint-dir missing, or not emptied at the end"; fail=1
+fi
 check "$work/clean-parquet-rules.json" "$work/side/parquet-rules.json" "rules (Parquet run)"
 cat "$work"/spark-parquet-clusters/part-* > "$work/spark-parquet-clusters.jsonl"
 check "$work/clean-parquet-clusters.jsonl" "$work/spark-parquet-clusters.jsonl" "clusters (Parquet run)"
@@ -234,6 +243,7 @@ assert (rep["candidates_task_docs"], rep["components_task_edges"]) == (1_000_000
 assert (plain["candidates_task_docs"], plain["components_task_edges"]) == (1472, 12483), plain
 assert plain["story_candidates_in_one_task"] and plain["story_cc_rounds"] == 0, plain
 assert (rounds["candidates_task_docs"], rounds["components_task_edges"]) == (0, 0), rounds
+assert rounds["checkpoint_dir"].endswith("/checkpoints") and rep["checkpoint_dir"] is None, rounds
 # Examples: searched in the first parts before the dedup sketch. In the first run, the
 # keys first met later changed nothing stripped; in the Parquet run, the second file's
 # own line did, so the texts were sketched again.

@@ -29,8 +29,11 @@ pub const LINE_BITS: u32 = 40;
 const LINE_MASK: u64 = (1 << LINE_BITS) - 1;
 /// A missing value.
 const NULL: &[u8] = b"\\N";
-/// Keys in one packed field (line keys: half as many pairs).
+/// Band keys in one packed field.
 pub const PACKED: usize = 32;
+/// Line keys (pairs) in one packed field: a record's keys in one row, but a row of
+/// bounded length for the engine, whatever the record.
+pub const LINE_KEYS_PACKED: usize = 4096;
 /// The most fields a row read here has.
 const MAX_FIELDS: usize = 5;
 
@@ -209,13 +212,13 @@ fn slot_bytes(slots: &[Slot]) -> Vec<u8> {
 /// dedup`), and keys packed in one field of space-separated integers: `b, ROW,
 /// FIRST, \N, KEYS` (up to [`PACKED`] band keys from band FIRST on; not with
 /// `band_keys` false, for `stage candidates`, which computes them itself) and, with
-/// `--for stories`, `k, ROW, \N, \N, KIND HASH KIND HASH…` (all the record's line
-/// keys, when it has any); at the end `n, \N, RECORDS`, the records read. Packed, a
-/// record's keys are a few rows, not one each: the engine parses rows one by one, and
-/// that was most of its cost. With `learned`
-/// (keys of `stage learn`), before the last row: `x, ROW, POS, KIND, HASH LINE` (hash
-/// in hex, a space, the line as a JSON string) for the first three distinct lines of
-/// each key by `(row, pos)`, as `stage examples` finds them.
+/// `--for stories`, `k, ROW, \N, \N, KIND HASH KIND HASH…` (up to
+/// [`LINE_KEYS_PACKED`] line keys: all of a record's, but for the longest pages); at
+/// the end `n, \N, RECORDS`, the records read. Packed, a record's keys are a row or a
+/// few, not one each: the engine parses rows one by one, and that was most of its
+/// cost. With `learned` (keys of `stage learn`), before the last row: `x, ROW, POS,
+/// KIND, HASH LINE` (hash in hex, a space, the line as a JSON string) for the first
+/// three distinct lines of each key by `(row, pos)`, as `stage examples` finds them.
 #[allow(clippy::too_many_arguments)]
 pub fn sketch(
     sc: &StageConfig,
@@ -261,10 +264,9 @@ pub fn sketch(
                 .hex(&sig)
                 .end()?;
         }
-        let keys = signer.line_keys();
-        if !keys.is_empty() {
+        for chunk in signer.line_keys().chunks(LINE_KEYS_PACKED) {
             rows.field(b"k").int(row).field(NULL).field(NULL);
-            let pairs = keys
+            let pairs = chunk
                 .iter()
                 .flat_map(|&(kind, hash)| [kind as i64, hash as i64]);
             rows.list(pairs).end()?;
@@ -555,6 +557,8 @@ fn unhex(hex: &[u8]) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     #[test]
@@ -580,6 +584,53 @@ mod tests {
         assert_eq!(names.at(5 << LINE_BITS), "row:5497558138880");
         assert_eq!(unhex(b"00ff10"), Some(vec![0, 255, 16]));
         assert_eq!(unhex(b"0g"), None);
+    }
+
+    #[test]
+    fn line_keys_come_in_one_row_up_to_the_packing_limit() {
+        let cfg = crate::config::DedupOptions::default().validate().unwrap();
+        let sc = StageConfig::new(&cfg, crate::boilerplate::LearnOptions::default());
+        let names = Names(vec!["a.jsonl".into()]);
+        // A short page, and one with more distinct lines than one row packs.
+        let page = |lines: usize| -> String {
+            let text: Vec<String> = (0..lines)
+                .map(|i| format!("line number {i} of it"))
+                .collect();
+            serde_json::json!({ "text": text.join("\n") }).to_string()
+        };
+        let input = format!("1\x01{}\n2\x01{}\n", page(40), page(LINE_KEYS_PACKED + 10));
+        let mut out = Vec::new();
+        sketch(
+            &sc,
+            Purpose::Stories,
+            None,
+            None,
+            false,
+            &names,
+            input.as_bytes(),
+            "in",
+            &mut out,
+        )
+        .unwrap();
+        let (mut rows_of, mut keys_of) = (HashMap::new(), HashMap::new());
+        for line in String::from_utf8(out).unwrap().lines() {
+            let f: Vec<&str> = line.split('\x01').collect();
+            if f[0] == "k" {
+                let pairs = f[4].split(' ').count() / 2;
+                assert!(
+                    (1..=LINE_KEYS_PACKED).contains(&pairs),
+                    "{pairs} pairs in a row"
+                );
+                *rows_of.entry(f[1].to_string()).or_insert(0) += 1;
+                *keys_of.entry(f[1].to_string()).or_insert(0) += pairs;
+            }
+        }
+        assert_eq!(rows_of["1"], 1);
+        assert!(keys_of["1"] >= 40, "{keys_of:?}");
+        assert!(
+            rows_of["2"] >= 2 && keys_of["2"] > LINE_KEYS_PACKED,
+            "{rows_of:?} {keys_of:?}"
+        );
     }
 
     #[test]

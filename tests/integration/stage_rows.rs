@@ -53,7 +53,8 @@ fn sketches(out: &str) -> Sketches {
                 s.sigs.insert(int(&f[1]), (f[2].clone(), f[4].clone()));
             }
             "k" => {
-                // All of a record's line keys come in one row.
+                // A record's line keys come in one row, up to 4,096 (more than any
+                // page here has).
                 assert!(s.k_rows.insert(int(&f[1])), "two k rows for row {}", f[1]);
                 let v: Vec<i64> = f[4].split(' ').map(int).collect();
                 for p in v.chunks(2) {
