@@ -119,9 +119,10 @@ def parse_args(argv):
     p.add_argument("--checkpoint-dir", metavar="DIR",
                    help="a directory every executor reaches (HDFS, S3, a shared disk): "
                    "the edges and components are checkpointed there (`checkpoint()`), so "
-                   "that losing an executor does not fail the job, and removed at the "
-                   "end (default: on the executors, `localCheckpoint()`, for one "
-                   "machine or a cluster that does not lose executors)")
+                   "that losing an executor does not fail the job; the directory Spark "
+                   "makes in it is removed at the end (default: on the executors, "
+                   "`localCheckpoint()`, for one machine or a cluster that does not lose "
+                   "executors)")
     p.add_argument("--partitions", type=int, default=0,
                    help="partitions of the shuffles (default: Spark's default parallelism)")
     p.add_argument("--examples-first-share", type=int, default=EXAMPLES_FIRST_SHARE,
@@ -1043,8 +1044,11 @@ def main(argv):
         shutil.rmtree(work, ignore_errors=True)
         checkpoints = sc.getCheckpointDir()
         if checkpoints:
-            fs, path = hadoop_fs(spark, checkpoints)
-            fs.delete(path, True)
+            try:
+                fs, path = hadoop_fs(spark, checkpoints)
+                fs.delete(path, True)
+            except Exception as e:  # the job's own outcome matters more
+                print(f"dupstrip_spark: could not remove {checkpoints}: {e}", file=sys.stderr)
         spark.stop()
 
 
