@@ -27,6 +27,7 @@ line, as `clean --clusters` writes them.
 """
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -408,6 +409,11 @@ def local_table(spark, rows, *columns):
     return spark.range(1).select(F.inline(F.from_json(F.lit(text), schema)))
 
 
+def union_all(frames):
+    """The rows of every frame (a non-empty list), matched by column name."""
+    return functools.reduce(lambda a, b: a.unionByName(b), frames)
+
+
 def read_records(job, files):
     """(row, part, value) for every record: `row` is the input's index shifted left by
     LINE_BITS plus the record's line (Parquet: row, from 1), so rows sort in `clean`'s
@@ -504,10 +510,7 @@ def read_records(job, files):
         at_most += spark.read.parquet(*parquet_uris).count()
     if decompressed and at_most is not None and at_most <= job.task_docs:
         # Kept, they are counted by the pass that keeps them, all files at once.
-        union = decompressed[0]
-        for p in decompressed[1:]:
-            union = union.unionByName(p)
-        at_most = at_most + union.count() if job.cache else None
+        at_most = at_most + union_all(decompressed).count() if job.cache else None
     job.records_at_most = at_most if at_most is not None and at_most <= job.task_docs else None
     if len(text) == len(files):
         # A split's first id is its partition's index shifted left by 33 bits
@@ -518,9 +521,7 @@ def read_records(job, files):
         # partition order.
         job.scan_in_order = (len(ordered) < 100_000 and
                              [s.m0 >> 33 for s in ordered] == list(range(len(ordered))))
-    records = pieces[0]
-    for p in pieces[1:]:
-        records = records.unionByName(p)
+    records = union_all(pieces)
     blank = F.expr(r"trim(BOTH ' \t\r\u000C' FROM value) = ''")
     return records.where(~blank), parts
 
