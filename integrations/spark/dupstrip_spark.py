@@ -86,6 +86,9 @@ CANDIDATES_TASK_DOCS = 1_000_000
 # not, 301 MiB for a million random ones).
 EDGE_BYTES = 42
 SIGNATURE_EXTRA_BYTES = 100
+# And what `stage stories` holds beyond the signatures: bytes a line key (307 MB peak
+# for the 270,270 pages and 12.6 million line keys of 1 GB of news).
+LINE_KEY_BYTES = 16
 # Spark's floor for an executor's memory overhead, and its share of executor memory.
 MIN_OVERHEAD = 384 << 20
 OVERHEAD_FACTOR = 0.1
@@ -338,6 +341,9 @@ class Job:
         self.sizes = []
         self.task_edges = task_edges
         self.task_docs = task_docs
+        # What a one-task stage may hold (None: no limit), and the signatures' size.
+        self.task_budget = None
+        self.num_perm = 0
         # At least the records (blank lines of text inputs included), known before the
         # first sketch; None when counting would cost a pass over the inputs.
         self.records_at_most = None
@@ -371,6 +377,14 @@ class Job:
     def candidates_in_one_task(self, records):
         """Whether `records` records (None: unknown) go to one `stage candidates` task."""
         return records is not None and 0 < self.task_docs and records <= self.task_docs
+
+    def stories_in_one_task(self, records, line_keys):
+        """Whether a story sketch of `records` records and `line_keys` line keys goes
+        to one `stage stories` task: its signatures to one task, and with its line
+        keys within the one-task budget."""
+        held = records * (2 * self.num_perm + SIGNATURE_EXTRA_BYTES) + line_keys * LINE_KEY_BYTES
+        return (self.candidates_in_one_task(records)
+                and (self.task_budget is None or held <= self.task_budget))
 
     def lap(self, step):
         now = time.time()
@@ -675,12 +689,29 @@ def components(job, edges, purpose):
             rounds, n)
 
 
-def learn(job, sk, documents, config, binary, work, records, parts):
-    """The rules file, learned as `clean` learns it: its path, a summary, and, when
-    the first parts of the input did not give every example the rules keep, the
-    examples found so far and the rules' stripping hash (the dedup sketch finds the
-    rest; None otherwise)."""
-    spark = job.spark
+def story_counts_in_one_task(job, sk):
+    """The stories and line-key counts of a story sketch by one task of `stage
+    stories`: (stories, frequent keys (kind, hash, n), frames to unpersist, report
+    fields)."""
+    rows = sk.where("t IN ('s', 'k', 'n')").select("t", "row", "a", "b", "c")
+    # Kept, the sketch rows are read by one task as they lie; not kept, they are
+    # shuffled to it (as in `buckets_confirmed`).
+    rows = rows.coalesce(1) if job.cache else rows.repartition(1)
+    counted = job.transform(rows, ["t", "row", "a", "b", "c"], ["stories", "--config", "job.json"],
+                            "t STRING, a BIGINT, b BIGINT, c BIGINT")
+    counted = counted.persist(StorageLevel.MEMORY_AND_DISK)
+    total = counted.where("t = 'g'").collect()
+    if len(total) != 1:
+        raise RuntimeError(f"dupstrip_spark: `stage stories` wrote {len(total)} summary rows")
+    frequent = counted.where("t = 'c'").select(F.col("a").alias("kind"),
+                                                 F.col("b").alias("hash"), F.col("c").alias("n"))
+    return total[0].b, frequent, [counted], {"story_candidates_in_one_task": True,
+                                             "story_cc_rounds": 0, "story_edges": total[0].c}
+
+
+def story_counts(job, sk, documents, config):
+    """The stories and line-key counts of a story sketch in Spark SQL: (stories,
+    frequent keys (kind, hash, n), frames to unpersist, report fields)."""
     edges, one_task = buckets_confirmed(job, sk, "stories", documents)
     story_of, rounds, n_edges = components(job, edges, "stories")
     story_of = job.keep(story_of)
@@ -718,13 +749,31 @@ def learn(job, sk, documents, config, binary, work, records, parts):
     n = F.col("pages") - F.coalesce("grouped", F.lit(0)) + F.coalesce("groups", F.lit(0))
     frequent = (joined(pages, in_groups, ["kind", "hash"], "left", often)
                 .select("kind", "hash", n.alias("n")).where(frequent_only(F.col("n"))))
+    return stories, frequent, [pages], {"story_candidates_in_one_task": one_task,
+                                        "story_cc_rounds": rounds, "story_edges": n_edges}
+
+
+def learn(job, sk, documents, line_key_count, config, binary, work, records, parts):
+    """The rules file, learned as `clean` learns it: its path, a summary, and, when
+    the first parts of the input did not give every example the rules keep, the
+    examples found so far and the rules' stripping hash (the dedup sketch finds the
+    rest; None otherwise). The stories and each line key's count of them come from
+    one task of `stage stories` when the story sketch fits it, else from Spark SQL."""
+    spark = job.spark
+    one_task = job.stories_in_one_task(documents, line_key_count)
+    if one_task:
+        stories, frequent, kept, found = story_counts_in_one_task(job, sk)
+        job.lap("stories: counted in one task")
+    else:
+        stories, frequent, kept, found = story_counts(job, sk, documents, config)
     learned = os.path.join(work, "learned.json")
     run_local(binary, ["learn", "--config", os.path.join(work, "job.json"),
                        "--documents", str(documents), "--stories", str(stories)],
               ('{"kind":%d,"hash":"%016x","stories":%d}' % (r[0], r[1] & (2**64 - 1), r[2])
                for r in frequent.toLocalIterator()), learned)
-    pages.unpersist()
-    job.lap("line keys: stories of each")
+    for df in kept:
+        df.unpersist()
+    job.lap("stories: keys learned" if one_task else "line keys: stories of each")
     spark.sparkContext.addFile(learned)
     rules_path = os.path.join(work, "rules.json")
     # The rules are searched for examples in the first parts of the input only (in
@@ -738,8 +787,7 @@ def learn(job, sk, documents, config, binary, work, records, parts):
     status = rules_file(binary, work, examples, rules_path)
     job.lap("rules: examples")
     complete = first >= parts or status["all_examples"]
-    return rules_path, {"stories": stories, "story_candidates_in_one_task": one_task,
-                        "story_cc_rounds": rounds, "story_edges": n_edges,
+    return rules_path, {"stories": stories, "story_counts_in_one_task": one_task, **found,
                         "examples_parts_read": min(first, parts),
                         "keys_without_example_in_first_parts":
                             status["without_first_example"]}, \
@@ -823,8 +871,9 @@ def write_clusters(spark, clusters, path):
 
 
 def records_read(sk):
-    """Records a sketch pass read (each process counts its own)."""
-    return sk.where("t = 'n'").agg(F.sum("a")).first()[0] or 0
+    """Records a sketch pass read and their line keys (each process counts its own)."""
+    found = sk.where("t = 'n'").agg(F.sum("a"), F.sum("b")).first()
+    return found[0] or 0, found[1] or 0
 
 
 def write_parquet(spark, cleaned, files, path):
@@ -872,6 +921,7 @@ def main(argv):
                      f"{config.get('schema_version')}; this driver speaks {SCHEMA_VERSION}")
         sc.addFile(job_path)
         job.task_docs, job.task_edges = task_limits(a, sc, config["num_perm"])
+        job.task_budget, job.num_perm = one_task_budget(sc), config["num_perm"]
 
         for target in (a.output, a.clusters):
             if target:
@@ -912,10 +962,11 @@ def main(argv):
                 job.records_at_most) else []
             job.keys_left_out += ["stories"] if no_keys else []
             story_sk = sketches(job, records, "stories", no_keys)
-            documents = records_read(story_sk)
+            documents, line_key_count = records_read(story_sk)
             job.lap("stories: sketched")
-            rules_path, learned, more_examples = learn(job, story_sk, documents, config,
-                                                       binary, work, records, out_parts)
+            rules_path, learned, more_examples = learn(
+                job, story_sk, documents, line_key_count, config, binary, work, records,
+                out_parts)
             story_sk.unpersist()
             summary.update(learned)
             timings["learn"] = round(time.time() - t, 3)
@@ -933,7 +984,7 @@ def main(argv):
         job.keys_left_out += ["dedup"] if no_keys else []
         sk = sketches(job, records, "dedup", extra + no_keys)
         if a.rules:
-            documents = records_read(sk)
+            documents = records_read(sk)[0]
         summary["documents"] = documents
         emptied = sk.where("t = 'e'").count()
         job.lap("dedup: sketched")

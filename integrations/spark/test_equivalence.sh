@@ -221,7 +221,9 @@ assert rep["inputs"] == 4, rep
 # and components in rounds of joins in the Parquet run.
 assert rep["story_cc_rounds"] == 0 and rep["dedup_cc_rounds"] == 0, rep
 assert rep["story_candidates_in_one_task"] and rep["dedup_candidates_in_one_task"], rep
-assert "stories: candidates in one task" in rep["steps"], rep
+# The stories and line-key counts too (`stage stories`).
+assert rep["story_counts_in_one_task"], rep
+assert "stories: counted in one task" in rep["steps"], rep
 # Counted before the first sketch (text splits, decompressed records), the records
 # are few enough for the sketches to leave their band keys out.
 assert rep["records_at_most"] >= rep["documents"], rep
@@ -231,6 +233,7 @@ assert rounds["story_cc_rounds"] >= 1 and rounds["dedup_cc_rounds"] >= 1, rounds
 assert not rounds["story_candidates_in_one_task"], rounds
 assert not rounds["dedup_candidates_in_one_task"], rounds
 assert "stories: band buckets" in rounds["steps"], rounds
+assert not rounds["story_counts_in_one_task"], rounds
 # Not counted where no one task takes them (--candidates-task-docs 0).
 assert rounds["band_keys_left_out"] == [] and rounds["records_at_most"] is None, rounds
 assert rep["output_shuffled"] and rounds["output_shuffled"], (rep, rounds)
@@ -242,6 +245,10 @@ assert plain["duplicates"] >= 50 and plain["band_keys_left_out"] == ["stories", 
 assert (rep["candidates_task_docs"], rep["components_task_edges"]) == (1_000_000, 5_000_000), rep
 assert (plain["candidates_task_docs"], plain["components_task_edges"]) == (1472, 12483), plain
 assert plain["story_candidates_in_one_task"] and plain["story_cc_rounds"] == 0, plain
+# 750 signatures fit half of 1 MiB; with their line keys (16 bytes each), they do not:
+# candidates in one task, line keys counted in Spark SQL.
+assert not plain["story_counts_in_one_task"], plain
+assert "stories: candidates in one task" in plain["steps"], plain
 assert (rounds["candidates_task_docs"], rounds["components_task_edges"]) == (0, 0), rounds
 assert rounds["checkpoint_dir"].endswith("/checkpoints") and rep["checkpoint_dir"] is None, rounds
 # Examples: searched in the first parts before the dedup sketch. In the first run, the

@@ -110,6 +110,21 @@ pub(super) enum StageCmd {
         #[arg(long = "for", value_enum, value_name = "PURPOSE")]
         purpose: PurposeArg,
     },
+    /// The story sketch in (`stage sketch --for stories` lines), the story count of
+    /// every line key at its floor out ({"kind", "hash", "stories"}, as `stage learn`
+    /// reads them): the story candidates, their components and the counts in one
+    /// process, as `clean` finds them, for an engine whose story sketch fits one
+    /// task's memory.
+    #[command(
+        after_help = "Holds every signature (about 2 bytes a permutation and 130 more) and every line key (16 bytes each) in memory. With --delimited, reads the rows of `stage sketch --for stories --delimited` (s, k, n; b rows are skipped) and writes rows `c, KIND, HASH, STORIES`, then `g, DOCUMENTS, STORIES, EDGES`; without, the summary goes to standard error.\n\n\
+                      Example:\n  dupstrip stage sketch --config job.json --for stories < envelopes.jsonl \\\n      | dupstrip stage stories --config job.json > counts.jsonl"
+    )]
+    Stories {
+        #[command(flatten)]
+        common: StageCommon,
+        #[command(flatten)]
+        rows: RowArgs,
+    },
     /// Story counts of line keys in ({"kind", "hash", "stories"}), the learned keys
     /// out (one JSON document).
     Learn {
@@ -264,21 +279,42 @@ pub(super) fn stage_config(a: CleanArgs) -> Result<()> {
     Ok(())
 }
 
+/// `stage stories`, with its summary on standard error when it writes JSON lines.
+fn stage_stories(
+    sc: &stage::StageConfig,
+    delimited: bool,
+    input: impl std::io::BufRead,
+    name: &str,
+    out: &mut impl std::io::Write,
+) -> Result<(), stage::StageError> {
+    let r = stage::stories(sc, delimited, input, name, out)?;
+    if !delimited {
+        eprintln!(
+            "dupstrip stage stories: {} records, {} stories ({} records in stories of \
+             several), {} edges; {} of {} line keys at their floor",
+            r.documents, r.stories, r.grouped, r.edges, r.keys, r.line_keys
+        );
+    }
+    Ok(())
+}
+
+fn stage_decompress(rows: &RowArgs) -> Result<()> {
+    let input = std::io::BufReader::with_capacity(1 << 20, std::io::stdin().lock());
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    let result = if rows.delimited {
+        let names = stage::rows::Names::load(rows.names.as_deref())?;
+        stage::rows::decompress_rows(&names, input, "<stdin>", &mut out)
+    } else {
+        stage::decompress(input, &mut out).map(|_| ())
+    };
+    flush_output(result, out)
+}
+
 pub(super) fn stage_cmd(cmd: StageCmd) -> Result<()> {
     let cmd = match cmd {
         StageCmd::Config(a) => return stage_config(*a),
         StageCmd::Components { delimited } => return stage_components(delimited),
-        StageCmd::Decompress { rows } => {
-            let input = std::io::BufReader::with_capacity(1 << 20, std::io::stdin().lock());
-            let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
-            let result = if rows.delimited {
-                let names = stage::rows::Names::load(rows.names.as_deref())?;
-                stage::rows::decompress_rows(&names, input, "<stdin>", &mut out)
-            } else {
-                stage::decompress(input, &mut out).map(|_| ())
-            };
-            return flush_output(result, out);
-        }
+        StageCmd::Decompress { rows } => return stage_decompress(&rows),
         other => other,
     };
     let (common, rows) = match &cmd {
@@ -291,6 +327,7 @@ pub(super) fn stage_cmd(cmd: StageCmd) -> Result<()> {
         StageCmd::Sketch { common, rows, .. }
         | StageCmd::Confirm { common, rows, .. }
         | StageCmd::Candidates { common, rows, .. }
+        | StageCmd::Stories { common, rows }
         | StageCmd::Examples { common, rows, .. }
         | StageCmd::Assign { common, rows, .. }
         | StageCmd::Apply { common, rows, .. } => (common, rows),
@@ -339,6 +376,7 @@ pub(super) fn stage_cmd(cmd: StageCmd) -> Result<()> {
         StageCmd::Candidates { purpose: p, .. } => {
             stage::candidates(&sc, purpose(*p), delimited, input, name, &mut out).map(|_| ())
         }
+        StageCmd::Stories { .. } => stage_stories(&sc, delimited, input, name, &mut out),
         StageCmd::Learn {
             documents, stories, ..
         } => stage::learn(&sc, *documents, *stories, input, name, &mut out),

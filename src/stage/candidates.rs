@@ -63,42 +63,8 @@ pub fn candidates(
             Ok(())
         })?;
     }
+    let (edges, stats) = confirmed_edges(&confirmer, purpose, &mut docs, &mut slots, name)?;
     let n = docs.len();
-    if n > DocId::MAX as usize {
-        return Err(StageError::Record(format!(
-            "{name}: {n} signatures; one process takes at most {}",
-            DocId::MAX
-        )));
-    }
-    // Documents in row order, as `clean` numbers them: members of a bucket are then
-    // met in the same order, and the same representatives confirm the same edges. An
-    // engine's rows mostly come in order already, and are then not moved.
-    if !docs.is_sorted_by_key(|d| d.0) {
-        sort_by_row(&mut docs, &mut slots, k);
-    }
-    if let Some(w) = docs.windows(2).find(|w| w[0].0 == w[1].0) {
-        return Err(StageError::Record(format!(
-            "{name}: row {} has two signatures",
-            w[0].0
-        )));
-    }
-    let active = BitVec::repeat(true, n);
-    let sigs = Signatures {
-        k,
-        slots: &slots,
-        active: &active,
-    };
-    let floor = confirmer.floor;
-    let (edges, stats) = lsh::candidates_with(&sigs, cfg.lsh, cfg.seed, |a, b| {
-        let (x, y) = (sigs.get(a), sigs.get(b));
-        match purpose {
-            Purpose::Stories => learn::story_link(x, y, docs[a as usize].1, docs[b as usize].1),
-            Purpose::Dedup => {
-                let s = minhash::estimate(x, y);
-                (s >= floor).then_some(s)
-            }
-        }
-    });
     let mut line = Vec::with_capacity(80);
     let (mut ra, mut rb) = (itoa::Buffer::new(), itoa::Buffer::new());
     for e in &edges {
@@ -126,6 +92,57 @@ pub fn candidates(
         edges: edges.len() as u64,
         stats,
     })
+}
+
+/// The edges `clean` confirms between the signatures `slots` (`k` each) of `docs`
+/// (row, length), which are put in row order first: edge ends index `docs`.
+pub(super) fn confirmed_edges(
+    confirmer: &Confirmer,
+    purpose: Purpose,
+    docs: &mut Vec<(u64, u64)>,
+    slots: &mut [Slot],
+    name: &str,
+) -> Result<(Vec<lsh::Edge>, CandidateStats), StageError> {
+    let cfg = &confirmer.cfg;
+    let k = cfg.num_perm;
+    let n = docs.len();
+    if n > DocId::MAX as usize {
+        return Err(StageError::Record(format!(
+            "{name}: {n} signatures; one process takes at most {}",
+            DocId::MAX
+        )));
+    }
+    // Documents in row order, as `clean` numbers them: members of a bucket are then
+    // met in the same order, and the same representatives confirm the same edges. An
+    // engine's rows mostly come in order already, and are then not moved.
+    if !docs.is_sorted_by_key(|d| d.0) {
+        sort_by_row(docs, slots, k);
+    }
+    if let Some(w) = docs.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(StageError::Record(format!(
+            "{name}: row {} has two signatures",
+            w[0].0
+        )));
+    }
+    let (docs, slots): (&[(u64, u64)], &[Slot]) = (docs, slots);
+    let active = BitVec::repeat(true, n);
+    let sigs = Signatures {
+        k,
+        slots,
+        active: &active,
+    };
+    let floor = confirmer.floor;
+    let (edges, stats) = lsh::candidates_with(&sigs, cfg.lsh, cfg.seed, |a, b| {
+        let (x, y) = (sigs.get(a), sigs.get(b));
+        match purpose {
+            Purpose::Stories => learn::story_link(x, y, docs[a as usize].1, docs[b as usize].1),
+            Purpose::Dedup => {
+                let s = minhash::estimate(x, y);
+                (s >= floor).then_some(s)
+            }
+        }
+    });
+    Ok((edges, stats))
 }
 
 /// Put `docs` and their signatures (`k` slots each, in `slots`) in row order, in

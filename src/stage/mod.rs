@@ -49,12 +49,14 @@ mod candidates;
 mod components;
 pub mod rows;
 mod rules;
+mod stories;
 
 pub use apply::{ApplyStats, apply, decompress, read_drop_list};
 pub use assign::assign;
 pub use candidates::{CandidateRun, candidates};
 pub use components::{ComponentStats, components};
 pub use rules::{LearnedFile, RulesStatus, examples, learn, rules};
+pub use stories::{StoryRun, stories};
 
 /// Version of the stage line formats and of the config file. A stage refuses a config
 /// of another version.

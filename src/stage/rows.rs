@@ -214,7 +214,7 @@ fn slot_bytes(slots: &[Slot]) -> Vec<u8> {
 /// `band_keys` false, for `stage candidates`, which computes them itself) and, with
 /// `--for stories`, `k, ROW, \N, \N, KIND HASH KIND HASH…` (up to
 /// [`LINE_KEYS_PACKED`] line keys: all of a record's, but for the longest pages); at
-/// the end `n, \N, RECORDS`, the records read. Packed, a record's keys are a row or a
+/// the end `n, \N, RECORDS, LINE_KEYS`, the records read and their line keys. Packed, a record's keys are a row or a
 /// few, not one each: the engine parses rows one by one, and that was most of its
 /// cost. With `learned` (keys of `stage learn`), before the last row: `x, ROW, POS,
 /// KIND, HASH LINE` (hash in hex, a space, the line as a JSON string) for the first
@@ -236,7 +236,7 @@ pub fn sketch(
     let mut first = FirstExamples::default();
     let read = signer.cfg.read.clone();
     let mut rows = Rows::new(out);
-    let mut records = 0u64;
+    let (mut records, mut line_keys) = (0u64, 0u64);
     for_each_row(input, name, 2, |f| {
         let row: u64 = int(f[0], "row")?;
         let doc = parse_record(names, row, f[1], &read)?;
@@ -264,6 +264,7 @@ pub fn sketch(
                 .hex(&sig)
                 .end()?;
         }
+        line_keys += signer.line_keys().len() as u64;
         for chunk in signer.line_keys().chunks(LINE_KEYS_PACKED) {
             rows.field(b"k").int(row).field(NULL).field(NULL);
             let pairs = chunk
@@ -280,7 +281,11 @@ pub fn sketch(
         hash_line.extend_from_slice(line);
         rows.field(&hash_line).end()
     })?;
-    rows.field(b"n").field(NULL).int(records).end()
+    rows.field(b"n")
+        .field(NULL)
+        .int(records)
+        .int(line_keys)
+        .end()
 }
 
 fn slots_of(field: &[u8], k: usize) -> Result<Vec<Slot>, String> {

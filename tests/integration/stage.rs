@@ -270,6 +270,28 @@ fn stages_give_what_clean_gives(options: &[&str], as_lines: bool) {
         &joined(count_lines),
     );
     env.write("learned.json", &learned);
+    // `stage stories` counts the same from the sketch lines in one process, and says
+    // how many stories it found.
+    let out = env
+        .cmd()
+        .args(["stage", "stories", "--config", "job.json"])
+        .write_stdin(stories_out.clone())
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = format!("{n} records, {stories} stories ({grouped} records in stories of several)");
+    assert!(stderr(&out).contains(&said), "{}", stderr(&out));
+    let learn_args = [
+        "learn",
+        "--config",
+        "job.json",
+        "--documents",
+        &n.to_string(),
+        "--stories",
+        &stories.to_string(),
+    ];
+    let one_task = stage(&env, &learn_args, &String::from_utf8(out.stdout).unwrap());
+    assert!(one_task == learned, "stage stories: other learned keys");
     let examples = stage(
         &env,
         &[

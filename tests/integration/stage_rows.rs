@@ -258,6 +258,35 @@ fn run_and_compare(options: &[&str]) {
         &s_arg,
     ];
     env.write("learned.json", stage(&env, &learn, &count_lines));
+    // `stage stories` finds the same stories and counts in one process, from the
+    // sketch rows as they come (band keys among them), in any order.
+    let reversed: String = story_out.lines().rev().map(|l| format!("{l}\n")).collect();
+    let counted = rows(&stage(
+        &env,
+        &["stories", "--config", "job.json", "--delimited"],
+        &reversed,
+    ));
+    let summary = vec![
+        "g".to_string(),
+        n.to_string(),
+        stories.to_string(),
+        story_edges.len().to_string(),
+    ];
+    assert_eq!(counted.last(), Some(&summary));
+    let one_task_counts: String = counted[..counted.len() - 1]
+        .iter()
+        .map(|f| {
+            assert_eq!(f[0], "c");
+            json!({"kind": int(&f[1]), "hash": format!("{:016x}", int(&f[2]) as u64),
+                   "stories": int(&f[3])})
+            .to_string()
+                + "\n"
+        })
+        .collect();
+    assert!(
+        stage(&env, &learn, &one_task_counts) == env.read("learned.json"),
+        "stage stories: other learned keys"
+    );
     // Two halves, as two partitions: each keeps its own first three per key.
     let half = input.lines().count() / 2;
     let parts: Vec<String> = [
