@@ -86,9 +86,11 @@ CANDIDATES_TASK_DOCS = 1_000_000
 # not, 301 MiB for a million random ones).
 EDGE_BYTES = 42
 SIGNATURE_EXTRA_BYTES = 100
-# And what `stage stories` holds beyond the signatures: bytes a line key (307 MB peak
-# for the 270,270 pages and 12.6 million line keys of 1 GB of news).
+# What `stage stories` holds: bytes a line key, and bytes a record beyond its
+# signature (300 MiB peak for the 270,270 pages and 12.6 million line keys of 1 GB of
+# news: 69 MB of signatures, 202 MB of keys, 162 bytes a page besides).
 LINE_KEY_BYTES = 16
+STORY_RECORD_BYTES = 200
 # Spark's floor for an executor's memory overhead, and its share of executor memory.
 MIN_OVERHEAD = 384 << 20
 OVERHEAD_FACTOR = 0.1
@@ -167,7 +169,7 @@ def size_bytes(text):
 
 
 def one_task_budget(sc):
-    """Bytes a one-task stage (`candidates`, `components`) may hold: half the
+    """Bytes a one-task stage (`candidates`, `components`, `stories`) may hold: half the
     executors' memory overhead, where the binary runs, outside the JVM heap (the rest
     is the JVM's own). None where there is no such limit: a local master, whose stages
     are children of the driver's JVM, unless spark.executor.memoryOverhead is set."""
@@ -382,7 +384,7 @@ class Job:
         """Whether a story sketch of `records` records and `line_keys` line keys goes
         to one `stage stories` task: its signatures to one task, and with its line
         keys within the one-task budget."""
-        held = records * (2 * self.num_perm + SIGNATURE_EXTRA_BYTES) + line_keys * LINE_KEY_BYTES
+        held = records * (2 * self.num_perm + STORY_RECORD_BYTES) + line_keys * LINE_KEY_BYTES
         return (self.candidates_in_one_task(records)
                 and (self.task_budget is None or held <= self.task_budget))
 
@@ -963,6 +965,7 @@ def main(argv):
             job.keys_left_out += ["stories"] if no_keys else []
             story_sk = sketches(job, records, "stories", no_keys)
             documents, line_key_count = records_read(story_sk)
+            summary["story_line_keys"] = line_key_count
             job.lap("stories: sketched")
             rules_path, learned, more_examples = learn(
                 job, story_sk, documents, line_key_count, config, binary, work, records,

@@ -222,7 +222,7 @@ assert rep["inputs"] == 4, rep
 assert rep["story_cc_rounds"] == 0 and rep["dedup_cc_rounds"] == 0, rep
 assert rep["story_candidates_in_one_task"] and rep["dedup_candidates_in_one_task"], rep
 # The stories and line-key counts too (`stage stories`).
-assert rep["story_counts_in_one_task"], rep
+assert rep["story_counts_in_one_task"] and rep["story_edges"] > 0, rep
 assert "stories: counted in one task" in rep["steps"], rep
 # Counted before the first sketch (text splits, decompressed records), the records
 # are few enough for the sketches to leave their band keys out.
@@ -245,8 +245,10 @@ assert plain["duplicates"] >= 50 and plain["band_keys_left_out"] == ["stories", 
 assert (rep["candidates_task_docs"], rep["components_task_edges"]) == (1_000_000, 5_000_000), rep
 assert (plain["candidates_task_docs"], plain["components_task_edges"]) == (1472, 12483), plain
 assert plain["story_candidates_in_one_task"] and plain["story_cc_rounds"] == 0, plain
-# 750 signatures fit half of 1 MiB; with their line keys (16 bytes each), they do not:
-# candidates in one task, line keys counted in Spark SQL.
+# 750 signatures fit half of 1 MiB; with their line keys (16 bytes each, and 200 more
+# bytes a record), they do not: candidates in one task, line keys counted in Spark SQL.
+held = plain["documents"] * (2 * 128 + 200) + plain["story_line_keys"] * 16
+assert held > 1 << 19 and plain["documents"] * (2 * 128 + 100) <= 1 << 19, plain
 assert not plain["story_counts_in_one_task"], plain
 assert "stories: candidates in one task" in plain["steps"], plain
 assert (rounds["candidates_task_docs"], rounds["components_task_edges"]) == (0, 0), rounds

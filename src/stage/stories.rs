@@ -18,8 +18,7 @@ use super::*;
 /// What `stage stories` read and found.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StoryRun {
-    /// Records of the corpus: the sketch's own count (`n` rows), or the records
-    /// named by its rows where it has none.
+    /// Records of the corpus: the sketch's own count (its `n` rows, or its lines).
     pub documents: u64,
     /// Stories: records less the copies grouped with another.
     pub stories: u64,
@@ -59,9 +58,10 @@ struct Held {
     k: usize,
     slots: Vec<Slot>,
     docs: Vec<(u64, u64)>,
-    /// Records by row, numbered as first met.
+    /// Records by row, numbered as first met; whether each has its signature.
     place: HashMap<u64, DocId>,
     rows: Vec<u64>,
+    signed: Vec<bool>,
     keys: Vec<u128>,
     /// Records counted by the sketch itself (`n` rows).
     counted: Option<u64>,
@@ -81,11 +81,12 @@ impl Held {
             docs: Vec::new(),
             place: HashMap::new(),
             rows: Vec::new(),
+            signed: Vec::new(),
             keys: Vec::new(),
             counted: None,
         };
         if delimited {
-            // `n` rows have three fields, the others five.
+            // `n` rows have three or four fields (five through Spark), the others five.
             rows::for_each_row(input, name, 3, |f| {
                 let rest = f[2].splitn(3, |&b| b == rows::FIELD);
                 let all: Vec<&[u8]> = f[..2].iter().copied().chain(rest).collect();
@@ -95,6 +96,9 @@ impl Held {
             for_each_line(input, name, |line| {
                 let what = "story sketch line ({\"row\", \"len\", \"sig\", \"keys\"})";
                 let s: StorySketchIn<'_> = parse_line(line, what)?;
+                if held.place.contains_key(&s.row) {
+                    return Err(format!("row {} read twice (one line a record)", s.row).into());
+                }
                 held.place(s.row)?;
                 *held.counted.get_or_insert(0) += 1;
                 if let Some(sig) = s.sig.as_deref() {
@@ -106,7 +110,20 @@ impl Held {
                 Ok(())
             })?;
         }
-        Ok(held)
+        // Records with neither signature nor line key (empty pages) are counted by
+        // the sketch only.
+        match held.counted {
+            // An empty input: no records.
+            None if held.rows.is_empty() => Ok(held),
+            None => Err(StageError::Record(format!(
+                "{name}: no `n` row: the records the story sketch read are not counted"
+            ))),
+            Some(n) if n < held.rows.len() as u64 => Err(StageError::Record(format!(
+                "{name}: the `n` rows count {n} records, fewer than the {} rows read",
+                held.rows.len()
+            ))),
+            Some(_) => Ok(held),
+        }
     }
 
     /// The story of every record by place (the place of its component's smallest
@@ -146,11 +163,15 @@ impl Held {
             .ok_or_else(|| format!("more than {} records; one process takes", DocId::MAX))?;
         self.place.insert(row, p);
         self.rows.push(row);
+        self.signed.push(false);
         Ok(p)
     }
 
     fn signature(&mut self, row: u64, len: u64, sig: &str) -> Result<(), String> {
-        self.place(row)?;
+        let p = self.place(row)? as usize;
+        if std::mem::replace(&mut self.signed[p], true) {
+            return Err(format!("row {row} has two signatures"));
+        }
         self.slots.extend_from_slice(&slots_of_hex(sig, self.k)?);
         self.docs.push((row, len));
         Ok(())
@@ -166,6 +187,12 @@ impl Held {
     /// held, `n` rows counted, band keys (`b`) skipped (banding is done here).
     fn row(&mut self, f: &[&[u8]]) -> Result<(), String> {
         let field = |i: usize| f.get(i).copied().unwrap_or(b"");
+        if matches!(field(0), b"s" | b"k") && f.len() < 5 {
+            return Err(format!(
+                "{} fields separated by U+0001; `s` and `k` rows have five",
+                f.len()
+            ));
+        }
         match field(0) {
             b"s" => {
                 let sig = std::str::from_utf8(field(4))
@@ -228,7 +255,7 @@ pub fn stories(
     )?;
     held.slots = Vec::new();
     let (story, grouped, groups) = held.stories(&edges);
-    let documents = held.counted.unwrap_or(0).max(held.rows.len() as u64);
+    let documents = held.counted.unwrap_or_default();
     let stories = documents - grouped + groups;
     let line_keys = held.keys.len() as u64;
     let required = sc.learn.required(stories);
@@ -527,21 +554,90 @@ mod tests {
     }
 
     #[test]
+    fn records_without_signature_and_keys_over_rows_are_counted() {
+        let cfg = DedupOptions {
+            num_perm: 64,
+            ..DedupOptions::default()
+        }
+        .validate()
+        .unwrap();
+        let learn = LearnOptions {
+            min_docs: 2,
+            ..LearnOptions::default()
+        };
+        let sc = StageConfig::new(&cfg, learn);
+        let sig = "00ff".repeat(64);
+        // Two sketch tasks' `n` rows (four fields as the sketch writes them, five as
+        // Spark passes them on; the second task read an empty page, row 11, which
+        // has no other row); row 7 has no signature and its keys in two rows.
+        let input = [
+            "n\u{1}\\N\u{1}2\u{1}5".to_string(),
+            "k\u{1}7\u{1}\\N\u{1}\\N\u{1}3 100 3 200".to_string(),
+            format!("s\u{1}9\u{1}40\u{1}\\N\u{1}{sig}"),
+            "k\u{1}7\u{1}\\N\u{1}\\N\u{1}3 300".to_string(),
+            "b\u{1}9\u{1}0\u{1}\\N\u{1}1 2 3".to_string(),
+            "k\u{1}9\u{1}\\N\u{1}\\N\u{1}3 100 3 300 4 5".to_string(),
+            "n\u{1}\\N\u{1}1\u{1}\\N\u{1}\\N".to_string(),
+        ]
+        .join("\n")
+            + "\n";
+        let mut out = Vec::new();
+        let run = stories(&sc, true, input.as_bytes(), "<t>", &mut out).unwrap();
+        let want = "c\u{1}3\u{1}100\u{1}2\nc\u{1}3\u{1}300\u{1}2\ng\u{1}3\u{1}3\u{1}0\n";
+        assert_eq!(String::from_utf8(out).unwrap(), want);
+        assert_eq!((run.documents, run.stories, run.line_keys), (3, 3, 6));
+    }
+
+    #[test]
     fn bad_rows_are_named_by_line() {
         let sc = config();
+        let n = "n\u{1}\\N\u{1}1\u{1}0\n";
+        let sig = "00ff".repeat(64);
+        let signed = format!("s\u{1}1\u{1}10\u{1}\\N\u{1}{sig}\n");
         for (input, says) in [
-            ("s\u{1}1\u{1}10\u{1}\\N\u{1}zz\n", "<t>:1"),
+            ("s\u{1}1\u{1}10\u{1}\\N\u{1}zz\n".to_string(), "<t>:1:"),
             (
-                "n\u{1}\\N\u{1}1\u{1}0\nk\u{1}1\u{1}\\N\u{1}\\N\u{1}3 5 7\n",
-                "not pairs",
+                format!("{n}k\u{1}1\u{1}\\N\u{1}\\N\u{1}3 5 7\n"),
+                "<t>:2: line keys that are not pairs",
             ),
-            ("x\u{1}1\u{1}0\u{1}3\u{1}abc\n", "of kind \"x\""),
-            ("k\u{1}one\u{1}\\N\u{1}\\N\u{1}3 5\n", "row \"one\""),
+            (
+                "x\u{1}1\u{1}0\u{1}3\u{1}abc\n".to_string(),
+                "<t>:1: a row of kind \"x\"",
+            ),
+            (
+                format!("{n}k\u{1}one\u{1}\\N\u{1}\\N\u{1}3 5\n"),
+                "<t>:2: row \"one\"",
+            ),
+            ("k\u{1}1\u{1}\\N\u{1}3 5\n".to_string(), "<t>:1: 4 fields"),
+            (
+                format!("{n}{signed}{signed}"),
+                "<t>:3: row 1 has two signatures",
+            ),
+            (signed.clone(), "no `n` row"),
+            (
+                format!("{n}{signed}k\u{1}2\u{1}\\N\u{1}\\N\u{1}3 5\n"),
+                "count 1 records, fewer than the 2",
+            ),
         ] {
             let err = stories(&sc, true, input.as_bytes(), "<t>", &mut Vec::new())
                 .unwrap_err()
                 .to_string();
             assert!(err.contains(says), "{input:?}: {err}");
         }
+        for delimited in [true, false] {
+            let run = stories(&sc, delimited, &b""[..], "<t>", &mut Vec::new()).unwrap();
+            assert_eq!((run.documents, run.stories), (0, 0), "empty input");
+        }
+        let line = "{\"row\":1,\"len\":0,\"sig\":null}\n";
+        let err = stories(
+            &sc,
+            false,
+            line.repeat(2).as_bytes(),
+            "<t>",
+            &mut Vec::new(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("<t>:2: row 1 read twice"), "{err}");
     }
 }

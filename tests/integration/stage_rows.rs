@@ -34,6 +34,8 @@ struct Sketches {
     k_rows: BTreeSet<i64>,
     emptied: BTreeSet<i64>,
     read: i64,
+    /// Line keys, as the `n` rows count them.
+    keys_counted: i64,
 }
 
 fn sketches(out: &str) -> Sketches {
@@ -64,7 +66,10 @@ fn sketches(out: &str) -> Sketches {
             "e" => {
                 s.emptied.insert(int(&f[1]));
             }
-            "n" => s.read += int(&f[2]),
+            "n" => {
+                s.read += int(&f[2]);
+                s.keys_counted += int(&f[3]);
+            }
             other => panic!("unknown sketch row {other:?}"),
         }
     }
@@ -223,6 +228,7 @@ fn run_and_compare(options: &[&str]) {
     let story_out = stage(&env, &story_sketch, &input);
     let story = sketches(&story_out);
     assert_eq!(story.read as usize, records.len());
+    assert_eq!(story.keys_counted as usize, story.keys.len());
     let story_edges = sorted(edges(&env, &story, "stories"));
     assert!(story_edges.len() >= 50, "{} story edges", story_edges.len());
     let found = candidates(&env, &story_sketch, &input, &story_out, "stories");
@@ -367,6 +373,7 @@ fn run_and_compare(options: &[&str]) {
     // Duplicates of the stripped texts: components, then who is kept.
     let dedup_out = stage(&env, &with(&DEDUP_SKETCH), &input);
     let dedup = sketches(&dedup_out);
+    assert_eq!(dedup.keys_counted, 0, "a dedup sketch has no line keys");
     let dedup_edges = sorted(edges(&env, &dedup, "dedup"));
     let found = candidates(&env, &with(&DEDUP_SKETCH), &input, &dedup_out, "dedup");
     assert!(found == dedup_edges, "stage candidates: other dedup edges");
