@@ -10,7 +10,8 @@ fn main() -> ExitCode {
     // Ctrl-C: remove the temporary files of unfinished outputs, exit 130. Finished
     // outputs are already in place; nothing is left half-written under a final name.
     let _ = ctrlc::set_handler(|| {
-        dupstrip::temporaries::remove_temporaries();
+        // Held to the exit: no thread creates an output after, or fails for it.
+        let _interrupted = dupstrip::temporaries::remove_temporaries();
         eprintln!("dupstrip: interrupted");
         std::process::exit(130);
     });

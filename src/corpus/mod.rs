@@ -654,15 +654,14 @@ fn parquet_spool(
     path: &Path,
     dir: Option<&Path>,
 ) -> Result<(tempfile::NamedTempFile, arrow_schema::SchemaRef), InputError> {
-    let mut spool = match dir {
+    let mut spool = crate::temporaries::create_temporary(|| match dir {
         Some(d) => tempfile::NamedTempFile::new_in(d),
         None => tempfile::NamedTempFile::new(),
-    }
+    })
     .map_err(|source| InputError::Io {
         path: format!("temporary file for the rows of {}", spec.name),
         source,
     })?;
-    crate::temporaries::register_temporary(spool.path());
     let schema = crate::columnar::parquet_to_jsonl(path, spool.as_file_mut()).map_err(|e| {
         InputError::Io {
             path: format!("{} (reading it as Parquet)", spec.name),
@@ -677,10 +676,10 @@ fn spool_input(
     spec: &InputSpec,
     dir: Option<&Path>,
 ) -> Result<tempfile::NamedTempFile, InputError> {
-    let mut spool = match dir {
+    let mut spool = crate::temporaries::create_temporary(|| match dir {
         Some(d) => tempfile::NamedTempFile::new_in(d),
         None => tempfile::NamedTempFile::new(),
-    }
+    })
     .map_err(|source| InputError::Io {
         path: format!(
             "{} (temporary directory for spooling {})",
@@ -692,7 +691,6 @@ fn spool_input(
         ),
         source,
     })?;
-    crate::temporaries::register_temporary(spool.path());
     let read_err = |source| InputError::Io {
         path: spec.name.clone(),
         source,

@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::temporaries::register_temporary;
+use crate::temporaries::create_temporary;
 
 mod records;
 
@@ -167,12 +167,13 @@ impl Sink {
                 (std::fs::OpenOptions::new().write(true).open(dest)?, None)
             }
             _ => {
-                let tmp = tempfile::Builder::new()
-                    .prefix(&format!(".{name}."))
-                    .suffix(".tmp")
-                    .tempfile_in(dir)?;
+                let tmp = create_temporary(|| {
+                    tempfile::Builder::new()
+                        .prefix(&format!(".{name}."))
+                        .suffix(".tmp")
+                        .tempfile_in(dir)
+                })?;
                 let (file, tmp) = tmp.into_parts();
-                register_temporary(&tmp);
                 // Temporary files are created private (0600); the result should have
                 // the permissions of the file it replaces, or the usual 0644.
                 #[cfg(unix)]
