@@ -38,6 +38,13 @@ pub fn create_temporary<T: AsRef<Path>>(create: impl FnOnce() -> io::Result<T>) 
     create_in(&TEMPORARIES, create)
 }
 
+/// Put a finished temporary in place (`settle`: a rename) and forget it, in one step
+/// under the registry's lock: after an interrupt, it waits for the exit rather than
+/// fail on a file the interrupt removed.
+pub fn settle_temporary<T>(path: &Path, settle: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+    settle_in(&TEMPORARIES, path, settle)
+}
+
 /// Remove every temporary file still present (called on Ctrl-C). None is created
 /// after; a thread about to create one waits as long as the returned guard is held,
 /// so that the process can exit before it sees an error.
@@ -61,6 +68,17 @@ fn create_in<T: AsRef<Path>>(
     Ok(made)
 }
 
+fn settle_in<T>(
+    registry: &Mutex<Registry>,
+    path: &Path,
+    settle: impl FnOnce() -> io::Result<T>,
+) -> io::Result<T> {
+    let mut registry = lock(registry);
+    let done = settle()?;
+    registry.paths.retain(|p| p != path);
+    Ok(done)
+}
+
 fn remove_in(registry: &Mutex<Registry>) -> MutexGuard<'_, Registry> {
     let mut registry = lock(registry);
     registry.interrupted = true;
@@ -82,10 +100,21 @@ mod tests {
         let create = || tempfile::NamedTempFile::new_in(dir.path());
         let (_file, path) = create_in(&registry, create).unwrap().into_parts();
         assert!(path.exists());
+        // One settled (renamed into place) is forgotten, and stays.
+        let (_, settled) = create_in(&registry, create).unwrap().into_parts();
+        let kept = dir.path().join("kept");
+        let settled_path = settled.to_path_buf();
+        settle_in(&registry, &settled_path, || {
+            settled.persist(&kept).map_err(|e| e.error)
+        })
+        .unwrap();
+        assert_eq!(lock(&registry).paths, [path.to_path_buf()]);
         drop(remove_in(&registry));
         assert!(!path.exists());
         let err = create_in(&registry, create).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::Interrupted);
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert!(kept.exists());
     }
 }

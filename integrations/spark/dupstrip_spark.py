@@ -691,10 +691,10 @@ def components(job, edges, purpose):
             rounds, n)
 
 
-def story_counts_in_one_task(job, sk):
-    """The stories and line-key counts of a story sketch by one task of `stage
-    stories`: (stories, frequent keys (kind, hash, n), frames to unpersist, report
-    fields)."""
+def story_counts_in_one_task(job, sk, documents):
+    """The stories and line-key counts of a story sketch of `documents` records by one
+    task of `stage stories`: (stories, frequent keys (kind, hash, n), frames to
+    unpersist, report fields)."""
     rows = sk.where("t IN ('s', 'k', 'n')").select("t", "row", "a", "b", "c")
     # Kept, the sketch rows are read by one task as they lie; not kept, they are
     # shuffled to it (as in `buckets_confirmed`).
@@ -705,6 +705,9 @@ def story_counts_in_one_task(job, sk):
     total = counted.where("t = 'g'").collect()
     if len(total) != 1:
         raise RuntimeError(f"dupstrip_spark: `stage stories` wrote {len(total)} summary rows")
+    if total[0].a != documents:
+        raise RuntimeError(f"dupstrip_spark: `stage stories` read {total[0].a} records of the "
+                           f"{documents} the story sketch counted")
     frequent = counted.where("t = 'c'").select(F.col("a").alias("kind"),
                                                  F.col("b").alias("hash"), F.col("c").alias("n"))
     return total[0].b, frequent, [counted], {"story_candidates_in_one_task": True,
@@ -764,7 +767,7 @@ def learn(job, sk, documents, line_key_count, config, binary, work, records, par
     spark = job.spark
     one_task = job.stories_in_one_task(documents, line_key_count)
     if one_task:
-        stories, frequent, kept, found = story_counts_in_one_task(job, sk)
+        stories, frequent, kept, found = story_counts_in_one_task(job, sk, documents)
         job.lap("stories: counted in one task")
     else:
         stories, frequent, kept, found = story_counts(job, sk, documents, config)

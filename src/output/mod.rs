@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::temporaries::create_temporary;
+use crate::temporaries::{create_temporary, settle_temporary};
 
 mod records;
 
@@ -251,7 +251,8 @@ fn put_in_place(file: File, tmp: Option<tempfile::TempPath>, dest: &Path) -> io:
     };
     file.sync_all()?;
     drop(file);
-    tmp.persist(dest).map_err(|e| e.error)
+    let path = tmp.to_path_buf();
+    settle_temporary(&path, || tmp.persist(dest).map_err(|e| e.error))
 }
 
 impl Write for Sink {

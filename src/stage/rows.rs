@@ -214,9 +214,9 @@ fn slot_bytes(slots: &[Slot]) -> Vec<u8> {
 /// `band_keys` false, for `stage candidates`, which computes them itself) and, with
 /// `--for stories`, `k, ROW, \N, \N, KIND HASH KIND HASH…` (up to
 /// [`LINE_KEYS_PACKED`] line keys: all of a record's, but for the longest pages); at
-/// the end `n, \N, RECORDS, LINE_KEYS`, the records read and their line keys. Packed, a record's keys are a row or a
-/// few, not one each: the engine parses rows one by one, and that was most of its
-/// cost. With `learned` (keys of `stage learn`), before the last row: `x, ROW, POS,
+/// the end `n, \N, RECORDS, LINE_KEYS`, the records read and their line keys.
+/// Packed, a record's keys are a row or a few, not one each: the engine parses rows
+/// one by one, and that was most of its cost. With `learned` (keys of `stage learn`), before the last row: `x, ROW, POS,
 /// KIND, HASH LINE` (hash in hex, a space, the line as a JSON string) for the first
 /// three distinct lines of each key by `(row, pos)`, as `stage examples` finds them.
 #[allow(clippy::too_many_arguments)]

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
 
-use crate::boilerplate::{self, pack_key, unpack_key};
+use crate::boilerplate::{self, pack_key};
 use crate::cluster::UnionFind;
 
 use super::candidates::confirmed_edges;
@@ -218,7 +218,10 @@ impl Held {
             }
             b"n" => {
                 let n: u64 = rows::int(field(2), "records read")?;
-                *self.counted.get_or_insert(0) += n;
+                let counted = self.counted.get_or_insert(0);
+                *counted = counted
+                    .checked_add(n)
+                    .ok_or_else(|| format!("{n} more records read than a count holds"))?;
                 Ok(())
             }
             b"b" => Ok(()),
@@ -261,28 +264,45 @@ pub fn stories(
     let required = sc.learn.required(stories);
     let mut written = 0u64;
     let mut line = Vec::with_capacity(64);
-    count_stories(held.keys, &story, |(kind, hash), n| {
-        if n < boilerplate::floor(kind, required) {
-            return Ok(());
-        }
-        written += 1;
-        if delimited {
-            line.clear();
-            line.push(b'c');
-            numbers(&mut line, [kind as i64, hash as i64, n as i64]);
-            out.write_all(&line).map_err(StageError::Write)
-        } else {
-            let hash = hex64(hash);
-            write_json(
-                out,
-                &CountOut {
-                    kind,
-                    hash,
-                    stories: n,
-                },
-            )
-        }
-    })?;
+    let counting = |e: std::io::Error| StageError::Record(format!("counting line keys: {e}"));
+    // Counted as `clean` counts them: keys moved to their record's story, sorted, each
+    // (key, story) once.
+    let counts = boilerplate::Counts::from_doc_keys(
+        held.keys.into(),
+        &story,
+        usize::MAX,
+        &crate::spill::SpillDir::new(None),
+    )
+    .map_err(counting)?;
+    let mut failed = None;
+    counts
+        .for_each_key(|(kind, hash), n| {
+            if failed.is_some() || n < boilerplate::floor(kind, required) {
+                return;
+            }
+            written += 1;
+            let done = if delimited {
+                line.clear();
+                line.push(b'c');
+                numbers(&mut line, [kind as i64, hash as i64, n as i64]);
+                out.write_all(&line).map_err(StageError::Write)
+            } else {
+                let hash = hex64(hash);
+                write_json(
+                    out,
+                    &CountOut {
+                        kind,
+                        hash,
+                        stories: n,
+                    },
+                )
+            };
+            failed = done.err();
+        })
+        .map_err(counting)?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
     let edges = edges.len() as u64;
     if delimited {
         line.clear();
@@ -308,38 +328,6 @@ fn numbers<const N: usize>(line: &mut Vec<u8>, values: [i64; N]) {
         line.extend_from_slice(b.format(v).as_bytes());
     }
     line.push(b'\n');
-}
-
-/// Each distinct key of `keys` (packed with a record's place) with the number of
-/// distinct stories (`story`, by place) it is in, in key order.
-fn count_stories(
-    mut keys: Vec<u128>,
-    story: &[DocId],
-    mut f: impl FnMut((u8, u64), u64) -> Result<(), StageError>,
-) -> Result<(), StageError> {
-    for k in keys.iter_mut() {
-        let (kind, hash, p) = unpack_key(*k);
-        *k = pack_key(kind, hash, story[p as usize]);
-    }
-    keys.sort_unstable();
-    keys.dedup();
-    let mut run: Option<((u8, u64), u64)> = None;
-    for &k in &keys {
-        let (kind, hash, _) = unpack_key(k);
-        match &mut run {
-            Some((key, n)) if *key == (kind, hash) => *n += 1,
-            _ => {
-                if let Some((key, n)) = run.take() {
-                    f(key, n)?;
-                }
-                run = Some(((kind, hash), 1));
-            }
-        }
-    }
-    match run {
-        Some((key, n)) => f(key, n),
-        None => Ok(()),
-    }
 }
 
 #[cfg(test)]
@@ -595,7 +583,14 @@ mod tests {
         let sig = "00ff".repeat(64);
         let signed = format!("s\u{1}1\u{1}10\u{1}\\N\u{1}{sig}\n");
         for (input, says) in [
-            ("s\u{1}1\u{1}10\u{1}\\N\u{1}zz\n".to_string(), "<t>:1:"),
+            (
+                "s\u{1}1\u{1}10\u{1}\\N\u{1}zz\n".to_string(),
+                "<t>:1: a signature of 2 hex digits",
+            ),
+            (
+                format!("{n}n\u{1}\\N\u{1}{}\u{1}0\n", u64::MAX),
+                "<t>:2: 18446744073709551615 more records",
+            ),
             (
                 format!("{n}k\u{1}1\u{1}\\N\u{1}\\N\u{1}3 5 7\n"),
                 "<t>:2: line keys that are not pairs",
