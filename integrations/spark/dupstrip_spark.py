@@ -380,11 +380,16 @@ class Job:
         """Whether `records` records (None: unknown) go to one `stage candidates` task."""
         return records is not None and 0 < self.task_docs and records <= self.task_docs
 
+    def story_task_bytes(self, records, line_keys):
+        """Bytes one `stage stories` task holds for a story sketch of `records`
+        records and `line_keys` line keys."""
+        return records * (2 * self.num_perm + STORY_RECORD_BYTES) + line_keys * LINE_KEY_BYTES
+
     def stories_in_one_task(self, records, line_keys):
         """Whether a story sketch of `records` records and `line_keys` line keys goes
         to one `stage stories` task: its signatures to one task, and with its line
         keys within the one-task budget."""
-        held = records * (2 * self.num_perm + STORY_RECORD_BYTES) + line_keys * LINE_KEY_BYTES
+        held = self.story_task_bytes(records, line_keys)
         return (self.candidates_in_one_task(records)
                 and (self.task_budget is None or held <= self.task_budget))
 
@@ -770,7 +775,15 @@ def learn(job, sk, documents, line_key_count, config, binary, work, records, par
         stories, frequent, kept, found = story_counts_in_one_task(job, sk, documents)
         job.lap("stories: counted in one task")
     else:
+        held = job.story_task_bytes(documents, line_key_count)
+        if job.candidates_in_one_task(documents):
+            # Over the budget only: say which setting would let one task count them.
+            print(f"dupstrip_spark: the stories are counted in Spark SQL, which is slower: "
+                  f"one `stage stories` task would hold about {held / 2**20:.1f} MiB, over "
+                  f"{job.task_budget / 2**20:.1f} MiB (half of spark.executor.memoryOverhead); "
+                  f"an overhead of {-(-2 * held // 2**20)} MiB would fit it", file=sys.stderr)
         stories, frequent, kept, found = story_counts(job, sk, documents, config)
+    found["story_task_bytes"] = job.story_task_bytes(documents, line_key_count)
     learned = os.path.join(work, "learned.json")
     run_local(binary, ["learn", "--config", os.path.join(work, "job.json"),
                        "--documents", str(documents), "--stories", str(stories)],

@@ -248,8 +248,10 @@ assert plain["story_candidates_in_one_task"] and plain["story_cc_rounds"] == 0, 
 # 750 signatures fit half of 1 MiB; with their line keys (16 bytes each, and 200 more
 # bytes a record), they do not: candidates in one task, line keys counted in Spark SQL.
 held = plain["documents"] * (2 * 128 + 200) + plain["story_line_keys"] * 16
-assert held > 1 << 19 and plain["documents"] * (2 * 128 + 100) <= 1 << 19, plain
+assert plain["story_task_bytes"] == held > 1 << 19, plain
+assert plain["documents"] * (2 * 128 + 100) <= 1 << 19, plain
 assert not plain["story_counts_in_one_task"], plain
+assert "an overhead of" in open(f"{w}/spark-a.log").read()
 assert "stories: candidates in one task" in plain["steps"], plain
 assert (rounds["candidates_task_docs"], rounds["components_task_edges"]) == (0, 0), rounds
 assert rounds["checkpoint_dir"].endswith("/checkpoints") and rep["checkpoint_dir"] is None, rounds
