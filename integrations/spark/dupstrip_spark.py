@@ -771,11 +771,11 @@ def learn(job, sk, documents, line_key_count, config, binary, work, records, par
     one task of `stage stories` when the story sketch fits it, else from Spark SQL."""
     spark = job.spark
     one_task = job.stories_in_one_task(documents, line_key_count)
+    held = job.story_task_bytes(documents, line_key_count)
     if one_task:
         stories, frequent, kept, found = story_counts_in_one_task(job, sk, documents)
         job.lap("stories: counted in one task")
     else:
-        held = job.story_task_bytes(documents, line_key_count)
         if job.candidates_in_one_task(documents):
             # Over the budget only: say which setting would let one task count them.
             print(f"dupstrip_spark: the stories are counted in Spark SQL, which is slower: "
@@ -783,7 +783,7 @@ def learn(job, sk, documents, line_key_count, config, binary, work, records, par
                   f"{job.task_budget / 2**20:.1f} MiB (half of spark.executor.memoryOverhead); "
                   f"an overhead of {-(-2 * held // 2**20)} MiB would fit it", file=sys.stderr)
         stories, frequent, kept, found = story_counts(job, sk, documents, config)
-    found["story_task_bytes"] = job.story_task_bytes(documents, line_key_count)
+    found["story_task_bytes"] = held
     learned = os.path.join(work, "learned.json")
     run_local(binary, ["learn", "--config", os.path.join(work, "job.json"),
                        "--documents", str(documents), "--stories", str(stories)],

@@ -175,12 +175,13 @@ fn sort_by_row(docs: &mut Vec<(u64, u64)>, slots: &mut [Slot], k: usize) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::collections::HashMap;
 
     use super::*;
 
-    fn config() -> StageConfig {
+    /// The stage tests' config: 64 permutations, the rest as `clean`'s defaults.
+    pub(in crate::stage) fn config() -> StageConfig {
         let cfg = DedupOptions {
             num_perm: 64,
             ..DedupOptions::default()

@@ -334,17 +334,8 @@ fn numbers<const N: usize>(line: &mut Vec<u8>, values: [i64; N]) {
 mod tests {
     use std::collections::{HashMap, HashSet};
 
+    use super::super::candidates::tests::config;
     use super::*;
-
-    fn config() -> StageConfig {
-        let cfg = DedupOptions {
-            num_perm: 64,
-            ..DedupOptions::default()
-        }
-        .validate()
-        .unwrap();
-        StageConfig::new(&cfg, LearnOptions::default())
-    }
 
     /// Envelopes of made-up news pages: 24 stories, some copied up to three times
     /// with an edit, each page with an outlet's boilerplate lines (one outlet in

@@ -256,19 +256,16 @@ fn stages_give_what_clean_gives(options: &[&str], as_lines: bool) {
     let count_lines = counts
         .iter()
         .map(|((k, h), c)| json!({"kind": k, "hash": h, "stories": c}).to_string());
-    let learned = stage(
-        &env,
-        &[
-            "learn",
-            "--config",
-            "job.json",
-            "--documents",
-            &n.to_string(),
-            "--stories",
-            &stories.to_string(),
-        ],
-        &joined(count_lines),
-    );
+    let learn_args = [
+        "learn",
+        "--config",
+        "job.json",
+        "--documents",
+        &n.to_string(),
+        "--stories",
+        &stories.to_string(),
+    ];
+    let learned = stage(&env, &learn_args, &joined(count_lines));
     env.write("learned.json", &learned);
     // `stage stories` counts the same from the sketch lines in one process, and says
     // how many stories it found.
@@ -281,15 +278,6 @@ fn stages_give_what_clean_gives(options: &[&str], as_lines: bool) {
     assert!(out.status.success(), "{}", stderr(&out));
     let said = format!("{n} records, {stories} stories ({grouped} records in stories of several)");
     assert!(stderr(&out).contains(&said), "{}", stderr(&out));
-    let learn_args = [
-        "learn",
-        "--config",
-        "job.json",
-        "--documents",
-        &n.to_string(),
-        "--stories",
-        &stories.to_string(),
-    ];
     let one_task = stage(&env, &learn_args, &String::from_utf8(out.stdout).unwrap());
     assert!(one_task == learned, "stage stories: other learned keys");
     let examples = stage(
