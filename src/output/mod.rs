@@ -44,7 +44,7 @@ pub trait FinishWrite: Write + Send {
 
 impl FinishWrite for BufWriter<Writeback> {
     fn finish(self: Box<Self>) -> io::Result<File> {
-        Ok(self.into_inner().map_err(|e| e.into_error())?.file)
+        Ok(self.into_inner().map_err(|e| e.into_error())?.into_file())
     }
 }
 
@@ -54,7 +54,7 @@ impl FinishWrite for flate2::write::GzEncoder<BufWriter<Writeback>> {
             .finish()?
             .into_inner()
             .map_err(|e| e.into_error())?
-            .file)
+            .into_file())
     }
 }
 
@@ -64,7 +64,7 @@ impl FinishWrite for zstd::stream::write::Encoder<'static, BufWriter<Writeback>>
             .finish()?
             .into_inner()
             .map_err(|e| e.into_error())?
-            .file)
+            .into_file())
     }
 }
 
@@ -74,7 +74,9 @@ const WRITEBACK_BYTES: u64 = 8 << 20;
 /// A file that is synced once complete: as it is written, the kernel is asked every
 /// [`WRITEBACK_BYTES`] to start writing what came in (`sync_file_range`, without
 /// waiting), so the disk works while the rest is produced and the final sync waits
-/// for the last stretch only, not for the whole file.
+/// for the last stretch only, not for the whole file. The requests are made by a
+/// thread of their own: each costs the caller about half a millisecond a stretch
+/// (the kernel walks the pages and queues them), time the writer spends writing.
 pub struct Writeback {
     file: File,
     /// Bytes written, and where the last request to write back ended.
@@ -83,7 +85,15 @@ pub struct Writeback {
     /// Whether the file is synced at the end (a temporary): a device or pipe written
     /// in place has nothing to write back.
     synced: bool,
+    /// The thread making the requests, once started.
+    requests: Option<Requests>,
 }
+
+/// Where the ranges to write back are sent, and the thread that requests them.
+type Requests = (
+    std::sync::mpsc::Sender<(u64, u64)>,
+    std::thread::JoinHandle<()>,
+);
 
 impl Writeback {
     fn new(file: File, synced: bool) -> Writeback {
@@ -92,27 +102,68 @@ impl Writeback {
             written: 0,
             started: 0,
             synced,
+            requests: None,
         }
     }
 
     fn start_writeback(&mut self) {
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::fd::AsRawFd;
-            // SAFETY: a plain system call on a file descriptor this value owns; it
-            // reads and writes no memory of the process.
-            unsafe {
-                libc::sync_file_range(
-                    self.file.as_raw_fd(),
-                    self.started as libc::off64_t,
-                    (self.written - self.started) as libc::off64_t,
-                    libc::SYNC_FILE_RANGE_WRITE,
-                );
-            }
-        }
-        // A failed request costs only the overlap: the final sync still writes it all.
+        let range = (self.started, self.written - self.started);
         self.started = self.written;
+        if self.requests.is_none() {
+            self.requests = self.spawn_requests();
+        }
+        match &self.requests {
+            Some((to, _)) if to.send(range).is_ok() => {}
+            _ => request_writeback(&self.file, range),
+        }
     }
+
+    /// The thread that makes the requests, on a handle of its own to the file;
+    /// `None` where either cannot be had (the writer then makes them itself).
+    fn spawn_requests(&self) -> Option<Requests> {
+        let file = self.file.try_clone().ok()?;
+        let (to, from) = std::sync::mpsc::channel::<(u64, u64)>();
+        let handle = std::thread::Builder::new()
+            .name("dupstrip-writeback".into())
+            .spawn(move || {
+                for range in from {
+                    request_writeback(&file, range);
+                }
+            })
+            .ok()?;
+        Some((to, handle))
+    }
+
+    /// The file, once the requests made so far are done.
+    fn into_file(self) -> File {
+        if let Some((to, handle)) = self.requests {
+            drop(to);
+            let _ = handle.join();
+        }
+        self.file
+    }
+}
+
+/// Ask the kernel to start writing `(offset, length)` of `file` to disk, without
+/// waiting for it. A failed request costs only the overlap: the final sync still
+/// writes it all.
+fn request_writeback(file: &File, (offset, len): (u64, u64)) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a plain system call on an open file descriptor; it reads and
+        // writes no memory of the process.
+        unsafe {
+            libc::sync_file_range(
+                file.as_raw_fd(),
+                offset as libc::off64_t,
+                len as libc::off64_t,
+                libc::SYNC_FILE_RANGE_WRITE,
+            );
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, offset, len);
 }
 
 impl Write for Writeback {

@@ -273,31 +273,26 @@ fn write_records(
     corpus.for_each_group(|chunks| -> Result<(), RunError> {
         let bases = chunk_bases(chunks, next);
         next = bases[bases.len() - 1];
-        if as_is && chunks.iter().all(|c| c.format == Format::Jsonl) {
-            let plans: Vec<ChunkPlan> = chunks
-                .par_iter()
-                .zip(&bases[..chunks.len()])
-                .map(|(c, &base)| plan_chunk(table, roles, c, base))
-                .collect();
-            for (c, plan) in chunks.iter().zip(plans) {
-                for piece in &plan.pieces {
-                    let bytes: &[u8] = match piece {
-                        Piece::Input(r) => &c.data[r.clone()],
-                        Piece::Newline => b"\n",
-                    };
-                    sink.write_all(bytes).map_err(write_err(dest))?;
-                    w.bytes += bytes.len() as u64;
-                }
-                w.records += plan.written;
-                w.text_bytes += plan.text_bytes;
-                w.records_per_input[c.source] += plan.seen;
-            }
-            return Ok(());
-        }
-        // Rendered a few chunks per thread at a time, so what waits to be written
-        // stays small whatever the size of a group; each batch is written while the
-        // next one is rendered.
+        // Planned or rendered a few chunks per thread at a time, so what waits to be
+        // written stays small whatever the size of a group; each batch is written
+        // while the next one is planned or rendered.
         let batch = RENDER_CHUNKS_PER_THREAD * rayon::current_num_threads();
+        if as_is && chunks.iter().all(|c| c.format == Format::Jsonl) {
+            let mut pending: Option<(&[Chunk<'_>], Vec<ChunkPlan>)> = None;
+            for (chunks, bases) in chunks.chunks(batch).zip(bases.chunks(batch)) {
+                let (written, plans) = rayon::join(
+                    || write_planned(pending.take(), sink, &mut w, dest),
+                    || -> Vec<ChunkPlan> {
+                        (chunks.par_iter().zip(bases))
+                            .map(|(c, &base)| plan_chunk(table, roles, c, base))
+                            .collect()
+                    },
+                );
+                written?;
+                pending = Some((chunks, plans));
+            }
+            return write_planned(pending, sink, &mut w, dest);
+        }
         let mut pending: Option<(&[Chunk<'_>], Vec<Rendered>)> = None;
         for (chunks, bases) in chunks.chunks(batch).zip(bases.chunks(batch)) {
             let (written, rendered) = rayon::join(
@@ -336,6 +331,32 @@ fn write_records(
 type Rendered = (Vec<u8>, u64, u64, u64);
 
 /// Write rendered chunks (of `batch`, if any) in order, counting them into `w`.
+/// Write planned chunks (of `batch`, if any) in order, counting them into `w`.
+fn write_planned(
+    batch: Option<(&[Chunk<'_>], Vec<ChunkPlan>)>,
+    sink: &mut Sink,
+    w: &mut Written,
+    dest: &Path,
+) -> Result<(), RunError> {
+    let Some((chunks, plans)) = batch else {
+        return Ok(());
+    };
+    for (c, plan) in chunks.iter().zip(plans) {
+        for piece in &plan.pieces {
+            let bytes: &[u8] = match piece {
+                Piece::Input(r) => &c.data[r.clone()],
+                Piece::Newline => b"\n",
+            };
+            sink.write_all(bytes).map_err(write_err(dest))?;
+            w.bytes += bytes.len() as u64;
+        }
+        w.records += plan.written;
+        w.text_bytes += plan.text_bytes;
+        w.records_per_input[c.source] += plan.seen;
+    }
+    Ok(())
+}
+
 fn write_rendered(
     batch: Option<(&[Chunk<'_>], Vec<Rendered>)>,
     sink: &mut Sink,
