@@ -79,6 +79,7 @@ fn stages(c: &mut Criterion) {
                 data: &jsonl,
                 texts: &[],
                 records: texts.len() as u64,
+                counted: true,
             };
             let mut n = 0usize;
             for r in chunk.records() {

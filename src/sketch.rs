@@ -14,7 +14,7 @@ use crate::boilerplate::{
     self, Found, Learned, PageCache, PageRead, StripStats, Stripped, Stripper,
 };
 use crate::config::DedupConfig;
-use crate::corpus::{self, Chunk, Corpus, Format, InputError, Record, RecordError};
+use crate::corpus::{self, Chunk, ChunkCount, Corpus, Format, InputError, Record, RecordError};
 use crate::error::{RunError, spill_err};
 use crate::lsh::{DocId, Signatures};
 use crate::minhash::{self, Sketcher, Slot};
@@ -75,6 +75,53 @@ pub struct DocTable {
 }
 
 impl DocTable {
+    /// Put what one chunk gave into the table, after the chunks before it.
+    fn add(&mut self, source: usize, o: ChunkOut) -> Result<(), RunError> {
+        let t = self;
+        t.records_per_input[source] += o.text_bytes.len() as u64;
+        let mut end = t.ids.len() as u64;
+        let ends: Vec<u64> = (o.id_lens.iter())
+            .map(|&l| {
+                end += l as u64;
+                end
+            })
+            .collect();
+        t.id_ends.extend_from_slice(&ends).map_err(spill_err)?;
+        t.ids.extend_from_slice(&o.ids).map_err(spill_err)?;
+        let base = t.text_bytes.len() as DocId;
+        (t.text_bytes.extend_from_slice(&o.text_bytes)).map_err(spill_err)?;
+        t.active.extend(o.active);
+        t.rejected.extend(o.rejected);
+        t.emptied.extend(o.emptied);
+        t.has_id.extend(o.has_id);
+        (t.text_hash.extend_from_slice(&o.text_hash)).map_err(spill_err)?;
+        let mut end = t.strip_ranges.len() as u64;
+        let ranges: Vec<[u32; 2]> = o.strip_ranges.iter().map(|&(a, b)| [a, b]).collect();
+        (t.strip_ranges.extend_from_slice(&ranges)).map_err(spill_err)?;
+        let ends: Vec<u64> = (o.strip_counts.iter())
+            .map(|&n| {
+                end += n as u64;
+                end
+            })
+            .collect();
+        (t.strip_ends.extend_from_slice(&ends)).map_err(spill_err)?;
+        t.strip.add(&o.strip);
+        t.text_in += o.text_in;
+        t.strip_not_kept
+            .extend(o.strip_not_kept.iter().map(|&d| base + d));
+        let keys: Vec<u128> = (o.line_keys.iter())
+            .map(|&(k, h, d)| boilerplate::pack_key(k, h, base + d))
+            .collect();
+        t.line_keys.extend_from_slice(&keys).map_err(spill_err)?;
+        t.sigs.extend_from_slice(&o.sigs).map_err(spill_err)?;
+        (t.record_starts.extend_from_slice(&o.starts)).map_err(spill_err)?;
+        t.rejects.extend(o.rejects);
+        if t.text_bytes.len() > u32::MAX as usize {
+            return Err(RunError::TooManyDocuments);
+        }
+        Ok(())
+    }
+
     pub fn len(&self) -> usize {
         self.text_bytes.len()
     }
@@ -369,6 +416,11 @@ struct ChunkOut {
     examples: Found,
     /// Where each record starts in the chunk.
     starts: Vec<u32>,
+    /// Of a chunk read uncounted ([`Chunk::counted`]): its counts, and the
+    /// documents (index in this chunk, line in the chunk) whose ids are made up from
+    /// their line, left empty in `ids` until the chunk's first line is known.
+    count: Option<ChunkCount>,
+    made_up: Vec<(DocId, u64)>,
     error: Option<InputError>,
 }
 
@@ -378,11 +430,11 @@ impl ChunkOut {
     fn reject(
         &mut self,
         corpus: &Corpus,
+        sk: &Sketch,
         rec: &Record<'_>,
+        counted: bool,
         err: InputError,
         k: usize,
-        text_hashes: bool,
-        stripping: bool,
     ) {
         let (input, line, reason) = match err {
             InputError::Record { path, line, reason } => (path, line, reason.to_string()),
@@ -394,22 +446,75 @@ impl ChunkOut {
             reason,
             record: String::from_utf8_lossy(rec.bytes).into_owned(),
         });
-        let id = default_id(corpus, rec);
         self.has_id.push(false);
-        if text_hashes {
+        if sk.text_hashes {
             self.text_hash.push(0);
         }
-        self.ids.extend_from_slice(id.as_bytes());
-        self.id_lens.push(id.len() as u32);
+        self.push_id(None, corpus, rec, counted);
         self.text_bytes.push(0);
         self.sigs
             .resize(self.sigs.len() + k, minhash::stored(minhash::EMPTY_SLOT));
         self.active.push(false);
         self.rejected.push(true);
         self.emptied.push(false);
-        if stripping {
+        if sk.stripper.is_some() {
             self.strip_counts.push(0);
         }
+    }
+}
+
+impl ChunkOut {
+    /// Of a chunk read uncounted, once its first line is known (`first_line` of the
+    /// input `name`): line numbers made absolute, in the error, the rejects and the
+    /// ids made up from them.
+    fn number_lines(&mut self, name: &str, first_line: u64) {
+        let shift = first_line - 1;
+        if let Some(InputError::Record { line, .. }) = &mut self.error {
+            *line += shift;
+        }
+        for r in &mut self.rejects {
+            r.line += shift;
+        }
+        if self.made_up.is_empty() {
+            return;
+        }
+        let mut ids = Vec::with_capacity(self.ids.len() + 16 * self.made_up.len());
+        let mut made_up = self.made_up.iter().peekable();
+        let mut at = 0;
+        for (d, len) in self.id_lens.iter_mut().enumerate() {
+            match made_up.next_if(|(m, _)| *m as usize == d) {
+                Some(&(_, line)) => {
+                    let id = line_id(name, line + shift);
+                    ids.extend_from_slice(id.as_bytes());
+                    *len = id.len() as u32;
+                }
+                None => {
+                    ids.extend_from_slice(&self.ids[at..at + *len as usize]);
+                    at += *len as usize;
+                }
+            }
+        }
+        self.ids = ids;
+    }
+
+    /// The id of the next document: its own, or one made up from its input and line
+    /// ([`default_id`]); in a chunk read uncounted, whose lines are numbered within
+    /// the chunk, that is left to [`DocTable`]'s `add` (noted in `made_up`).
+    fn push_id(&mut self, id: Option<&str>, corpus: &Corpus, rec: &Record<'_>, counted: bool) {
+        let made;
+        let id = match id {
+            Some(id) => id,
+            None if counted || corpus.inputs()[rec.source].format != Format::Jsonl => {
+                made = default_id(corpus, rec);
+                &made
+            }
+            None => {
+                self.made_up.push((self.id_lens.len() as DocId, rec.line));
+                ""
+            }
+        };
+        self.ids.extend_from_slice(id.as_bytes());
+        self.id_lens.push(id.len() as u32);
     }
 }
 
@@ -430,8 +535,13 @@ fn default_id(corpus: &Corpus, rec: &Record<'_>) -> String {
     let input = &corpus.inputs()[rec.source];
     match input.format {
         Format::Text => input.name.clone(),
-        Format::Jsonl => format!("{}:{}", input.name, rec.line),
+        Format::Jsonl => line_id(&input.name, rec.line),
     }
+}
+
+/// The id made up for the record on line `line` of the JSON Lines input `name`.
+fn line_id(name: &str, line: u64) -> String {
+    format!("{name}:{line}")
 }
 
 fn sketch_chunk(
@@ -459,7 +569,9 @@ fn sketch_chunk(
         true => boilerplate::cache::take_buffer(),
         false => Vec::new(),
     };
+    let mut last = None;
     for (r, rec) in chunk.records().enumerate() {
+        last = Some(rec);
         let start = rec.bytes.as_ptr() as usize - chunk.data.as_ptr() as usize;
         out.starts.push(u32::try_from(start).unwrap_or(u32::MAX));
         match corpus::parse(&rec, format, corpus.options()) {
@@ -472,11 +584,7 @@ fn sketch_chunk(
                 if sk.text_hashes {
                     out.text_hash.push(state::text_hash(&doc.text));
                 }
-                let id = doc
-                    .id
-                    .map_or_else(|| default_id(corpus, &rec), |c| c.into_owned());
-                out.ids.extend_from_slice(id.as_bytes());
-                out.id_lens.push(id.len() as u32);
+                out.push_id(doc.id.as_deref(), corpus, &rec, chunk.counted);
                 let (text, stripped) = sk.prepare_finding(
                     &doc.text,
                     &mut buf,
@@ -536,9 +644,12 @@ fn sketch_chunk(
                     out.error = Some(err);
                     return out;
                 }
-                out.reject(corpus, &rec, err, k, sk.text_hashes, sk.stripper.is_some());
+                out.reject(corpus, sk, &rec, chunk.counted, err, k);
             }
         }
+    }
+    if !chunk.counted {
+        out.count = Some(chunk.count_read(out.id_lens.len() as u64, last.as_ref()));
     }
     Learned::first_examples(&mut out.examples);
     if let Some(pages) = sk.pages.as_ref().filter(|_| sk.keep_pages) {
@@ -589,7 +700,11 @@ pub fn sketch_corpus(
     let mut searching = examples.as_deref().is_some_and(|l| !l.has_all_examples());
     // Chunks are numbered in reading order (the pages kept for them, [`PageCache`]).
     let mut chunk_no = 0;
-    corpus.for_each_group(|chunks| -> Result<(), RunError> {
+    // Inputs read uncounted: the first line of each one's next chunk, and its
+    // chunks' counts so far.
+    let mut lines = vec![1u64; corpus.inputs().len()];
+    let mut counts: Vec<Vec<ChunkCount>> = vec![Vec::new(); corpus.inputs().len()];
+    corpus.for_each_group_counting(|chunks| -> Result<(), RunError> {
         let wanted = examples.as_deref().filter(|_| searching);
         let first = chunk_no;
         chunk_no += chunks.len();
@@ -605,57 +720,30 @@ pub fn sketch_corpus(
             })
             .collect();
         for (c, mut o) in chunks.iter().zip(outs) {
+            if !c.counted {
+                let first_line = lines[c.source];
+                o.number_lines(&corpus.inputs()[c.source].name, first_line);
+                if let Some(count) = o.count {
+                    lines[c.source] += count.newlines();
+                    counts[c.source].push(count);
+                }
+            }
             if let Some(e) = o.error {
                 return Err(e.into());
             }
             if let Some(l) = examples.as_deref_mut().filter(|_| searching) {
                 l.add_examples(std::mem::take(&mut o.examples));
             }
-            t.records_per_input[c.source] += o.text_bytes.len() as u64;
-            let mut end = t.ids.len() as u64;
-            let ends: Vec<u64> = (o.id_lens.iter())
-                .map(|&l| {
-                    end += l as u64;
-                    end
-                })
-                .collect();
-            t.id_ends.extend_from_slice(&ends).map_err(spill_err)?;
-            t.ids.extend_from_slice(&o.ids).map_err(spill_err)?;
-            let base = t.text_bytes.len() as DocId;
-            (t.text_bytes.extend_from_slice(&o.text_bytes)).map_err(spill_err)?;
-            t.active.extend(o.active);
-            t.rejected.extend(o.rejected);
-            t.emptied.extend(o.emptied);
-            t.has_id.extend(o.has_id);
-            (t.text_hash.extend_from_slice(&o.text_hash)).map_err(spill_err)?;
-            let mut end = t.strip_ranges.len() as u64;
-            let ranges: Vec<[u32; 2]> = o.strip_ranges.iter().map(|&(a, b)| [a, b]).collect();
-            (t.strip_ranges.extend_from_slice(&ranges)).map_err(spill_err)?;
-            let ends: Vec<u64> = (o.strip_counts.iter())
-                .map(|&n| {
-                    end += n as u64;
-                    end
-                })
-                .collect();
-            (t.strip_ends.extend_from_slice(&ends)).map_err(spill_err)?;
-            t.strip.add(&o.strip);
-            t.text_in += o.text_in;
-            t.strip_not_kept
-                .extend(o.strip_not_kept.iter().map(|&d| base + d));
-            let keys: Vec<u128> = (o.line_keys.iter())
-                .map(|&(k, h, d)| boilerplate::pack_key(k, h, base + d))
-                .collect();
-            t.line_keys.extend_from_slice(&keys).map_err(spill_err)?;
-            t.sigs.extend_from_slice(&o.sigs).map_err(spill_err)?;
-            (t.record_starts.extend_from_slice(&o.starts)).map_err(spill_err)?;
-            t.rejects.extend(o.rejects);
-        }
-        if t.text_bytes.len() > u32::MAX as usize {
-            return Err(RunError::TooManyDocuments);
+            t.add(c.source, o)?;
         }
         searching = searching && examples.as_deref().is_some_and(|l| !l.has_all_examples());
         Ok(())
     })?;
+    for (source, counts) in counts.into_iter().enumerate() {
+        if !counts.is_empty() {
+            corpus.keep_counts(source, counts);
+        }
+    }
     for done in [
         t.sigs.finish(),
         t.ids.finish(),

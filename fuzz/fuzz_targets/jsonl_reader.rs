@@ -17,6 +17,9 @@ fuzz_target!(|data: &[u8]| {
             first_line: 1,
             data,
             texts: &[],
+            // Not counted: read as the first read of an input is.
+            records: 0,
+            counted: false,
         };
         for rec in chunk.records() {
             if let Ok(doc) = corpus::parse(&rec, format, &opts)

@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use super::{CHUNK_BYTES, Chunk, Format, is_blank};
+use super::{CHUNK_BYTES, Chunk, Corpus, Format, Record, is_blank};
 
 /// Cut `data` into line-aligned chunks of about [`CHUNK_BYTES`].
 fn split_lines(data: &[u8]) -> Vec<&[u8]> {
@@ -24,7 +24,7 @@ fn split_lines(data: &[u8]) -> Vec<&[u8]> {
 
 /// Newline and record counts of one chunk, as [`line_chunks`] finds them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct ChunkCount {
+pub struct ChunkCount {
     bytes: usize,
     newlines: u64,
     records: u64,
@@ -47,16 +47,57 @@ fn count_lines(data: &[u8]) -> ChunkCount {
     }
 }
 
+impl ChunkCount {
+    /// Newlines in the chunk.
+    pub fn newlines(&self) -> u64 {
+        self.newlines
+    }
+}
+
+impl<'a> Chunk<'a> {
+    /// The counts of a chunk read without them ([`Chunk::counted`] false), from what
+    /// the read found: the number of records and the last one (its line is the
+    /// chunk's own). Only the bytes after the last record are looked at again.
+    pub fn count_read(&self, records: u64, last: Option<&Record<'a>>) -> ChunkCount {
+        let newlines = |b: &[u8]| memchr::memchr_iter(b'\n', b).count() as u64;
+        let newlines = match last {
+            None => newlines(self.data),
+            Some(r) => {
+                let end = r.bytes.as_ptr() as usize - self.data.as_ptr() as usize + r.bytes.len();
+                r.line - self.first_line + newlines(&self.data[end..])
+            }
+        };
+        ChunkCount {
+            bytes: self.data.len(),
+            newlines,
+            records,
+        }
+    }
+}
+
+impl Corpus {
+    /// Keep the counts of input `source`'s chunks, found by a read of uncounted
+    /// chunks ([`Chunk::count_read`]), in order, for the passes after it.
+    pub fn keep_counts(&self, source: usize, counts: Vec<ChunkCount>) {
+        if let Some(known) = self.chunk_counts.get(source) {
+            let _ = known.set(counts);
+        }
+    }
+}
+
 /// `data` cut into line-aligned chunks, each with its first line number and record
 /// count. `known` holds the counts of an earlier read of the same data (a mapped
 /// input is read once per pass): they are used when the chunks still have the same
-/// lengths, and otherwise counted, and offered to `known` when it is empty.
+/// lengths, and otherwise counted, and offered to `known` when it is empty. With
+/// `defer`, counts not known are not counted here: the chunks come uncounted
+/// ([`Chunk::counted`]), for a reader that counts them as it reads them.
 pub(super) fn line_chunks<'a>(
     source: usize,
     format: Format,
     data: &'a [u8],
     first_line: u64,
     known: Option<&std::sync::OnceLock<Vec<ChunkCount>>>,
+    defer: bool,
 ) -> Vec<Chunk<'a>> {
     if format == Format::Text {
         return vec![Chunk {
@@ -66,6 +107,7 @@ pub(super) fn line_chunks<'a>(
             data,
             texts: &[],
             records: 1,
+            counted: true,
         }];
     }
     let pieces = split_lines(data);
@@ -74,6 +116,19 @@ pub(super) fn line_chunks<'a>(
     });
     let counts: Vec<ChunkCount> = match cached {
         Some(c) => c.clone(),
+        None if defer => {
+            return (pieces.into_iter())
+                .map(|data| Chunk {
+                    source,
+                    format,
+                    first_line: 1,
+                    data,
+                    texts: &[],
+                    records: 0,
+                    counted: false,
+                })
+                .collect();
+        }
         None => {
             let counts: Vec<ChunkCount> = pieces.par_iter().map(|p| count_lines(p)).collect();
             if let Some(k) = known {
@@ -94,6 +149,7 @@ pub(super) fn line_chunks<'a>(
                 data: p,
                 texts: &[],
                 records: n.records,
+                counted: true,
             };
             line += n.newlines;
             c
@@ -126,23 +182,46 @@ mod tests {
         let mut data = b"{\"text\":\"a\"}\r\n\n \t\n".repeat(80_000);
         data.extend_from_slice(b"{\"text\":\"last\"}");
         let known = std::sync::OnceLock::new();
-        let first = line_chunks(0, Format::Jsonl, &data, 1, Some(&known));
+        let first = line_chunks(0, Format::Jsonl, &data, 1, Some(&known), false);
         assert!(first.len() > 1 && known.get().is_some());
         let expected = read_back(&first);
         for (n, lines) in &expected {
             assert_eq!(*n as usize, lines.len());
         }
         assert_eq!(expected.iter().map(|e| e.0).sum::<u64>(), 80_001);
+        // A reader that counts as it reads gets chunks of counts not yet known
+        // uncounted, and counted ones once they are.
+        let unknown = std::sync::OnceLock::new();
+        let deferred = line_chunks(0, Format::Jsonl, &data, 1, Some(&unknown), true);
+        assert_eq!(deferred.len(), first.len());
+        assert!(deferred.iter().all(|c| !c.counted && c.first_line == 1));
+        assert!(unknown.get().is_none());
+        let counted = line_chunks(0, Format::Jsonl, &data, 1, Some(&known), true);
+        assert!(counted.iter().all(|c| c.counted));
         // A second read takes the counts kept by the first.
         assert_eq!(
-            read_back(&line_chunks(0, Format::Jsonl, &data, 1, Some(&known))),
+            read_back(&line_chunks(
+                0,
+                Format::Jsonl,
+                &data,
+                1,
+                Some(&known),
+                false
+            )),
             expected
         );
         // Other bytes (chunks of other lengths) are counted again.
         let shorter = &data[..data.len() - 100];
         assert_eq!(
-            read_back(&line_chunks(0, Format::Jsonl, shorter, 1, Some(&known))),
-            read_back(&line_chunks(0, Format::Jsonl, shorter, 1, None))
+            read_back(&line_chunks(
+                0,
+                Format::Jsonl,
+                shorter,
+                1,
+                Some(&known),
+                false
+            )),
+            read_back(&line_chunks(0, Format::Jsonl, shorter, 1, None, false))
         );
     }
 
@@ -164,9 +243,17 @@ mod tests {
                 data: text.as_bytes(),
                 texts: &[],
                 records: c.records,
+                counted: true,
             };
             proptest::prop_assert_eq!(c.records, chunk.records().count() as u64);
             proptest::prop_assert_eq!(c.newlines, text.matches('\n').count() as u64);
+            // A chunk read uncounted comes to the same counts, wherever it starts.
+            for first_line in [1, 7] {
+                let chunk = Chunk { first_line, records: 0, counted: false, ..chunk };
+                let records = chunk.records().count() as u64;
+                let last = chunk.records().last();
+                proptest::prop_assert_eq!(chunk.count_read(records, last.as_ref()), c);
+            }
         }
     }
 }

@@ -96,6 +96,7 @@ pub(super) fn memory_groups<E>(
             data: &m.buf[start..end],
             texts: &m.lens[first..=i],
             records: (i + 1 - first) as u64,
+            counted: true,
         });
         group_bytes += end - start;
         (first, start) = (i + 1, end);

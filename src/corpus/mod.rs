@@ -21,7 +21,8 @@ mod discover;
 mod json;
 mod memory;
 
-use chunks::{ChunkCount, line_chunks};
+pub use chunks::ChunkCount;
+use chunks::line_chunks;
 use discover::sniff;
 pub use discover::{Discovered, discover};
 pub use json::{Doc, line_of_offset, parse, repair_surrogates, text_span};
@@ -232,6 +233,12 @@ pub struct Chunk<'a> {
     /// Number of records ([`Chunk::records`] counts the same), known before they are
     /// read, so documents can be numbered chunk by chunk without a sweep of their own.
     pub records: u64,
+    /// Whether `first_line` and `records` are known. The first read of an input by
+    /// [`Corpus::for_each_group_counting`] gets its chunks uncounted: `records` is 0
+    /// and lines are numbered from 1 within each chunk; the reader counts them as
+    /// it reads them ([`Chunk::count_read`]) and gives the counts back
+    /// ([`Corpus::keep_counts`]), so that no sweep of the input counts them first.
+    pub counted: bool,
 }
 
 impl<'a> Chunk<'a> {
@@ -497,8 +504,33 @@ impl Corpus {
     where
         E: From<InputError>,
     {
+        self.groups(false, &mut on_group)
+    }
+
+    /// [`Corpus::for_each_group`] for a reader that counts lines and records as it
+    /// reads them: the chunks of an input read mapped for the first time come
+    /// uncounted ([`Chunk::counted`]). The first read of a 100 MB input is then one
+    /// sweep of its bytes instead of two (9 ms at `-j 2` here).
+    pub fn for_each_group_counting<E>(
+        &self,
+        mut on_group: impl FnMut(&[Chunk<'_>]) -> Result<(), E>,
+    ) -> Result<(), E>
+    where
+        E: From<InputError>,
+    {
+        self.groups(true, &mut on_group)
+    }
+
+    fn groups<E>(
+        &self,
+        defer: bool,
+        on_group: &mut impl FnMut(&[Chunk<'_>]) -> Result<(), E>,
+    ) -> Result<(), E>
+    where
+        E: From<InputError>,
+    {
         if let Some(m) = &self.memory {
-            return memory_groups(m, &mut on_group);
+            return memory_groups(m, on_group);
         }
         // A pass maps its inputs once the last one's are gone, so that no page is
         // mapped twice (resident memory counts it twice).
@@ -508,20 +540,20 @@ impl Corpus {
         for (i, spec) in self.inputs.iter().enumerate() {
             let streamed = spec.compression != Compression::None || !self.opts.mmap;
             if streamed {
-                flush_mapped(self, &mut pending, &mut on_group)?;
+                flush_mapped(self, &mut pending, defer, on_group)?;
                 pending_bytes = 0;
-                self.stream_groups(i, &mut on_group)?;
+                self.stream_groups(i, on_group)?;
                 continue;
             }
             let data = map_file(&self.files[i])?;
             pending_bytes += data.len();
             pending.push((i, data));
             if pending_bytes >= GROUP_BYTES || pending.len() >= GROUP_FILES {
-                flush_mapped(self, &mut pending, &mut on_group)?;
+                flush_mapped(self, &mut pending, defer, on_group)?;
                 pending_bytes = 0;
             }
         }
-        flush_mapped(self, &mut pending, &mut on_group)
+        flush_mapped(self, &mut pending, defer, on_group)
     }
 
     /// Read a compressed or unmapped input in batches of whole lines and hand each
@@ -596,7 +628,7 @@ impl Corpus {
                 }
                 let data = if first { strip_bom(&batch) } else { &batch[..] };
                 first = false;
-                let chunks = line_chunks(i, format, data, line, None);
+                let chunks = line_chunks(i, format, data, line, None, false);
                 line += memchr::memchr_iter(b'\n', data).count() as u64;
                 on_group(&chunks)?;
                 if format == Format::Text {
@@ -655,6 +687,7 @@ fn read_batch(r: &mut impl BufRead, format: Format, max_line: usize) -> io::Resu
 fn flush_mapped<E>(
     corpus: &Corpus,
     pending: &mut Vec<(usize, Data)>,
+    defer: bool,
     on_group: &mut impl FnMut(&[Chunk<'_>]) -> Result<(), E>,
 ) -> Result<(), E> {
     if pending.is_empty() {
@@ -670,6 +703,7 @@ fn flush_mapped<E>(
             strip_bom(data),
             1,
             corpus.chunk_counts.get(*i),
+            defer,
         ));
     }
     // One big file is handed over in groups of about GROUP_BYTES too, so what a
@@ -834,6 +868,7 @@ mod tests {
             data,
             texts: &[],
             records: 2,
+            counted: true,
         };
         let recs: Vec<_> = c.records().map(|r| (r.line, r.bytes.to_vec())).collect();
         assert_eq!(

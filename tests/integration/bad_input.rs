@@ -257,3 +257,69 @@ fn huge_band_product_is_refused_not_overflowed() {
         "exceeds --num-perm",
     );
 }
+
+/// Lines are counted as the first read goes, chunk by chunk (about 1 MiB each):
+/// errors, rejects and the ids made up from line numbers name the line in the whole
+/// file, far past the first chunk, as a read that counted first did.
+#[test]
+fn line_numbers_hold_past_the_first_chunk() {
+    let env = Env::new();
+    let mut body = String::new();
+    let mut line = 0u64;
+    let (mut copied, mut copy, mut bad) = (0, 0, 0);
+    for i in 0..24_000usize {
+        // Blank lines and CRLF endings move the line numbers away from the record
+        // numbers.
+        if i % 97 == 0 {
+            body.push_str("\n  \n");
+            line += 2;
+        }
+        let text = if i == 23_000 {
+            copy = line + 1;
+            words(40 * 31..40 * 31 + 30)
+        } else {
+            if i == 40 {
+                copied = line + 1;
+            }
+            words(i * 31..i * 31 + 30)
+        };
+        let end = if i % 5 == 0 { "\r\n" } else { "\n" };
+        body.push_str(&format!("{}{end}", serde_json::json!({ "text": text })));
+        line += 1;
+        if i == 22_500 {
+            body.push_str("{\"text\": oops}\n");
+            line += 1;
+            bad = line;
+        }
+    }
+    assert!(body.len() > 3 << 20, "several chunks: {}", body.len());
+    env.write("in.jsonl", &body);
+    fails_with(
+        &env.run(&["dedup", "in.jsonl", "-o", "out.jsonl"]),
+        &format!("in.jsonl:{bad}: invalid JSON"),
+    );
+    ok(&env.run(&[
+        "dedup",
+        "in.jsonl",
+        "-o",
+        "out.jsonl",
+        "--skip-bad-records",
+        "--rejects",
+        "rej.jsonl",
+        "--clusters",
+        "clusters.jsonl",
+    ]));
+    let rej = env.json_lines("rej.jsonl");
+    assert_eq!(rej.len(), 1);
+    assert_eq!(rej[0]["line"].as_u64(), Some(bad));
+    let clusters = env.json_lines("clusters.jsonl");
+    let ids: Vec<&str> = (clusters.iter())
+        .flat_map(|c| c["members"].as_array().unwrap())
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [format!("in.jsonl:{copied}"), format!("in.jsonl:{copy}")],
+        "the copy and its original, by line"
+    );
+}
