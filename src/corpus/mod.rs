@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 mod chunks;
 mod discover;
 mod json;
+mod mapped;
 mod memory;
 
 pub use chunks::ChunkCount;
@@ -26,6 +27,7 @@ use chunks::line_chunks;
 use discover::sniff;
 pub use discover::{Discovered, discover};
 pub use json::{Doc, line_of_offset, parse, repair_surrogates, text_span};
+use mapped::Data;
 pub use memory::MemoryTexts;
 use memory::memory_groups;
 
@@ -33,9 +35,6 @@ use memory::memory_groups;
 const CHUNK_BYTES: usize = 1 << 20;
 /// Target size of one group of chunks (and of one read batch of a stream).
 const GROUP_BYTES: usize = 64 << 20;
-/// Inputs of a group that map at least this much are unmapped by a thread of their
-/// own ([`Corpus::unmap_later`]).
-const UNMAP_LATER_BYTES: usize = 16 << 20;
 /// At most this many files are open (mapped) in one group.
 const GROUP_FILES: usize = 512;
 
@@ -168,43 +167,6 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> InputError + '_ {
         path: path.display().to_string(),
         source,
     }
-}
-
-/// The bytes of one uncompressed input: a read-only memory map, or an owned buffer
-/// for small and empty files.
-enum Data {
-    Map(memmap2::Mmap),
-    Owned(Vec<u8>),
-}
-
-impl std::ops::Deref for Data {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            Data::Map(m) => m,
-            Data::Owned(v) => v,
-        }
-    }
-}
-
-/// The one place that memory-maps a file.
-fn map_file(path: &Path) -> Result<Data, InputError> {
-    let file = File::open(path).map_err(io_err(path))?;
-    let len = file.metadata().map_err(io_err(path))?.len();
-    if len < 64 * 1024 {
-        let mut buf = Vec::with_capacity(len as usize);
-        (&file).read_to_end(&mut buf).map_err(io_err(path))?;
-        return Ok(Data::Owned(buf));
-    }
-    // SAFETY: the map is read-only and private to this process. If another process
-    // truncates or rewrites the file while it is mapped, reads may see the new bytes
-    // or fault (SIGBUS); dupstrip never writes its inputs, refuses an output path equal
-    // to an input, and checks that both passes see the same number of records.
-    // `--no-mmap` avoids the map altogether.
-    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io_err(path))?;
-    #[cfg(unix)]
-    let _ = map.advise(memmap2::Advice::Sequential);
-    Ok(Data::Map(map))
 }
 
 /// One record: a line of a JSON Lines file, or a whole text file.
@@ -350,6 +312,11 @@ pub struct Corpus {
     chunk_counts: Vec<std::sync::OnceLock<Vec<ChunkCount>>>,
     /// The thread unmapping the inputs of the last group read ([`unmap_later`]).
     unmapping: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The map of a corpus of one input, kept from one pass to the next: mapping it
+    /// again would fault every page in again (a fault maps 16 pages). The
+    /// resident memory it counts is what each pass maps anyway. Released by
+    /// [`Corpus::release_input`], or with the corpus.
+    kept: std::sync::Mutex<Option<std::sync::Arc<memmap2::Mmap>>>,
 }
 
 impl Corpus {
@@ -388,6 +355,7 @@ impl Corpus {
             parquet_schema,
             memory: None,
             unmapping: Default::default(),
+            kept: Default::default(),
         })
     }
 
@@ -412,40 +380,7 @@ impl Corpus {
             memory: Some(texts),
             chunk_counts: Vec::new(),
             unmapping: Default::default(),
-        }
-    }
-
-    /// Drop the inputs of a group just read. Unmapping a large input takes the
-    /// kernel milliseconds (7 ms for 100 MB here: it clears a page table entry a
-    /// page), all of it on the thread that drops the map while the others wait for
-    /// the next stage; a thread of its own does it instead, while the next stage
-    /// runs. Small inputs, and read ones, are dropped at once.
-    fn unmap_later(&self, inputs: Vec<(usize, Data)>) {
-        let mapped: usize = (inputs.iter())
-            .map(|(_, d)| match d {
-                Data::Map(m) => m.len(),
-                Data::Owned(_) => 0,
-            })
-            .sum();
-        if mapped < UNMAP_LATER_BYTES {
-            return;
-        }
-        self.wait_unmapped();
-        let thread = std::thread::Builder::new()
-            .name("dupstrip-unmap".into())
-            .spawn(move || drop(inputs));
-        // Where no thread can be had, the closure and the maps in it are dropped
-        // here.
-        if let (Ok(handle), Ok(mut slot)) = (thread, self.unmapping.lock()) {
-            *slot = Some(handle);
-        }
-    }
-
-    /// Wait until the inputs given to [`Corpus::unmap_later`] are unmapped.
-    fn wait_unmapped(&self) {
-        let handle = self.unmapping.lock().ok().and_then(|mut h| h.take());
-        if let Some(h) = handle {
-            let _ = h.join();
+            kept: Default::default(),
         }
     }
 
@@ -545,7 +480,7 @@ impl Corpus {
                 self.stream_groups(i, on_group)?;
                 continue;
             }
-            let data = map_file(&self.files[i])?;
+            let data = self.map_input(i)?;
             pending_bytes += data.len();
             pending.push((i, data));
             if pending_bytes >= GROUP_BYTES || pending.len() >= GROUP_FILES {

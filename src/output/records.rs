@@ -510,6 +510,8 @@ pub fn write_outputs(
         &paths.output,
     )
     .map_err(|e| closed_with_state(e, with_state))?;
+    // The input is unmapped while the output is synced and put in place.
+    corpus.release_input();
     if let Some(p) = &paths.clusters {
         write_clusters(p, table, &clustering.clusters)?;
     }
