@@ -148,6 +148,7 @@ pub fn run(
             )
         })
         .transpose()?;
+    corpus.release_input();
     let review_time = t.elapsed();
     // The state changes only once the output is in place: a run stopped before
     // this point can be repeated with the same result.

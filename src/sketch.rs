@@ -708,7 +708,7 @@ pub fn sketch_corpus(
         let wanted = examples.as_deref().filter(|_| searching);
         let first = chunk_no;
         chunk_no += chunks.len();
-        let outs: Vec<ChunkOut> = chunks
+        let mut outs: Vec<ChunkOut> = chunks
             .par_iter()
             .enumerate()
             .map(|(i, c)| {
@@ -719,15 +719,25 @@ pub fn sketch_corpus(
                 out
             })
             .collect();
-        for (c, mut o) in chunks.iter().zip(outs) {
-            if !c.counted {
+        // The first line of each chunk read uncounted follows from the counts of
+        // those before it; its lines are then numbered in the whole file, in
+        // parallel (ids made up from them are formatted there).
+        let firsts: Vec<u64> = (chunks.iter().zip(&outs))
+            .map(|(c, o)| {
                 let first_line = lines[c.source];
-                o.number_lines(&corpus.inputs()[c.source].name, first_line);
-                if let Some(count) = o.count {
+                if let Some(count) = o.count.filter(|_| !c.counted) {
                     lines[c.source] += count.newlines();
                     counts[c.source].push(count);
                 }
-            }
+                first_line
+            })
+            .collect();
+        (outs.par_iter_mut().zip(chunks).zip(&firsts))
+            .filter(|((_, c), _)| !c.counted)
+            .for_each(|((o, c), &first_line)| {
+                o.number_lines(&corpus.inputs()[c.source].name, first_line);
+            });
+        for (c, mut o) in chunks.iter().zip(outs) {
             if let Some(e) = o.error {
                 return Err(e.into());
             }

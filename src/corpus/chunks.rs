@@ -1,5 +1,6 @@
 //! Chunks: an input cut into line-aligned pieces of about [`CHUNK_BYTES`], each with
-//! its first line number and record count, counted once per input and run.
+//! its first line number and record count, counted once per input and run: by the
+//! first read as it reads them, or by a sweep before it.
 
 use rayon::prelude::*;
 
@@ -22,9 +23,9 @@ fn split_lines(data: &[u8]) -> Vec<&[u8]> {
     out
 }
 
-/// Newline and record counts of one chunk, as [`line_chunks`] finds them.
+/// Newline and record counts of one chunk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ChunkCount {
+pub(crate) struct ChunkCount {
     bytes: usize,
     newlines: u64,
     records: u64,
@@ -49,7 +50,7 @@ fn count_lines(data: &[u8]) -> ChunkCount {
 
 impl ChunkCount {
     /// Newlines in the chunk.
-    pub fn newlines(&self) -> u64 {
+    pub(crate) fn newlines(&self) -> u64 {
         self.newlines
     }
 }
@@ -58,11 +59,15 @@ impl<'a> Chunk<'a> {
     /// The counts of a chunk read without them ([`Chunk::counted`] false), from what
     /// the read found: the number of records and the last one (its line is the
     /// chunk's own). Only the bytes after the last record are looked at again.
-    pub fn count_read(&self, records: u64, last: Option<&Record<'a>>) -> ChunkCount {
+    pub(crate) fn count_read(&self, records: u64, last: Option<&Record<'a>>) -> ChunkCount {
         let newlines = |b: &[u8]| memchr::memchr_iter(b'\n', b).count() as u64;
         let newlines = match last {
             None => newlines(self.data),
             Some(r) => {
+                debug_assert!(
+                    self.data.as_ptr_range().contains(&r.bytes.as_ptr()) || r.bytes.is_empty(),
+                    "the record is one of this chunk's"
+                );
                 let end = r.bytes.as_ptr() as usize - self.data.as_ptr() as usize + r.bytes.len();
                 r.line - self.first_line + newlines(&self.data[end..])
             }
@@ -78,7 +83,7 @@ impl<'a> Chunk<'a> {
 impl Corpus {
     /// Keep the counts of input `source`'s chunks, found by a read of uncounted
     /// chunks ([`Chunk::count_read`]), in order, for the passes after it.
-    pub fn keep_counts(&self, source: usize, counts: Vec<ChunkCount>) {
+    pub(crate) fn keep_counts(&self, source: usize, counts: Vec<ChunkCount>) {
         if let Some(known) = self.chunk_counts.get(source) {
             let _ = known.set(counts);
         }

@@ -40,10 +40,10 @@ pub(super) fn map_file(path: &Path) -> Result<Data, InputError> {
     }
     // SAFETY: the map is read-only and private to this process. If another process
     // truncates or rewrites the file while it is mapped, reads may see the new bytes
-    // or fault (SIGBUS); dupstrip never writes its inputs, refuses an output path equal
-    // to an input, and checks that every pass sees the same number of records (the
-    // map of a corpus of one input is kept from one pass to the next, so later passes
-    // see the bytes of the first). `--no-mmap` avoids the map altogether.
+    // or fault (SIGBUS), also while a corpus of one input keeps its map from one pass to
+    // the next; dupstrip never writes its inputs, refuses an output path equal to an
+    // input, and checks that every pass sees the same number of records. `--no-mmap`
+    // avoids the map altogether.
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io_err(path))?;
     #[cfg(unix)]
     let _ = map.advise(memmap2::Advice::Sequential);
@@ -54,23 +54,24 @@ impl Corpus {
     /// Drop the inputs of a group just read. Unmapping a large input takes the
     /// kernel milliseconds (7 ms for 100 MB here: it clears a page table entry a
     /// page), all of it on the thread that drops the map while the others wait for
-    /// the next stage; a thread of its own does it instead, while the next stage
-    /// runs. Small inputs, and read ones, are dropped at once.
+    /// the next stage; when a group maps [`UNMAP_LATER_BYTES`] or more, a thread of
+    /// its own does it instead, while the next stage runs.
     pub(super) fn unmap_later(&self, inputs: Vec<(usize, Data)>) {
-        // A map also kept by the corpus is not unmapped by dropping it here.
-        let mapped: usize = (inputs.iter())
-            .map(|(_, d)| match d {
-                Data::Map(m) if Arc::strong_count(m) == 1 => m.len(),
-                _ => 0,
+        // Buffers read, and maps the corpus also keeps, go at once: only maps held
+        // here alone are unmapped by dropping them.
+        let maps: Vec<Arc<memmap2::Mmap>> = (inputs.into_iter())
+            .filter_map(|(_, d)| match d {
+                Data::Map(m) if Arc::strong_count(&m) == 1 => Some(m),
+                _ => None,
             })
-            .sum();
-        if mapped < UNMAP_LATER_BYTES {
+            .collect();
+        if maps.iter().map(|m| m.len()).sum::<usize>() < UNMAP_LATER_BYTES {
             return;
         }
         self.wait_unmapped();
         let thread = std::thread::Builder::new()
             .name("dupstrip-unmap".into())
-            .spawn(move || drop(inputs));
+            .spawn(move || drop(maps));
         // Where no thread can be had, the closure and the maps in it are dropped
         // here.
         if let (Ok(handle), Ok(mut slot)) = (thread, self.unmapping.lock()) {
@@ -95,8 +96,8 @@ impl Corpus {
     }
 
     /// Let the map kept between passes go, after the last pass that reads the
-    /// input: it is unmapped while the run finishes ([`Corpus::unmap_later`]). A
-    /// pass after this maps the input again.
+    /// input: it is unmapped by a thread of its own while the run finishes. A pass
+    /// after this maps the input again.
     pub fn release_input(&self) {
         let map = self.kept.lock().ok().and_then(|mut k| k.take());
         if let Some(map) = map {

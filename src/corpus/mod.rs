@@ -22,7 +22,7 @@ mod json;
 mod mapped;
 mod memory;
 
-pub use chunks::ChunkCount;
+pub(crate) use chunks::ChunkCount;
 use chunks::line_chunks;
 use discover::sniff;
 pub use discover::{Discovered, discover};
@@ -186,20 +186,22 @@ pub struct Chunk<'a> {
     pub source: usize,
     pub format: Format,
     /// Line number of the chunk's first line (of a chunk of texts in memory: the
-    /// 1-based position of its first text).
+    /// 1-based position of its first text); 1 in a chunk not yet counted, whose
+    /// lines are numbered within it.
     pub first_line: u64,
     pub data: &'a [u8],
     /// A chunk of texts held in memory ([`MemoryTexts`]): the length of each, `data`
     /// being their concatenation; each is one text document. Empty otherwise.
     pub texts: &'a [usize],
     /// Number of records ([`Chunk::records`] counts the same), known before they are
-    /// read, so documents can be numbered chunk by chunk without a sweep of their own.
+    /// read (after the first read of the input), so documents can be numbered chunk
+    /// by chunk without a sweep of their own; 0 in a chunk not yet counted.
     pub records: u64,
     /// Whether `first_line` and `records` are known. The first read of an input by
     /// [`Corpus::for_each_group_counting`] gets its chunks uncounted: `records` is 0
     /// and lines are numbered from 1 within each chunk; the reader counts them as
-    /// it reads them ([`Chunk::count_read`]) and gives the counts back
-    /// ([`Corpus::keep_counts`]), so that no sweep of the input counts them first.
+    /// it reads them (`Chunk::count_read`) and gives the counts back
+    /// (`Corpus::keep_counts`), so that no sweep of the input counts them first.
     pub counted: bool,
 }
 
@@ -310,13 +312,23 @@ pub struct Corpus {
     /// For each input read mapped: its chunks' newline and record counts, found on
     /// the first read, so later passes over the same bytes do not count them again.
     chunk_counts: Vec<std::sync::OnceLock<Vec<ChunkCount>>>,
-    /// The thread unmapping the inputs of the last group read ([`unmap_later`]).
+    /// The thread unmapping the inputs of the last group read
+    /// ([`Corpus::unmap_later`]).
     unmapping: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
     /// The map of a corpus of one input, kept from one pass to the next: mapping it
-    /// again would fault every page in again (a fault maps 16 pages). The
-    /// resident memory it counts is what each pass maps anyway. Released by
-    /// [`Corpus::release_input`], or with the corpus.
+    /// again would fault every page in again (a fault maps 16 pages). It stays
+    /// resident between passes too (the candidate and cluster stages), where it was
+    /// unmapped before. Released by [`Corpus::release_input`], or with the corpus.
     kept: std::sync::Mutex<Option<std::sync::Arc<memmap2::Mmap>>>,
+}
+
+impl Drop for Corpus {
+    /// The maps go before the spooled inputs they map are removed (where a mapped
+    /// file cannot be removed, on Windows, it would stay behind otherwise).
+    fn drop(&mut self) {
+        drop(self.kept.lock().ok().and_then(|mut k| k.take()));
+        self.wait_unmapped();
+    }
 }
 
 impl Corpus {

@@ -85,8 +85,11 @@ pub struct Writeback {
     /// Whether the file is synced at the end (a temporary): a device or pipe written
     /// in place has nothing to write back.
     synced: bool,
-    /// The thread making the requests, once started.
+    /// The thread making the requests, once started, and whether it could not be.
+    /// A `Writeback` dropped unfinished (the run failed) leaves the thread to end on
+    /// its own once its last request is made.
     requests: Option<Requests>,
+    no_thread: bool,
 }
 
 /// Where the ranges to write back are sent, and the thread that requests them.
@@ -103,14 +106,19 @@ impl Writeback {
             started: 0,
             synced,
             requests: None,
+            no_thread: false,
         }
     }
 
     fn start_writeback(&mut self) {
         let range = (self.started, self.written - self.started);
         self.started = self.written;
-        if self.requests.is_none() {
+        if !cfg!(target_os = "linux") {
+            return;
+        }
+        if self.requests.is_none() && !self.no_thread {
             self.requests = self.spawn_requests();
+            self.no_thread = self.requests.is_none();
         }
         match &self.requests {
             Some((to, _)) if to.send(range).is_ok() => {}

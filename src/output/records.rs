@@ -330,7 +330,6 @@ fn write_records(
 /// records read.
 type Rendered = (Vec<u8>, u64, u64, u64);
 
-/// Write rendered chunks (of `batch`, if any) in order, counting them into `w`.
 /// Write planned chunks (of `batch`, if any) in order, counting them into `w`.
 fn write_planned(
     batch: Option<(&[Chunk<'_>], Vec<ChunkPlan>)>,
@@ -357,6 +356,7 @@ fn write_planned(
     Ok(())
 }
 
+/// Write rendered chunks (of `batch`, if any) in order, counting them into `w`.
 fn write_rendered(
     batch: Option<(&[Chunk<'_>], Vec<Rendered>)>,
     sink: &mut Sink,
@@ -510,8 +510,11 @@ pub fn write_outputs(
         &paths.output,
     )
     .map_err(|e| closed_with_state(e, with_state))?;
-    // The input is unmapped while the output is synced and put in place.
-    corpus.release_input();
+    // The input is unmapped while the output is synced and put in place, unless the
+    // HTML report reads it again after this (it lets it go then).
+    if paths.html.is_none() {
+        corpus.release_input();
+    }
     if let Some(p) = &paths.clusters {
         write_clusters(p, table, &clustering.clusters)?;
     }

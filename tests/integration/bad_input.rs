@@ -260,47 +260,72 @@ fn huge_band_product_is_refused_not_overflowed() {
 
 /// Lines are counted as the first read goes, chunk by chunk (about 1 MiB each):
 /// errors, rejects and the ids made up from line numbers name the line in the whole
-/// file, far past the first chunk, as a read that counted first did.
+/// file, far past the first chunk, as a read that counted first did; in each of two
+/// inputs, the second with a byte order mark and no newline at its end.
 #[test]
 fn line_numbers_hold_past_the_first_chunk() {
     let env = Env::new();
-    let mut body = String::new();
-    let mut line = 0u64;
-    let (mut copied, mut copy, mut bad) = (0, 0, 0);
-    for i in 0..24_000usize {
-        // Blank lines and CRLF endings move the line numbers away from the record
-        // numbers.
-        if i % 97 == 0 {
-            body.push_str("\n  \n");
-            line += 2;
-        }
-        let text = if i == 23_000 {
-            copy = line + 1;
-            words(40 * 31..40 * 31 + 30)
-        } else {
-            if i == 40 {
-                copied = line + 1;
+    // Records of 30 words each, the words of record i from `from + 31 i`; blank
+    // lines and CRLF endings move the line numbers away from the record numbers.
+    // Returns the text and the line of each record and of the bad one after `bad`.
+    fn input(n: usize, from: usize, bad: usize, copy: Option<usize>) -> (String, Vec<u64>, u64) {
+        let (mut body, mut lines, mut line, mut bad_line) = (String::new(), vec![], 0, 0);
+        for i in 0..n {
+            if i % 97 == 0 {
+                body.push_str("\n  \n");
+                line += 2;
             }
-            words(i * 31..i * 31 + 30)
-        };
-        let end = if i % 5 == 0 { "\r\n" } else { "\n" };
-        body.push_str(&format!("{}{end}", serde_json::json!({ "text": text })));
-        line += 1;
-        if i == 22_500 {
-            body.push_str("{\"text\": oops}\n");
+            let w = match copy {
+                Some(c) if i + 1 == n => c * 31,
+                _ => from + i * 31,
+            };
+            let end = if i + 1 == n {
+                ""
+            } else if i % 5 == 0 {
+                "\r\n"
+            } else {
+                "\n"
+            };
+            let record = serde_json::json!({ "text": words(w..w + 30) });
+            body.push_str(&format!("{record}{end}"));
             line += 1;
-            bad = line;
+            lines.push(line);
+            if i == bad {
+                body.push_str("{\"text\": oops}\n");
+                line += 1;
+                bad_line = line;
+            }
         }
+        (body, lines, bad_line)
     }
-    assert!(body.len() > 3 << 20, "several chunks: {}", body.len());
-    env.write("in.jsonl", &body);
+    let (one, one_lines, bad_one) = input(24_000, 0, 22_500, None);
+    // The last record of the second input copies record 100 of the first.
+    let (two, two_lines, bad_two) = input(9_000, 1_000_000, 8_000, Some(100));
+    let mut one = one;
+    // Record 23,000 of the first input copies its record 40.
+    let copy_at = {
+        let from = 23_000 * 31;
+        let text = serde_json::json!({ "text": words(from..from + 30) }).to_string();
+        let copied = serde_json::json!({ "text": words(40 * 31..40 * 31 + 30) }).to_string();
+        one = one.replacen(&text, &copied, 1);
+        one_lines[23_000]
+    };
+    assert!(
+        one.len() > 3 << 20 && two.len() > 1 << 20,
+        "{} {}",
+        one.len(),
+        two.len()
+    );
+    env.write("in.jsonl", &one);
+    env.write("two.jsonl", format!("\u{feff}{two}"));
     fails_with(
-        &env.run(&["dedup", "in.jsonl", "-o", "out.jsonl"]),
-        &format!("in.jsonl:{bad}: invalid JSON"),
+        &env.run(&["dedup", "in.jsonl", "two.jsonl", "-o", "out.jsonl"]),
+        &format!("in.jsonl:{bad_one}: invalid JSON"),
     );
     ok(&env.run(&[
         "dedup",
         "in.jsonl",
+        "two.jsonl",
         "-o",
         "out.jsonl",
         "--skip-bad-records",
@@ -310,16 +335,29 @@ fn line_numbers_hold_past_the_first_chunk() {
         "clusters.jsonl",
     ]));
     let rej = env.json_lines("rej.jsonl");
-    assert_eq!(rej.len(), 1);
-    assert_eq!(rej[0]["line"].as_u64(), Some(bad));
-    let clusters = env.json_lines("clusters.jsonl");
-    let ids: Vec<&str> = (clusters.iter())
-        .flat_map(|c| c["members"].as_array().unwrap())
-        .map(|m| m["id"].as_str().unwrap())
+    let rejects: Vec<(&str, u64)> = (rej.iter())
+        .map(|r| (r["input"].as_str().unwrap(), r["line"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(rejects, [("in.jsonl", bad_one), ("two.jsonl", bad_two)]);
+    let clusters: Vec<Vec<String>> = (env.json_lines("clusters.jsonl").iter())
+        .map(|c| {
+            (c["members"].as_array().unwrap().iter())
+                .map(|m| m["id"].as_str().unwrap().to_string())
+                .collect()
+        })
         .collect();
     assert_eq!(
-        ids,
-        [format!("in.jsonl:{copied}"), format!("in.jsonl:{copy}")],
-        "the copy and its original, by line"
+        clusters,
+        [
+            vec![
+                format!("in.jsonl:{}", one_lines[40]),
+                format!("in.jsonl:{copy_at}")
+            ],
+            vec![
+                format!("in.jsonl:{}", one_lines[100]),
+                format!("two.jsonl:{}", two_lines[8_999])
+            ],
+        ],
+        "each copy and its original, by line"
     );
 }
