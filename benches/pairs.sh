@@ -7,7 +7,8 @@
 # Runs `clean` (or, after `--`, the given command and options in place of `clean`)
 # on the news corpus of benches/speed.sh (bench-out/news-MBmb.jsonl, generated when
 # missing; MB defaults to 100) PAIRS times (default 5), this build then BASE_BIN, at
-# THREADS threads (default: all cores). Prints each pair's wall seconds (one run
+# THREADS threads (default: all cores), the input read once before each run so that
+# neither reads it from disk. Prints each pair's wall seconds (one run
 # each, measured by benches/measure.py), peak anonymous memory and ratio, then the
 # median and the range of the ratios, and checks after every pair that both builds
 # wrote the same bytes. CORPUS=path runs on that file instead (for `dedup`, the
@@ -41,6 +42,9 @@ for p in $(seq "$pairs"); do
   for who in new base; do
     b=$bin
     [ "$who" = base ] && b=$base
+    # The input read once first, so that neither build reads it from disk: this VM
+    # drops idle file pages from its page cache on its own.
+    cat "$news" > /dev/null
     python3 benches/measure.py -- "$b" "${args[@]}" "$news" -o "$out/$who.jsonl" -q \
       -j "$threads" > "$out/$who-$p.time.json"
   done

@@ -64,6 +64,9 @@ for job in "${jobs[@]}"; do
       tag="$name-j$j-$who"
       echo "== $tag" >&2
       # shellcheck disable=SC2086
+      # Read once first, so that no run reads its input from disk (this VM drops
+      # idle file pages from its page cache on its own).
+      cat "$corpus" > /dev/null
       python3 benches/measure.py -- "$b" $args "$corpus" -o "$out/$tag.jsonl" -q -j "$j" \
         --clusters "$out/$tag.clusters.jsonl" > "$out/$tag.time.json"
       rows+=("$tag|$corpus")
