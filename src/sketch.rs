@@ -499,7 +499,7 @@ impl ChunkOut {
 
     /// The id of the next document: its own, or one made up from its input and line
     /// ([`default_id`]); in a chunk read uncounted, whose lines are numbered within
-    /// the chunk, that is left to [`DocTable`]'s `add` (noted in `made_up`).
+    /// the chunk, that is left to [`ChunkOut::number_lines`] (noted in `made_up`).
     fn push_id(&mut self, id: Option<&str>, corpus: &Corpus, rec: &Record<'_>, counted: bool) {
         let made;
         let id = match id {
