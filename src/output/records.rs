@@ -273,40 +273,27 @@ fn write_records(
     corpus.for_each_group(|chunks| -> Result<(), RunError> {
         let bases = chunk_bases(chunks, next);
         next = bases[bases.len() - 1];
-        // Planned or rendered a few chunks per thread at a time, so what waits to be
-        // written stays small whatever the size of a group; each batch is written
-        // while the next one is planned or rendered.
-        let batch = RENDER_CHUNKS_PER_THREAD * rayon::current_num_threads();
         if as_is && chunks.iter().all(|c| c.format == Format::Jsonl) {
-            let mut pending: Option<(&[Chunk<'_>], Vec<ChunkPlan>)> = None;
-            for (chunks, bases) in chunks.chunks(batch).zip(bases.chunks(batch)) {
-                let (written, plans) = rayon::join(
-                    || write_planned(pending.take(), sink, &mut w, dest),
-                    || -> Vec<ChunkPlan> {
-                        (chunks.par_iter().zip(bases))
-                            .map(|(c, &base)| plan_chunk(table, roles, c, base))
-                            .collect()
-                    },
-                );
-                written?;
-                pending = Some((chunks, plans));
-            }
-            return write_planned(pending, sink, &mut w, dest);
-        }
-        let mut pending: Option<(&[Chunk<'_>], Vec<Rendered>)> = None;
-        for (chunks, bases) in chunks.chunks(batch).zip(bases.chunks(batch)) {
-            let (written, rendered) = rayon::join(
-                || write_rendered(pending.take(), sink, &mut w, dest),
-                || -> Vec<Rendered> {
-                    (chunks.par_iter().zip(bases))
-                        .map(|(c, &base)| render_chunk(corpus, cfg, sk, table, roles, c, base))
-                        .collect()
-                },
+            return overlapped(
+                chunks,
+                &bases,
+                |c, base| plan_chunk(table, roles, c, base),
+                |c, plan| write_planned(c, plan, sink, &mut w, dest),
             );
-            written?;
-            pending = Some((chunks, rendered));
         }
-        write_rendered(pending, sink, &mut w, dest)
+        overlapped(
+            chunks,
+            &bases,
+            |c, base| render_chunk(corpus, cfg, sk, table, roles, c, base),
+            |c, (bytes, n, tb, seen)| {
+                sink.write_all(&bytes).map_err(write_err(dest))?;
+                w.records += n;
+                w.text_bytes += tb;
+                w.bytes += bytes.len() as u64;
+                w.records_per_input[c.source] += seen;
+                Ok(())
+            },
+        )
     })?;
     for (i, (&before, &after)) in table
         .records_per_input
@@ -330,49 +317,58 @@ fn write_records(
 /// records read.
 type Rendered = (Vec<u8>, u64, u64, u64);
 
-/// Write planned chunks (of `batch`, if any) in order, counting them into `w`.
-fn write_planned(
-    batch: Option<(&[Chunk<'_>], Vec<ChunkPlan>)>,
-    sink: &mut Sink,
-    w: &mut Written,
-    dest: &Path,
+/// Each chunk's output made by `make` (from the chunk and the number of its first
+/// document) and handed to `write` in order. Outputs are made a few chunks per thread
+/// at a time, so what waits to be written stays small whatever the size of a group,
+/// and each batch is written while the next one is made.
+fn overlapped<'c, T: Send>(
+    chunks: &'c [Chunk<'c>],
+    bases: &[u64],
+    make: impl Fn(&Chunk<'c>, u64) -> T + Sync,
+    mut write: impl FnMut(&Chunk<'c>, T) -> Result<(), RunError> + Send,
 ) -> Result<(), RunError> {
-    let Some((chunks, plans)) = batch else {
-        return Ok(());
-    };
-    for (c, plan) in chunks.iter().zip(plans) {
-        for piece in &plan.pieces {
-            let bytes: &[u8] = match piece {
-                Piece::Input(r) => &c.data[r.clone()],
-                Piece::Newline => b"\n",
-            };
-            sink.write_all(bytes).map_err(write_err(dest))?;
-            w.bytes += bytes.len() as u64;
+    let mut write_batch = |batch: Option<(&'c [Chunk<'c>], Vec<T>)>| -> Result<(), RunError> {
+        for (c, out) in batch.into_iter().flat_map(|(cs, outs)| cs.iter().zip(outs)) {
+            write(c, out)?;
         }
-        w.records += plan.written;
-        w.text_bytes += plan.text_bytes;
-        w.records_per_input[c.source] += plan.seen;
+        Ok(())
+    };
+    let size = RENDER_CHUNKS_PER_THREAD * rayon::current_num_threads();
+    let mut pending = None;
+    for (cs, bs) in chunks.chunks(size).zip(bases.chunks(size)) {
+        let (written, outs) = rayon::join(
+            || write_batch(pending.take()),
+            || -> Vec<T> {
+                (cs.par_iter().zip(bs))
+                    .map(|(c, &base)| make(c, base))
+                    .collect()
+            },
+        );
+        written?;
+        pending = Some((cs, outs));
     }
-    Ok(())
+    write_batch(pending)
 }
 
-/// Write rendered chunks (of `batch`, if any) in order, counting them into `w`.
-fn write_rendered(
-    batch: Option<(&[Chunk<'_>], Vec<Rendered>)>,
+/// Write a planned chunk, counting it into `w`.
+fn write_planned(
+    c: &Chunk<'_>,
+    plan: ChunkPlan,
     sink: &mut Sink,
     w: &mut Written,
     dest: &Path,
 ) -> Result<(), RunError> {
-    let Some((chunks, rendered)) = batch else {
-        return Ok(());
-    };
-    for (c, (bytes, n, tb, seen)) in chunks.iter().zip(rendered) {
-        sink.write_all(&bytes).map_err(write_err(dest))?;
-        w.records += n;
-        w.text_bytes += tb;
+    for piece in &plan.pieces {
+        let bytes: &[u8] = match piece {
+            Piece::Input(r) => &c.data[r.clone()],
+            Piece::Newline => b"\n",
+        };
+        sink.write_all(bytes).map_err(write_err(dest))?;
         w.bytes += bytes.len() as u64;
-        w.records_per_input[c.source] += seen;
     }
+    w.records += plan.written;
+    w.text_bytes += plan.text_bytes;
+    w.records_per_input[c.source] += plan.seen;
     Ok(())
 }
 
