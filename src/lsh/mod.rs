@@ -368,7 +368,7 @@ where
 const SORT_IN_ONE: usize = 1 << 15;
 
 /// Entries per piece when band keys are sorted in pieces.
-const SORT_PIECE: usize = 2048;
+const SORT_PIECE: usize = 16;
 
 /// Sort `(band key, doc)` entries into the order `sort_unstable` gives. Above
 /// `in_one` entries they are first scattered by the top bits of their key into
