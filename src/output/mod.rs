@@ -40,12 +40,38 @@ pub enum Sink {
 /// A writer that must be finished (compression trailers flushed) before it is closed.
 pub trait FinishWrite: Write + Send {
     fn finish(self: Box<Self>) -> io::Result<File>;
+
+    /// Write every byte of `slices`, in order.
+    fn write_slices(&mut self, slices: &mut [io::IoSlice<'_>]) -> io::Result<()> {
+        slices.iter().try_for_each(|s| self.write_all(s))
+    }
 }
 
 impl FinishWrite for BufWriter<Writeback> {
     fn finish(self: Box<Self>) -> io::Result<File> {
         Ok(self.into_inner().map_err(|e| e.into_error())?.into_file())
     }
+
+    /// Straight to the file, a `writev` at a time, after what the buffer holds: the
+    /// bytes are not copied into the buffer first.
+    fn write_slices(&mut self, slices: &mut [io::IoSlice<'_>]) -> io::Result<()> {
+        self.flush()?;
+        write_all_vectored(self.get_mut(), slices)
+    }
+}
+
+/// `Write::write_all_vectored`, which the standard library has not stabilized.
+fn write_all_vectored(w: &mut impl Write, mut slices: &mut [io::IoSlice<'_>]) -> io::Result<()> {
+    io::IoSlice::advance_slices(&mut slices, 0);
+    while !slices.is_empty() {
+        match w.write_vectored(slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => io::IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 impl FinishWrite for flate2::write::GzEncoder<BufWriter<Writeback>> {
@@ -174,13 +200,24 @@ fn request_writeback(file: &File, (offset, len): (u64, u64)) {
     let _ = (file, offset, len);
 }
 
-impl Write for Writeback {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.write(buf)?;
+impl Writeback {
+    fn wrote(&mut self, n: usize) {
         self.written += n as u64;
         if self.synced && self.written - self.started >= WRITEBACK_BYTES {
             self.start_writeback();
         }
+    }
+}
+
+impl Write for Writeback {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.wrote(n);
+        Ok(n)
+    }
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let n = self.file.write_vectored(bufs)?;
+        self.wrote(n);
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -338,6 +375,16 @@ impl Write for Sink {
     }
 }
 
+impl Sink {
+    /// Write every byte of `slices`, in order; to a file without copying them first.
+    pub fn write_slices(&mut self, slices: &mut [io::IoSlice<'_>]) -> io::Result<()> {
+        match self {
+            Sink::File { writer, .. } => writer.write_slices(slices),
+            _ => slices.iter().try_for_each(|s| self.write_all(s)),
+        }
+    }
+}
+
 /// Write a whole file atomically from a closure.
 pub fn write_atomic(dest: &Path, f: impl FnOnce(&mut Sink) -> io::Result<()>) -> io::Result<()> {
     let mut sink = Sink::create(dest)?;
@@ -382,6 +429,39 @@ mod tests {
         inject_field(b"{ }", "d", "1", &mut out).unwrap();
         assert_eq!(out, br#"{ "d":1}"#);
         assert!(inject_field(b"[1]", "d", "1", &mut out).is_none());
+    }
+
+    #[test]
+    fn vectored_writes_resume_after_short_and_interrupted_writes() {
+        /// Takes at most 5 bytes a call, across slices, and is interrupted every
+        /// third call.
+        struct Slow(Vec<u8>, usize);
+        impl Write for Slow {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                self.write_vectored(&[io::IoSlice::new(buf)])
+            }
+            fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+                self.1 += 1;
+                if self.1.is_multiple_of(3) {
+                    return Err(io::ErrorKind::Interrupted.into());
+                }
+                let mut room = 5;
+                for b in bufs {
+                    let n = b.len().min(room);
+                    self.0.extend_from_slice(&b[..n]);
+                    room -= n;
+                }
+                Ok(5 - room)
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let pieces: [&[u8]; 6] = [b"", b"abc", b"\n", b"", b"defghijklmnop", b"q"];
+        let mut slices: Vec<io::IoSlice<'_>> = pieces.iter().map(|p| io::IoSlice::new(p)).collect();
+        let mut w = Slow(Vec::new(), 0);
+        write_all_vectored(&mut w, &mut slices).unwrap();
+        assert_eq!(w.0, b"abc\ndefghijklmnopq");
     }
 
     #[test]

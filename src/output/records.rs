@@ -358,14 +358,16 @@ fn write_planned(
     w: &mut Written,
     dest: &Path,
 ) -> Result<(), RunError> {
-    for piece in &plan.pieces {
-        let bytes: &[u8] = match piece {
-            Piece::Input(r) => &c.data[r.clone()],
-            Piece::Newline => b"\n",
-        };
-        sink.write_all(bytes).map_err(write_err(dest))?;
-        w.bytes += bytes.len() as u64;
-    }
+    let mut slices: Vec<io::IoSlice<'_>> = (plan.pieces.iter())
+        .map(|piece| {
+            io::IoSlice::new(match piece {
+                Piece::Input(r) => &c.data[r.clone()],
+                Piece::Newline => b"\n",
+            })
+        })
+        .collect();
+    w.bytes += slices.iter().map(|s| s.len() as u64).sum::<u64>();
+    sink.write_slices(&mut slices).map_err(write_err(dest))?;
     w.records += plan.written;
     w.text_bytes += plan.text_bytes;
     w.records_per_input[c.source] += plan.seen;
