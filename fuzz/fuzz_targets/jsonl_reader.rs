@@ -11,16 +11,8 @@ fuzz_target!(|data: &[u8]| {
         ..ReadOptions::default()
     };
     for format in [Format::Jsonl, Format::Text] {
-        let chunk = Chunk {
-            source: 0,
-            format,
-            first_line: 1,
-            data,
-            texts: &[],
-            // Not counted: read as the first read of an input is.
-            records: 0,
-            counted: false,
-        };
+        // Not counted: read as the first read of an input is.
+        let chunk = Chunk::uncounted(0, format, data);
         for rec in chunk.records() {
             if let Ok(doc) = corpus::parse(&rec, format, &opts)
                 && let Some(span) = doc.text_span

@@ -56,6 +56,20 @@ impl ChunkCount {
 }
 
 impl<'a> Chunk<'a> {
+    /// `data` of input `source` as the first read of an input has it: lines numbered
+    /// from 1 within the chunk, records not yet counted ([`Chunk::counted`] false).
+    pub fn uncounted(source: usize, format: Format, data: &'a [u8]) -> Chunk<'a> {
+        Chunk {
+            source,
+            format,
+            first_line: 1,
+            data,
+            texts: &[],
+            records: 0,
+            counted: false,
+        }
+    }
+
     /// The counts of a chunk read without them ([`Chunk::counted`] false), from what
     /// the read found: the number of records and the last one (its line is the
     /// chunk's own). Only the bytes after the last record are looked at again.
@@ -123,15 +137,7 @@ pub(super) fn line_chunks<'a>(
         Some(c) => c.clone(),
         None if defer => {
             return (pieces.into_iter())
-                .map(|data| Chunk {
-                    source,
-                    format,
-                    first_line: 1,
-                    data,
-                    texts: &[],
-                    records: 0,
-                    counted: false,
-                })
+                .map(|data| Chunk::uncounted(source, format, data))
                 .collect();
         }
         None => {
