@@ -13,7 +13,7 @@ use unicode_normalization::char::canonical_combining_class;
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 
 mod runs;
-use runs::{RUN_BLOCK, words_run};
+use runs::{Runs, WINDOW};
 
 /// Which normalization steps run. Every step is on by default; each can be switched
 /// off to reproduce another pipeline's settings.
@@ -124,6 +124,8 @@ enum Folded {
 pub struct Normalizer {
     opts: NormalizeOptions,
     table: Arc<FoldTable>,
+    /// What the table path writes a block of bytes at a time.
+    runs: Runs,
 }
 
 impl Default for Normalizer {
@@ -134,10 +136,9 @@ impl Default for Normalizer {
 
 impl Normalizer {
     pub fn new(opts: NormalizeOptions) -> Self {
-        Normalizer {
-            opts,
-            table: FoldTable::shared(opts),
-        }
+        let table = FoldTable::shared(opts);
+        let runs = Runs::new(|c| table.get(c as u32), KEEP);
+        Normalizer { opts, table, runs }
     }
 
     pub fn options(&self) -> &NormalizeOptions {
@@ -216,6 +217,35 @@ impl Normalizer {
         let mut other = false;
         let mut i = 0;
         while i < bytes.len() {
+            // Words of the commonest letters with single spaces between them are
+            // written a block at a time, folded where a step folds them, without a
+            // lookup a character.
+            if Runs::may_start(bytes[i]) {
+                let padded;
+                let window = match i
+                    .checked_sub(1)
+                    .and_then(|from| bytes.get(from..from + WINDOW))
+                {
+                    Some(w) => w.try_into().unwrap_or(&[0; WINDOW]),
+                    None => {
+                        padded = window(bytes, i);
+                        &padded
+                    }
+                };
+                let n = self.runs.run(window);
+                if n > 0 {
+                    if let Some(from) = run.take() {
+                        out.push_str(&text[from..i]);
+                    }
+                    if pending_space {
+                        out.push(' ');
+                        pending_space = false;
+                    }
+                    self.runs.write(window, n, out);
+                    i += n;
+                    continue;
+                }
+            }
             // `text` is valid UTF-8, so the lead byte gives the length and the
             // continuation bytes are present.
             let (cp, len) = decode_utf8(bytes, i);
@@ -234,15 +264,7 @@ impl Normalizer {
                     }
                     run = Some(i);
                 }
-                // Lowercase ASCII and basic Arabic words with single spaces between
-                // them are kept as they are whatever the options: the run goes on
-                // over all of them the next 16 bytes hold, without a lookup a
-                // character.
-                let ahead = match bytes.get(i..i + RUN_BLOCK) {
-                    Some(block) => words_run(block.try_into().unwrap_or(&[0; RUN_BLOCK])),
-                    None => 0,
-                };
-                i += ahead.max(len);
+                i += len;
                 continue;
             }
             // One ASCII space between two kept characters is written as it is,
@@ -613,6 +635,17 @@ fn classify(opts: &NormalizeOptions, c: char) -> u32 {
     if ccc != 0 && e != DROP { SLOW } else { e }
 }
 
+/// The bytes [`Runs::run`] reads for the block at byte `i` of `bytes`, near either
+/// end: from the one before it to the one after it, 0 past either end.
+#[cold]
+fn window(bytes: &[u8], i: usize) -> [u8; WINDOW] {
+    let mut w = [0u8; WINDOW];
+    let (from, at) = if i == 0 { (0, 1) } else { (i - 1, 0) };
+    let rest = &bytes[from..bytes.len().min(from + WINDOW - at)];
+    w[at..at + rest.len()].copy_from_slice(rest);
+    w
+}
+
 /// The code point starting at `bytes[i]` and its length in bytes. `bytes` must be
 /// valid UTF-8 (it comes from a `str`) and `i` a character boundary; the lead byte
 /// then gives the length and the continuation bytes are present.
@@ -845,14 +878,15 @@ mod tests {
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
         #[test]
-        fn long_ascii_runs_match_general_path(
-            // Long enough for the 16-byte ASCII runs, with what ends them.
-            picks in proptest::collection::vec(0..24usize, 0..80),
+        fn long_runs_match_general_path(
+            // Long enough for the 32-byte runs, with what ends and folds them.
+            picks in proptest::collection::vec(0..34usize, 0..80),
             mask in 0u8..128,
         ) {
-            const PIECES: [&str; 24] = [
+            const PIECES: [&str; 34] = [
                 "a", "z", "q", "word", " ", "  ", "A", ".", "7", "\n", "\t", "ب", "é", "{",
-                "كتب", "ء", "غ", "ف", "ي", "أ", "ة", "ى", "\u{064E}", "ـ",
+                "كتب", "ء", "غ", "ف", "ي", "أ", "ة", "ى", "\u{064E}", "ـ", "Z", "0", "9",
+                "آ", "إ", "ا", "ک", "ی", "المدرسة", "Word 2024",
             ];
             let text: String = picks.iter().map(|&i| PIECES[i]).collect();
             let n = Normalizer::new(NormalizeOptions::from_mask(mask));

@@ -1,153 +1,542 @@
-//! Runs of characters the table path copies as they are, found a vector of bytes at a
-//! time.
+//! Runs of characters the table path writes a vector of bytes at a time: words of
+//! letters and digits of the two commonest scripts in the corpora, with single spaces
+//! between them, together with the folds that keep a character's length (ASCII case,
+//! digits to `0`, and the Arabic alef, ta marbuta and alef maqsura forms).
 
-/// Bytes [`words_run`] looks at.
-pub(super) const RUN_BLOCK: usize = 16;
+/// Bytes [`Runs::block`] looks at from a character boundary.
+pub(super) const RUN_BLOCK: usize = 32;
 
-/// How many of the first bytes of `block` (16 of them, from a character boundary)
-/// are characters every option set keeps as they are, and single spaces each followed
-/// by one of them inside the block: the table path copies all of those as one run.
-/// The characters are the lowercase ASCII letters and the basic Arabic letters that
-/// no step folds (U+0621..U+063A and U+0641..U+064A, less آ أ إ ة ى); 0 when the
-/// block does not start with one.
+/// The bytes [`Runs::block`] reads: the one before the block, the block, and the one
+/// after it.
+pub(super) const WINDOW: usize = RUN_BLOCK + 2;
+
+/// What one group of characters that fold to characters of the same length does
+/// under a set of options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Group {
+    /// Each character stays as it is: the run goes on over it.
+    Keep,
+    /// Each becomes its fold: the run goes on and writes the fold.
+    Fold,
+    /// Anything else (a mark that needs the general path, a word boundary): the run
+    /// ends before it, and the table decides.
+    Off,
+}
+
+/// What the block path takes into a run, read off one options set's table.
 ///
-/// The classes are found 16 bytes at once: with SSE2 (every x86-64 processor has it)
-/// a few vector comparisons give masks of letters, spaces and Arabic lead bytes whose
-/// following byte makes a kept letter, and the run is the count of trailing ones of
-/// their combination.
-#[cfg(target_arch = "x86_64")]
-#[inline]
-pub(super) fn words_run(block: &[u8; RUN_BLOCK]) -> usize {
-    use std::arch::x86_64::*;
+/// Always taken as they are, whatever the options: the lowercase ASCII letters and
+/// the basic Arabic letters that no step folds (U+0621..U+063A and U+0641..U+064A,
+/// less the groups below), and one space between two taken characters. The groups
+/// are the characters a step may fold to one of the same length: `A`–`Z` (to
+/// lowercase), `0`–`9` (to `0`), آ أ إ (to ا), ة (to ه) and ى (to ي).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Runs {
+    upper: Group,
+    digits: Group,
+    alef: Group,
+    ta: Group,
+    ya: Group,
+}
+
+impl Runs {
+    /// The groups as `entry` (the table's entry of a character) treats them: `keep`
+    /// is the entry of a character kept as it is.
+    pub(super) fn new(entry: impl Fn(char) -> Option<u32>, keep: u32) -> Runs {
+        let group = |pairs: &mut dyn Iterator<Item = (char, char)>| {
+            let mut kept = true;
+            let mut folded = true;
+            for (c, to) in pairs {
+                let e = entry(c);
+                kept &= e == Some(keep);
+                // A character that is its own fold (`0`) is kept as it is.
+                folded &= e == Some(to as u32) || (c == to && e == Some(keep));
+            }
+            match (kept, folded) {
+                (true, _) => Group::Keep,
+                (false, true) => Group::Fold,
+                _ => Group::Off,
+            }
+        };
+        Runs {
+            upper: group(&mut ('A'..='Z').map(|c| (c, c.to_ascii_lowercase()))),
+            digits: group(&mut ('0'..='9').map(|c| (c, '0'))),
+            alef: group(&mut ['آ', 'أ', 'إ'].into_iter().map(|c| (c, 'ا'))),
+            ta: group(&mut std::iter::once(('ة', 'ه'))),
+            ya: group(&mut std::iter::once(('ى', 'ي'))),
+        }
+    }
+
+    /// Whether a run may start with byte `b`: the cheap test before [`Runs::block`].
+    #[inline(always)]
+    pub(super) fn may_start(b: u8) -> bool {
+        matches!(b, b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | 0xD8 | 0xD9)
+    }
+
+    /// How many bytes of the block `window[1..=RUN_BLOCK]` the run at its start
+    /// holds (from a character boundary; `window[0]` is the byte before the block,
+    /// `window[RUN_BLOCK + 1]` the one after it, 0 where there is none). The run holds
+    /// whole characters only, starts with a taken character (else it is empty) and
+    /// ends with one.
+    #[inline]
+    pub(super) fn run(&self, window: &[u8; WINDOW]) -> usize {
+        self.masks(window).run()
+    }
+
+    /// Appends the `n` bytes of the run [`Runs::run`] found in `window` to `out`,
+    /// folded: the whole block is stored past the end of `out`, folded, and its
+    /// length moved on by `n`.
+    #[inline]
+    pub(super) fn write(&self, window: &[u8; WINDOW], n: usize, out: &mut String) {
+        debug_assert!(n <= RUN_BLOCK);
+        out.reserve(RUN_BLOCK);
+        // SAFETY: the block is stored in the vector's spare capacity (at least
+        // RUN_BLOCK bytes after the reserve), so its first `len + n` bytes are then
+        // initialized; they stay valid UTF-8, as the run ends at the end of a
+        // character and each fold writes a whole character of the same length.
+        unsafe {
+            let v = out.as_mut_vec();
+            let len = v.len();
+            self.fold(
+                window,
+                v.spare_capacity_mut()[..RUN_BLOCK].as_mut_ptr().cast(),
+            );
+            v.set_len(len + n);
+        }
+        debug_assert!(std::str::from_utf8(&out.as_bytes()[out.len() - n..]).is_ok());
+    }
+
+    /// Flags of the groups, as bytes of all ones or all zeros, for the vector code:
+    /// (taken, folded).
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn flags(g: Group) -> (i8, i8) {
+        match g {
+            Group::Keep => (-1, 0),
+            Group::Fold => (-1, -1),
+            Group::Off => (0, 0),
+        }
+    }
+
+    /// The masks of the block, 16 bytes at a time with SSE2 (part of every x86-64
+    /// processor): a few vector comparisons give the classes.
+    #[cfg(target_arch = "x86_64")]
+    #[inline]
+    fn masks(&self, window: &[u8; WINDOW]) -> Masks {
+        let p = window.as_ptr();
+        // SAFETY: SSE2 is part of the x86-64 baseline; each half reads the 18 bytes
+        // from its start, inside the window (16 + 18 = WINDOW).
+        let ((s0, l0, p0), (s1, l1, p1)) = unsafe { (self.classes(p), self.classes(p.add(16))) };
+        Masks {
+            starts: s0 | (s1 << 16),
+            leads: l0 | (l1 << 16),
+            spaces: p0 | (p1 << 16),
+        }
+    }
+
+    /// The block of `window`, folded, stored to `out`, 16 bytes at a time: each fold
+    /// is a bit pattern the byte is XORed with.
+    ///
+    /// # Safety
+    /// `out..out + RUN_BLOCK` must be writable.
+    #[cfg(target_arch = "x86_64")]
+    #[inline]
+    unsafe fn fold(&self, window: &[u8; WINDOW], out: *mut u8) {
+        let p = window.as_ptr();
+        // SAFETY: SSE2 is part of the x86-64 baseline; each half reads the 18 bytes
+        // from its start, inside the window, and the caller makes the 32 bytes
+        // written writable.
+        unsafe {
+            self.fold_half(p, out);
+            self.fold_half(p.add(16), out.add(16));
+        }
+    }
+
+    /// The masks (starts, leads, spaces) of the 16 bytes from `p + 1` (`p + 17`
+    /// follows them).
+    ///
+    /// # Safety
+    /// `p..p + 18` must be readable.
+    #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "sse2")]
-    fn masks(block: &[u8; RUN_BLOCK]) -> (u32, u32, u32) {
-        /// Unsigned `v - lo <= span` (`min(d, span) == d`).
-        #[target_feature(enable = "sse2")]
-        fn within(v: __m128i, lo: u8, span: u8) -> __m128i {
-            let d = _mm_sub_epi8(v, _mm_set1_epi8(lo as i8));
-            _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(span as i8)), d)
-        }
-        #[target_feature(enable = "sse2")]
-        fn eq(v: __m128i, b: u8) -> __m128i {
-            _mm_cmpeq_epi8(v, _mm_set1_epi8(b as i8))
-        }
-        // SAFETY: the load reads the 16 bytes of `block`, unaligned.
-        let v = unsafe { _mm_loadu_si128(block.as_ptr().cast()) };
-        // Each byte's next byte (0 after the last).
-        let next = _mm_srli_si128::<1>(v);
-        let letters = within(v, b'a', 25);
-        let spaces = eq(v, b' ');
-        // U+0621..U+063A is D8 A1..D8 BA; U+0641..U+064A is D9 81..D9 8A.
-        let folded8 = _mm_or_si128(
-            _mm_or_si128(eq(next, 0xA2), eq(next, 0xA3)),
-            _mm_or_si128(eq(next, 0xA5), eq(next, 0xA9)),
+    unsafe fn classes(&self, p: *const u8) -> (u32, u32, u32) {
+        use sse2::*;
+        use std::arch::x86_64::*;
+        // SAFETY: the caller makes the 18 bytes from `p` readable; loads unaligned.
+        let (v, next) = unsafe {
+            (
+                _mm_loadu_si128(p.add(1).cast()),
+                _mm_loadu_si128(p.add(2).cast()),
+            )
+        };
+        let (upper_take, _) = Self::flags(self.upper);
+        let (digit_take, _) = Self::flags(self.digits);
+        let (alef_take, _) = Self::flags(self.alef);
+        let (ta_take, _) = Self::flags(self.ta);
+        let (ya_take, _) = Self::flags(self.ya);
+        // Arabic letters, by their lead byte and the one after it: U+0621..U+063A is
+        // D8 A1..D8 BA, U+0641..U+064A is D9 81..D9 8A. آ أ إ are D8 A2, A3, A5, ة is
+        // D8 A9, ى is D9 89: those are left out unless their group is taken.
+        let alef_next = or(or(eq(next, 0xA2), eq(next, 0xA3)), eq(next, 0xA5));
+        let left8 = or(
+            _mm_andnot_si128(flag(alef_take), alef_next),
+            _mm_andnot_si128(flag(ta_take), eq(next, 0xA9)),
         );
-        let lead8 = _mm_andnot_si128(
-            folded8,
-            _mm_and_si128(eq(v, 0xD8), within(next, 0xA1, 0x19)),
-        );
-        let lead9 = _mm_andnot_si128(
-            eq(next, 0x89),
-            _mm_and_si128(eq(v, 0xD9), within(next, 0x81, 9)),
+        let lead8 = _mm_andnot_si128(left8, and(eq(v, 0xD8), within(next, 0xA1, 0x19)));
+        let left9 = _mm_andnot_si128(flag(ya_take), eq(next, 0x89));
+        let lead9 = _mm_andnot_si128(left9, and(eq(v, 0xD9), within(next, 0x81, 9)));
+        let leads = or(lead8, lead9);
+        let starts = or(
+            or(within(v, b'a', 25), leads),
+            or(
+                and(within(v, b'A', 25), flag(upper_take)),
+                and(within(v, b'0', 9), flag(digit_take)),
+            ),
         );
         (
-            _mm_movemask_epi8(letters) as u32,
-            _mm_movemask_epi8(spaces) as u32,
-            _mm_movemask_epi8(_mm_or_si128(lead8, lead9)) as u32,
+            _mm_movemask_epi8(starts) as u32,
+            _mm_movemask_epi8(leads) as u32,
+            _mm_movemask_epi8(eq(v, b' ')) as u32,
         )
     }
-    // SAFETY: SSE2 is part of the x86-64 baseline: every x86-64 processor has it.
-    let (letters, spaces, leads) = unsafe { masks(block) };
-    run_of(letters, spaces, leads)
-}
 
-/// [`words_run`] (portable form).
-#[cfg(not(target_arch = "x86_64"))]
-#[inline]
-pub(super) fn words_run(block: &[u8; RUN_BLOCK]) -> usize {
-    let (mut letters, mut spaces, mut leads) = (0u32, 0u32, 0u32);
-    for (k, &b) in block.iter().enumerate() {
-        let next = block.get(k + 1).copied().unwrap_or(0);
-        letters |= (b.is_ascii_lowercase() as u32) << k;
-        spaces |= ((b == b' ') as u32) << k;
-        let lead = match b {
-            0xD8 => (0xA1..=0xBA).contains(&next) && !matches!(next, 0xA2 | 0xA3 | 0xA5 | 0xA9),
-            0xD9 => (0x81..=0x8A).contains(&next) && next != 0x89,
-            _ => false,
+    /// The 16 bytes from `p + 1`, folded, stored to `out` (`p` is the byte before
+    /// them, `p + 17` the one after).
+    ///
+    /// # Safety
+    /// `p..p + 18` must be readable and `out..out + 16` writable.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "sse2")]
+    unsafe fn fold_half(&self, p: *const u8, out: *mut u8) {
+        use sse2::*;
+        use std::arch::x86_64::*;
+        // SAFETY: the caller makes the 18 bytes from `p` readable; loads unaligned.
+        let (prev, v, next) = unsafe {
+            (
+                _mm_loadu_si128(p.cast()),
+                _mm_loadu_si128(p.add(1).cast()),
+                _mm_loadu_si128(p.add(2).cast()),
+            )
         };
-        leads |= (lead as u32) << k;
+        let (_, upper_fold) = Self::flags(self.upper);
+        let (_, digit_fold) = Self::flags(self.digits);
+        let (_, alef_fold) = Self::flags(self.alef);
+        let (_, ta_fold) = Self::flags(self.ta);
+        let (_, ya_fold) = Self::flags(self.ya);
+        // A-Z gain 0x20; a digit becomes 0x30; the second byte of آ أ إ becomes A7
+        // (ا); ة (D8 A9) becomes D9 87 (ه); the second byte of ى becomes 8A (ي).
+        let after8 = eq(prev, 0xD8);
+        let alef_second = and(after8, or(or(eq(v, 0xA2), eq(v, 0xA3)), eq(v, 0xA5)));
+        let flips = [
+            (and(within(v, b'A', 25), flag(upper_fold)), flag(0x20)),
+            (
+                and(within(v, b'0', 9), flag(digit_fold)),
+                _mm_xor_si128(v, flag(0x30)),
+            ),
+            (
+                and(alef_second, flag(alef_fold)),
+                _mm_xor_si128(v, flag(0xA7_u8 as i8)),
+            ),
+            (
+                and(and(eq(v, 0xD8), eq(next, 0xA9)), flag(ta_fold)),
+                flag(0x01),
+            ),
+            (and(and(after8, eq(v, 0xA9)), flag(ta_fold)), flag(0x2E)),
+            (
+                and(and(eq(prev, 0xD9), eq(v, 0x89)), flag(ya_fold)),
+                flag(0x03),
+            ),
+        ];
+        let mut flip = _mm_setzero_si128();
+        for (mask, bits) in flips {
+            flip = or(flip, and(mask, bits));
+        }
+        // SAFETY: the caller makes the 16 bytes from `out` writable; stored unaligned.
+        unsafe { _mm_storeu_si128(out.cast(), _mm_xor_si128(v, flip)) };
     }
-    run_of(letters, spaces, leads)
+
+    /// [`Runs::masks`] (portable form).
+    #[cfg(not(target_arch = "x86_64"))]
+    #[inline]
+    fn masks(&self, window: &[u8; WINDOW]) -> Masks {
+        self.masks_portable(window)
+    }
+
+    /// [`Runs::fold`] (portable form).
+    ///
+    /// # Safety
+    /// `out..out + RUN_BLOCK` must be writable.
+    #[cfg(not(target_arch = "x86_64"))]
+    #[inline]
+    unsafe fn fold(&self, window: &[u8; WINDOW], out: *mut u8) {
+        let folded = self.folded_portable(window);
+        // SAFETY: the caller makes the RUN_BLOCK bytes from `out` writable.
+        unsafe { std::ptr::copy_nonoverlapping(folded.as_ptr(), out, RUN_BLOCK) };
+    }
+
+    /// [`Runs::masks`] a byte at a time: the portable form, and what the vector form
+    /// is tested against.
+    #[cfg(any(test, not(target_arch = "x86_64")))]
+    fn masks_portable(&self, window: &[u8; WINDOW]) -> Masks {
+        let take = |g: Group| g != Group::Off;
+        let mut masks = Masks::default();
+        for k in 0..RUN_BLOCK {
+            let (b, next) = (window[k + 1], window[k + 2]);
+            let lead = match (b, next) {
+                (0xD8, 0xA2 | 0xA3 | 0xA5) => take(self.alef),
+                (0xD8, 0xA9) => take(self.ta),
+                (0xD8, 0xA1..=0xBA) => true,
+                (0xD9, 0x89) => take(self.ya),
+                (0xD9, 0x81..=0x8A) => true,
+                _ => false,
+            };
+            let start = lead
+                || b.is_ascii_lowercase()
+                || (b.is_ascii_uppercase() && take(self.upper))
+                || (b.is_ascii_digit() && take(self.digits));
+            masks.starts |= (start as u32) << k;
+            masks.leads |= (lead as u32) << k;
+            masks.spaces |= ((b == b' ') as u32) << k;
+        }
+        masks
+    }
+
+    /// [`Runs::fold`] a byte at a time (the portable form, and what the vector form
+    /// is tested against).
+    #[cfg(any(test, not(target_arch = "x86_64")))]
+    fn folded_portable(&self, window: &[u8; WINDOW]) -> [u8; RUN_BLOCK] {
+        let fold = |g: Group| g == Group::Fold;
+        let mut folded = [0u8; RUN_BLOCK];
+        for (k, f) in folded.iter_mut().enumerate() {
+            let (prev, b, next) = (window[k], window[k + 1], window[k + 2]);
+            *f = match (prev, b, next) {
+                (_, b'A'..=b'Z', _) if fold(self.upper) => b.to_ascii_lowercase(),
+                (_, b'0'..=b'9', _) if fold(self.digits) => b'0',
+                (0xD8, 0xA2 | 0xA3 | 0xA5, _) if fold(self.alef) => 0xA7,
+                (_, 0xD8, 0xA9) if fold(self.ta) => 0xD9,
+                (0xD8, 0xA9, _) if fold(self.ta) => 0x87,
+                (0xD9, 0x89, _) if fold(self.ya) => 0x8A,
+                _ => b,
+            };
+        }
+        folded
+    }
 }
 
-/// The run [`words_run`] counts, from the masks of the block's lowercase letters,
-/// spaces and kept Arabic lead bytes. A lead counts with its second byte, so not in
-/// the block's last byte; a space counts when a kept character follows it.
-#[inline]
-fn run_of(letters: u32, spaces: u32, leads: u32) -> usize {
-    let leads = leads & ((1 << (RUN_BLOCK - 1)) - 1);
-    let starts = letters | leads;
-    let good = starts | (leads << 1) | (spaces & (starts >> 1));
-    (!good).trailing_zeros() as usize
+/// SSE2 helpers of the vector forms.
+#[cfg(target_arch = "x86_64")]
+mod sse2 {
+    use std::arch::x86_64::*;
+
+    /// Unsigned `v - lo <= span` (`min(d, span) == d`).
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn within(v: __m128i, lo: u8, span: u8) -> __m128i {
+        let d = _mm_sub_epi8(v, _mm_set1_epi8(lo as i8));
+        _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(span as i8)), d)
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn eq(v: __m128i, b: u8) -> __m128i {
+        _mm_cmpeq_epi8(v, _mm_set1_epi8(b as i8))
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn and(a: __m128i, b: __m128i) -> __m128i {
+        _mm_and_si128(a, b)
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn or(a: __m128i, b: __m128i) -> __m128i {
+        _mm_or_si128(a, b)
+    }
+
+    /// Every byte `f`.
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn flag(f: i8) -> __m128i {
+        _mm_set1_epi8(f)
+    }
+}
+
+/// Bit k of each mask is about byte k of a block.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Masks {
+    /// A taken character starts at the byte.
+    starts: u32,
+    /// The byte is the lead byte of a taken two-byte character.
+    leads: u32,
+    /// The byte is a space.
+    spaces: u32,
+}
+
+impl Masks {
+    /// The run's length in bytes: taken characters, and spaces each followed by
+    /// one, from byte 0 (a taken character) on. A lead in the block's last byte has
+    /// its second byte outside, so it ends the run.
+    #[inline]
+    fn run(&self) -> usize {
+        if self.starts & 1 == 0 {
+            return 0;
+        }
+        let leads = self.leads & !(1 << (RUN_BLOCK - 1));
+        let starts = self.starts & !(self.leads & (1 << (RUN_BLOCK - 1)));
+        let good = starts | (leads << 1) | (self.spaces & (starts >> 1));
+        (!good).trailing_zeros() as usize
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::{KEEP, NormalizeOptions, Normalizer};
     use super::*;
+    use proptest::prelude::*;
 
-    #[test]
-    fn word_runs_stop_where_the_table_must_look() {
-        // The first 16 bytes of `s`.
-        let run = |s: &str| words_run(s.as_bytes()[..RUN_BLOCK].try_into().unwrap());
-        assert_eq!(run("abcdefghijklmnop"), 16);
-        assert_eq!(run("ab cd ef gh ij k"), 16);
-        // A space at the block's end, or before anything but a kept letter.
-        assert_eq!(run("abcdefghijklmno "), 15);
-        assert_eq!(run("abc  defghijklmn"), 3);
-        assert_eq!(run("abc Defghijklmno"), 3);
-        assert_eq!(run("abc.defghijklmno"), 3);
-        assert_eq!(run("a\u{e9}bcdefghijklmn"), 1);
-        assert_eq!(run("Abcdefghijklmnop"), 0);
-        // Arabic letters, two bytes each; a lead byte needs its second in the block.
-        assert_eq!(run("كتب علم ب"), 16);
-        assert_eq!(run("abcdefghijklmnك"), 16);
-        assert_eq!(run("abcdefghijklmnoك"), 15);
-        assert_eq!(run("كتب a.abcdefghi"), 8);
-        // Letters a step folds (alef with hamza, ta marbuta, alef maqsura), marks
-        // and tatweel are left to the table.
-        assert_eq!(run("كأب abcdefghijkl"), 2);
-        assert_eq!(run("كة abcdefghijklm"), 2);
-        assert_eq!(run("كى abcdefghijklm"), 2);
-        assert_eq!(run("كَ abcdefghijklm"), 2);
-        assert_eq!(run("كـ abcdefghijklm"), 2);
-        assert_eq!(run("ك٣ abcdefghijklm"), 2);
+    /// The window of the block at the start of `s` (nothing before it).
+    fn window_of(s: &str) -> [u8; WINDOW] {
+        let mut w = [0u8; WINDOW];
+        let b = &s.as_bytes()[..s.len().min(WINDOW - 1)];
+        w[1..=b.len()].copy_from_slice(b);
+        w
+    }
+
+    fn runs(opts: NormalizeOptions) -> Runs {
+        Normalizer::new(opts).runs
     }
 
     #[test]
-    fn word_run_characters_are_kept_under_every_option_set() {
-        // What the table path copies without a lookup.
-        let kept = ('a'..='z')
-            .chain('\u{0621}'..='\u{063A}')
-            .chain('\u{0641}'..='\u{064A}')
-            .filter(|c| !matches!(c, 'آ' | 'أ' | 'إ' | 'ة' | 'ى'));
-        let kept: Vec<char> = kept.collect();
+    fn runs_stop_where_the_table_must_look() {
+        let all = runs(NormalizeOptions::default());
+        let run = |s: &str| all.run(&window_of(s));
+        assert_eq!(run("abcdefghijklmnopqrstuvwxyzabcdef"), 32);
+        assert_eq!(run("The Word 2024 and More"), 22);
+        // A space at the end, or before anything but a taken character.
+        assert_eq!(run("abc "), 3);
+        assert_eq!(run("abc  def"), 3);
+        assert_eq!(run("abc .def"), 3);
+        assert_eq!(run("abc.def"), 3);
+        assert_eq!(run("a\u{e9}bc"), 1);
+        assert_eq!(run(" abc"), 0);
+        assert_eq!(run(".abc"), 0);
+        // Arabic letters, two bytes each, the folded ones with them; a lead byte in
+        // the block's last byte ends it.
+        assert_eq!(run("قالت إن المدرسة"), "قالت إن المدرسة".len());
+        assert_eq!(run("abcdefghijklmnopqrstuvwxyzabcdeك"), 31);
+        assert_eq!(run("abcdefghijklmnopqrstuvwxyzabcdك"), 32);
+        // Marks, tatweel, Arabic-Indic digits and Persian letters are the table's.
+        for s in ["كَ", "كـ", "ك٣", "كی", "کل"] {
+            assert_eq!(
+                run(&format!("{s} abc")),
+                if s.starts_with('ک') { 0 } else { 2 }
+            );
+        }
+        // With every step off, the folded groups are taken as they are.
+        let none = runs(NormalizeOptions::none());
+        assert_eq!(none.run(&window_of("Abc 12 أة")), "Abc 12 أة".len());
+    }
+
+    #[test]
+    fn groups_follow_the_table_under_every_option_set() {
         for mask in 0u8..128 {
             let opts = NormalizeOptions::from_mask(mask);
             let n = Normalizer::new(opts);
-            for &c in &kept {
+            // Always taken as they are.
+            let kept = ('a'..='z')
+                .chain('\u{0621}'..='\u{063A}')
+                .chain('\u{0641}'..='\u{064A}')
+                .filter(|c| !matches!(c, 'آ' | 'أ' | 'إ' | 'ة' | 'ى'));
+            for c in kept {
                 assert_eq!(n.table.get(c as u32), Some(KEEP), "{c} under {opts:?}");
             }
+            // Each group is kept or folded as a whole under these steps.
+            let r = n.runs;
+            assert_eq!(
+                r.upper,
+                if opts.lowercase {
+                    Group::Fold
+                } else {
+                    Group::Keep
+                }
+            );
+            assert_eq!(
+                r.digits,
+                if opts.digits {
+                    Group::Fold
+                } else {
+                    Group::Keep
+                }
+            );
+            for g in [r.alef, r.ta, r.ya] {
+                assert_eq!(
+                    g,
+                    if opts.arabic {
+                        Group::Fold
+                    } else {
+                        Group::Keep
+                    }
+                );
+            }
         }
-        // The block test agrees on every two-byte character.
-        for cp in 0x80..0x800u32 {
-            let Some(c) = char::from_u32(cp) else {
-                continue;
-            };
-            let mut block = [b'x'; RUN_BLOCK];
-            c.encode_utf8(&mut block);
-            let want = if kept.contains(&c) { RUN_BLOCK } else { 0 };
-            assert_eq!(words_run(&block), want, "U+{cp:04X}");
+    }
+
+    #[test]
+    fn every_small_character_is_taken_and_folded_as_the_table_says() {
+        for mask in [0u8, 127, 1, 2, 4, 16] {
+            let n = Normalizer::new(NormalizeOptions::from_mask(mask));
+            for cp in 0x21..0x800u32 {
+                let Some(c) = char::from_u32(cp) else {
+                    continue;
+                };
+                let text = format!("{c}xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+                let w = window_of(&text);
+                let e = n.table.get(cp).unwrap_or(0);
+                let run = n.runs.run(&w);
+                let mut out = String::new();
+                if run > 0 {
+                    n.runs.write(&w, run, &mut out);
+                }
+                // Taken: the whole block, with the character as the table writes it.
+                if run == RUN_BLOCK {
+                    let want = if e == KEEP {
+                        c
+                    } else {
+                        char::from_u32(e).unwrap()
+                    };
+                    assert_eq!(out.chars().next(), Some(want), "U+{cp:04X} mask {mask}");
+                    assert!(out[want.len_utf8()..].bytes().all(|b| b == b'x'));
+                } else {
+                    assert_eq!(run, 0, "U+{cp:04X} mask {mask}");
+                }
+            }
+        }
+    }
+
+    /// Bytes that make every class and fold the block tells apart.
+    const BYTES: &[u8] = &[
+        b'a', b'z', b'A', b'Z', b'0', b'9', b' ', b'.', 0xD8, 0xD9, 0xDA, 0xA1, 0xA2, 0xA3, 0xA5,
+        0xA7, 0xA9, 0xBA, 0xBB, 0x81, 0x89, 0x8A, 0x8B, 0x80,
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+        #[test]
+        fn vector_form_agrees_with_portable_form(
+            picks in proptest::collection::vec(0..BYTES.len(), WINDOW),
+            mask in 0u8..128,
+        ) {
+            let r = runs(NormalizeOptions::from_mask(mask));
+            let mut w = [0u8; WINDOW];
+            for (b, &p) in w.iter_mut().zip(&picks) {
+                *b = BYTES[p];
+            }
+            prop_assert_eq!(r.masks(&w), r.masks_portable(&w));
+            let mut folded = [0u8; RUN_BLOCK];
+            // SAFETY: `folded` holds RUN_BLOCK bytes.
+            unsafe { r.fold(&w, folded.as_mut_ptr()) };
+            prop_assert_eq!(folded, r.folded_portable(&w));
         }
     }
 }
