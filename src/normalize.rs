@@ -215,23 +215,15 @@ impl Normalizer {
         let mut run: Option<usize> = None;
         // A character written that is neither a space nor a plain word character.
         let mut other = false;
+        // The window of a block near either end of the text.
+        let mut padded = [0; WINDOW];
         let mut i = 0;
         while i < bytes.len() {
             // Words of the commonest letters with single spaces between them are
             // written a block at a time, folded where a step folds them, without a
             // lookup a character.
             if Runs::may_start(bytes[i]) {
-                let padded;
-                let window = match i
-                    .checked_sub(1)
-                    .and_then(|from| bytes.get(from..from + WINDOW))
-                {
-                    Some(w) => w.try_into().unwrap_or(&[0; WINDOW]),
-                    None => {
-                        padded = window(bytes, i);
-                        &padded
-                    }
-                };
+                let window = runs::window(bytes, i, &mut padded);
                 let n = self.runs.run(window);
                 if n > 0 {
                     if let Some(from) = run.take() {
@@ -633,17 +625,6 @@ fn classify(opts: &NormalizeOptions, c: char) -> u32 {
     // NFKC reorders runs of combining marks; only marks that are dropped anyway
     // can skip it.
     if ccc != 0 && e != DROP { SLOW } else { e }
-}
-
-/// The bytes [`Runs::run`] reads for the block at byte `i` of `bytes`, near either
-/// end: from the one before it to the one after it, 0 past either end.
-#[cold]
-fn window(bytes: &[u8], i: usize) -> [u8; WINDOW] {
-    let mut w = [0u8; WINDOW];
-    let (from, at) = if i == 0 { (0, 1) } else { (i - 1, 0) };
-    let rest = &bytes[from..bytes.len().min(from + WINDOW - at)];
-    w[at..at + rest.len()].copy_from_slice(rest);
-    w
 }
 
 /// The code point starting at `bytes[i]` and its length in bytes. `bytes` must be

@@ -10,6 +10,34 @@ pub(super) const RUN_BLOCK: usize = 32;
 /// after it.
 pub(super) const WINDOW: usize = RUN_BLOCK + 2;
 
+/// The window [`Runs::run`] reads for the block at byte `i` of `bytes`: from the
+/// byte before the block to the one after it. Near either end of `bytes` it is
+/// copied into `padded`, with 0 past the end.
+#[inline]
+pub(super) fn window<'a>(
+    bytes: &'a [u8],
+    i: usize,
+    padded: &'a mut [u8; WINDOW],
+) -> &'a [u8; WINDOW] {
+    let from = i.checked_sub(1).and_then(|from| bytes.get(from..));
+    match from.and_then(<[u8]>::first_chunk::<WINDOW>) {
+        Some(w) => w,
+        None => {
+            pad(bytes, i, padded);
+            padded
+        }
+    }
+}
+
+/// [`window`] near either end of `bytes`.
+#[cold]
+fn pad(bytes: &[u8], i: usize, padded: &mut [u8; WINDOW]) {
+    *padded = [0; WINDOW];
+    let (from, at) = if i == 0 { (0, 1) } else { (i - 1, 0) };
+    let rest = &bytes[from..bytes.len().min(from + WINDOW - at)];
+    padded[at..at + rest.len()].copy_from_slice(rest);
+}
+
 /// What one group of characters that fold to characters of the same length does
 /// under a set of options.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -401,6 +429,21 @@ mod tests {
         let b = &s.as_bytes()[..s.len().min(WINDOW - 1)];
         w[1..=b.len()].copy_from_slice(b);
         w
+    }
+
+    #[test]
+    fn windows_are_padded_with_zeros_past_either_end() {
+        let bytes: Vec<u8> = (1..=40).collect();
+        let mut padded = [9; WINDOW];
+        let mut at = |i: usize| *window(&bytes, i, &mut padded);
+        let mut want = [0; WINDOW];
+        want[1..].copy_from_slice(&bytes[..WINDOW - 1]);
+        assert_eq!(at(0), want);
+        assert_eq!(at(1)[..], bytes[..WINDOW]);
+        assert_eq!(at(7)[..], bytes[6..]);
+        let mut want = [0; WINDOW];
+        want[..4].copy_from_slice(&bytes[36..]);
+        assert_eq!(at(37), want);
     }
 
     fn runs(opts: NormalizeOptions) -> Runs {
