@@ -1,7 +1,7 @@
 //! Per-stage throughput (bytes of text per second) on a generated news-like corpus:
-//! JSONL reading, normalize, shingle, sketch (both MinHash schemes), whole
-//! signatures (text to signature, default and matched settings), LSH grouping, and
-//! boilerplate line counting.
+//! JSONL reading, normalize (of that corpus and of news pages), shingle, sketch (both
+//! MinHash schemes), whole signatures (text to signature, default and matched
+//! settings), LSH grouping, and boilerplate line counting.
 //!
 //!     cargo bench --bench stages
 //!
@@ -167,6 +167,16 @@ fn stages(c: &mut Criterion) {
     let mut g = c.benchmark_group("boilerplate");
     g.throughput(Throughput::Bytes(page_bytes));
     g.sample_size(10);
+    // Whole pages normalized: Arabic text with folded letters, digits, Latin lines.
+    g.bench_function("normalize_pages", |b| {
+        let mut out = String::new();
+        b.iter(|| {
+            for t in &pages {
+                black_box(normalizer.normalize_into_plain(t, &mut out));
+                black_box(&out);
+            }
+        })
+    });
     g.bench_function("line_keys_and_counts", |b| {
         let mut keys = Vec::new();
         let story: Vec<u32> = (0..pages.len() as u32).collect();
