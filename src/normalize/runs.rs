@@ -3,10 +3,10 @@
 //! between them, together with the folds that keep a character's length (ASCII case,
 //! digits to `0`, and the Arabic alef, ta marbuta and alef maqsura forms).
 
-/// Bytes [`Runs::block`] looks at from a character boundary.
+/// Bytes [`Runs::run`] looks at from a character boundary.
 pub(super) const RUN_BLOCK: usize = 32;
 
-/// The bytes [`Runs::block`] reads: the one before the block, the block, and the one
+/// The bytes [`Runs::run`] reads: the one before the block, the block, and the one
 /// after it.
 pub(super) const WINDOW: usize = RUN_BLOCK + 2;
 
@@ -95,7 +95,7 @@ impl Runs {
         }
     }
 
-    /// Whether a run may start with byte `b`: the cheap test before [`Runs::block`].
+    /// Whether a run may start with byte `b`: the cheap test before [`Runs::run`].
     #[inline(always)]
     pub(super) fn may_start(b: u8) -> bool {
         matches!(b, b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | 0xD8 | 0xD9)
@@ -118,10 +118,11 @@ impl Runs {
     pub(super) fn write(&self, window: &[u8; WINDOW], n: usize, out: &mut String) {
         debug_assert!(n <= RUN_BLOCK);
         out.reserve(RUN_BLOCK);
-        // SAFETY: the block is stored in the vector's spare capacity (at least
-        // RUN_BLOCK bytes after the reserve), so its first `len + n` bytes are then
-        // initialized; they stay valid UTF-8, as the run ends at the end of a
-        // character and each fold writes a whole character of the same length.
+        // SAFETY: after the reserve the vector has at least RUN_BLOCK bytes of spare
+        // capacity, which `fold` fills; with `n <= RUN_BLOCK` its first `len + n`
+        // bytes are then initialized. They stay valid UTF-8: the run holds whole
+        // characters only, and each fold writes a whole character of the same
+        // length in place of one.
         unsafe {
             let v = out.as_mut_vec();
             let len = v.len();
