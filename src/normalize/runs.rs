@@ -114,15 +114,19 @@ impl Runs {
     /// Appends the `n` bytes of the run [`Runs::run`] found in `window` to `out`,
     /// folded: the whole block is stored past the end of `out`, folded, and its
     /// length moved on by `n`.
+    ///
+    /// # Safety
+    /// `n` must be what [`Runs::run`] returned for this `window` (any other length
+    /// may cut a character, or pass the block).
     #[inline]
-    pub(super) fn write(&self, window: &[u8; WINDOW], n: usize, out: &mut String) {
-        debug_assert!(n <= RUN_BLOCK);
+    pub(super) unsafe fn write(&self, window: &[u8; WINDOW], n: usize, out: &mut String) {
+        debug_assert!(n <= RUN_BLOCK && n == self.run(window));
         out.reserve(RUN_BLOCK);
         // SAFETY: after the reserve the vector has at least RUN_BLOCK bytes of spare
-        // capacity, which `fold` fills; with `n <= RUN_BLOCK` its first `len + n`
-        // bytes are then initialized. They stay valid UTF-8: the run holds whole
-        // characters only, and each fold writes a whole character of the same
-        // length in place of one.
+        // capacity, which `fold` fills; `n`, a run's length, is at most RUN_BLOCK, so
+        // its first `len + n` bytes are then initialized. They stay valid UTF-8: the
+        // run holds whole characters only (the caller passes the run's own length),
+        // and each fold writes a whole character of the same length in place of one.
         unsafe {
             let v = out.as_mut_vec();
             let len = v.len();
@@ -540,8 +544,27 @@ mod tests {
                 let run = n.runs.run(&w);
                 let mut out = String::new();
                 if run > 0 {
-                    n.runs.write(&w, run, &mut out);
+                    // SAFETY: `run` is what `run` found in `w`.
+                    unsafe { n.runs.write(&w, run, &mut out) };
                 }
+                // Taken exactly when it is one of the letters always taken, or in a
+                // group that is not left to the table.
+                let r = n.runs;
+                let group = match c {
+                    'A'..='Z' => Some(r.upper),
+                    '0'..='9' => Some(r.digits),
+                    'آ' | 'أ' | 'إ' => Some(r.alef),
+                    'ة' => Some(r.ta),
+                    'ى' => Some(r.ya),
+                    _ => None,
+                };
+                let taken = match group {
+                    Some(g) => g != Group::Off,
+                    None => {
+                        matches!(c, 'a'..='z' | '\u{0621}'..='\u{063A}' | '\u{0641}'..='\u{064A}')
+                    }
+                };
+                assert_eq!(run == RUN_BLOCK, taken, "U+{cp:04X} mask {mask}");
                 // Taken: the whole block, with the character as the table writes it.
                 if run == RUN_BLOCK {
                     let want = if e == KEEP {
@@ -558,20 +581,34 @@ mod tests {
         }
     }
 
-    /// Bytes that make every class and fold the block tells apart.
+    /// Bytes that make every class and fold the block tells apart, and their
+    /// neighbours.
     const BYTES: &[u8] = &[
         b'a', b'z', b'A', b'Z', b'0', b'9', b' ', b'.', 0xD8, 0xD9, 0xDA, 0xA1, 0xA2, 0xA3, 0xA5,
-        0xA7, 0xA9, 0xBA, 0xBB, 0x81, 0x89, 0x8A, 0x8B, 0x80,
+        0xA7, 0xA9, 0xBA, 0xBB, 0x81, 0x89, 0x8A, 0x8B, 0x80, b'@', b'[', b'`', b'{', b'/', b':',
+        0, 0xD7, 0xA0, 0xA4, 0xA6, 0xA8, 0xAA, 0x88, 0xFF,
     ];
+
+    /// Every way a group can go.
+    fn any_group() -> impl Strategy<Value = Group> {
+        prop_oneof![Just(Group::Keep), Just(Group::Fold), Just(Group::Off)]
+    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(3000))]
         #[test]
         fn vector_form_agrees_with_portable_form(
             picks in proptest::collection::vec(0..BYTES.len(), WINDOW),
-            mask in 0u8..128,
+            // Groups as no options set has them too (`Off`), not only as they are.
+            groups in proptest::collection::vec(any_group(), 5),
         ) {
-            let r = runs(NormalizeOptions::from_mask(mask));
+            let r = Runs {
+                upper: groups[0],
+                digits: groups[1],
+                alef: groups[2],
+                ta: groups[3],
+                ya: groups[4],
+            };
             let mut w = [0u8; WINDOW];
             for (b, &p) in w.iter_mut().zip(&picks) {
                 *b = BYTES[p];
