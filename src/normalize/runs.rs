@@ -139,16 +139,15 @@ impl Runs {
         debug_assert!(std::str::from_utf8(&out.as_bytes()[out.len() - n..]).is_ok());
     }
 
-    /// Flags of the groups, as bytes of all ones or all zeros, for the vector code:
-    /// (taken, folded).
+    /// The groups (upper, digits, alef, ta, ya) as flags for the vector code, bytes
+    /// of all ones or all zeros: (taken, folded).
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    fn flags(g: Group) -> (i8, i8) {
-        match g {
-            Group::Keep => (-1, 0),
-            Group::Fold => (-1, -1),
-            Group::Off => (0, 0),
-        }
+    fn flags(&self) -> ([i8; 5], [i8; 5]) {
+        let groups = [self.upper, self.digits, self.alef, self.ta, self.ya];
+        let taken = groups.map(|g| if g == Group::Off { 0 } else { -1 });
+        let folded = groups.map(|g| if g == Group::Fold { -1 } else { 0 });
+        (taken, folded)
     }
 
     /// The masks of the block, 16 bytes at a time with SSE2 (part of every x86-64
@@ -202,11 +201,7 @@ impl Runs {
                 _mm_loadu_si128(p.add(2).cast()),
             )
         };
-        let (upper_take, _) = Self::flags(self.upper);
-        let (digit_take, _) = Self::flags(self.digits);
-        let (alef_take, _) = Self::flags(self.alef);
-        let (ta_take, _) = Self::flags(self.ta);
-        let (ya_take, _) = Self::flags(self.ya);
+        let ([upper_take, digit_take, alef_take, ta_take, ya_take], _) = self.flags();
         // Arabic letters, by their lead byte and the one after it: U+0621..U+063A is
         // D8 A1..D8 BA, U+0641..U+064A is D9 81..D9 8A. آ أ إ are D8 A2, A3, A5, ة is
         // D8 A9, ى is D9 89: those are left out unless their group is taken.
@@ -251,11 +246,7 @@ impl Runs {
                 _mm_loadu_si128(p.add(2).cast()),
             )
         };
-        let (_, upper_fold) = Self::flags(self.upper);
-        let (_, digit_fold) = Self::flags(self.digits);
-        let (_, alef_fold) = Self::flags(self.alef);
-        let (_, ta_fold) = Self::flags(self.ta);
-        let (_, ya_fold) = Self::flags(self.ya);
+        let (_, [upper_fold, digit_fold, alef_fold, ta_fold, ya_fold]) = self.flags();
         // A-Z gain 0x20; a digit becomes 0x30; the second byte of آ أ إ becomes A7
         // (ا); ة (D8 A9) becomes D9 87 (ه); the second byte of ى becomes 8A (ي).
         let after8 = eq(prev, 0xD8);
