@@ -141,13 +141,29 @@ impl Sketcher {
             for block in shingles.chunks(MIX_BLOCK) {
                 let hashes = &mut hashes[..block.len()];
                 mix_block(block, seed, hashes);
-                // Branch-free: whether a value beats its bin is a coin toss early in
-                // a round, which a branch would mispredict half the time.
-                for &h in hashes.iter() {
+                let bin_value = |h: u64| {
                     let bin = ((h as u128 * k as u128) >> 64) as usize;
-                    let v = base | (h as u32 & ((1 << OPH_VALUE_BITS) - 1));
-                    let slot = &mut out[bin];
-                    *slot = v.min(*slot);
+                    (bin, base | (h as u32 & ((1 << OPH_VALUE_BITS) - 1)))
+                };
+                if round == 0 {
+                    // Branch-free: whether a value beats its bin is a coin toss in
+                    // the first round, which a branch would mispredict half the time.
+                    for &h in hashes.iter() {
+                        let (bin, v) = bin_value(h);
+                        let slot = &mut out[bin];
+                        *slot = v.min(*slot);
+                    }
+                } else {
+                    // In a later round a bin filled before holds a smaller value than
+                    // any of this round, so only the few bins still empty can change:
+                    // the branch is almost never taken, and the bins that keep their
+                    // value are only read, not written back one after the other.
+                    for &h in hashes.iter() {
+                        let (bin, v) = bin_value(h);
+                        if v < out[bin] {
+                            out[bin] = v;
+                        }
+                    }
                 }
             }
             if !out.contains(&EMPTY_SLOT) {
