@@ -14,9 +14,12 @@
 # wrote the same bytes. CORPUS=path runs on that file instead (for `dedup`, the
 # corpus of benches/speed.sh: bench-out/corpus-MBmb.jsonl). DIFFER=ok reports
 # differing outputs instead of stopping (a base build from before a change of output).
+# WRITE_DIR=dir writes both builds' outputs there instead of bench-out/pairs (e.g.
+# /dev/shm, to take the disk's speed out of the ratio: the output is synced, and the
+# sync waits for the disk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ $# -ge 1 ] || { sed -n 2,16p "$0"; exit 2; }
+[ $# -ge 1 ] || { sed -n 2,19p "$0"; exit 2; }
 base=$(realpath "$1")
 shift
 mb=100
@@ -33,7 +36,8 @@ fi
 cargo build --release --locked --quiet --bin dupstrip
 bin=target/release/dupstrip
 out=bench-out/pairs
-mkdir -p "$out"
+dest="${WRITE_DIR:-$out}"
+mkdir -p "$out" "$dest"
 news="${CORPUS:-bench-out/news-${mb}mb.jsonl}"
 [ -f "$news" ] || "$bin" synth --boilerplate --docs $((mb * 1000000 / 3750)) --seed 9 \
   -o "$news" --truth "bench-out/news-truth-${mb}mb.jsonl"
@@ -45,22 +49,22 @@ for p in $(seq "$pairs"); do
     # The input read once first, so that neither build reads it from disk: this VM
     # drops idle file pages from its page cache on its own.
     cat "$news" > /dev/null
-    python3 benches/measure.py -- "$b" "${args[@]}" "$news" -o "$out/$who.jsonl" -q \
+    python3 benches/measure.py -- "$b" "${args[@]}" "$news" -o "$dest/$who.jsonl" -q \
       -j "$threads" > "$out/$who-$p.time.json"
   done
-  if ! cmp -s "$out/new.jsonl" "$out/base.jsonl"; then
+  if ! cmp -s "$dest/new.jsonl" "$dest/base.jsonl"; then
     echo "pair $p: outputs differ" >&2
     [ "${DIFFER:-}" = ok ] || exit 1
     touch "$out/differ"
   fi
 done
-rm -f "$out/new.jsonl" "$out/base.jsonl"
+rm -f "$dest/new.jsonl" "$dest/base.jsonl"
 python3 - "$out" "$pairs" "$mb" "$threads" "${args[*]}" <<'PY'
 import json, os, statistics, sys
 out, pairs, mb, threads, job = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 load = lambda p: json.load(open(os.path.join(out, p)))
 print(f"{job} -j {threads}, {os.environ.get('CORPUS') or mb + ' MB news'}, {pairs} pairs "
-      "(this build, then the base build)")
+      f"(this build, then the base build), output to {os.environ.get('WRITE_DIR') or out}")
 print(f"{'pair':>4} {'new_s':>7} {'base_s':>7} {'new_anon':>8} {'base_anon':>9} {'base/new':>8}")
 ratios = []
 for p in range(1, pairs + 1):
