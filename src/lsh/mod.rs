@@ -140,8 +140,9 @@ pub struct CandidateStats {
     pub buckets: u64,
     /// The largest bucket seen.
     pub largest_bucket: u64,
-    /// Signature comparisons made (a pair sharing several bands counts once per band
-    /// where it was compared).
+    /// Signature comparisons made. With the edges in memory, a pair confirmed in one
+    /// band is not compared again in the others it shares; under a memory budget it
+    /// is compared in each.
     pub comparisons: u64,
     /// Comparisons whose estimate fell below the confirmation floor.
     pub rejected: u64,
@@ -184,7 +185,16 @@ struct Confirmed {
     /// Under a memory budget, edges go to a sorter instead of `edges`: a pair found
     /// in many bands is then held once, and what does not fit goes to sorted runs.
     sorter: Option<Sorter<u128>>,
+    /// The pairs confirmed so far, when the edges are held in memory: a pair that
+    /// shares several bands is then compared in the first only (a duplicate shares
+    /// nearly all of them). Not kept under a memory budget, whose edges are bounded.
+    known: Option<ahash::AHashSet<u64>>,
     stats: CandidateStats,
+}
+
+/// A pair `a < b` as the key of [`Confirmed::known`].
+fn pair_key(a: DocId, b: DocId) -> u64 {
+    ((a as u64) << 32) | b as u64
 }
 
 /// Sort `edges` by pair and keep each pair once.
@@ -260,6 +270,7 @@ impl Confirmed {
             distinct: 0,
             sorter: (edge_budget != usize::MAX)
                 .then(|| Sorter::new(edge_budget, dir.named("edges"))),
+            known: (edge_budget == usize::MAX).then(ahash::AHashSet::default),
             stats: CandidateStats::default(),
         }
     }
@@ -274,15 +285,24 @@ impl Confirmed {
     where
         F: Fn(DocId, DocId) -> Option<f64> + Sync,
     {
+        let known = self.known.as_ref();
         let per_bucket: Vec<(usize, Vec<Edge>, u64, u64)> = buckets
             .map(|b| {
-                let (e, cmp, rej) = confirm_bucket(b, confirm);
+                let (e, cmp, rej) = match known {
+                    Some(k) => {
+                        confirm_bucket_knowing(b, confirm, &|a, b| k.contains(&pair_key(a, b)))
+                    }
+                    None => confirm_bucket(b, confirm),
+                };
                 (b.len(), e, cmp, rej)
             })
             .collect();
         for (len, e, cmp, rej) in per_bucket {
             self.stats.buckets += 1;
             self.stats.largest_bucket = self.stats.largest_bucket.max(len as u64);
+            if let Some(k) = &mut self.known {
+                k.extend(e.iter().map(|e| pair_key(e.a, e.b)));
+            }
             match &mut self.sorter {
                 Some(s) => e.iter().try_for_each(|e| s.push(pack_edge(e)))?,
                 None => self.edges.extend(e),
@@ -499,17 +519,38 @@ pub fn confirm_bucket<F>(bucket: &[(BandKey, DocId)], confirm: &F) -> (Vec<Edge>
 where
     F: Fn(DocId, DocId) -> Option<f64>,
 {
+    confirm_bucket_knowing(bucket, confirm, &|_, _| false)
+}
+
+/// [`confirm_bucket`], where `known(a, b)` (`a < b`) tells a pair confirmed in an
+/// earlier band: it links the member as a comparison would (the estimate is the
+/// same in every band), without comparing the signatures again or adding the edge
+/// twice.
+fn confirm_bucket_knowing<F, K>(
+    bucket: &[(BandKey, DocId)],
+    confirm: &F,
+    known: &K,
+) -> (Vec<Edge>, u64, u64)
+where
+    F: Fn(DocId, DocId) -> Option<f64>,
+    K: Fn(DocId, DocId) -> bool,
+{
     let mut reps: Vec<DocId> = Vec::with_capacity(MAX_BUCKET_REPS);
     let mut edges = Vec::new();
     let (mut comparisons, mut rejected) = (0u64, 0u64);
     for &(_, d) in bucket {
         let mut linked = false;
         for &r in &reps {
+            let (a, b) = (r.min(d), r.max(d));
+            if known(a, b) {
+                linked = true;
+                break;
+            }
             comparisons += 1;
             if let Some(s) = confirm(r, d) {
                 edges.push(Edge {
-                    a: r.min(d),
-                    b: r.max(d),
+                    a,
+                    b,
                     similarity: s as f32,
                 });
                 linked = true;
@@ -592,7 +633,8 @@ mod tests {
     #[test]
     fn bounded_grouping_matches_memory() {
         // 3,000 signatures in families of near-copies, grouped in memory and in
-        // runs of 500 keys: the same edges and statistics.
+        // runs of 500 keys: the same edges and statistics, but for the comparisons,
+        // which in memory skip the pairs an earlier band confirmed.
         let k = 32;
         let n = 3000;
         let mut slots = Vec::with_capacity(k * n);
@@ -621,8 +663,10 @@ mod tests {
         assert!(!mem.is_empty());
         assert_eq!(mem, disk);
         assert!(disk_stats.band_runs > 1);
+        assert!(mem_stats.comparisons < disk_stats.comparisons);
         let same = CandidateStats {
             band_runs: 0,
+            comparisons: mem_stats.comparisons,
             ..disk_stats
         };
         assert_eq!(format!("{mem_stats:?}"), format!("{same:?}"));
@@ -630,8 +674,9 @@ mod tests {
 
     #[test]
     fn big_bucket_is_linear() {
-        // 10,000 identical signatures in one bucket: one representative, n-1 comparisons
-        // per band, never n²/2.
+        // 10,000 identical signatures in one bucket: one representative, n-1
+        // comparisons in the first band, never n²/2, and none in the others, whose
+        // pairs the first confirmed.
         let k = 16;
         let n = 10_000;
         let slots: Vec<Slot> = vec![7; k * n];
@@ -643,7 +688,8 @@ mod tests {
         };
         let p = LshParams { bands: 4, rows: 4 };
         let (edges, stats) = candidates(&sigs, p, 0, 0.8);
-        assert_eq!(stats.comparisons, 4 * (n as u64 - 1));
+        assert_eq!(stats.comparisons, n as u64 - 1);
+        assert_eq!(stats.buckets, 4);
         assert_eq!(edges.len(), n - 1);
         assert!(edges.iter().all(|e| e.a == 0));
     }
