@@ -256,6 +256,9 @@ fn story_counts(
         cfg.seed,
         cfg.band_key_budget(),
         &cfg.spill_dir(),
+        // Not remembered: this is the peak of `clean`'s memory, and the stories'
+        // comparisons are cheap beside reading the pages.
+        false,
         |a, b| {
             story_link(
                 sigs.get(a),

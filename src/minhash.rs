@@ -156,7 +156,7 @@ impl Sketcher {
                 } else {
                     // In a later round a bin filled before holds a smaller value than
                     // any of this round, so only the few bins still empty can change:
-                    // the branch is almost never taken, and the bins that keep their
+                    // the branch is rarely taken, and the bins that keep their
                     // value are only read, not written back one after the other.
                     for &h in hashes.iter() {
                         let (bin, v) = bin_value(h);
@@ -310,7 +310,8 @@ mod tests {
     }
 
     /// One-permutation hashing as first written: one shingle at a time, a branch per
-    /// bin update. The blocked, vectorized, branch-free form must give the same slots.
+    /// bin update. The blocked, vectorized form (branch-free in the first round) must
+    /// give the same slots.
     fn oph_reference(sk: &Sketcher, shingles: &[u64]) -> Vec<u32> {
         let k = sk.k as u64;
         let mut out = vec![EMPTY_SLOT; sk.k];

@@ -123,6 +123,7 @@ fn cluster_with(
         cfg.seed,
         cfg.band_key_budget(),
         &cfg.spill_dir(),
+        true,
         |a, b| {
             let s = minhash::estimate(sigs.get(a), sigs.get(b));
             if s >= verifier.floor {

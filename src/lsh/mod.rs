@@ -140,10 +140,13 @@ pub struct CandidateStats {
     pub buckets: u64,
     /// The largest bucket seen.
     pub largest_bucket: u64,
-    /// Signature comparisons made. With the edges in memory, a pair confirmed in one
-    /// band is not compared again in the others it shares; under a memory budget it
-    /// is compared in each.
+    /// Members checked against a representative, summed over bands (a pair that
+    /// shares several bands counts once per band where it was checked).
     pub comparisons: u64,
+    /// Of the `comparisons`, pairs an earlier band had confirmed: with the edges in
+    /// memory these link the member without comparing the signatures again (a
+    /// near-copy shares most bands); under a memory budget, none (each is compared).
+    pub repeated: u64,
     /// Comparisons whose estimate fell below the confirmation floor.
     pub rejected: u64,
     /// Distinct confirmed pairs.
@@ -161,7 +164,7 @@ pub fn candidates(
     seed: u64,
     floor: f64,
 ) -> (Vec<Edge>, CandidateStats) {
-    candidates_with(sigs, params, seed, estimate_at_least(sigs, floor))
+    candidates_with(sigs, params, seed, true, estimate_at_least(sigs, floor))
 }
 
 /// Confirmation by the signature estimate: the estimate when it is at least `floor`.
@@ -177,17 +180,20 @@ pub fn estimate_at_least<'a>(
 
 /// Edges and statistics gathered as buckets are confirmed, band after band.
 struct Confirmed {
+    /// The edges, without a memory budget (a pair confirmed in several bands is held
+    /// once per band unless [`Confirmed::known`] is kept).
     edges: Vec<Edge>,
-    /// Length of `edges` when it was last made distinct: a pair confirmed in many
-    /// bands is held once more each time, so the edges are made distinct again
-    /// whenever they have doubled since.
+    /// Length of `edges` when it was last made distinct: without `known`, a pair
+    /// confirmed in many bands is held once more each time, so the edges are made
+    /// distinct again whenever they have doubled since.
     distinct: usize,
     /// Under a memory budget, edges go to a sorter instead of `edges`: a pair found
     /// in many bands is then held once, and what does not fit goes to sorted runs.
     sorter: Option<Sorter<u128>>,
-    /// The pairs confirmed so far, when the edges are held in memory: a pair that
-    /// shares several bands is then compared in the first only (a duplicate shares
-    /// nearly all of them). Not kept under a memory budget, whose edges are bounded.
+    /// The pairs confirmed so far, when asked for and the edges are held in memory
+    /// (as many as the edges): a confirmed pair is not compared again in the later
+    /// bands it shares, and a near-copy shares nearly all of them. Not kept under a
+    /// memory budget, whose edges are bounded.
     known: Option<ahash::AHashSet<u64>>,
     stats: CandidateStats,
 }
@@ -263,14 +269,15 @@ pub(crate) fn unpack_edge(v: u128) -> Edge {
 
 impl Confirmed {
     /// Confirmed edges held in memory (`edge_budget` `usize::MAX`) or through a
-    /// sorter buffering at most `edge_budget` bytes.
-    fn new(edge_budget: usize, dir: &SpillDir) -> Confirmed {
+    /// sorter buffering at most `edge_budget` bytes; in memory, the pairs confirmed
+    /// so far are remembered when `remember` (see [`candidates_bounded`]).
+    fn new(edge_budget: usize, dir: &SpillDir, remember: bool) -> Confirmed {
         Confirmed {
             edges: Vec::new(),
             distinct: 0,
             sorter: (edge_budget != usize::MAX)
                 .then(|| Sorter::new(edge_budget, dir.named("edges"))),
-            known: (edge_budget == usize::MAX).then(ahash::AHashSet::default),
+            known: (remember && edge_budget == usize::MAX).then(ahash::AHashSet::default),
             stats: CandidateStats::default(),
         }
     }
@@ -286,31 +293,32 @@ impl Confirmed {
         F: Fn(DocId, DocId) -> Option<f64> + Sync,
     {
         let known = self.known.as_ref();
-        let per_bucket: Vec<(usize, Vec<Edge>, u64, u64)> = buckets
+        let per_bucket: Vec<(usize, BucketResult)> = buckets
             .map(|b| {
-                let (e, cmp, rej) = match known {
+                let r = match known {
                     Some(k) => {
                         confirm_bucket_knowing(b, confirm, &|a, b| k.contains(&pair_key(a, b)))
                     }
-                    None => confirm_bucket(b, confirm),
+                    None => confirm_bucket_knowing(b, confirm, &|_, _| false),
                 };
-                (b.len(), e, cmp, rej)
+                (b.len(), r)
             })
             .collect();
-        for (len, e, cmp, rej) in per_bucket {
+        for (len, r) in per_bucket {
             self.stats.buckets += 1;
             self.stats.largest_bucket = self.stats.largest_bucket.max(len as u64);
             if let Some(k) = &mut self.known {
-                k.extend(e.iter().map(|e| pair_key(e.a, e.b)));
+                k.extend(r.edges.iter().map(|e| pair_key(e.a, e.b)));
             }
             match &mut self.sorter {
-                Some(s) => e.iter().try_for_each(|e| s.push(pack_edge(e)))?,
-                None => self.edges.extend(e),
+                Some(s) => r.edges.iter().try_for_each(|e| s.push(pack_edge(e)))?,
+                None => self.edges.extend(r.edges),
             }
-            self.stats.comparisons += cmp;
-            self.stats.rejected += rej;
+            self.stats.comparisons += r.comparisons;
+            self.stats.repeated += r.repeated;
+            self.stats.rejected += r.rejected;
         }
-        if self.edges.len() > 2 * self.distinct.max(1 << 16) {
+        if self.known.is_none() && self.edges.len() > 2 * self.distinct.max(1 << 16) {
             sort_distinct(&mut self.edges);
             self.distinct = self.edges.len();
         }
@@ -339,17 +347,18 @@ impl Confirmed {
 }
 
 /// [`candidates`] with a caller's confirmation: `confirm(rep, member)` returns the
-/// pair's similarity when it is confirmed.
+/// pair's similarity when it is confirmed. `remember` as in [`candidates_bounded`].
 pub fn candidates_with<F>(
     sigs: &Signatures<'_>,
     params: LshParams,
     seed: u64,
+    remember: bool,
     confirm: F,
 ) -> (Vec<Edge>, CandidateStats)
 where
     F: Fn(DocId, DocId) -> Option<f64> + Sync,
 {
-    let done = Confirmed::new(usize::MAX, &SpillDir::default());
+    let done = Confirmed::new(usize::MAX, &SpillDir::default(), remember);
     banded(sigs, params, seed, confirm, done)
         .and_then(|(edges, stats)| Ok((edges.into_vec()?, stats)))
         .unwrap_or_else(|e| unreachable!("candidates in memory do no I/O: {e}"))
@@ -437,12 +446,19 @@ fn sort_keys(keys: &mut Vec<(BandKey, DocId)>, scratch: &mut Vec<(BandKey, DocId
 /// computed in one pass, written as sorted runs of at most `max_keys` entries, and
 /// merged band by band ([`runs::BandRuns`]). Buckets, their order, and so
 /// the edges and statistics are the same as in memory.
+///
+/// With `remember`, and without a memory budget (`max_keys` `usize::MAX`), the pairs
+/// confirmed so far are kept in a set, so that a pair is not compared again in the
+/// later bands it shares: the same edges, for a set of the distinct confirmed pairs
+/// (10 to 20 bytes each) while the candidates are found. A near-copy shares most
+/// bands; the comparisons it spares are counted as `repeated`.
 pub fn candidates_bounded<F>(
     sigs: &Signatures<'_>,
     params: LshParams,
     seed: u64,
     max_keys: usize,
     dir: &SpillDir,
+    remember: bool,
     confirm: F,
 ) -> std::io::Result<(Edges, CandidateStats)>
 where
@@ -450,7 +466,7 @@ where
 {
     // Edges are sorted through as many bytes as the key entries take (16 each).
     let edge_budget = max_keys.saturating_mul(16);
-    let mut done = Confirmed::new(edge_budget, dir);
+    let mut done = Confirmed::new(edge_budget, dir, remember);
     if sigs.active.count_ones() <= max_keys {
         return banded(sigs, params, seed, confirm, done);
     }
@@ -519,34 +535,42 @@ pub fn confirm_bucket<F>(bucket: &[(BandKey, DocId)], confirm: &F) -> (Vec<Edge>
 where
     F: Fn(DocId, DocId) -> Option<f64>,
 {
-    confirm_bucket_knowing(bucket, confirm, &|_, _| false)
+    let r = confirm_bucket_knowing(bucket, confirm, &|_, _| false);
+    (r.edges, r.comparisons, r.rejected)
+}
+
+/// What [`confirm_bucket_knowing`] found in one bucket: the new edges, the
+/// comparisons, how many of them were known pairs, and the rejected ones.
+struct BucketResult {
+    edges: Vec<Edge>,
+    comparisons: u64,
+    repeated: u64,
+    rejected: u64,
 }
 
 /// [`confirm_bucket`], where `known(a, b)` (`a < b`) tells a pair confirmed in an
-/// earlier band: it links the member as a comparison would (the estimate is the
+/// earlier band: it links the member as its comparison would (the estimate is the
 /// same in every band), without comparing the signatures again or adding the edge
-/// twice.
-fn confirm_bucket_knowing<F, K>(
-    bucket: &[(BandKey, DocId)],
-    confirm: &F,
-    known: &K,
-) -> (Vec<Edge>, u64, u64)
+/// twice. It still counts as a comparison, so that the statistics do not depend on
+/// whether pairs are remembered.
+fn confirm_bucket_knowing<F, K>(bucket: &[(BandKey, DocId)], confirm: &F, known: &K) -> BucketResult
 where
     F: Fn(DocId, DocId) -> Option<f64>,
     K: Fn(DocId, DocId) -> bool,
 {
     let mut reps: Vec<DocId> = Vec::with_capacity(MAX_BUCKET_REPS);
     let mut edges = Vec::new();
-    let (mut comparisons, mut rejected) = (0u64, 0u64);
+    let (mut comparisons, mut repeated, mut rejected) = (0u64, 0u64, 0u64);
     for &(_, d) in bucket {
         let mut linked = false;
         for &r in &reps {
             let (a, b) = (r.min(d), r.max(d));
+            comparisons += 1;
             if known(a, b) {
+                repeated += 1;
                 linked = true;
                 break;
             }
-            comparisons += 1;
             if let Some(s) = confirm(r, d) {
                 edges.push(Edge {
                     a,
@@ -562,13 +586,19 @@ where
             reps.push(d);
         }
     }
-    (edges, comparisons, rejected)
+    BucketResult {
+        edges,
+        comparisons,
+        repeated,
+        rejected,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::minhash::stored;
+    use crate::shingle::mix64;
     use bitvec::prelude::*;
 
     proptest::proptest! {
@@ -590,6 +620,62 @@ mod tests {
             sort_keys(&mut got, &mut scratch, in_one);
             proptest::prop_assert_eq!(got, want);
         }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Pairs known from an earlier band (any subset of those a bucket confirms)
+        /// are linked without a comparison: the same representatives, rejections and
+        /// counts, and the edges less the known ones.
+        #[test]
+        fn known_pairs_link_as_their_comparison_would(
+            members in proptest::collection::btree_set(0u32..40, 1..30),
+            salt in proptest::prelude::any::<u64>(),
+            pass in 1u64..4,
+            keep in proptest::prelude::any::<u64>(),
+        ) {
+            let bucket: Vec<(BandKey, DocId)> = members.into_iter().map(|d| (9, d)).collect();
+            // A deterministic confirmation passing about `pass` pairs in four.
+            let confirm = |a: DocId, b: DocId| {
+                let h = mix64(salt ^ ((a as u64) << 32) ^ b as u64);
+                (h % 4 < pass).then_some((h % 1000) as f64 / 1000.0)
+            };
+            let all = confirm_bucket_knowing(&bucket, &confirm, &|_, _| false);
+            let known: Vec<u64> = all
+                .edges
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| (keep >> (i % 64)) & 1 == 1)
+                .map(|(_, e)| pair_key(e.a, e.b))
+                .collect();
+            let got = confirm_bucket_knowing(&bucket, &confirm, &|a, b| {
+                known.contains(&pair_key(a, b))
+            });
+            let rest: Vec<Edge> = all
+                .edges
+                .iter()
+                .copied()
+                .filter(|e| !known.contains(&pair_key(e.a, e.b)))
+                .collect();
+            proptest::prop_assert_eq!(got.edges, rest);
+            proptest::prop_assert_eq!(got.comparisons, all.comparisons);
+            proptest::prop_assert_eq!(got.rejected, all.rejected);
+            proptest::prop_assert_eq!(got.repeated, known.len() as u64);
+            proptest::prop_assert_eq!(all.repeated, 0);
+        }
+    }
+
+    #[test]
+    fn a_known_pair_after_a_rejecting_representative() {
+        // 0 and 1 are both representatives (0 rejects 1); 2 is rejected by 0 and
+        // known with 1.
+        let bucket: Vec<(BandKey, DocId)> = (0..3).map(|d| (5, d)).collect();
+        let confirm = |a: DocId, b: DocId| ((a, b) == (1, 2)).then_some(0.9);
+        let all = confirm_bucket_knowing(&bucket, &confirm, &|_, _| false);
+        assert_eq!((all.comparisons, all.rejected, all.edges.len()), (3, 2, 1));
+        let got = confirm_bucket_knowing(&bucket, &confirm, &|a, b| (a, b) == (1, 2));
+        assert_eq!((got.comparisons, got.rejected, got.repeated), (3, 2, 1));
+        assert!(got.edges.is_empty());
     }
 
     #[test]
@@ -633,8 +719,8 @@ mod tests {
     #[test]
     fn bounded_grouping_matches_memory() {
         // 3,000 signatures in families of near-copies, grouped in memory and in
-        // runs of 500 keys: the same edges and statistics, but for the comparisons,
-        // which in memory skip the pairs an earlier band confirmed.
+        // runs of 500 keys: the same edges and statistics; in memory, the pairs an
+        // earlier band confirmed are not compared again (`repeated`).
         let k = 32;
         let n = 3000;
         let mut slots = Vec::with_capacity(k * n);
@@ -656,27 +742,35 @@ mod tests {
             let s = minhash::estimate(sigs.get(a), sigs.get(b));
             (s >= 0.5).then_some(s)
         };
-        let (mem, mem_stats) = candidates_with(&sigs, p, 5, confirm);
+        let (mem, mem_stats) = candidates_with(&sigs, p, 5, true, confirm);
         let (disk, disk_stats) =
-            candidates_bounded(&sigs, p, 5, 500, &SpillDir::default(), confirm).expect("spill");
+            candidates_bounded(&sigs, p, 5, 500, &SpillDir::default(), true, confirm)
+                .expect("spill");
+        // Not remembering pairs in memory: the same edges, every pair compared.
+        let (plain, plain_stats) = candidates_with(&sigs, p, 5, false, confirm);
         let disk = disk.into_vec().expect("edges");
         assert!(!mem.is_empty());
         assert_eq!(mem, disk);
+        assert_eq!(mem, plain);
         assert!(disk_stats.band_runs > 1);
-        assert!(mem_stats.comparisons < disk_stats.comparisons);
-        let same = CandidateStats {
+        assert!(mem_stats.repeated > 0);
+        assert_eq!((disk_stats.repeated, plain_stats.repeated), (0, 0));
+        let unbounded = CandidateStats {
             band_runs: 0,
-            comparisons: mem_stats.comparisons,
             ..disk_stats
         };
-        assert_eq!(format!("{mem_stats:?}"), format!("{same:?}"));
+        assert_eq!(format!("{plain_stats:?}"), format!("{unbounded:?}"));
+        let remembered = CandidateStats {
+            repeated: mem_stats.repeated,
+            ..unbounded
+        };
+        assert_eq!(format!("{mem_stats:?}"), format!("{remembered:?}"));
     }
 
     #[test]
     fn big_bucket_is_linear() {
         // 10,000 identical signatures in one bucket: one representative, n-1
-        // comparisons in the first band, never n²/2, and none in the others, whose
-        // pairs the first confirmed.
+        // comparisons per band, never n²/2; after the first band every pair is known.
         let k = 16;
         let n = 10_000;
         let slots: Vec<Slot> = vec![7; k * n];
@@ -688,8 +782,8 @@ mod tests {
         };
         let p = LshParams { bands: 4, rows: 4 };
         let (edges, stats) = candidates(&sigs, p, 0, 0.8);
-        assert_eq!(stats.comparisons, n as u64 - 1);
-        assert_eq!(stats.buckets, 4);
+        assert_eq!(stats.comparisons, 4 * (n as u64 - 1));
+        assert_eq!(stats.repeated, 3 * (n as u64 - 1));
         assert_eq!(edges.len(), n - 1);
         assert!(edges.iter().all(|e| e.a == 0));
     }

@@ -286,9 +286,10 @@ fn summary(h: &mut String, report: &Report) {
     let a = &report.clustering;
     let _ = write!(
         h,
-        "<p class=\"muted\">{} candidate comparisons in {} buckets (a pair confirmed in one band is not compared again in the others it shares, unless under a memory limit), {} rejected by the estimate, {} distinct pairs confirmed; {} components (largest {}), {} similarity checks while assigning ({} below the threshold), {} components split because not every member was similar enough to a kept document; {} pairs verified exactly.</p></section>",
+        "<p class=\"muted\">{} candidate comparisons in {} buckets (a pair that shares several bands counts in each; {} of them were pairs an earlier band had confirmed, not compared again), {} rejected by the estimate, {} distinct pairs confirmed; {} components (largest {}), {} similarity checks while assigning ({} below the threshold), {} components split because not every member was similar enough to a kept document; {} pairs verified exactly.</p></section>",
         c.comparisons,
         c.buckets,
+        c.repeated,
         c.rejected,
         c.confirmed_pairs,
         a.components,

@@ -132,7 +132,8 @@ pub(super) fn confirmed_edges(
         active: &active,
     };
     let floor = confirmer.floor;
-    let (edges, stats) = lsh::candidates_with(&sigs, cfg.lsh, cfg.seed, |a, b| {
+    // Not remembered: the engine sizes this task's memory by the signatures alone.
+    let (edges, stats) = lsh::candidates_with(&sigs, cfg.lsh, cfg.seed, false, |a, b| {
         let (x, y) = (sigs.get(a), sigs.get(b));
         match purpose {
             Purpose::Stories => learn::story_link(x, y, docs[a as usize].1, docs[b as usize].1),

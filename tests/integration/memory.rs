@@ -21,14 +21,16 @@ const CLEAN_SPILLS: [&str; 10] = [
 ];
 
 /// A report without what varies from run to run or says how the run was bounded:
-/// timings, memory, threads, the limit itself, and how many sorted runs the band keys
-/// took.
+/// timings, memory, threads, the limit itself, how many sorted runs the band keys
+/// took, and how many comparisons were pairs known from an earlier band (remembered
+/// only while the edges are in memory).
 fn comparable(mut r: Value) -> Value {
     for key in ["timings", "memory", "threads"] {
         r[key] = Value::Null;
     }
     r["parameters"]["mem_limit"] = Value::Null;
     r["candidates"]["band_runs"] = Value::Null;
+    r["candidates"]["repeated"] = Value::Null;
     if r["state"].is_object() {
         for key in ["dir", "lookup_seconds", "commit_seconds"] {
             r["state"][key] = Value::Null;
