@@ -318,12 +318,19 @@ impl Sink {
 
     /// Flush everything, sync it to disk and move it into place.
     pub fn commit(self) -> io::Result<()> {
-        match self {
-            Sink::Stdout(mut w) => w.flush(),
-            Sink::File { writer, tmp, dest } => {
-                let file = writer.finish()?;
-                put_in_place(file, tmp, &dest)
+        self.sync()?.put_in_place()
+    }
+
+    /// Flush everything and sync it to disk, leaving it to be put in place: the first
+    /// half of [`Sink::commit`], for a file written beside another one that must
+    /// succeed first.
+    pub fn sync(self) -> io::Result<Synced> {
+        let (file, tmp, dest) = match self {
+            Sink::Stdout(mut w) => {
+                w.flush()?;
+                return Ok(Synced(None));
             }
+            Sink::File { writer, tmp, dest } => (writer.finish()?, tmp, dest),
             Sink::Parquet {
                 rows,
                 file,
@@ -333,22 +340,31 @@ impl Sink {
             } => {
                 let rows = rows.into_inner().map_err(|e| e.into_error())?;
                 let file = crate::columnar::jsonl_to_parquet(rows, file, schema.as_deref())?;
-                put_in_place(file, tmp, &dest)
+                (file, tmp, dest)
             }
-        }
+        };
+        // A destination written in place (a device or pipe) has nothing to sync or
+        // rename.
+        let Some(tmp) = tmp else {
+            return Ok(Synced(None));
+        };
+        file.sync_all()?;
+        Ok(Synced(Some((tmp, dest))))
     }
 }
 
-/// Sync a finished temporary and rename it over `dest`; a destination written in place
-/// (a device or pipe) has nothing to sync or rename.
-fn put_in_place(file: File, tmp: Option<tempfile::TempPath>, dest: &Path) -> io::Result<()> {
-    let Some(tmp) = tmp else {
-        return Ok(());
-    };
-    file.sync_all()?;
-    drop(file);
-    let path = tmp.to_path_buf();
-    settle_temporary(&path, || tmp.persist(dest).map_err(|e| e.error))
+/// A finished and synced temporary, removed if dropped before it is put in place.
+pub struct Synced(Option<(tempfile::TempPath, PathBuf)>);
+
+impl Synced {
+    /// Rename the temporary over its destination.
+    pub fn put_in_place(self) -> io::Result<()> {
+        let Some((tmp, dest)) = self.0 else {
+            return Ok(());
+        };
+        let path = tmp.to_path_buf();
+        settle_temporary(&path, || tmp.persist(&dest).map_err(|e| e.error))
+    }
 }
 
 impl Write for Sink {
@@ -387,9 +403,18 @@ impl Sink {
 
 /// Write a whole file atomically from a closure.
 pub fn write_atomic(dest: &Path, f: impl FnOnce(&mut Sink) -> io::Result<()>) -> io::Result<()> {
+    write_synced(dest, f)?.put_in_place()
+}
+
+/// [`write_atomic`] but for the last step: the file is written and synced, to be put in
+/// place by the caller.
+pub fn write_synced(
+    dest: &Path,
+    f: impl FnOnce(&mut Sink) -> io::Result<()>,
+) -> io::Result<Synced> {
     let mut sink = Sink::create(dest)?;
     f(&mut sink)?;
-    sink.commit()
+    sink.sync()
 }
 
 /// Append `,"<field>":<value>` inside a JSON object given as raw bytes, keeping every

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use super::{Sink, inject_field, write_atomic};
+use super::{Sink, Synced, inject_field, write_atomic, write_synced};
 use crate::boilerplate::Rules;
 use crate::cluster::{Clustering, Clusters, Role, Roles};
 use crate::config::{DedupConfig, EmptyPolicy, Mode, OutputPaths};
@@ -374,8 +374,8 @@ fn write_planned(
     Ok(())
 }
 
-fn write_clusters(path: &Path, table: &DocTable, clusters: &Clusters) -> Result<(), RunError> {
-    write_atomic(path, |w| {
+fn write_clusters(path: &Path, table: &DocTable, clusters: &Clusters) -> Result<Synced, RunError> {
+    write_synced(path, |w| {
         for (n, c) in clusters.iter().enumerate() {
             let mut members: Vec<(DocId, f64)> = vec![(c.keep, 1.0)];
             members.extend(c.duplicates.iter().map(|d| (d.doc, d.similarity)));
@@ -394,8 +394,8 @@ fn write_clusters(path: &Path, table: &DocTable, clusters: &Clusters) -> Result<
     .map_err(write_err(path))
 }
 
-fn write_rejects(path: &Path, rejects: &[Reject]) -> Result<(), RunError> {
-    write_atomic(path, |w| {
+fn write_rejects(path: &Path, rejects: &[Reject]) -> Result<Synced, RunError> {
+    write_synced(path, |w| {
         for r in rejects {
             let line = serde_json::to_string(r).map_err(io::Error::other)?;
             writeln!(w, "{line}")?;
@@ -484,9 +484,10 @@ fn closed_with_state(e: RunError, with_state: bool) -> RunError {
     e
 }
 
-/// Write the records, then the clusters and rejects files, then put the output in
-/// place. The side files go into place first and the output last, so a run that fails
-/// writing them leaves the previous output untouched.
+/// Write the records, and beside them the clusters and rejects files, then put them
+/// in place. The side files go into place only once the records are all written, and
+/// the output last, so a run that fails writing any of them leaves the previous
+/// output untouched.
 pub fn write_outputs(
     corpus: &Corpus,
     cfg: &DedupConfig,
@@ -498,29 +499,66 @@ pub fn write_outputs(
 ) -> Result<Written, RunError> {
     let mut sink = Sink::create_with_schema(&paths.output, corpus.parquet_schema().cloned())
         .map_err(write_err(&paths.output))?;
-    let written = write_records(
-        corpus,
-        cfg,
-        sk,
-        table,
-        &clustering.roles,
-        &mut sink,
-        &paths.output,
-    )
-    .map_err(|e| closed_with_state(e, with_state))?;
+    // The side files are made and synced by a thread of their own while the records
+    // are written (a thread the writing leaves mostly idle), unless one goes to
+    // standard output: that one is written after the records, as nothing may reach
+    // a reader before the records were all written.
+    let sides = [&paths.clusters, &paths.rejects];
+    let beside = sides.iter().any(|p| p.is_some())
+        && (sides.iter().flat_map(|p| p.as_ref())).all(|p| p.as_os_str() != "-");
+    let (written, side) = std::thread::scope(|s| {
+        // A thread that cannot be started leaves the side files to be written after.
+        let side = beside.then(|| {
+            std::thread::Builder::new()
+                .name("dupstrip-side".into())
+                .spawn_scoped(s, || write_side_files(table, clustering, paths))
+                .ok()
+        });
+        let side = side.flatten();
+        let written = write_records(
+            corpus,
+            cfg,
+            sk,
+            table,
+            &clustering.roles,
+            &mut sink,
+            &paths.output,
+        );
+        let side = side.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        (written, side)
+    });
+    let written = written.map_err(|e| closed_with_state(e, with_state))?;
     // The input is unmapped while the output is synced and put in place, unless the
     // HTML report reads it again after this (it lets it go then).
     if paths.html.is_none() {
         corpus.release_input();
     }
-    if let Some(p) = &paths.clusters {
-        write_clusters(p, table, &clustering.clusters)?;
-    }
-    if let Some(p) = &paths.rejects {
-        write_rejects(p, &table.rejects)?;
+    let side = match side {
+        Some(side) => side?,
+        None => write_side_files(table, clustering, paths)?,
+    };
+    for (synced, path) in side {
+        synced.put_in_place().map_err(write_err(path))?;
     }
     sink.commit()
         .map_err(write_err(&paths.output))
         .map_err(|e| closed_with_state(e, with_state))?;
     Ok(written)
+}
+
+/// The clusters and rejects files asked for, written and synced, each with its path,
+/// to be put in place once the records are written.
+fn write_side_files<'p>(
+    table: &DocTable,
+    clustering: &Clustering,
+    paths: &'p OutputPaths,
+) -> Result<Vec<(Synced, &'p Path)>, RunError> {
+    let mut side = Vec::new();
+    if let Some(p) = &paths.clusters {
+        side.push((write_clusters(p, table, &clustering.clusters)?, p.as_path()));
+    }
+    if let Some(p) = &paths.rejects {
+        side.push((write_rejects(p, &table.rejects)?, p.as_path()));
+    }
+    Ok(side)
 }

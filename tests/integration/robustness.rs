@@ -210,3 +210,42 @@ fn symlinks_are_followed_and_pipes_written_in_place() {
     ]);
     fails_with(&twice, "named as two different outputs");
 }
+
+/// The clusters and rejects files are written while the records are, but go into
+/// place only once the records are all written: a run whose output cannot be written
+/// (`/dev/full`) leaves the earlier clusters and rejects files as they were, and no
+/// temporary behind.
+#[test]
+fn a_failed_output_leaves_the_side_files_as_they_were() {
+    use std::os::unix::fs::FileTypeExt;
+    let full = "/dev/full";
+    if !std::fs::metadata(full).is_ok_and(|m| m.file_type().is_char_device()) {
+        eprintln!("{full} is not a character device here; the test is skipped");
+        return;
+    }
+    let env = Env::new();
+    env.synth(400, 3);
+    let mut corpus = std::fs::read(env.path("corpus.jsonl")).unwrap();
+    corpus.extend_from_slice(b"{not json\n");
+    env.write("corpus.jsonl", &corpus);
+    env.write("clusters.jsonl", "earlier clusters\n");
+    env.write("rejects.jsonl", "earlier rejects\n");
+    let side = ["--clusters", "clusters.jsonl", "--rejects", "rejects.jsonl"];
+    let mut args = vec!["dedup", "corpus.jsonl", "--skip-bad-records", "-q", "-o"];
+    let failed = env.run(&[&args[..], &[full], &side[..]].concat());
+    fails_with(&failed, full);
+    assert_eq!(env.read("clusters.jsonl"), "earlier clusters\n");
+    assert_eq!(env.read("rejects.jsonl"), "earlier rejects\n");
+    let leftovers: Vec<_> = std::fs::read_dir(env.path("."))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporaries left: {leftovers:?}");
+
+    // The same run with an output that can be written puts all three in place.
+    args.push("out.jsonl");
+    ok(&env.run(&[&args[..], &side[..]].concat()));
+    assert!(env.read("clusters.jsonl").contains("\"cluster\":0"));
+    assert!(env.read("rejects.jsonl").contains("{not json"));
+}
