@@ -406,8 +406,8 @@ pub fn write_atomic(dest: &Path, f: impl FnOnce(&mut Sink) -> io::Result<()>) ->
     write_synced(dest, f)?.put_in_place()
 }
 
-/// [`write_atomic`] but for the last step: the file is written and synced, to be put in
-/// place by the caller.
+/// [`write_atomic`] without its last step: the file is written and synced, to be put
+/// in place (renamed) by the caller.
 pub fn write_synced(
     dest: &Path,
     f: impl FnOnce(&mut Sink) -> io::Result<()>,

@@ -485,9 +485,8 @@ fn closed_with_state(e: RunError, with_state: bool) -> RunError {
 }
 
 /// Write the records, and beside them the clusters and rejects files, then put them
-/// in place. The side files go into place only once the records are all written, and
-/// the output last, so a run that fails writing any of them leaves the previous
-/// output untouched.
+/// in place: the side files once the output is complete and synced, the output last.
+/// A run that fails writing any of them leaves the earlier files as they were.
 pub fn write_outputs(
     corpus: &Corpus,
     cfg: &DedupConfig,
@@ -500,12 +499,13 @@ pub fn write_outputs(
     let mut sink = Sink::create_with_schema(&paths.output, corpus.parquet_schema().cloned())
         .map_err(write_err(&paths.output))?;
     // The side files are made and synced by a thread of their own while the records
-    // are written (a thread the writing leaves mostly idle), unless one goes to
-    // standard output: that one is written after the records, as nothing may reach
-    // a reader before the records were all written.
+    // are written (a thread the writing leaves mostly idle), when each goes to a
+    // temporary. One written in place (standard output, a pipe, a device) is written
+    // after the records, as before: nothing may reach a reader before the records
+    // were all written, nor mix with them on one stream.
     let sides = [&paths.clusters, &paths.rejects];
     let beside = sides.iter().any(|p| p.is_some())
-        && (sides.iter().flat_map(|p| p.as_ref())).all(|p| p.as_os_str() != "-");
+        && (sides.iter().flat_map(|p| p.as_ref())).all(|p| !written_in_place(p));
     let (written, side) = std::thread::scope(|s| {
         // A thread that cannot be started leaves the side files to be written after.
         let side = beside.then(|| {
@@ -537,13 +537,24 @@ pub fn write_outputs(
         Some(side) => side?,
         None => write_side_files(table, clustering, paths)?,
     };
+    // The output is complete and synced (flushed, compressed, converted to Parquet)
+    // before anything is renamed: a run that fails at any point leaves the earlier
+    // output, clusters and rejects files as they were.
+    let output = (sink.sync())
+        .map_err(write_err(&paths.output))
+        .map_err(|e| closed_with_state(e, with_state))?;
     for (synced, path) in side {
         synced.put_in_place().map_err(write_err(path))?;
     }
-    sink.commit()
-        .map_err(write_err(&paths.output))
-        .map_err(|e| closed_with_state(e, with_state))?;
+    output.put_in_place().map_err(write_err(&paths.output))?;
     Ok(written)
+}
+
+/// Whether `path` is written in place rather than through a temporary renamed over it
+/// (as [`Sink::create`] decides): standard output, or a name that exists and is
+/// neither a file nor a directory (a pipe, a device).
+fn written_in_place(path: &Path) -> bool {
+    path.as_os_str() == "-" || std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
 }
 
 /// The clusters and rejects files asked for, written and synced, each with its path,
