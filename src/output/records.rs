@@ -486,7 +486,8 @@ fn closed_with_state(e: RunError, with_state: bool) -> RunError {
 
 /// Write the records, and beside them the clusters and rejects files, then put them
 /// in place: the side files once the output is complete and synced, the output last.
-/// A run that fails writing any of them leaves the earlier files as they were.
+/// A run that fails writing or syncing any of them leaves the earlier files as they
+/// were.
 pub fn write_outputs(
     corpus: &Corpus,
     cfg: &DedupConfig,
@@ -538,8 +539,8 @@ pub fn write_outputs(
         None => write_side_files(table, clustering, paths)?,
     };
     // The output is complete and synced (flushed, compressed, converted to Parquet)
-    // before anything is renamed: a run that fails at any point leaves the earlier
-    // output, clusters and rejects files as they were.
+    // before anything is renamed: a run that fails before the renames leaves the
+    // earlier output, clusters and rejects files as they were.
     let output = (sink.sync())
         .map_err(write_err(&paths.output))
         .map_err(|e| closed_with_state(e, with_state))?;
