@@ -445,8 +445,8 @@ fn sort_keys(keys: &mut Vec<(BandKey, DocId)>, scratch: &mut Vec<(BandKey, DocId
 /// With `remember`, and without a memory budget (`max_keys` `usize::MAX`), the pairs
 /// confirmed so far are kept in a set, so that a pair is not compared again in the
 /// later bands it shares: the same edges, for a set of the distinct confirmed pairs
-/// (2 MiB more peak memory for 67,611 pairs at 1 GB) while the candidates are found. A near-copy shares most
-/// bands; the comparisons it spares are counted as `repeated`.
+/// (2 MiB more peak memory for 67,611 pairs at 1 GB) while the candidates are found.
+/// A near-copy shares most bands; the comparisons it spares are counted as `repeated`.
 pub fn candidates_bounded<F>(
     sigs: &Signatures<'_>,
     params: LshParams,

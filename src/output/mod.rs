@@ -258,30 +258,27 @@ impl Sink {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        let (file, tmp) = match std::fs::metadata(dest) {
-            Ok(meta) if !meta.is_file() && !meta.is_dir() => {
-                (std::fs::OpenOptions::new().write(true).open(dest)?, None)
+        let (file, tmp) = if written_in_place(dest) {
+            (std::fs::OpenOptions::new().write(true).open(dest)?, None)
+        } else {
+            let tmp = create_temporary(|| {
+                tempfile::Builder::new()
+                    .prefix(&format!(".{name}."))
+                    .suffix(".tmp")
+                    .tempfile_in(dir)
+            })?;
+            let (file, tmp) = tmp.into_parts();
+            // Temporary files are created private (0600); the result should have
+            // the permissions of the file it replaces, or the usual 0644.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let perms = std::fs::metadata(dest)
+                    .map(|m| m.permissions())
+                    .unwrap_or_else(|_| std::fs::Permissions::from_mode(0o644));
+                file.set_permissions(perms)?;
             }
-            _ => {
-                let tmp = create_temporary(|| {
-                    tempfile::Builder::new()
-                        .prefix(&format!(".{name}."))
-                        .suffix(".tmp")
-                        .tempfile_in(dir)
-                })?;
-                let (file, tmp) = tmp.into_parts();
-                // Temporary files are created private (0600); the result should have
-                // the permissions of the file it replaces, or the usual 0644.
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::PermissionsExt;
-                    let perms = std::fs::metadata(dest)
-                        .map(|m| m.permissions())
-                        .unwrap_or_else(|_| std::fs::Permissions::from_mode(0o644));
-                    file.set_permissions(perms)?;
-                }
-                (file, Some(tmp))
-            }
+            (file, Some(tmp))
         };
         if parquet {
             // Rows are spooled beside the output, or in the temporary directory when
@@ -399,6 +396,13 @@ impl Sink {
             _ => slices.iter().try_for_each(|s| self.write_all(s)),
         }
     }
+}
+
+/// Whether `dest` is written in place rather than through a temporary renamed over it:
+/// standard output, or a name that exists and is neither a file nor a directory (a
+/// pipe, a device). A symbolic link is judged by what it points to.
+pub fn written_in_place(dest: &Path) -> bool {
+    dest.as_os_str() == "-" || std::fs::metadata(dest).is_ok_and(|m| !m.is_file() && !m.is_dir())
 }
 
 /// Write a whole file atomically from a closure.

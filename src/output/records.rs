@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use super::{Sink, Synced, inject_field, write_atomic, write_synced};
+use super::{Sink, Synced, inject_field, write_atomic, write_synced, written_in_place};
 use crate::boilerplate::Rules;
 use crate::cluster::{Clustering, Clusters, Role, Roles};
 use crate::config::{DedupConfig, EmptyPolicy, Mode, OutputPaths};
@@ -549,13 +549,6 @@ pub fn write_outputs(
     }
     output.put_in_place().map_err(write_err(&paths.output))?;
     Ok(written)
-}
-
-/// Whether `path` is written in place rather than through a temporary renamed over it
-/// (as [`Sink::create`] decides): standard output, or a name that exists and is
-/// neither a file nor a directory (a pipe, a device).
-fn written_in_place(path: &Path) -> bool {
-    path.as_os_str() == "-" || std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
 }
 
 /// The clusters and rejects files asked for, written and synced, each with its path,

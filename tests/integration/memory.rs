@@ -280,13 +280,7 @@ fn interrupted_run_leaves_no_temporary_files() {
         let maps = std::fs::read_to_string(proc.join("maps")).unwrap_or_default();
         open || maps.contains(&*spill.to_string_lossy())
     };
-    let writing = || {
-        std::fs::read_dir(env.dir.path())
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
-    };
+    let writing = || !env.temporaries().is_empty();
     let deadline = Instant::now() + Duration::from_secs(120);
     let caught = loop {
         if child.try_wait().expect("wait").is_some() || Instant::now() > deadline {

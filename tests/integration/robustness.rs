@@ -100,13 +100,6 @@ fn ctrl_c_exits_130_and_removes_temporaries() {
     let run = ["dedup", "corpus.jsonl", "-q", "-o"];
     ok(&env.run(&[&run[..], &["full.jsonl"]].concat()));
     let full = std::fs::read(env.path("full.jsonl")).unwrap();
-    let temporaries = || -> Vec<String> {
-        std::fs::read_dir(env.dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".tmp"))
-            .collect()
-    };
     let mut child = Command::new(bin())
         .args([&run[..], &["out.jsonl"]].concat())
         .current_dir(env.dir.path())
@@ -115,7 +108,7 @@ fn ctrl_c_exits_130_and_removes_temporaries() {
         .unwrap();
     let waited = std::time::Instant::now();
     let mut ended = false;
-    while temporaries().is_empty() && waited.elapsed() < Duration::from_secs(60) {
+    while env.temporaries().is_empty() && waited.elapsed() < Duration::from_secs(60) {
         ended = child.try_wait().unwrap().is_some();
         if ended {
             break;
@@ -130,7 +123,7 @@ fn ctrl_c_exits_130_and_removes_temporaries() {
         assert!(st.success());
     }
     let out = child.wait_with_output().unwrap();
-    let left = temporaries();
+    let left = env.temporaries();
     assert!(left.is_empty(), "temporaries left: {left:?}");
     if out.status.code() == Some(0) {
         // Finished before the signal.
@@ -204,11 +197,7 @@ fn symlinks_are_followed_and_pipes_written_in_place() {
     let meta = std::fs::symlink_metadata(&fifo).unwrap();
     assert!(meta.file_type().is_fifo(), "the pipe was replaced");
     assert_eq!(reader.join().unwrap(), expected);
-    let leftovers: Vec<_> = std::fs::read_dir(env.path("."))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".tmp"))
-        .collect();
+    let leftovers = env.temporaries();
     assert!(leftovers.is_empty(), "temporaries left: {leftovers:?}");
 
     // Every output to /dev/null at once (allowed for a device, refused for a file).
@@ -270,11 +259,7 @@ fn a_failed_output_leaves_the_side_files_as_they_were() {
         fails_with(&failed, full);
         assert_eq!(env.read("clusters.jsonl"), "earlier clusters\n", "{mode}");
         assert_eq!(env.read("rejects.jsonl"), "earlier rejects\n", "{mode}");
-        let leftovers: Vec<_> = std::fs::read_dir(env.path("."))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".tmp"))
-            .collect();
+        let leftovers = env.temporaries();
         assert!(
             leftovers.is_empty(),
             "{mode}: temporaries left: {leftovers:?}"

@@ -29,6 +29,20 @@ impl Env {
         p
     }
 
+    /// Names of the output temporaries (`*.tmp`) left in the directory.
+    pub fn temporaries(&self) -> Vec<String> {
+        std::fs::read_dir(self.dir.path())
+            .expect("read dir")
+            .map(|e| {
+                e.expect("dir entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .filter(|n| n.ends_with(".tmp"))
+            .collect()
+    }
+
     pub fn read(&self, name: &str) -> String {
         std::fs::read_to_string(self.path(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
     }
